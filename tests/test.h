@@ -1,0 +1,40 @@
+/* test.h - the tiny test harness shared by every tests/test_*.c file.
+ *
+ * A suite is a `void test_<name>(void)` function listed in tests/test_main.c.
+ * CHECK counts one assertion; a failure prints file:line and a message to
+ * stderr and the run goes on. The runner prints "N passed, M failed" last and
+ * exits non-zero if anything failed.
+ */
+#ifndef LORA_DEMO_TEST_H
+#define LORA_DEMO_TEST_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+extern int t_passed;
+extern int t_failed;
+
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        if (cond) {                                                             \
+            t_passed++;                                                         \
+        } else {                                                                \
+            t_failed++;                                                         \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                \
+            fprintf(stderr, __VA_ARGS__);                                       \
+            fputc('\n', stderr);                                                \
+        }                                                                       \
+    } while (0)
+
+/* Compare n floats: passes iff |got-want| <= atol + rtol*|want| for every
+ * element (and neither is NaN). On failure prints name, the worst element's
+ * index, both values and the difference. Counts as one assertion. Returns 1 on
+ * pass, 0 on fail. */
+int check_close(const char *name, const float *got, const float *want, size_t n,
+                double atol, double rtol);
+
+/* Scratch directory for tests that write files: "tests/tmp/<name>", created
+ * fresh (emptied) on each call. Returns a static buffer. */
+const char *test_tmpdir(const char *name);
+
+#endif /* LORA_DEMO_TEST_H */

@@ -1,0 +1,65 @@
+/* test_status.c - checked size arithmetic and atomic file output. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomicio.h"
+#include "status.h"
+#include "test.h"
+
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    fclose(f);
+    return 1;
+}
+
+void test_status(void)
+{
+    size_t r = 0;
+    CHECK(ld_mul_size(&r, 3, 7) == 0 && r == 21, "3*7 = %zu", r);
+    CHECK(ld_mul_size(&r, SIZE_MAX / 2 + 1, 2) == -1, "SIZE_MAX overflow not detected");
+    CHECK(ld_mul3_size(&r, 100000, 100000, 100000) == 0 || sizeof(size_t) < 8,
+          "1e15 should fit in 64-bit size_t");
+    CHECK(ld_mul3_size(&r, (size_t)1 << 30, (size_t)1 << 30, (size_t)1 << 30) == -1,
+          "2^90 overflow not detected");
+    CHECK(ld_add_size(&r, SIZE_MAX, 1) == -1, "add overflow not detected");
+    CHECK(ld_exit_code(LD_EINPUT) == 2 && ld_exit_code(LD_EIO) == 1 && ld_exit_code(LD_OK) == 0,
+          "exit codes");
+
+    char err[256];
+    const char *dir = test_tmpdir("status");
+    char *path = path_join(dir, "out.txt");
+    CHECK(atomic_write_bytes(path, "hello\n", 6, err, sizeof err) == LD_OK, "write: %s", err);
+    FILE *f = fopen(path, "rb");
+    char buf[16] = {0};
+    size_t got = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(got == 6 && memcmp(buf, "hello\n", 6) == 0, "atomic write content");
+
+    /* An aborted write leaves the old file intact and no temporary behind. */
+    atomic_file af;
+    CHECK(atomic_open(&af, path, err, sizeof err) == LD_OK, "open: %s", err);
+    char *tmp = malloc(strlen(af.tmp_path) + 1);
+    strcpy(tmp, af.tmp_path);
+    fputs("partial", af.fp);
+    atomic_abort(&af);
+    CHECK(!file_exists(tmp), "temporary %s left behind", tmp);
+    f = fopen(path, "rb");
+    got = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(got == 6 && memcmp(buf, "hello\n", 6) == 0, "abort clobbered the old file");
+    free(tmp);
+
+    /* Writing into a missing directory fails with the path in the message. */
+    char *bad = path_join(dir, "no/such/dir/x.txt");
+    CHECK(atomic_write_bytes(bad, "x", 1, err, sizeof err) == LD_EIO && strstr(err, "no/such") != NULL,
+          "expected EIO naming the path, got '%s'", err);
+    free(bad);
+    free(path);
+}

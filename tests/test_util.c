@@ -1,0 +1,21 @@
+/* test_util.c - helpers for the test suites (scratch directories). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "atomicio.h"
+#include "test.h"
+
+const char *test_tmpdir(const char *name)
+{
+    static char path[512];
+    char cmd[600];
+    snprintf(path, sizeof path, "tests/tmp/%s", name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "warning: could not clear %s\n", path);
+    char err[256];
+    if (make_dirs(path, err, sizeof err) != LD_OK)
+        fprintf(stderr, "warning: %s\n", err);
+    return path;
+}
