@@ -1,4 +1,7 @@
-# lora_demo - see README.md. `make` builds ./lora_demo; `make test` runs every test.
+# lora_demo - see README.md.
+#   make          build ./lora_demo          make run     the default experiment
+#   make test     every test                 make plot    results/losses.png (gnuplot)
+#   make install  PREFIX=/usr/local DESTDIR=  make clean
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -Wall -Wextra -Wpedantic
 CFLAGS  += -Iinclude
@@ -11,7 +14,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all test clean
+.PHONY: all run test unit-test cli-test plot install uninstall clean expected
 all: lora_demo
 
 lora_demo: $(BUILD)/main.o $(LIB_OBJ)
@@ -29,8 +32,28 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(LIB_OBJ)
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
-test: $(BUILD)/run_tests
-	./$(BUILD)/run_tests
+run: lora_demo
+	./lora_demo --epochs 100 --seed 42
+
+# The whole suite: C unit tests, then the command-line tests; the last line
+# is the total "N passed, M failed".
+test: lora_demo $(BUILD)/run_tests
+	sh tests/run_all.sh ./$(BUILD)/run_tests ./lora_demo
+
+plot:
+	sh scripts/plot.sh results
+
+# Regenerate tests/expected/final_losses.csv from the default run. Only after
+# a deliberate change to the numbers; say why in the commit.
+expected: lora_demo
+	sh scripts/make_expected.sh ./lora_demo tests/expected/final_losses.csv
+
+install: lora_demo
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 lora_demo $(DESTDIR)$(PREFIX)/bin/lora_demo
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lora_demo
 
 clean:
 	rm -rf $(BUILD) lora_demo tests/tmp
