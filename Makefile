@@ -4,7 +4,7 @@
 #   make install  PREFIX=/usr/local DESTDIR=  make clean
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -Wall -Wextra -Wpedantic
-CFLAGS  += -Iinclude
+override CFLAGS += -Iinclude
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
