@@ -1,6 +1,12 @@
 /* config.h - every option of a run, with its default, in one struct.
  *
  * cli.c fills it from argv; experiment.c and report.c only read it.
+ *
+ * Two experiments share the struct. Their defaults differ where noted:
+ * config_defaults() gives the scratch (notebook) defaults, and
+ * config_defaults_for(c, EXPERIMENT_FINETUNE) the finetune ones. The
+ * finetune-only fields (delta_rank, noise, pretrain_epochs) are unused by
+ * scratch.
  */
 #ifndef LORA_DEMO_CONFIG_H
 #define LORA_DEMO_CONFIG_H
@@ -9,25 +15,43 @@
 
 #define CONFIG_MAX_RANKS 64
 
+typedef enum {
+    EXPERIMENT_SCRATCH = 0, /* the notebook: random data, every model from scratch */
+    EXPERIMENT_FINETUNE = 1 /* frozen pretrained layer + LoRA vs full fine-tuning */
+} experiment_kind;
+
 typedef struct {
-    int epochs;          /* --epochs, 100 */
+    experiment_kind experiment; /* --experiment, scratch */
+    int epochs;          /* --epochs, 100 (finetune 400) */
     uint64_t seed;       /* --seed, 42 */
     double lr;           /* --lr, 0.01 */
-    int samples;         /* --samples, 100 */
-    int test_samples;    /* --test-samples, 20 */
+    int samples;         /* --samples, 100 (finetune 500) */
+    int test_samples;    /* --test-samples, 20 (finetune 1000) */
     int in;              /* --in, 10 */
     int out;             /* --out, 5 */
     int ranks[CONFIG_MAX_RANKS]; /* --ranks, 1,2,3,4 */
     int n_ranks;
-    double alpha;        /* --alpha; 0 = unset: each rank uses alpha = r (scale 1) */
+    double alpha;        /* --alpha; 0 = unset: each rank uses alpha = r (both experiments) */
+    int rslora;          /* --rslora: scale alpha/sqrt(r) instead of alpha/r */
     int batch_size;      /* --batch-size; 0 = full batch */
+    int repeats;         /* --repeats, 1: seeds seed, seed+1, ..., seed+N-1 */
+    int delta_rank;      /* --delta-rank, 2 (finetune): rank k of the task shift */
+    double noise;        /* --noise, 0.01 (finetune): std of the target noise */
+    int pretrain_epochs; /* --pretrain-epochs, 500 (finetune) */
     const char *output_dir; /* --output-dir, "results" */
     int quiet;           /* --quiet */
 } config;
 
+/* The scratch defaults (the notebook's run). */
 void config_defaults(config *c);
+/* The defaults of experiment `kind`, with c->experiment set to it. */
+void config_defaults_for(config *c, experiment_kind kind);
 
-/* alpha and scale of LoRA rank r under c. */
+/* "scratch" or "finetune". */
+const char *config_experiment_name(experiment_kind kind);
+
+/* alpha and scale of LoRA rank r under c: alpha is --alpha if given, else r;
+ * scale is alpha/r, or alpha/sqrt(r) with --rslora. */
 float config_alpha(const config *c, int rank);
 float config_scale(const config *c, int rank);
 

@@ -26,6 +26,13 @@ enum {
     OPT_ALPHA,
     OPT_BATCH_SIZE,
     OPT_OUTPUT_DIR,
+    OPT_EXPERIMENT,
+    OPT_DELTA_RANK,
+    OPT_NOISE,
+    OPT_PRETRAIN_EPOCHS,
+    OPT_REPEATS,
+    OPT_RSLORA,
+    OPT_END /* one past the last long-only option */
 };
 
 static const struct option long_options[] = {
@@ -40,6 +47,12 @@ static const struct option long_options[] = {
     {"alpha", required_argument, NULL, OPT_ALPHA},
     {"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+    {"experiment", required_argument, NULL, OPT_EXPERIMENT},
+    {"delta-rank", required_argument, NULL, OPT_DELTA_RANK},
+    {"noise", required_argument, NULL, OPT_NOISE},
+    {"pretrain-epochs", required_argument, NULL, OPT_PRETRAIN_EPOCHS},
+    {"repeats", required_argument, NULL, OPT_REPEATS},
+    {"rslora", no_argument, NULL, OPT_RSLORA},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -48,31 +61,58 @@ static const struct option long_options[] = {
 
 void cli_usage(FILE *fp)
 {
+    /* The defaults are printed from config.c, so help and code cannot disagree. */
+    config sc, ft;
+    config_defaults_for(&sc, EXPERIMENT_SCRATCH);
+    config_defaults_for(&ft, EXPERIMENT_FINETUNE);
     fputs("usage: lora_demo [options]\n"
           "\n"
           "Trains a dense nn.Linear-style baseline and LoRA layers of several ranks\n"
           "with Adam on MSE, and writes their loss curves and a summary.\n"
           "\n"
-          "options (defaults in brackets):\n"
-          "  --epochs N         training epochs per model [100]\n"
-          "  --seed N           seed of every random stream, 0..2^64-1 [42]\n"
-          "  --lr X             Adam learning rate, finite and > 0 [0.01]\n"
-          "  --samples N        training samples [100]\n"
-          "  --test-samples N   held-out samples for test MSE and predictions [20]\n"
-          "  --in N             input features [10]\n"
-          "  --out N            output features [5]\n"
-          "  --ranks LIST       comma-separated LoRA ranks, each 1..min(in,out),\n"
-          "                     no repeats [1,2,3,4]\n"
-          "  --alpha X          LoRA alpha, scale = alpha/r [alpha = r, scale 1]\n"
-          "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
-          "                     is one full batch [full batch]\n"
-          "  --output-dir DIR   where results are written, created if missing [results]\n"
-          "  --quiet            print nothing on stdout\n"
-          "  --help             show this help and exit\n"
-          "  --version          show the version and exit\n"
+          "experiments:\n"
+          "  scratch    the notebook: random data, every model trained from scratch\n"
+          "  finetune   pretrain a dense layer on task 1, then adapt it to task 2, whose\n"
+          "             teacher differs by a shift of rank --delta-rank: full fine-tuning\n"
+          "             (dense) against LoRA on the frozen layer, merged after training\n"
           "\n"
-          "exit status: 0 success, 1 runtime failure, 2 bad usage or bad input\n",
+          "options (defaults in brackets; where finetune differs, both are given):\n",
           fp);
+    fprintf(fp, "  --experiment NAME  scratch or finetune [%s]\n", config_experiment_name(sc.experiment));
+    fprintf(fp, "  --epochs N         training (fine-tuning) epochs per model [%d; finetune %d]\n",
+            sc.epochs, ft.epochs);
+    fprintf(fp, "  --seed N           seed of every random stream, 0..2^64-1 [%llu]\n",
+            (unsigned long long)sc.seed);
+    fprintf(fp, "  --repeats N        run N seeds: seed, seed+1, ...; report mean +- sample std\n"
+                "                     [%d]\n", sc.repeats);
+    fprintf(fp, "  --lr X             Adam learning rate, finite and > 0 [%g; finetune %g]\n", sc.lr, ft.lr);
+    fprintf(fp, "  --samples N        training samples (finetune: of each task) [%d; finetune %d]\n",
+            sc.samples, ft.samples);
+    fprintf(fp, "  --test-samples N   held-out samples for test MSE and predictions\n"
+                "                     [%d; finetune %d]\n", sc.test_samples, ft.test_samples);
+    fprintf(fp, "  --in N             input features [%d]\n", sc.in);
+    fprintf(fp, "  --out N            output features [%d]\n", sc.out);
+    fputs("  --ranks LIST       comma-separated LoRA ranks, each 1..min(in,out),\n"
+          "                     no repeats [", fp);
+    for (int i = 0; i < sc.n_ranks; i++)
+        fprintf(fp, "%s%d", i ? "," : "", sc.ranks[i]);
+    fputs("]\n", fp);
+    fputs("  --alpha X          LoRA alpha, the same for every rank [alpha = r]\n"
+          "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
+          "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
+          "                     is one full batch [full batch]\n", fp);
+    fputs("finetune only:\n", fp);
+    fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
+    fprintf(fp, "  --noise X          std of the Gaussian noise on every target, >= 0 [%g]\n", ft.noise);
+    fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
+    fprintf(fp, "output:\n"
+                "  --output-dir DIR   where results are written, created if missing [%s]\n"
+                "  --quiet            print nothing on stdout\n"
+                "  --help             show this help and exit\n"
+                "  --version          show the version and exit\n"
+                "\n"
+                "exit status: 0 success, 1 runtime failure, 2 bad usage or bad input\n",
+            sc.output_dir);
 }
 
 /* Whole number in [lo, hi]. */
@@ -126,6 +166,38 @@ static ld_status parse_positive(const char *flag, const char *s, double *out, ch
     return LD_OK;
 }
 
+/* Finite real number >= 0. */
+static ld_status parse_nonnegative(const char *flag, const char *s, double *out, char *err,
+                                   size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '\t')
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a number", flag, s);
+    if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not finite", flag, s);
+    if (errno == ERANGE)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too small to represent", flag, s);
+    if (!(v >= 0.0))
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' must be at least 0", flag, s);
+    *out = v + 0.0; /* -0 becomes 0 */
+    return LD_OK;
+}
+
+static ld_status parse_experiment(const char *flag, const char *s, experiment_kind *out, char *err,
+                                  size_t errlen)
+{
+    if (strcmp(s, "scratch") == 0)
+        *out = EXPERIMENT_SCRATCH;
+    else if (strcmp(s, "finetune") == 0)
+        *out = EXPERIMENT_FINETUNE;
+    else
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not an experiment (scratch, finetune)",
+                       flag, s);
+    return LD_OK;
+}
+
 /* "1,2,4": non-empty, each a whole number >= 1, no repeats. The upper bound
  * min(in, out) is checked after all options are read. */
 static ld_status parse_ranks(const char *s, config *c, char *err, size_t errlen)
@@ -166,6 +238,10 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
     config_defaults(cfg);
     *action = CLI_RUN;
     ld_status st = LD_OK;
+    /* which long options were given, so the finetune defaults fill only the
+     * rest and finetune-only options can be refused in scratch */
+    unsigned char given[OPT_END - OPT_EPOCHS];
+    memset(given, 0, sizeof given);
     opterr = 0;  /* we report errors ourselves */
     optind = 0;  /* GNU: full reset, so cli_parse can be called repeatedly */
     for (;;) {
@@ -174,6 +250,8 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
         if (c == -1)
             break;
         const char *name = longidx >= 0 ? long_options[longidx].name : "";
+        if (c >= OPT_EPOCHS && c < OPT_END)
+            given[c - OPT_EPOCHS] = 1;
         switch (c) {
         case OPT_EPOCHS: st = parse_int(name, optarg, 1, INT_MAX, &cfg->epochs, err, errlen); break;
         case OPT_SEED: st = parse_u64(name, optarg, &cfg->seed, err, errlen); break;
@@ -194,6 +272,16 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
                 st = ld_fail(err, errlen, LD_EINPUT, "--output-dir: empty path");
             cfg->output_dir = optarg;
             break;
+        case OPT_EXPERIMENT: st = parse_experiment(name, optarg, &cfg->experiment, err, errlen); break;
+        case OPT_DELTA_RANK:
+            st = parse_int(name, optarg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
+            break;
+        case OPT_NOISE: st = parse_nonnegative(name, optarg, &cfg->noise, err, errlen); break;
+        case OPT_PRETRAIN_EPOCHS:
+            st = parse_int(name, optarg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
+            break;
+        case OPT_REPEATS: st = parse_int(name, optarg, 1, INT_MAX, &cfg->repeats, err, errlen); break;
+        case OPT_RSLORA: cfg->rslora = 1; break;
         case 'q': cfg->quiet = 1; break;
         case 'h': *action = CLI_HELP; return LD_OK;
         case 'V': *action = CLI_VERSION; return LD_OK;
@@ -210,10 +298,43 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
     if (optind < argc)
         return ld_fail(err, errlen, LD_EINPUT, "unexpected argument '%s'", argv[optind]);
 
+#define GIVEN(opt) (given[(opt) - OPT_EPOCHS] != 0)
+    if (cfg->experiment == EXPERIMENT_FINETUNE) {
+        /* the options whose default depends on the experiment */
+        config ft;
+        config_defaults_for(&ft, EXPERIMENT_FINETUNE);
+        if (!GIVEN(OPT_EPOCHS))
+            cfg->epochs = ft.epochs;
+        if (!GIVEN(OPT_LR))
+            cfg->lr = ft.lr;
+        if (!GIVEN(OPT_SAMPLES))
+            cfg->samples = ft.samples;
+        if (!GIVEN(OPT_TEST_SAMPLES))
+            cfg->test_samples = ft.test_samples;
+    } else {
+        static const struct { int opt; const char *name; } ft_only[] = {
+            {OPT_DELTA_RANK, "delta-rank"},
+            {OPT_NOISE, "noise"},
+            {OPT_PRETRAIN_EPOCHS, "pretrain-epochs"},
+        };
+        for (size_t i = 0; i < sizeof ft_only / sizeof ft_only[0]; i++)
+            if (GIVEN(ft_only[i].opt))
+                return ld_fail(err, errlen, LD_EINPUT,
+                               "--%s: only used by --experiment finetune", ft_only[i].name);
+    }
+#undef GIVEN
+
     const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
     for (int i = 0; i < cfg->n_ranks; i++)
         if (cfg->ranks[i] > max_rank)
             return ld_fail(err, errlen, LD_EINPUT,
                            "--ranks: rank %d exceeds min(--in, --out) = %d", cfg->ranks[i], max_rank);
+    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->delta_rank > max_rank)
+        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d",
+                       cfg->delta_rank, max_rank);
+    if ((uint64_t)cfg->repeats - 1u > UINT64_MAX - cfg->seed)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--repeats: %d seeds from --seed %llu run past 2^64-1", cfg->repeats,
+                       (unsigned long long)cfg->seed);
     return LD_OK;
 }
