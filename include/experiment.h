@@ -1,11 +1,31 @@
 /* experiment.h - build the data, train every model, collect the results.
  *
- * Dimension key: N samples, P printed test rows, I in, O out, E epochs.
+ * Dimension key: N samples, P printed test rows, I in, O out, E epochs,
+ * S repeats (seeds), M models.
  *
- * Random streams (PCG32 stream ids under one --seed), each independent of the
+ * Two experiments (config.experiment):
+ *   scratch   the notebook: random X and Y, a dense layer and LoRA layers of
+ *             each rank trained from scratch.
+ *   finetune  a dense layer is pretrained on task 1, then adapted to task 2
+ *             (finetune.h): "dense" is full fine-tuning from the pretrained
+ *             weights; "lora_r<k>" freezes them and trains only A and B, then
+ *             is merged (W = W0 + s B A) and predicts with the merged weight.
+ *
+ * Repeats: --repeats S runs the whole experiment for the seeds seed, seed+1,
+ * ..., seed+S-1 (each with all its streams) and aggregates: means, and sample
+ * standard deviations (divisor S-1; 0 when S = 1), per epoch and per model.
+ *
+ * Random streams (PCG32 stream ids under one seed), each independent of the
  * others, so e.g. adding a rank never changes another model's numbers:
- *     1           training data          2           held-out data
- *     1000 + r    initial weights of the model of rank r (dense: r = 0)
+ *     1           training data (finetune: task-2 training data)
+ *     2           held-out data (finetune: task-2 held-out data)
+ *     3           finetune: teacher W_base, then b
+ *     4           finetune: the factors U, then V, of the task shift dW
+ *     5           finetune: task-1 (pretraining) data
+ *     6           finetune: initial weights of the model that is pretrained
+ *     7           finetune: mini-batch shuffling while pretraining
+ *     1000 + r    initial weights of the model of rank r (dense: r = 0;
+ *                 unused by finetune's dense, which starts from W0, b0)
  *     2000 + r    mini-batch shuffling of the model of rank r
  * No printing and no files here: report.c does that.
  */
@@ -13,12 +33,18 @@
 #define LORA_DEMO_EXPERIMENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "status.h"
 
 #define STREAM_TRAIN_DATA 1u
 #define STREAM_TEST_DATA 2u
+#define STREAM_TEACHER 3u
+#define STREAM_DELTA 4u
+#define STREAM_PRETRAIN_DATA 5u
+#define STREAM_PRETRAIN_INIT 6u
+#define STREAM_PRETRAIN_SHUFFLE 7u
 #define STREAM_INIT_BASE 1000u
 #define STREAM_SHUFFLE_BASE 2000u
 
@@ -29,21 +55,42 @@ typedef struct {
     char name[16];      /* "dense" or "lora_r<k>" */
     int rank;           /* 0 for dense */
     float alpha, scale; /* 0 for dense */
-    size_t trainable;
-    float *losses;      /* (E) training MSE of each epoch, before its update */
-    float first_loss, final_loss, test_loss;
-    double train_ms;
-    float *pred;        /* (P,O) predictions on the first P held-out inputs */
+    size_t trainable;   /* trainable parameters */
+    double trainable_fraction; /* trainable / the dense model's */
+    size_t optimizer_bytes;    /* Adam m and v */
+    float *losses;      /* (E) training MSE of each epoch, before its update; mean over seeds */
+    float *losses_std;  /* (E) sample std over seeds of the same (0 when S = 1) */
+    float *final_losses;/* (S) final training loss of each seed */
+    float *test_losses; /* (S) held-out MSE of each seed */
+    float first_loss;   /* losses[0] */
+    float final_loss, final_loss_std; /* mean and sample std over seeds */
+    float test_loss, test_loss_std;
+    float test_ratio;   /* test_loss / the dense model's test_loss */
+    float test_ratio_min, test_ratio_max; /* the same ratio seed by seed: its range */
+    /* finetune only */
+    float test_loss_before; /* held-out MSE of the pretrained base alone (mean over seeds) */
+    float merge_max_diff;   /* LoRA: max |merged - unmerged| held-out prediction, worst seed */
+    float merge_rel_diff;   /* LoRA: that over max |unmerged prediction|, worst seed */
+    float unmerge_max_diff; /* LoRA: max |W after merge and unmerge - W0|, worst seed */
+    double train_ms;    /* mean per seed */
+    float *pred;        /* (P,O) first seed's predictions on the first P held-out inputs */
 } model_result;
 
 typedef struct {
-    int epochs;
-    int n_models;       /* 1 + number of ranks; dense first */
+    experiment_kind experiment;
+    int epochs;         /* E */
+    int repeats;        /* S */
+    uint64_t *seeds;    /* (S) */
+    int n_models;       /* M = 1 + number of ranks; dense first */
     int n_pred;         /* P */
     int in, out;
-    model_result *models;
-    float *pred_x;      /* (P,I) the held-out inputs shown */
+    model_result *models; /* (M) */
+    float *pred_x;      /* (P,I) the first seed's held-out inputs shown */
     float *pred_y;      /* (P,O) their targets */
+    /* finetune only (NULL / 0 for scratch) */
+    float *pretrain_losses;  /* (S) final pretraining loss on task 1 of each seed */
+    float *base_test_losses; /* (S) held-out task-2 MSE of the pretrained base */
+    double noise_floor;      /* noise^2: the lowest expected held-out MSE */
 } experiment_result;
 
 ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen);

@@ -1,17 +1,25 @@
-/* experiment.c - the notebook's experiment: dummy data, a dense baseline and
- * LoRA layers of several ranks, each trained with Adam on MSE.
+/* experiment.c - the two experiments, each repeated over seeds, and the
+ * aggregation of their results (see experiment.h).
  *
- * Dimension key: N samples, P printed test rows, I in, O out, E epochs, R rank.
+ * Dimension key: N samples, P printed test rows, I in, O out, E epochs,
+ * R rank, S repeats (seeds), M models.
+ *
+ * The structure is one function per experiment and seed (run_scratch,
+ * run_finetune) that writes its seed's numbers into the result, and
+ * experiment_run, which loops over the seeds and then aggregates. Every
+ * model is trained by fit(), the epoch loop shared by all of them.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include "experiment.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "data.h"
+#include "finetune.h"
 #include "linear.h"
 #include "lora.h"
 #include "model.h"
@@ -26,11 +34,68 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+/* ------------------------------------------------------------------------ */
+/* shared by both experiments */
+
+/* Train m with t for `epochs` epochs of Adam at learning rate lr; losses (E)
+ * receives each epoch's loss and *ms the time taken. With mini-batches the
+ * order is reshuffled every epoch from stream `stream` of `seed`. All
+ * allocation happens before the loop. */
+static ld_status fit(trainer *t, model *m, int epochs, double lr, uint64_t seed, uint64_t stream,
+                     float *losses, double *ms, char *err, size_t errlen)
+{
+    int *order = NULL;
+    const int mini = t->batch < t->n;
+    if (mini) {
+        order = malloc((size_t)t->n * sizeof *order);
+        if (order == NULL)
+            return ld_fail(err, errlen, LD_ENOMEM, "out of memory for the batch order");
+        for (int i = 0; i < t->n; i++)
+            order[i] = i;
+    }
+    rng shuffle;
+    rng_seed(&shuffle, seed, stream);
+    const adam_config adam = adam_defaults(lr);
+    const double t0 = now_ms();
+    for (int e = 0; e < epochs; e++) {
+        if (mini)
+            rng_shuffle(&shuffle, order, t->n);
+        losses[e] = trainer_epoch(t, m, order, adam);
+    }
+    *ms = now_ms() - t0;
+    free(order);
+    return LD_OK;
+}
+
+/* The per-model facts that do not depend on the seed. */
+static void describe_model(model_result *mr, const model *m)
+{
+    mr->rank = m->rank;
+    mr->alpha = m->alpha;
+    mr->scale = m->scale;
+    mr->trainable = model_trainable(m);
+    mr->optimizer_bytes = model_optimizer_bytes(m);
+    if (m->rank == 0)
+        snprintf(mr->name, sizeof mr->name, "dense");
+    else
+        snprintf(mr->name, sizeof mr->name, "lora_r%d", m->rank);
+}
+
+/* The rank of model i: 0 (dense) first, then cfg->ranks in order. */
+static int model_rank(const config *cfg, int i)
+{
+    return i == 0 ? 0 : cfg->ranks[i - 1];
+}
+
+/* ------------------------------------------------------------------------ */
+/* scratch: the notebook's experiment */
+
 /* Build model `rank` (0 = dense) with its initial weights. */
-static ld_status build_model(model *m, const config *cfg, int rank, char *err, size_t errlen)
+static ld_status build_scratch_model(model *m, const config *cfg, uint64_t seed, int rank,
+                                     char *err, size_t errlen)
 {
     rng r;
-    rng_seed(&r, cfg->seed, STREAM_INIT_BASE + (uint64_t)rank);
+    rng_seed(&r, seed, STREAM_INIT_BASE + (uint64_t)rank);
     ld_status st;
     if (rank == 0) {
         st = model_init_dense(m, cfg->in, cfg->out, err, errlen);
@@ -45,14 +110,15 @@ static ld_status build_model(model *m, const config *cfg, int rank, char *err, s
     return st;
 }
 
-/* Train one model for cfg->epochs and fill its result. */
-static ld_status train_one(model_result *mr, const config *cfg, int rank, const dataset *train,
-                           const dataset *test, int n_pred, char *err, size_t errlen)
+/* Train one model of seed index s; its curve (E) goes to `curve`. */
+static ld_status scratch_model(model_result *mr, float *curve, int s, const config *cfg,
+                               uint64_t seed, int rank, const dataset *train, const dataset *test,
+                               int n_pred, char *err, size_t errlen)
 {
     model m;
     trainer t;
-    int *order = NULL;
-    ld_status st = build_model(&m, cfg, rank, err, errlen);
+    double ms = 0.0;
+    ld_status st = build_scratch_model(&m, cfg, seed, rank, err, errlen);
     if (st != LD_OK)
         return st;
     st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
@@ -60,71 +126,33 @@ static ld_status train_one(model_result *mr, const config *cfg, int rank, const 
         model_free(&m);
         return st;
     }
-    const int mini = t.batch < train->n;
-    if (mini) {
-        order = malloc((size_t)train->n * sizeof *order);
-        if (order == NULL) {
-            st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for the batch order");
+    st = fit(&t, &m, cfg->epochs, cfg->lr, seed, STREAM_SHUFFLE_BASE + (uint64_t)rank, curve, &ms,
+             err, errlen);
+    if (st != LD_OK)
+        goto done;
+    mr->train_ms += ms;
+    mr->test_losses[s] = trainer_eval(&t, &m, test->x, test->y, test->n);
+    describe_model(mr, &m);
+    if (s == 0) {
+        /* predictions on the first held-out rows, shown beside their targets */
+        float *h = malloc((size_t)n_pred * (size_t)(rank > 0 ? rank : 1) * sizeof(float));
+        if (h == NULL) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for predictions");
             goto done;
         }
-        for (int i = 0; i < train->n; i++)
-            order[i] = i;
+        model_forward(&m, mr->pred, h, test->x, NULL, n_pred);
+        free(h);
     }
-    rng shuffle;
-    rng_seed(&shuffle, cfg->seed, STREAM_SHUFFLE_BASE + (uint64_t)rank);
-    const adam_config adam = adam_defaults(cfg->lr);
-
-    const double t0 = now_ms();
-    for (int e = 0; e < cfg->epochs; e++) {
-        if (mini)
-            rng_shuffle(&shuffle, order, train->n);
-        mr->losses[e] = trainer_epoch(&t, &m, order, adam);
-    }
-    mr->train_ms = now_ms() - t0;
-
-    mr->first_loss = mr->losses[0];
-    mr->final_loss = mr->losses[cfg->epochs - 1];
-    mr->test_loss = trainer_eval(&t, &m, test->x, test->y, test->n);
-    mr->trainable = model_trainable(&m);
-    mr->rank = rank;
-    mr->alpha = m.alpha;
-    mr->scale = m.scale;
-    if (rank == 0)
-        snprintf(mr->name, sizeof mr->name, "dense");
-    else
-        snprintf(mr->name, sizeof mr->name, "lora_r%d", rank);
-    /* predictions on the first held-out rows, shown beside their targets */
-    float *h = malloc((size_t)n_pred * (size_t)(rank > 0 ? rank : 1) * sizeof(float));
-    if (h == NULL) {
-        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for predictions");
-        goto done;
-    }
-    model_forward(&m, mr->pred, h, test->x, NULL, n_pred);
-    free(h);
 done:
-    free(order);
     trainer_free(&t);
     model_free(&m);
     return st;
 }
 
-void experiment_result_free(experiment_result *res)
+/* One seed of the scratch experiment; curves is (M,E) for this seed. */
+static ld_status run_scratch(const config *cfg, uint64_t seed, int s, experiment_result *res,
+                             float *curves, char *err, size_t errlen)
 {
-    if (res->models != NULL) {
-        for (int i = 0; i < res->n_models; i++) {
-            free(res->models[i].losses);
-            free(res->models[i].pred);
-        }
-    }
-    free(res->models);
-    free(res->pred_x);
-    free(res->pred_y);
-    memset(res, 0, sizeof *res);
-}
-
-ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen)
-{
-    memset(res, 0, sizeof *res);
     dataset train, test;
     ld_status st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
     if (st != LD_OK)
@@ -135,45 +163,364 @@ ld_status experiment_run(const config *cfg, experiment_result *res, char *err, s
         return st;
     }
     rng r;
-    rng_seed(&r, cfg->seed, STREAM_TRAIN_DATA);
+    rng_seed(&r, seed, STREAM_TRAIN_DATA);
     dataset_make_random(&train, &r);
-    rng_seed(&r, cfg->seed, STREAM_TEST_DATA);
+    rng_seed(&r, seed, STREAM_TEST_DATA);
     dataset_make_random(&test, &r);
+    if (s == 0) {
+        memcpy(res->pred_x, test.x, (size_t)res->n_pred * (size_t)cfg->in * sizeof(float));
+        memcpy(res->pred_y, test.y, (size_t)res->n_pred * (size_t)cfg->out * sizeof(float));
+    }
+    for (int i = 0; i < res->n_models && st == LD_OK; i++)
+        st = scratch_model(&res->models[i], curves + (size_t)i * (size_t)cfg->epochs, s, cfg, seed,
+                           model_rank(cfg, i), &train, &test, res->n_pred, err, errlen);
+    dataset_free(&train);
+    dataset_free(&test);
+    return st;
+}
 
+/* ------------------------------------------------------------------------ */
+/* finetune: a frozen pretrained layer adapted by LoRA, against full fine-tuning */
+
+static float max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float d = fabsf(a[i] - b[i]);
+        if (d > worst || isnan(d))
+            worst = d;
+    }
+    return worst;
+}
+
+static float max_abs(const float *a, size_t n)
+{
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(a[i]) > worst)
+            worst = fabsf(a[i]);
+    return worst;
+}
+
+/* Scratch space of one seed's fine-tuning, allocated once. */
+typedef struct {
+    float *yu;  /* (Nt,O) held-out predictions, unmerged (or dense) */
+    float *ym;  /* (Nt,O) held-out predictions, merged */
+    float *h;   /* (Nt,R) LoRA activation, R the largest rank */
+} ft_scratch;
+
+/* Fine-tune one model from the pretrained (w0, b0) on train; evaluate on
+ * test. rank 0: full fine-tuning, every parameter trained. rank r: w0, b0
+ * frozen, A and B trained from lora_init_peft (B = 0), then merged. */
+static ld_status finetune_model(model_result *mr, float *curve, int s, const config *cfg,
+                                uint64_t seed, int rank, const float *w0, const float *b0,
+                                const dataset *train, const dataset *test, const ft_scratch *fs,
+                                int n_pred, char *err, size_t errlen)
+{
+    const size_t I = (size_t)cfg->in, O = (size_t)cfg->out, ny = (size_t)test->n * O;
+    model m;
+    trainer t;
+    double ms = 0.0;
+    ld_status st;
+    if (rank == 0) {
+        st = model_init_dense(&m, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK) {
+            memcpy(m.w, w0, O * I * sizeof(float));
+            memcpy(m.b, b0, O * sizeof(float));
+        }
+    } else {
+        st = model_init_lora(&m, cfg->in, cfg->out, rank, config_alpha(cfg, rank),
+                             config_scale(cfg, rank), w0, b0, err, errlen);
+        if (st == LD_OK) {
+            rng r;
+            rng_seed(&r, seed, STREAM_INIT_BASE + (uint64_t)rank);
+            lora_init_peft(m.a, m.bm, cfg->in, rank, cfg->out, &r);
+        }
+    }
+    if (st != LD_OK)
+        return st;
+    st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
+    if (st != LD_OK) {
+        model_free(&m);
+        return st;
+    }
+    st = fit(&t, &m, cfg->epochs, cfg->lr, seed, STREAM_SHUFFLE_BASE + (uint64_t)rank, curve, &ms,
+             err, errlen);
+    trainer_free(&t);
+    if (st != LD_OK)
+        goto done;
+    mr->train_ms += ms;
+
+    const float *yhat = fs->yu;
+    model_forward(&m, fs->yu, fs->h, test->x, NULL, test->n);
+    if (rank > 0) {
+        /* Merge W = W0 + s B A and predict with the merged dense weight; the
+         * unmerged predictions are the reference it must agree with. */
+        st = model_merge(&m, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        model_forward(&m, fs->ym, fs->h, test->x, NULL, test->n);
+        yhat = fs->ym;
+        const float d = max_abs_diff(fs->ym, fs->yu, ny);
+        const float ref = max_abs(fs->yu, ny);
+        const float rel = ref > 0.0f ? d / ref : d;
+        if (d > mr->merge_max_diff || isnan(d))
+            mr->merge_max_diff = d;
+        if (rel > mr->merge_rel_diff || isnan(rel))
+            mr->merge_rel_diff = rel;
+        st = model_unmerge(&m, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        const float du = max_abs_diff(m.base_w, w0, O * I);
+        if (du > mr->unmerge_max_diff || isnan(du))
+            mr->unmerge_max_diff = du;
+    }
+    mr->test_losses[s] = mse_forward(yhat, test->y, ny);
+    if (s == 0)
+        memcpy(mr->pred, yhat, (size_t)n_pred * O * sizeof(float));
+    describe_model(mr, &m);
+done:
+    model_free(&m);
+    return st;
+}
+
+/* One seed of the finetune experiment; curves is (M,E) for this seed. */
+static ld_status run_finetune(const config *cfg, uint64_t seed, int s, experiment_result *res,
+                              float *curves, char *err, size_t errlen)
+{
+    const size_t O = (size_t)cfg->out;
+    teacher tc;
+    dataset task1, train, test;
+    model pre;
+    trainer t;
+    ft_scratch fs = {NULL, NULL, NULL};
+    float *pre_curve = NULL;
+    memset(&tc, 0, sizeof tc);
+    memset(&task1, 0, sizeof task1);
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    memset(&pre, 0, sizeof pre);
+    memset(&t, 0, sizeof t);
+
+    rng rb, rd, r;
+    rng_seed(&rb, seed, STREAM_TEACHER);
+    rng_seed(&rd, seed, STREAM_DELTA);
+    ld_status st = teacher_make(&tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&task1, cfg->samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+    if (st != LD_OK)
+        goto done;
+    rng_seed(&r, seed, STREAM_PRETRAIN_DATA);
+    teacher_make_data(&task1, tc.w_base, tc.b, cfg->noise, &r);
+    rng_seed(&r, seed, STREAM_TRAIN_DATA);
+    teacher_make_data(&train, tc.w_task2, tc.b, cfg->noise, &r);
+    rng_seed(&r, seed, STREAM_TEST_DATA);
+    teacher_make_data(&test, tc.w_task2, tc.b, cfg->noise, &r);
+    if (s == 0) {
+        memcpy(res->pred_x, test.x, (size_t)res->n_pred * (size_t)cfg->in * sizeof(float));
+        memcpy(res->pred_y, test.y, (size_t)res->n_pred * O * sizeof(float));
+    }
+
+    /* Pretrain a dense layer on task 1 from nn.Linear's init: W0, b0. */
+    int max_rank = 1;
+    for (int i = 0; i < cfg->n_ranks; i++)
+        if (cfg->ranks[i] > max_rank)
+            max_rank = cfg->ranks[i];
+    const size_t ny = (size_t)cfg->test_samples * O;
+    pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
+    fs.yu = malloc(ny * sizeof(float));
+    fs.ym = malloc(ny * sizeof(float));
+    fs.h = malloc((size_t)cfg->test_samples * (size_t)max_rank * sizeof(float));
+    if (pre_curve == NULL || fs.yu == NULL || fs.ym == NULL || fs.h == NULL) {
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for fine-tuning buffers");
+        goto done;
+    }
+    st = model_init_dense(&pre, cfg->in, cfg->out, err, errlen);
+    if (st != LD_OK)
+        goto done;
+    rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
+    linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
+    st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
+    if (st != LD_OK)
+        goto done;
+    double ms = 0.0;
+    st = fit(&t, &pre, cfg->pretrain_epochs, cfg->lr, seed, STREAM_PRETRAIN_SHUFFLE, pre_curve, &ms,
+             err, errlen);
+    if (st != LD_OK)
+        goto done;
+    res->pretrain_losses[s] = pre_curve[cfg->pretrain_epochs - 1];
+
+    /* The pretrained base alone on task 2: where every model starts. */
+    linear_forward(fs.yu, test.x, pre.w, pre.b, test.n, cfg->in, cfg->out);
+    res->base_test_losses[s] = mse_forward(fs.yu, test.y, ny);
+
+    for (int i = 0; i < res->n_models && st == LD_OK; i++)
+        st = finetune_model(&res->models[i], curves + (size_t)i * (size_t)cfg->epochs, s, cfg, seed,
+                            model_rank(cfg, i), pre.w, pre.b, &train, &test, &fs, res->n_pred, err,
+                            errlen);
+done:
+    free(pre_curve);
+    free(fs.yu);
+    free(fs.ym);
+    free(fs.h);
+    trainer_free(&t);
+    model_free(&pre);
+    dataset_free(&task1);
+    dataset_free(&train);
+    dataset_free(&test);
+    teacher_free(&tc);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* repeats: run every seed, then aggregate */
+
+/* Mean and sample standard deviation (divisor n-1; 0 when n = 1) of the n
+ * values x[0], x[stride], ..., two-pass in double. */
+static void mean_std(const float *x, size_t n, size_t stride, float *mean, float *std)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)x[i * stride];
+    const double mu = sum / (double)n;
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = (double)x[i * stride] - mu;
+        ss += d * d;
+    }
+    *mean = (float)mu;
+    *std = n > 1 ? (float)sqrt(ss / (double)(n - 1)) : 0.0f;
+}
+
+void experiment_result_free(experiment_result *res)
+{
+    if (res->models != NULL) {
+        for (int i = 0; i < res->n_models; i++) {
+            model_result *mr = &res->models[i];
+            free(mr->losses);
+            free(mr->losses_std);
+            free(mr->final_losses);
+            free(mr->test_losses);
+            free(mr->pred);
+        }
+    }
+    free(res->models);
+    free(res->seeds);
+    free(res->pred_x);
+    free(res->pred_y);
+    free(res->pretrain_losses);
+    free(res->base_test_losses);
+    memset(res, 0, sizeof *res);
+}
+
+/* Allocate every array of res for cfg; 0 on success. */
+static int alloc_result(experiment_result *res, const config *cfg)
+{
+    const size_t E = (size_t)cfg->epochs, S = (size_t)cfg->repeats, P = (size_t)res->n_pred;
+    res->models = calloc((size_t)res->n_models, sizeof *res->models);
+    res->seeds = malloc(S * sizeof *res->seeds);
+    res->pred_x = malloc(P * (size_t)cfg->in * sizeof(float));
+    res->pred_y = malloc(P * (size_t)cfg->out * sizeof(float));
+    int ok = res->models != NULL && res->seeds != NULL && res->pred_x != NULL && res->pred_y != NULL;
+    if (ok && cfg->experiment == EXPERIMENT_FINETUNE) {
+        res->pretrain_losses = malloc(S * sizeof(float));
+        res->base_test_losses = malloc(S * sizeof(float));
+        ok = res->pretrain_losses != NULL && res->base_test_losses != NULL;
+    }
+    for (int i = 0; ok && i < res->n_models; i++) {
+        model_result *mr = &res->models[i];
+        mr->losses = malloc(E * sizeof(float));
+        mr->losses_std = malloc(E * sizeof(float));
+        mr->final_losses = malloc(S * sizeof(float));
+        mr->test_losses = malloc(S * sizeof(float));
+        mr->pred = malloc(P * (size_t)cfg->out * sizeof(float));
+        ok = mr->losses != NULL && mr->losses_std != NULL && mr->final_losses != NULL &&
+             mr->test_losses != NULL && mr->pred != NULL;
+    }
+    return ok ? 0 : -1;
+}
+
+/* From the per-seed curves (S,M,E) and scalars, the means and stds. */
+static void aggregate(experiment_result *res, const float *curves)
+{
+    const size_t S = (size_t)res->repeats, M = (size_t)res->n_models, E = (size_t)res->epochs;
+    float base_mean = 0.0f, base_std = 0.0f;
+    if (res->base_test_losses != NULL)
+        mean_std(res->base_test_losses, S, 1, &base_mean, &base_std);
+    for (size_t i = 0; i < M; i++) {
+        model_result *mr = &res->models[i];
+        for (size_t e = 0; e < E; e++)
+            mean_std(curves + i * E + e, S, M * E, &mr->losses[e], &mr->losses_std[e]);
+        for (size_t s = 0; s < S; s++)
+            mr->final_losses[s] = curves[(s * M + i) * E + E - 1];
+        mr->first_loss = mr->losses[0];
+        mean_std(mr->final_losses, S, 1, &mr->final_loss, &mr->final_loss_std);
+        mean_std(mr->test_losses, S, 1, &mr->test_loss, &mr->test_loss_std);
+        mr->train_ms /= (double)S;
+        mr->test_loss_before = base_mean;
+    }
+    for (size_t i = 0; i < M; i++) {
+        model_result *mr = &res->models[i];
+        mr->test_ratio = mr->test_loss / res->models[0].test_loss;
+        for (size_t s = 0; s < S; s++) {
+            const float r = mr->test_losses[s] / res->models[0].test_losses[s];
+            if (s == 0 || r < mr->test_ratio_min)
+                mr->test_ratio_min = r;
+            if (s == 0 || r > mr->test_ratio_max)
+                mr->test_ratio_max = r;
+        }
+        mr->trainable_fraction = (double)mr->trainable / (double)res->models[0].trainable;
+    }
+}
+
+ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    if (cfg->repeats < 1 || cfg->epochs < 1 || cfg->n_ranks < 0 || cfg->n_ranks > CONFIG_MAX_RANKS ||
+        (cfg->experiment == EXPERIMENT_FINETUNE && cfg->pretrain_epochs < 1))
+        return ld_fail(err, errlen, LD_EINPUT, "invalid configuration (repeats, epochs or ranks)");
+    res->experiment = cfg->experiment;
     res->epochs = cfg->epochs;
+    res->repeats = cfg->repeats;
     res->n_models = 1 + cfg->n_ranks;
     res->in = cfg->in;
     res->out = cfg->out;
     res->n_pred = cfg->test_samples < EXPERIMENT_PRED_ROWS ? cfg->test_samples : EXPERIMENT_PRED_ROWS;
-    const size_t P = (size_t)res->n_pred;
-    res->models = calloc((size_t)res->n_models, sizeof *res->models);
-    res->pred_x = malloc(P * (size_t)cfg->in * sizeof(float));
-    res->pred_y = malloc(P * (size_t)cfg->out * sizeof(float));
-    int ok = res->models != NULL && res->pred_x != NULL && res->pred_y != NULL;
-    for (int i = 0; ok && i < res->n_models; i++) {
-        res->models[i].losses = malloc((size_t)cfg->epochs * sizeof(float));
-        res->models[i].pred = malloc(P * (size_t)cfg->out * sizeof(float));
-        ok = res->models[i].losses != NULL && res->models[i].pred != NULL;
-    }
-    if (!ok) {
-        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for the results");
-        goto fail;
-    }
-    memcpy(res->pred_x, test.x, P * (size_t)cfg->in * sizeof(float));
-    memcpy(res->pred_y, test.y, P * (size_t)cfg->out * sizeof(float));
+    res->noise_floor = cfg->experiment == EXPERIMENT_FINETUNE ? cfg->noise * cfg->noise : 0.0;
 
-    for (int i = 0; i < res->n_models; i++) {
-        int rank = i == 0 ? 0 : cfg->ranks[i - 1];
-        st = train_one(&res->models[i], cfg, rank, &train, &test, res->n_pred, err, errlen);
-        if (st != LD_OK)
-            goto fail;
+    /* every seed's curves, (S,M,E), so means and stds are exact two-pass sums */
+    size_t n_curves = 0;
+    float *curves = NULL;
+    if (ld_mul3_size(&n_curves, (size_t)cfg->repeats, (size_t)res->n_models, (size_t)cfg->epochs) != 0 ||
+        n_curves > SIZE_MAX / sizeof(float))
+        return ld_fail(err, errlen, LD_ENOMEM, "%d repeats of %d epochs do not fit in memory",
+                       cfg->repeats, cfg->epochs);
+    curves = malloc(n_curves * sizeof(float));
+    if (curves == NULL || alloc_result(res, cfg) != 0) {
+        free(curves);
+        experiment_result_free(res);
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory for the results");
     }
-    dataset_free(&train);
-    dataset_free(&test);
-    return LD_OK;
-fail:
-    dataset_free(&train);
-    dataset_free(&test);
-    experiment_result_free(res);
+
+    ld_status st = LD_OK;
+    const size_t per_seed = (size_t)res->n_models * (size_t)cfg->epochs;
+    for (int s = 0; s < cfg->repeats && st == LD_OK; s++) {
+        const uint64_t seed = cfg->seed + (uint64_t)s;
+        res->seeds[s] = seed;
+        float *c = curves + (size_t)s * per_seed;
+        if (cfg->experiment == EXPERIMENT_FINETUNE)
+            st = run_finetune(cfg, seed, s, res, c, err, errlen);
+        else
+            st = run_scratch(cfg, seed, s, res, c, err, errlen);
+    }
+    if (st == LD_OK)
+        aggregate(res, curves);
+    else
+        experiment_result_free(res);
+    free(curves);
     return st;
 }

@@ -44,11 +44,12 @@ static ld_status open_out(atomic_file *af, const char *dir, const char *name, ch
     return st;
 }
 
-ld_status report_write_losses(const char *dir, const experiment_result *res, char *err,
-                              size_t errlen)
+/* One CSV of a per-epoch curve: the mean (std = 0) or the std (std = 1). */
+static ld_status write_curves(const char *dir, const char *name, const experiment_result *res,
+                              int std, char *err, size_t errlen)
 {
     atomic_file af;
-    ld_status st = open_out(&af, dir, "losses.csv", err, errlen);
+    ld_status st = open_out(&af, dir, name, err, errlen);
     if (st != LD_OK)
         return st;
     fputs("epoch", af.fp);
@@ -57,11 +58,22 @@ ld_status report_write_losses(const char *dir, const experiment_result *res, cha
     fputc('\n', af.fp);
     for (int e = 0; e < res->epochs; e++) {
         fprintf(af.fp, "%d", e + 1);
-        for (int i = 0; i < res->n_models; i++)
-            fprintf(af.fp, ",%.9g", (double)res->models[i].losses[e]);
+        for (int i = 0; i < res->n_models; i++) {
+            const float *curve = std ? res->models[i].losses_std : res->models[i].losses;
+            fprintf(af.fp, ",%.9g", (double)curve[e]);
+        }
         fputc('\n', af.fp);
     }
     return atomic_commit(&af, err, errlen);
+}
+
+ld_status report_write_losses(const char *dir, const experiment_result *res, char *err,
+                              size_t errlen)
+{
+    ld_status st = write_curves(dir, "losses.csv", res, 0, err, errlen);
+    if (st == LD_OK)
+        st = write_curves(dir, "losses_std.csv", res, 1, err, errlen);
+    return st;
 }
 
 /* A JSON number; JSON has no NaN or Inf, so those become null. */
@@ -91,6 +103,7 @@ static void json_str(FILE *fp, const char *s)
 static void write_config(FILE *fp, const config *cfg)
 {
     fprintf(fp, "  \"config\": {\n");
+    fprintf(fp, "    \"experiment\": \"%s\",\n", config_experiment_name(cfg->experiment));
     fprintf(fp, "    \"epochs\": %d,\n", cfg->epochs);
     fprintf(fp, "    \"seed\": %llu,\n", (unsigned long long)cfg->seed);
     fprintf(fp, "    \"lr\": ");
@@ -112,9 +125,39 @@ static void write_config(FILE *fp, const config *cfg)
         fprintf(fp, "%d", cfg->batch_size);
     else
         fputs("null", fp);
+    fprintf(fp, ",\n    \"rslora\": %s", cfg->rslora ? "true" : "false");
+    fprintf(fp, ",\n    \"repeats\": %d", cfg->repeats);
+    /* finetune-only options are null in a scratch run, which does not use them */
+    if (cfg->experiment == EXPERIMENT_FINETUNE) {
+        fprintf(fp, ",\n    \"delta_rank\": %d,\n    \"noise\": ", cfg->delta_rank);
+        json_num(fp, cfg->noise);
+        fprintf(fp, ",\n    \"pretrain_epochs\": %d", cfg->pretrain_epochs);
+    } else {
+        fprintf(fp, ",\n    \"delta_rank\": null,\n    \"noise\": null,\n"
+                    "    \"pretrain_epochs\": null");
+    }
     fprintf(fp, ",\n    \"output_dir\": ");
     json_str(fp, cfg->output_dir);
     fprintf(fp, ",\n    \"quiet\": %s\n  },\n", cfg->quiet ? "true" : "false");
+}
+
+/* A JSON array of n floats. */
+static void json_floats(FILE *fp, const float *x, int n)
+{
+    fputc('[', fp);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", fp);
+        json_num(fp, x[i]);
+    }
+    fputc(']', fp);
+}
+
+/* ", \"key\": value" */
+static void json_field(FILE *fp, const char *key, double x)
+{
+    fprintf(fp, ", \"%s\": ", key);
+    json_num(fp, x);
 }
 
 ld_status report_write_summary(const char *dir, const config *cfg, const experiment_result *res,
@@ -125,46 +168,65 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     if (st != LD_OK)
         return st;
     FILE *fp = af.fp;
-    fprintf(fp, "{\n  \"experiment\": \"scratch\",\n");
+    const int ft = res->experiment == EXPERIMENT_FINETUNE;
+    fprintf(fp, "{\n  \"experiment\": \"%s\",\n", config_experiment_name(res->experiment));
     write_config(fp, cfg);
+    fprintf(fp, "  \"seeds\": [");
+    for (int s = 0; s < res->repeats; s++)
+        fprintf(fp, "%s%llu", s ? ", " : "", (unsigned long long)res->seeds[s]);
+    fprintf(fp, "],\n");
+    if (ft) {
+        fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
+        json_field(fp, "noise_floor", res->noise_floor);
+        fprintf(fp, ",\n    \"final_loss_per_seed\": ");
+        json_floats(fp, res->pretrain_losses, res->repeats);
+        fprintf(fp, ",\n    \"test_loss_before_per_seed\": ");
+        json_floats(fp, res->base_test_losses, res->repeats);
+        fprintf(fp, "},\n");
+    }
     fprintf(fp, "  \"models\": [\n");
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
         fprintf(fp, "    {\"name\": ");
         json_str(fp, m->name);
         fprintf(fp, ", \"rank\": %d, \"trainable_params\": %zu", m->rank, m->trainable);
+        json_field(fp, "trainable_fraction", m->trainable_fraction);
+        fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
         if (m->rank > 0) {
-            fprintf(fp, ", \"alpha\": ");
-            json_num(fp, m->alpha);
-            fprintf(fp, ", \"scale\": ");
-            json_num(fp, m->scale);
+            json_field(fp, "alpha", m->alpha);
+            json_field(fp, "scale", m->scale);
         }
-        fprintf(fp, ", \"first_loss\": ");
-        json_num(fp, m->first_loss);
-        fprintf(fp, ", \"final_loss\": ");
-        json_num(fp, m->final_loss);
-        fprintf(fp, ", \"test_loss\": ");
-        json_num(fp, m->test_loss);
-        fprintf(fp, ", \"train_ms\": %.3f}%s\n", m->train_ms, i + 1 < res->n_models ? "," : "");
+        json_field(fp, "first_loss", m->first_loss);
+        json_field(fp, "final_loss", m->final_loss);
+        json_field(fp, "final_loss_std", m->final_loss_std);
+        if (ft)
+            json_field(fp, "test_loss_before", m->test_loss_before);
+        json_field(fp, "test_loss", m->test_loss);
+        json_field(fp, "test_loss_std", m->test_loss_std);
+        json_field(fp, "test_ratio_to_dense", m->test_ratio);
+        json_field(fp, "test_ratio_to_dense_min", m->test_ratio_min);
+        json_field(fp, "test_ratio_to_dense_max", m->test_ratio_max);
+        if (ft && m->rank > 0) {
+            json_field(fp, "merge_max_abs_diff", m->merge_max_diff);
+            json_field(fp, "merge_max_rel_diff", m->merge_rel_diff);
+            json_field(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
+        }
+        fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
+        fprintf(fp, ",\n     \"final_loss_per_seed\": ");
+        json_floats(fp, m->final_losses, res->repeats);
+        fprintf(fp, ", \"test_loss_per_seed\": ");
+        json_floats(fp, m->test_losses, res->repeats);
+        fprintf(fp, "}%s\n", i + 1 < res->n_models ? "," : "");
     }
     fprintf(fp, "  ]\n}\n");
     return atomic_commit(&af, err, errlen);
 }
 
-void report_print(FILE *fp, const config *cfg, const experiment_result *res)
+/* The predictions on the first held-out rows, beside their targets. */
+static void print_predictions(FILE *fp, const experiment_result *res)
 {
-    fprintf(fp, "lora_demo: %d -> %d, %d training samples, %d held out, %d epochs, lr %g, seed %llu\n\n",
-            cfg->in, cfg->out, cfg->samples, cfg->test_samples, cfg->epochs, cfg->lr,
-            (unsigned long long)cfg->seed);
-    fprintf(fp, "%-10s %6s %10s %12s %12s %12s %10s\n", "model", "rank", "trainable", "first loss",
-            "final loss", "test MSE", "train ms");
-    for (int i = 0; i < res->n_models; i++) {
-        const model_result *m = &res->models[i];
-        fprintf(fp, "%-10s %6d %10zu %12.6f %12.6f %12.6f %10.2f\n", m->name, m->rank, m->trainable,
-                (double)m->first_loss, (double)m->final_loss, (double)m->test_loss, m->train_ms);
-    }
     for (int p = 0; p < res->n_pred; p++) {
-        fprintf(fp, "\nheld-out input %d\n", p + 1);
+        fprintf(fp, "\nheld-out input %d%s\n", p + 1, res->repeats > 1 ? " (first seed)" : "");
         fprintf(fp, "  %-10s", "target");
         for (int o = 0; o < res->out; o++)
             fprintf(fp, " %9.4f", (double)res->pred_y[(size_t)p * res->out + o]);
@@ -176,4 +238,92 @@ void report_print(FILE *fp, const config *cfg, const experiment_result *res)
             fputc('\n', fp);
         }
     }
+}
+
+/* "mean +- std" in a column of width w (each number %.*g), or just the mean
+ * with one repeat. */
+static void print_stat(FILE *fp, int w, const char *fmt, double mean, double std, int repeats)
+{
+    char a[32], b[32], cell[72];
+    snprintf(a, sizeof a, fmt, mean);
+    if (repeats > 1) {
+        snprintf(b, sizeof b, fmt, std);
+        snprintf(cell, sizeof cell, "%s +- %s", a, b);
+    } else {
+        snprintf(cell, sizeof cell, "%s", a);
+    }
+    fprintf(fp, " %*s", w, cell);
+}
+
+static void print_scratch(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    const int S = res->repeats, w = S > 1 ? 22 : 12;
+    fprintf(fp, "lora_demo: %d -> %d, %d training samples, %d held out, %d epochs, lr %g, seed %llu",
+            cfg->in, cfg->out, cfg->samples, cfg->test_samples, cfg->epochs, cfg->lr,
+            (unsigned long long)cfg->seed);
+    if (S > 1)
+        fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
+                (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
+    fprintf(fp, "\n\n%-10s %6s %10s %12s %*s %*s %10s\n", "model", "rank", "trainable", "first loss",
+            w, "final loss", w, "test MSE", "train ms");
+    for (int i = 0; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "%-10s %6d %10zu %12.6f", m->name, m->rank, m->trainable, (double)m->first_loss);
+        print_stat(fp, w, "%.6f", m->final_loss, m->final_loss_std, S);
+        print_stat(fp, w, "%.6f", m->test_loss, m->test_loss_std, S);
+        fprintf(fp, " %10.2f\n", m->train_ms);
+    }
+}
+
+static void print_finetune(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    const int S = res->repeats, w = S > 1 ? 22 : 11;
+    fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
+                "%d samples per task, %d held out\n",
+            cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor, cfg->samples,
+            cfg->test_samples);
+    fprintf(fp, "pretrain %d epochs, fine-tune %d epochs, lr %g, %s, seed %llu", cfg->pretrain_epochs,
+            cfg->epochs, cfg->lr, cfg->rslora ? "scale alpha/sqrt(r)" : "scale alpha/r",
+            (unsigned long long)cfg->seed);
+    if (S > 1)
+        fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
+                (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
+    fprintf(fp, "\n\n%-9s %4s %9s %7s %10s %11s %*s %*s %8s", "model", "rank", "trainable",
+            "% dense", "Adam bytes", "MSE before", w, "final loss", w, "test MSE", "x dense");
+    if (S > 1)
+        fprintf(fp, " %17s", "x dense, by seed");
+    fprintf(fp, " %9s\n", "train ms");
+    for (int i = 0; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "%-9s %4d %9zu %6.1f%% %10zu %11.4g", m->name, m->rank, m->trainable,
+                100.0 * m->trainable_fraction, m->optimizer_bytes, (double)m->test_loss_before);
+        print_stat(fp, w, "%.4g", m->final_loss, m->final_loss_std, S);
+        print_stat(fp, w, "%.4g", m->test_loss, m->test_loss_std, S);
+        fprintf(fp, " %8.3f", (double)m->test_ratio);
+        if (S > 1) {
+            char range[40];
+            snprintf(range, sizeof range, "%.3f..%.3f", (double)m->test_ratio_min,
+                     (double)m->test_ratio_max);
+            fprintf(fp, " %17s", range);
+        }
+        fprintf(fp, " %9.2f\n", m->train_ms);
+    }
+    fprintf(fp, "\nLoRA models predict with the merged weight W0 + s B A%s:\n",
+            S > 1 ? " (worst seed)" : "");
+    fprintf(fp, "%-9s %21s %21s %21s\n", "model", "max |merged-unmerged|", "relative",
+            "unmerge: max |W-W0|");
+    for (int i = 1; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "%-9s %21.3g %21.3g %21.3g\n", m->name, (double)m->merge_max_diff,
+                (double)m->merge_rel_diff, (double)m->unmerge_max_diff);
+    }
+}
+
+void report_print(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    if (res->experiment == EXPERIMENT_FINETUNE)
+        print_finetune(fp, cfg, res);
+    else
+        print_scratch(fp, cfg, res);
+    print_predictions(fp, res);
 }
