@@ -4,7 +4,8 @@
 #   make install  PREFIX=/usr/local DESTDIR=  make clean
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -Wall -Wextra -Wpedantic
-CFLAGS  += -Iinclude
+# -Iinclude is kept apart so `make CFLAGS='... -Werror'` still finds headers.
+ALL_CFLAGS = $(CFLAGS) -Iinclude
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
@@ -18,16 +19,16 @@ TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 all: lora_demo
 
 lora_demo: $(BUILD)/main.o $(LIB_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -c -o $@ $<
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(LIB_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
