@@ -47,7 +47,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(rng) \
     X(optim) \
     X(grad) \
-    X(cli)
+    X(cli) \
+    X(svg)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
