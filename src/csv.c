@@ -76,8 +76,9 @@ static const char *show(char *dst, size_t dstlen, const char *s, size_t len)
     if (n > CSV_SHOW_MAX) {
         n = CSV_SHOW_MAX;
         /* Do not split a multi-byte character: back off over continuation
-         * bytes (10xxxxxx) that would start the dropped part. */
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+         * bytes (10xxxxxx) that would start the dropped part; at most 3, as
+         * in valid UTF-8, so invalid input still shows its first bytes. */
+        for (int k = 0; k < 3 && ((unsigned char)s[n] & 0xC0) == 0x80; k++)
             n--;
         cut = 1;
     }

@@ -112,6 +112,10 @@ static void test_rejections(void)
            "d.csv:2:2: not a number: 'abcdefghijklmnopqrstuvwxyz012345...'");
     REJECT("x0,y0\n1,abcdefghijklmnopqrstuvwxyz01234\xe2\x82\xac\n",
            "d.csv:2:2: not a number: 'abcdefghijklmnopqrstuvwxyz01234...'");
+    REJECT("x0,y0\n1,\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+           "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\n",
+           "d.csv:2:2: not a number: '\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80"
+           "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80...'");
     REJECT("x0,y0\n1,2\n3,\n", "d.csv:3:2: empty cell");
     REJECT("x0,y0\n,2\n", "d.csv:2:1: empty cell");
     REJECT("x0,y0\n1,\"\"\n", "d.csv:2:2: empty cell");
