@@ -48,7 +48,9 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(optim) \
     X(grad) \
     X(cli) \
-    X(svg)
+    X(svg) \
+    X(status)     \
+    X(csv)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
