@@ -49,7 +49,6 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(grad) \
     X(cli) \
     X(svg) \
-    X(status)     \
     X(csv)
 
 #define DECLARE(name) void test_##name(void);
