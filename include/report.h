@@ -3,6 +3,7 @@
  * Files (each written under a temporary name and renamed into place):
  *   losses.csv    epoch,dense,lora_r1,...   one row per epoch, %.9g
  *   summary.json  {"experiment", "config", "models": [...]}
+ *   losses.svg    the curves, one per model, log-scale y (no gnuplot needed)
  * Report code formats; it does no math beyond that.
  */
 #ifndef LORA_DEMO_REPORT_H
@@ -22,6 +23,9 @@ ld_status report_write_losses(const char *dir, const experiment_result *res, cha
                               size_t errlen);
 ld_status report_write_summary(const char *dir, const config *cfg, const experiment_result *res,
                                char *err, size_t errlen);
+
+ld_status report_write_svg(const char *dir, const config *cfg, const experiment_result *res,
+                           char *err, size_t errlen);
 
 /* The model table and the predictions beside the targets. */
 void report_print(FILE *fp, const config *cfg, const experiment_result *res);

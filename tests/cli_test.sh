@@ -100,6 +100,9 @@ if [ "$(head -n 1 "$TMP/fmt/losses.csv")" = "epoch,dense,lora_r3,lora_r1" ] && \
 if grep -q '"experiment": "scratch"' "$TMP/fmt/summary.json" && grep -q '"ranks": \[3, 1\]' "$TMP/fmt/summary.json" \
    && grep -q '"trainable_params": 55' "$TMP/fmt/summary.json"; then ok; else bad "summary.json content"; fi
 
+# Every run draws losses.svg, no gnuplot needed (its XML is checked in test_svg.c).
+if head -c 200 "$TMP/fmt/losses.svg" | grep -q "<svg" && grep -q "lora_r3" "$TMP/fmt/losses.svg"; then ok; else bad "losses.svg missing or without curves"; fi
+
 # Smoke test on the default run (--epochs 100 --seed 42).
 "$BIN" --quiet --epochs 100 --seed 42 --output-dir "$TMP/default"
 last=$(tail -n 1 "$TMP/default/losses.csv")
