@@ -14,7 +14,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all run test unit-test cli-test plot install uninstall clean expected
+.PHONY: all run test unit-test cli-test plot install uninstall clean expected fixtures
 all: lora_demo
 
 lora_demo: $(BUILD)/main.o $(LIB_OBJ)
@@ -47,6 +47,22 @@ plot:
 # a deliberate change to the numbers; say why in the commit.
 expected: lora_demo
 	sh scripts/make_expected.sh ./lora_demo tests/expected/final_losses.csv
+
+# Regenerate the PyTorch golden files tests/fixtures/*.ldfx (format and
+# cases: scripts/torch_reference.py). Only this needs torch; make test reads
+# the committed files. Uses the first of TORCH_PYTHON that can import torch.
+TORCH_PYTHON ?= python3 /usr/bin/python3
+fixtures:
+	@py=; for p in $(TORCH_PYTHON); do \
+	    if "$$p" -c 'import torch' >/dev/null 2>&1; then py=$$p; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	    echo "make fixtures: no Python that can import torch (tried: $(TORCH_PYTHON))" >&2; \
+	    echo "install PyTorch with: apt-get install python3-torch" >&2; \
+	    exit 1; \
+	fi; \
+	echo "$$py scripts/torch_reference.py tests/fixtures"; \
+	"$$py" scripts/torch_reference.py tests/fixtures
 
 install: lora_demo
 	install -d $(DESTDIR)$(PREFIX)/bin
