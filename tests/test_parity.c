@@ -27,19 +27,23 @@
 
 #define FIXTURE_DIR "tests/fixtures/"
 
-/* Losses and step-0 gradients: one forward/backward from identical inputs,
- * so only summation order differs (see the README's parity notes). */
+/* Tolerances as the issue set them; none loosened. Worst errors measured
+ * against torch 1.13 (Debian python3-torch) are in brackets.
+ * Losses and step-0 gradients: one forward/backward from identical inputs,
+ * so only summation order differs [loss 2.4e-7 abs, 3.0e-7 rel; grads
+ * 1.2e-7 abs]. */
 #define LOSS_ATOL 1e-6
 #define LOSS_RTOL 1e-5
 #define GRAD_ATOL 1e-6
 #define GRAD_RTOL 1e-5
-/* Final parameters after every epoch's Adam steps: rounding differences of
- * the earlier steps are carried along. */
+/* Final parameters after every epoch's Adam steps: the rounding of earlier
+ * steps is carried along [4.9e-7 abs]. */
 #define PARAM_ATOL 1e-5
 #define PARAM_RTOL 1e-4
-/* Adam alone is elementwise with no sums to reorder, so its trajectory is
- * held to the tight tolerance: an error in eps or a bias correction moves a
- * step by far more than 1e-6 (measured worst difference: see the report). */
+/* Adam alone is elementwise, with no sums to reorder, so its trajectory is
+ * held to the tighter pair [1.2e-7 abs, 3.5e-6 rel: the moment updates'
+ * rounding, see the README's parity notes]; a misplaced eps or a bias
+ * correction off by one step moves it by 2e-2 or more. */
 #define ADAM_ATOL 1e-6
 #define ADAM_RTOL 1e-5
 
@@ -73,7 +77,7 @@ static int compare(const char *cas, const char *what, const float *got, const fl
             if (want[i] != 0.0f && d / fabs((double)want[i]) > max_rel)
                 max_rel = d / fabs((double)want[i]);
         }
-        fprintf(stderr, "  %-28s %-26s max abs %.3g  max rel %.3g\n", cas, what, max_abs, max_rel);
+        fprintf(stderr, "  %-22s %-36s max abs %.3g  max rel %.3g\n", cas, what, max_abs, max_rel);
     }
     return check_close(label, got, want, n, atol, rtol);
 }
@@ -136,13 +140,77 @@ static adam_config fixture_adam(const fixture *f)
 /* ------------------------------------------------------------------------ */
 /* one training case: dense, LoRA from scratch or LoRA on a frozen base */
 
-/* The gradients of the first step: the first batch of epoch 0, through
- * model_forward, mse_backward and model_backward, as trainer_epoch does it. */
-static void check_step0_grads(model *m, const fixture *f, const char *cas, const float *x,
-                              const float *y, const int *order)
+/* A fresh model as the fixture describes it: the frozen base (if any)
+ * handed to model_init_lora, then every "init.<name>" copied into the
+ * parameter block by name. Returns 0 after a failed CHECK. */
+static int build_model(model *m, const fixture *f, const char *cas)
+{
+    char err[512] = "";
+    const fixture_tensor *bw = fixture_get(f, "init.base.weight");
+    const fixture_tensor *bb = fixture_get(f, "init.base.bias");
+    ld_status st;
+    if (f->kind == FIXTURE_DENSE)
+        st = model_init_dense(m, f->in, f->out, err, sizeof err);
+    else
+        st = model_init_lora(m, f->in, f->out, f->rank, (float)f->alpha, (float)f->scale,
+                             f->kind == FIXTURE_LORA_BASE && bw != NULL ? bw->data : NULL,
+                             f->kind == FIXTURE_LORA_BASE && bb != NULL ? bb->data : NULL, err,
+                             sizeof err);
+    CHECK(st == LD_OK, "parity %s: %s", cas, err);
+    if (st != LD_OK)
+        return 0;
+    int n_init = 0;
+    for (int k = 0; k < f->n_tensors; k++) {
+        const fixture_tensor *t = &f->tensors[k];
+        if (strncmp(t->name, "init.", 5) != 0 || strncmp(t->name, "init.base.", 10) == 0)
+            continue;
+        const param_tensor *p = model_find(m, t->name + 5);
+        CHECK(p != NULL, "parity %s: fixture parameter '%s' is not in the model", cas, t->name + 5);
+        if (p == NULL)
+            continue;
+        int same = p->numel == t->numel && t->dims[0] == p->shape[0];
+        CHECK(same, "parity %s: '%s' is (%d, %d), the model's (%d, %d)", cas, t->name, t->dims[0],
+              t->dims[1], p->shape[0], p->ndim == 2 ? p->shape[1] : 1);
+        if (!same)
+            continue;
+        memcpy(m->params + p->offset, t->data, p->numel * sizeof(float));
+        n_init++;
+    }
+    CHECK(n_init == m->n_tensors, "parity %s: %d of %d parameters initialised from the fixture",
+          cas, n_init, m->n_tensors);
+    if (n_init != m->n_tensors) {
+        model_free(m);
+        return 0;
+    }
+    return 1;
+}
+
+/* Compare every gradient in m's block with the fixture's "grad0.<name>". */
+static void compare_grads(const model *m, const fixture *f, const char *cas, const char *via)
+{
+    for (int k = 0; k < m->n_tensors; k++) {
+        const param_tensor *p = &m->tensors[k];
+        char name[96], what[96];
+        snprintf(name, sizeof name, "grad0.%s", p->name);
+        snprintf(what, sizeof what, "step-0 grad %s (%s)", p->name, via);
+        const fixture_tensor *g = need(f, cas, name, p->shape[0], p->ndim == 2 ? p->shape[1] : 1);
+        if (g != NULL)
+            compare(cas, what, m->grads + p->offset, g->data, p->numel, GRAD_ATOL, GRAD_RTOL);
+    }
+}
+
+/* The gradients of the first step (first batch of epoch 0), two ways:
+ *  - layers:  model_forward, mse_backward, model_backward called here;
+ *  - trainer: trainer_epoch on a data set that is just that batch, so the
+ *    trainer's own calls are checked too. Adam is invariant to a constant
+ *    scale of the gradient, so a wrong divisor in the trainer's
+ *    mse_backward call would hardly move the losses or final parameters;
+ *    only the gradients themselves show it. */
+static void check_step0_grads(const fixture *f, const char *cas, const float *x, const float *y,
+                              const int *order)
 {
     const int N = f->samples, I = f->in, O = f->out, R = f->rank > 0 ? f->rank : 1;
-    const int cnt = f->batch < N ? f->batch : N;
+    const int cnt = f->batch > 0 && f->batch < N ? f->batch : N;
     float *xb = malloc((size_t)cnt * I * sizeof(float));
     float *yb = malloc((size_t)cnt * O * sizeof(float));
     float *yhat = malloc((size_t)cnt * O * sizeof(float));
@@ -150,26 +218,33 @@ static void check_step0_grads(model *m, const fixture *f, const char *cas, const
     float *h = malloc((size_t)cnt * R * sizeof(float));
     float *dh = malloc((size_t)cnt * R * sizeof(float));
     int *idx = malloc((size_t)cnt * sizeof(int));
+    model m;
     if (xb && yb && yhat && dy && h && dh && idx) {
         for (int i = 0; i < cnt; i++)
             idx[i] = order != NULL ? order[i] : i;
         gather_rows(xb, x, idx, cnt, I);
         gather_rows(yb, y, idx, cnt, O);
-        const size_t ny = (size_t)cnt * O;
-        model_forward(m, yhat, h, xb, NULL, cnt);
-        mse_backward(dy, yhat, yb, ny, ny);
-        model_zero_grad(m);
-        model_backward(m, dy, dh, h, xb, cnt);
-        for (int k = 0; k < m->n_tensors; k++) {
-            const param_tensor *p = &m->tensors[k];
-            char name[96], what[96];
-            snprintf(name, sizeof name, "grad0.%s", p->name);
-            snprintf(what, sizeof what, "step-0 grad %s", p->name);
-            const fixture_tensor *g = need(f, cas, name, p->shape[0], p->ndim == 2 ? p->shape[1] : 1);
-            if (g != NULL)
-                compare(cas, what, m->grads + p->offset, g->data, p->numel, GRAD_ATOL, GRAD_RTOL);
+        if (build_model(&m, f, cas)) {
+            const size_t ny = (size_t)cnt * O;
+            model_forward(&m, yhat, h, xb, NULL, cnt);
+            mse_backward(dy, yhat, yb, ny, ny);
+            model_zero_grad(&m);
+            model_backward(&m, dy, dh, h, xb, cnt);
+            compare_grads(&m, f, cas, "layers");
+            model_free(&m);
         }
-        model_zero_grad(m);
+        if (build_model(&m, f, cas)) {
+            trainer t;
+            char err[512] = "";
+            ld_status st = trainer_init(&t, &m, xb, yb, cnt, cnt, err, sizeof err);
+            CHECK(st == LD_OK, "parity %s: trainer_init: %s", cas, err);
+            if (st == LD_OK) {
+                (void)trainer_epoch(&t, &m, NULL, fixture_adam(f)); /* leaves the grads */
+                compare_grads(&m, f, cas, "trainer");
+            }
+            trainer_free(&t);
+            model_free(&m);
+        }
     } else {
         CHECK(0, "parity %s: out of memory", cas);
     }
@@ -196,7 +271,7 @@ static void run_model_case(const char *cas)
         fixture_free(&f);
         return;
     }
-    const int N = f.samples, I = f.in, O = f.out, R = f.rank, E = f.epochs;
+    const int N = f.samples, I = f.in, O = f.out, E = f.epochs;
     const int mini = f.batch > 0 && f.batch < N;
     const fixture_tensor *tx = need(&f, cas, "x", N, I), *ty = need(&f, cas, "y", N, O);
     const fixture_tensor *tloss = need(&f, cas, "loss", E, 1);
@@ -219,42 +294,14 @@ static void run_model_case(const char *cas)
         return;
     }
 
+    check_step0_grads(&f, cas, tx->data, ty->data, order);
+
     model m;
-    if (f.kind == FIXTURE_DENSE)
-        st = model_init_dense(&m, I, O, err, sizeof err);
-    else
-        st = model_init_lora(&m, I, O, R, (float)f.alpha, (float)f.scale,
-                             bw != NULL ? bw->data : NULL, bb != NULL ? bb->data : NULL, err,
-                             sizeof err);
-    CHECK(st == LD_OK, "parity %s: %s", cas, err);
-    if (st != LD_OK) {
+    if (!build_model(&m, &f, cas)) {
         free(order);
         fixture_free(&f);
         return;
     }
-
-    /* Every "init.<name>" of the fixture goes into the parameter block by
-     * name; the frozen base was handed to model_init_lora above. */
-    int n_init = 0;
-    for (int k = 0; k < f.n_tensors; k++) {
-        const fixture_tensor *t = &f.tensors[k];
-        if (strncmp(t->name, "init.", 5) != 0 || strncmp(t->name, "init.base.", 10) == 0)
-            continue;
-        const param_tensor *p = model_find(&m, t->name + 5);
-        CHECK(p != NULL, "parity %s: fixture parameter '%s' is not in the model", cas, t->name + 5);
-        if (p == NULL)
-            continue;
-        CHECK(p->numel == t->numel && t->dims[0] == p->shape[0],
-              "parity %s: '%s' has %zu values, the model %zu", cas, t->name, t->numel, p->numel);
-        if (p->numel != t->numel)
-            continue;
-        memcpy(m.params + p->offset, t->data, p->numel * sizeof(float));
-        n_init++;
-    }
-    CHECK(n_init == m.n_tensors, "parity %s: %d of %d parameters initialised from the fixture",
-          cas, n_init, m.n_tensors);
-
-    check_step0_grads(&m, &f, cas, tx->data, ty->data, order);
 
     /* The training run: trainer_epoch with the fixture's batch order. */
     trainer t;
