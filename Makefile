@@ -14,10 +14,10 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
-TEST_SRC := $(wildcard tests/test_*.c)
+TEST_SRC := $(wildcard tests/test_*.c) tests/fixture.c
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all run test plot install uninstall clean expected sanitize valgrind
+.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures
 all: $(BIN)
 
 $(BIN): $(BUILD)/main.o $(LIB_OBJ)
@@ -65,6 +65,22 @@ plot:
 # a deliberate change to the numbers; say why in the commit.
 expected: $(BIN)
 	sh scripts/make_expected.sh ./$(BIN) tests/expected/final_losses.csv
+
+# Regenerate the PyTorch golden files tests/fixtures/*.ldfx (format and
+# cases: scripts/torch_reference.py). Only this needs torch; make test reads
+# the committed files. Uses the first of TORCH_PYTHON that can import torch.
+TORCH_PYTHON ?= python3 /usr/bin/python3
+fixtures:
+	@py=; for p in $(TORCH_PYTHON); do \
+	    if "$$p" -c 'import torch' >/dev/null 2>&1; then py=$$p; break; fi; \
+	done; \
+	if [ -z "$$py" ]; then \
+	    echo "make fixtures: no Python that can import torch (tried: $(TORCH_PYTHON))" >&2; \
+	    echo "install PyTorch with: apt-get install python3-torch" >&2; \
+	    exit 1; \
+	fi; \
+	echo "$$py scripts/torch_reference.py tests/fixtures"; \
+	"$$py" scripts/torch_reference.py tests/fixtures
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin

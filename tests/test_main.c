@@ -49,7 +49,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(grad) \
     X(cli) \
     X(svg) \
-    X(csv)
+    X(csv) \
+    X(parity)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
