@@ -7,6 +7,7 @@
  *                   every run (all zeros with one seed), so an output
  *                   directory never keeps a stale one from an earlier run.
  *   summary.json    {"experiment", "config", "seeds", ["pretrain",] "models": [...]}
+ *   losses.svg      the (mean) curves, one per model, log-scale y (no gnuplot needed)
  * The stdout table shows "mean +- std" columns only when repeats > 1, so a
  * single run prints exactly what it always did.
  * Report code formats; it does no math beyond that.
@@ -29,6 +30,9 @@ ld_status report_write_losses(const char *dir, const experiment_result *res, cha
                               size_t errlen);
 ld_status report_write_summary(const char *dir, const config *cfg, const experiment_result *res,
                                char *err, size_t errlen);
+
+ld_status report_write_svg(const char *dir, const config *cfg, const experiment_result *res,
+                           char *err, size_t errlen);
 
 /* The model table and the predictions beside the targets. */
 void report_print(FILE *fp, const config *cfg, const experiment_result *res);

@@ -76,20 +76,19 @@ void cli_usage(FILE *fp)
           "             teacher differs by a shift of rank --delta-rank: full fine-tuning\n"
           "             (dense) against LoRA on the frozen layer, merged after training\n"
           "\n"
-          "options (defaults in brackets; where finetune differs, both are given):\n",
+          "options (defaults in brackets):\n",
           fp);
     fprintf(fp, "  --experiment NAME  scratch or finetune [%s]\n", config_experiment_name(sc.experiment));
-    fprintf(fp, "  --epochs N         training (fine-tuning) epochs per model [%d; finetune %d]\n",
-            sc.epochs, ft.epochs);
+    fprintf(fp, "  --epochs N         training (finetune: fine-tuning) epochs per model [%d]\n",
+            sc.epochs);
     fprintf(fp, "  --seed N           seed of every random stream, 0..2^64-1 [%llu]\n",
             (unsigned long long)sc.seed);
-    fprintf(fp, "  --repeats N        run N seeds: seed, seed+1, ...; report mean +- sample std\n"
-                "                     [%d]\n", sc.repeats);
-    fprintf(fp, "  --lr X             Adam learning rate, finite and > 0 [%g; finetune %g]\n", sc.lr, ft.lr);
-    fprintf(fp, "  --samples N        training samples (finetune: of each task) [%d; finetune %d]\n",
-            sc.samples, ft.samples);
-    fprintf(fp, "  --test-samples N   held-out samples for test MSE and predictions\n"
-                "                     [%d; finetune %d]\n", sc.test_samples, ft.test_samples);
+    fprintf(fp, "  --repeats N        seeds seed..seed+N-1, reported as mean +- sample std [%d]\n",
+            sc.repeats);
+    fprintf(fp, "  --lr X             Adam learning rate, finite and > 0 [%g]\n", sc.lr);
+    fprintf(fp, "  --samples N        training samples (finetune: of each task) [%d]\n", sc.samples);
+    fprintf(fp, "  --test-samples N   held-out samples for test MSE and predictions [%d]\n",
+            sc.test_samples);
     fprintf(fp, "  --in N             input features [%d]\n", sc.in);
     fprintf(fp, "  --out N            output features [%d]\n", sc.out);
     fputs("  --ranks LIST       comma-separated LoRA ranks, each 1..min(in,out),\n"
@@ -101,11 +100,14 @@ void cli_usage(FILE *fp)
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n", fp);
-    fputs("finetune only:\n", fp);
+    fputs("\nfinetune only:\n", fp);
     fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
     fprintf(fp, "  --noise X          std of the Gaussian noise on every target, >= 0 [%g]\n", ft.noise);
     fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
-    fprintf(fp, "output:\n"
+    fprintf(fp, "  with --experiment finetune, --epochs, --samples, --test-samples and --lr\n"
+                "  default to %d, %d, %d and %g unless given\n", ft.epochs, ft.samples,
+            ft.test_samples, ft.lr);
+    fprintf(fp, "\noutput:\n"
                 "  --output-dir DIR   where results are written, created if missing [%s]\n"
                 "  --quiet            print nothing on stdout\n"
                 "  --help             show this help and exit\n"

@@ -48,6 +48,8 @@ int main(int argc, char **argv)
     st = report_write_losses(cfg.output_dir, &res, err, sizeof err);
     if (st == LD_OK)
         st = report_write_summary(cfg.output_dir, &cfg, &res, err, sizeof err);
+    if (st == LD_OK)
+        st = report_write_svg(cfg.output_dir, &cfg, &res, err, sizeof err);
     if (st == LD_OK && !cfg.quiet)
         report_print(stdout, &cfg, &res);
     experiment_result_free(&res);

@@ -43,6 +43,9 @@ void adam_step(float *params, const float *grads, float *m, float *v, size_t n, 
         m[i] = m[i] + w1 * (g - m[i]);
         v[i] = v[i] * b2 + w2 * g * g;
         const float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] = params[i] - step_size * (m[i] / denom);
+        /* torch: param.addcdiv_(m, denom, value=-step_size), whose CPU kernel
+         * computes p + (value * m) / denom: the product first, then the
+         * division. step_size * (m / denom) rounds differently (1 ulp). */
+        params[i] = params[i] - (step_size * m[i]) / denom;
     }
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "atomicio.h"
+#include "svg.h"
 
 ld_status report_prepare_dir(const char *dir, char *err, size_t errlen)
 {
@@ -220,6 +221,39 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     }
     fprintf(fp, "  ]\n}\n");
     return atomic_commit(&af, err, errlen);
+}
+
+ld_status report_write_svg(const char *dir, const config *cfg, const experiment_result *res,
+                           char *err, size_t errlen)
+{
+    const size_t E = (size_t)res->epochs, C = (size_t)res->n_models;
+    double *values = malloc(E * C * sizeof *values); /* E*C floats already exist */
+    const char **names = malloc(C * sizeof *names);
+    char *path = path_join(dir, "losses.svg");
+    ld_status st = LD_OK;
+    if (values == NULL || names == NULL || path == NULL) {
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory drawing losses.svg");
+    } else {
+        for (size_t c = 0; c < C; c++) {
+            names[c] = res->models[c].name;
+            for (size_t e = 0; e < E; e++)
+                values[e * C + c] = res->models[c].losses[e];
+        }
+        char title[128];
+        if (res->repeats > 1)
+            snprintf(title, sizeof title, "lora_demo: %s experiment, mean of seeds %llu..%llu",
+                     config_experiment_name(res->experiment), (unsigned long long)res->seeds[0],
+                     (unsigned long long)res->seeds[res->repeats - 1]);
+        else
+            snprintf(title, sizeof title, "lora_demo: %s experiment, seed %llu",
+                     config_experiment_name(res->experiment), (unsigned long long)cfg->seed);
+        st = svg_write_losses(path, title, "training MSE (log scale)", names, (int)C, values,
+                              res->epochs, err, errlen);
+    }
+    free(values);
+    free(names);
+    free(path);
+    return st;
 }
 
 /* The predictions on the first held-out rows, beside their targets. */

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""torch_reference.py - PyTorch golden fixtures for lora_demo's parity tests.
+
+Builds the same tiny models as lora_demo in PyTorch (nn.Linear, a LoRA module
+with lora_A.weight (R, I) and lora_B.weight (O, R), torch.optim.Adam,
+nn.MSELoss), trains them, and writes what PyTorch computed to small binary
+files in tests/fixtures/. tests/test_parity.c reruns the same training with
+lora_demo's library and compares. The fixtures are committed, so `make test`
+never needs torch; `make fixtures` runs this script to regenerate them.
+
+    usage: python3 scripts/torch_reference.py [OUTDIR]     (default tests/fixtures)
+
+Dimension key: N samples, B batch size, I in, O out, R rank, E epochs,
+T Adam steps, P elements of the Adam-only tensor.
+
+Fixture format, version 1 (all integers u32 and all floats little-endian):
+
+    offset  type     field
+    0       4 bytes  magic "LDFX"
+    4       u32      version (1)
+    8       u32      kind: 0 dense, 1 LoRA from scratch, 2 LoRA on a frozen
+                     base, 3 Adam alone on one tensor
+    12      u32      in       I (kind 3: P, the tensor's length)
+    16      u32      out      O (kind 3: 0)
+    20      u32      rank     R (0 unless LoRA)
+    24      u32      samples  N (kind 3: 0)
+    28      u32      batch    B (== N for full-batch training; kind 3: 0)
+    32      u32      epochs   E (kind 3: T, the number of Adam steps)
+    36      u32      n_tensors
+    40      f64      lr
+    48      f64      beta1
+    56      f64      beta2
+    64      f64      eps
+    72      f64      alpha    (0 unless LoRA)
+    80      f64      scale    (0 unless LoRA; alpha/R, or alpha/sqrt(R) for rsLoRA)
+    88      n_tensors tensors, each:
+              u32 name_len, name (name_len ASCII bytes, no NUL),
+              u32 ndim (1 or 2), u32 dims[ndim],
+              f32 data[prod(dims)], row-major
+
+The hyperparameters are f64 because they are Python floats in PyTorch; every
+tensor value is float32, exactly as PyTorch computed it.
+
+Tensors of a model fixture (kinds 0-2), in this order:
+    x (N, I), y (N, O)          inputs and targets
+    order (E, N)                mini-batch only: the sample order of each
+                                epoch (integers stored as float32); batches
+                                are consecutive runs of B, the last may be short
+    init.<param>                every parameter before training
+    grad0.<param>               every trainable parameter's gradient at the
+                                first step (first batch of epoch 0)
+    loss (E)                    per epoch: the mean of its batch losses, each
+                                taken before its own update
+    final.<param>               every parameter after the last step
+<param> is weight, bias (dense); lora_A.weight, lora_B.weight (LoRA); plus
+base.weight, base.bias for the frozen base (kind 2: init and final only; the
+base is frozen, so it has no grad0 and final must equal init).
+
+Tensors of an Adam fixture (kind 3):
+    init.p (P), grads (T, P) the gradient given at each step,
+    params (T, P) the parameter after each step.
+
+Determinism: one thread, deterministic algorithms, and a fixed seed per case,
+so rerunning on the same machine rewrites the same bytes. Another CPU or BLAS
+build may change the last bits; the C tests compare with tolerances.
+"""
+
+import os
+import struct
+import subprocess
+import sys
+
+INSTALL_HINT = "install PyTorch with: apt-get install python3-torch"
+FORMAT_VERSION = 1
+KIND_DENSE, KIND_LORA, KIND_LORA_BASE, KIND_ADAM = 0, 1, 2, 3
+
+
+def _find_torch():
+    """Import torch, or re-run this script under an interpreter that has it
+    (the first of python3 on PATH and /usr/bin/python3 that can import it)."""
+    try:
+        import torch  # noqa: F401
+        return
+    except ImportError:
+        pass
+    tried = [sys.executable]
+    if os.environ.get("LD_TORCH_REEXEC") != "1":  # not when already re-run
+        for cand in ("python3", "/usr/bin/python3"):
+            tried.append(cand)
+            try:
+                ok = subprocess.run([cand, "-c", "import torch"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL).returncode == 0
+            except OSError:
+                ok = False
+            if ok:
+                env = dict(os.environ, LD_TORCH_REEXEC="1")
+                os.execvpe(cand, [cand, os.path.abspath(__file__)] + sys.argv[1:], env)
+    sys.exit("torch_reference.py: cannot import torch (tried %s); %s"
+             % (", ".join(tried), INSTALL_HINT))
+
+
+_find_torch()
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+
+# ----------------------------------------------------------------------------
+# writing the format
+
+
+def _tensor_bytes(name, t):
+    t = t.detach().to(torch.float32).contiguous()
+    assert t.dim() in (1, 2), name
+    nb = name.encode("ascii")
+    out = [struct.pack("<I", len(nb)), nb, struct.pack("<I", t.dim())]
+    out.append(struct.pack("<%dI" % t.dim(), *t.shape))
+    out.append(struct.pack("<%df" % t.numel(), *t.flatten().tolist()))
+    return b"".join(out)
+
+
+def write_fixture(path, kind, dims, hyper, tensors):
+    """dims: in, out, rank, samples, batch, epochs. hyper: lr, beta1, beta2,
+    eps, alpha, scale. tensors: list of (name, tensor)."""
+    head = b"LDFX" + struct.pack("<9I", FORMAT_VERSION, kind, *dims, len(tensors))
+    head += struct.pack("<6d", *hyper)
+    body = b"".join(_tensor_bytes(n, t) for n, t in tensors)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(head + body)
+    os.replace(tmp, path)
+    print("wrote %s (%d bytes)" % (path, len(head) + len(body)))
+
+
+# ----------------------------------------------------------------------------
+# the models, as lora_demo builds them
+
+
+class LoRA(nn.Module):
+    """y = [base(x)] + scale * lora_B(lora_A(x)), as PEFT computes it.
+
+    From scratch (no base): A and B both get nn.Linear's default init,
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), like lora_demo's lora_init_scratch.
+    On a frozen base: A as nn.Linear, B = 0 (PEFT's init), base frozen."""
+
+    def __init__(self, i, o, r, scale, with_base):
+        super().__init__()
+        if with_base:
+            self.base = nn.Linear(i, o)
+            self.base.requires_grad_(False)
+        else:
+            self.base = None
+        self.lora_A = nn.Linear(i, r, bias=False)  # weight (R, I)
+        self.lora_B = nn.Linear(r, o, bias=False)  # weight (O, R)
+        if with_base:
+            nn.init.zeros_(self.lora_B.weight)
+        self.scale = scale
+
+    def forward(self, x):
+        d = self.lora_B(self.lora_A(x)) * self.scale
+        return d if self.base is None else self.base(x) + d
+
+
+def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # module init draws from the default generator
+    x = torch.randn(N, I, generator=g)
+    y = torch.randn(N, O, generator=g)
+    if kind == KIND_DENSE:
+        model = nn.Linear(I, O)
+    else:
+        model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE)
+    names = [n for n, _ in model.named_parameters()]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    init = [(n, p.detach().clone()) for n, p in model.named_parameters()]
+
+    opt = torch.optim.Adam([p for _, p in trainable], lr=lr, foreach=False)
+    loss_fn = nn.MSELoss()
+    orders, losses, grad0 = [], [], None
+    for _ in range(E):
+        if B < N:
+            perm = torch.randperm(N, generator=g)
+            orders.append(perm)
+        else:
+            perm = None
+        batch_losses = []
+        for start in range(0, N, B):
+            if perm is None:
+                xb, yb = x, y
+            else:
+                idx = perm[start:start + B]
+                xb, yb = x[idx], y[idx]
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            if grad0 is None:
+                grad0 = [(n, p.grad.detach().clone()) for n, p in trainable]
+            opt.step()
+            batch_losses.append(loss.item())
+        # the notebook's epoch loss: mean of the batch losses (Python floats)
+        losses.append(sum(batch_losses) / len(batch_losses))
+
+    params = dict(model.named_parameters())
+    tensors = [("x", x), ("y", y)]
+    if orders:
+        tensors.append(("order", torch.stack(orders).to(torch.float32)))
+    tensors += [("init." + n, t) for n, t in init]
+    tensors += [("grad0." + n, t) for n, t in grad0]
+    tensors.append(("loss", torch.tensor(losses, dtype=torch.float32)))
+    tensors += [("final." + n, params[n]) for n in names]
+    write_fixture(path, kind, (I, O, rank, N, B, E), (lr, 0.9, 0.999, 1e-8, alpha, scale),
+                  tensors)
+
+
+def adam_case(path, seed, T=50, lr=0.01):
+    """Adam alone, on one tensor of P = 10 elements, for T steps with a fixed
+    gradient sequence chosen to expose eps and the bias corrections."""
+    g = torch.Generator().manual_seed(seed)
+    P = 10
+    steps = torch.arange(T, dtype=torch.float64)
+    alt = torch.where(steps.remainder(2) == 0, 1.0, -1.0)
+    early = steps < 10
+    cols = [
+        torch.full((T,), 1e3, dtype=torch.float64),     # large, constant
+        1e3 * alt,                                      # large, sign flips every step
+        torch.full((T,), 1e-6, dtype=torch.float64),    # tiny: sqrt(v) ~ 100 eps
+        1e-6 * alt,                                     # tiny, sign flips
+        torch.where(early, 1e3, 1e-6),                  # large then tiny: v remembers
+        torch.where(early, -1e-6, 1e3),                 # tiny then large
+        torch.full((T,), 1e-9, dtype=torch.float64),    # smaller than eps
+        torch.where(early, 0.0, 3e-7),                  # zero (no move), then tiny
+        # random magnitudes 1e-6 .. 1e3 and random signs
+        torch.randn(T, generator=g, dtype=torch.float64).sign()
+        * torch.pow(10.0, torch.rand(T, generator=g, dtype=torch.float64) * 9 - 6),
+        torch.randn(T, generator=g, dtype=torch.float64),  # ordinary
+    ]
+    grads = torch.stack(cols, dim=1).to(torch.float32)  # (T, P)
+    p0 = torch.randn(P, generator=g)
+    p = nn.Parameter(p0.clone())
+    opt = torch.optim.Adam([p], lr=lr, foreach=False)
+    after = []
+    for t in range(T):
+        p.grad = grads[t].clone()
+        opt.step()
+        after.append(p.detach().clone())
+    write_fixture(path, KIND_ADAM, (P, 0, 0, 0, 0, T), (lr, 0.9, 0.999, 1e-8, 0.0, 0.0),
+                  [("init.p", p0), ("grads", grads), ("params", torch.stack(after))])
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
+    os.makedirs(outdir, exist_ok=True)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    print("torch %s" % torch.__version__)
+    out = lambda name: os.path.join(outdir, name)  # noqa: E731
+
+    # (a) the default experiment's shape: 10 -> 5, 16 samples, full batch,
+    # 30 epochs, lr 0.01; dense and LoRA ranks 1..4 with alpha = r (scale 1).
+    train_case(out("dense_10x5.ldfx"), 101, KIND_DENSE, 10, 5, 16, 30, 16, 0.01)
+    for r in range(1, 5):
+        train_case(out("lora_r%d_10x5.ldfx" % r), 110 + r, KIND_LORA, 10, 5, 16, 30, 16, 0.01,
+                   rank=r, alpha=float(r), scale=1.0)
+    # (b) an odd shape that catches transposes, alpha != r, shuffled
+    # mini-batches of 5 (the last has 3 rows).
+    train_case(out("dense_7x3_b5.ldfx"), 201, KIND_DENSE, 7, 3, 13, 20, 5, 0.01)
+    train_case(out("lora_r2_7x3_b5.ldfx"), 202, KIND_LORA, 7, 3, 13, 20, 5, 0.01,
+               rank=2, alpha=5.0, scale=5.0 / 2)
+    # (c) fine-tuning form: LoRA on a frozen base, B = 0 at the start.
+    train_case(out("base_lora_r4_10x5.ldfx"), 301, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=4, alpha=8.0, scale=8.0 / 4)
+    # rsLoRA scale alpha/sqrt(r), with mini-batches (gathers cached base rows)
+    train_case(out("base_rslora_r3_7x3_b5.ldfx"), 302, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.01,
+               rank=3, alpha=6.0, scale=6.0 / 3 ** 0.5)
+    # (d) Adam alone, 50 steps, large and tiny gradients.
+    adam_case(out("adam_50.ldfx"), 401)
+
+
+if __name__ == "__main__":
+    main()

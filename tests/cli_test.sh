@@ -1,0 +1,128 @@
+#!/bin/sh
+# cli_test.sh - the command line, end to end: bad input, reproducibility and
+# the smoke test on the default run's final losses.
+#
+# usage: sh tests/cli_test.sh ./lora_demo
+# Prints one line per failure and ends with "cli: N passed, M failed".
+set -u
+BIN=${1:-./lora_demo}
+TMP=tests/tmp/cli
+rm -rf "$TMP"
+mkdir -p "$TMP"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL cli: $*" >&2; }
+
+# expect_usage_error NEEDLE ARGS...: exit 2, a one-line message containing
+# NEEDLE, nothing on stdout, and no output directory created.
+expect_usage_error() {
+    needle=$1
+    shift
+    out="$TMP/bad.out"
+    "$BIN" --output-dir "$TMP/never" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    rc=$?
+    lines=$(wc -l <"$TMP/stderr")
+    if [ "$rc" -ne 2 ]; then
+        bad "'$*': exit $rc, want 2"
+    elif [ "$lines" -ne 1 ] || ! grep -qF -- "$needle" "$TMP/stderr"; then
+        bad "'$*': stderr should be one line containing '$needle', got: $(cat "$TMP/stderr")"
+    elif [ -s "$TMP/stdout" ]; then
+        bad "'$*': wrote to stdout"
+    elif [ -e "$TMP/never" ]; then
+        bad "'$*': created the output directory"
+        rm -rf "$TMP/never"
+    else
+        ok
+    fi
+}
+
+expect_usage_error "--epochs: '10x'" --epochs 10x
+expect_usage_error "--epochs: 'ten'" --epochs ten
+expect_usage_error "--epochs: '0'" --epochs 0
+expect_usage_error "--epochs: '-3'" --epochs -3
+expect_usage_error "--epochs: '99999999999999999999'" --epochs 99999999999999999999
+expect_usage_error "--samples: '0'" --samples 0
+expect_usage_error "--test-samples: '-1'" --test-samples -1
+expect_usage_error "--in: '0'" --in 0
+expect_usage_error "--out: '2.5'" --out 2.5
+expect_usage_error "--seed: '-1'" --seed -1
+expect_usage_error "--seed: '18446744073709551616'" --seed 18446744073709551616
+expect_usage_error "--lr: 'nan'" --lr nan
+expect_usage_error "--lr: 'inf'" --lr inf
+expect_usage_error "--lr: '0'" --lr 0
+expect_usage_error "--lr: '-1'" --lr -1
+expect_usage_error "--lr: '1e400'" --lr 1e400
+expect_usage_error "--alpha: '-2'" --alpha -2
+expect_usage_error "--ranks: empty list" --ranks ""
+expect_usage_error "--ranks: '1,,2'" --ranks 1,,2
+expect_usage_error "--ranks: '1,2,'" --ranks 1,2,
+expect_usage_error "--ranks: 'one'" --ranks one
+expect_usage_error "--ranks: '0'" --ranks 0
+expect_usage_error "rank 6 exceeds min(--in, --out) = 5" --ranks 6
+expect_usage_error "rank 4 exceeds min(--in, --out) = 3" --out 3 --ranks 1,4
+expect_usage_error "--ranks: '1,1'" --ranks 1,1
+expect_usage_error "--batch-size: '0'" --batch-size 0
+expect_usage_error "unknown option '--bogus'" --bogus
+expect_usage_error "--epochs: missing value" --epochs
+
+# --help and --version succeed and print to stdout.
+if "$BIN" --help >"$TMP/stdout" 2>&1 && grep -q -- "--batch-size" "$TMP/stdout" && grep -q "\[100\]" "$TMP/stdout"; then ok; else bad "--help"; fi
+if "$BIN" --version >"$TMP/stdout" 2>&1 && grep -q "^lora_demo [0-9]" "$TMP/stdout"; then ok; else bad "--version"; fi
+
+# An output directory that cannot be created: exit 1, path in the message,
+# and it fails before training (nothing printed on stdout).
+: >"$TMP/file"
+"$BIN" --output-dir "$TMP/file/sub" >"$TMP/stdout" 2>"$TMP/stderr"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "$TMP/file/sub\|$TMP/file" "$TMP/stderr" && [ ! -s "$TMP/stdout" ]; then ok; else
+    bad "uncreatable output dir: exit $rc, stderr: $(cat "$TMP/stderr")"; fi
+
+# Reproducibility: the same seed gives byte-identical losses.csv; another differs.
+"$BIN" --quiet --epochs 30 --seed 7 --output-dir "$TMP/a" && \
+"$BIN" --quiet --epochs 30 --seed 7 --output-dir "$TMP/b" && \
+"$BIN" --quiet --epochs 30 --seed 8 --output-dir "$TMP/c"
+if cmp -s "$TMP/a/losses.csv" "$TMP/b/losses.csv"; then ok; else bad "same seed, different losses.csv"; fi
+if ! cmp -s "$TMP/a/losses.csv" "$TMP/c/losses.csv"; then ok; else bad "different seeds, same losses.csv"; fi
+# --quiet prints nothing; no temporary files are left behind.
+if [ -z "$("$BIN" --quiet --epochs 2 --output-dir "$TMP/q")" ]; then ok; else bad "--quiet printed"; fi
+if [ -z "$(find "$TMP/a" "$TMP/q" -name '*.tmp.*')" ]; then ok; else bad "temporary files left"; fi
+# Mini-batches are reproducible too, and differ from full batch.
+"$BIN" --quiet --epochs 5 --batch-size 16 --output-dir "$TMP/mb1" && \
+"$BIN" --quiet --epochs 5 --batch-size 16 --output-dir "$TMP/mb2"
+if cmp -s "$TMP/mb1/losses.csv" "$TMP/mb2/losses.csv" && ! cmp -s "$TMP/mb1/losses.csv" "$TMP/a/losses.csv"; then ok; else bad "mini-batch reproducibility"; fi
+
+# losses.csv format: exact header, one row per epoch, ranks in the order given.
+"$BIN" --quiet --epochs 4 --ranks 3,1 --output-dir "$TMP/fmt"
+if [ "$(head -n 1 "$TMP/fmt/losses.csv")" = "epoch,dense,lora_r3,lora_r1" ] && \
+   [ "$(wc -l <"$TMP/fmt/losses.csv")" -eq 5 ] && \
+   [ "$(tail -n 1 "$TMP/fmt/losses.csv" | cut -d, -f1)" = "4" ]; then ok; else bad "losses.csv layout"; fi
+if grep -q '"experiment": "scratch"' "$TMP/fmt/summary.json" && grep -q '"ranks": \[3, 1\]' "$TMP/fmt/summary.json" \
+   && grep -q '"trainable_params": 55' "$TMP/fmt/summary.json"; then ok; else bad "summary.json content"; fi
+
+# Every run draws losses.svg, no gnuplot needed (its XML is checked in test_svg.c).
+if head -c 200 "$TMP/fmt/losses.svg" | grep -q "<svg" && grep -q "lora_r3" "$TMP/fmt/losses.svg"; then ok; else bad "losses.svg missing or without curves"; fi
+
+# Smoke test on the default run (--epochs 100 --seed 42).
+"$BIN" --quiet --epochs 100 --seed 42 --output-dir "$TMP/default"
+last=$(tail -n 1 "$TMP/default/losses.csv")
+first=$(sed -n 2p "$TMP/default/losses.csv")
+header=$(head -n 1 "$TMP/default/losses.csv")
+if [ "$header" = "epoch,dense,lora_r1,lora_r2,lora_r3,lora_r4" ]; then ok; else bad "default header: $header"; fi
+# every model ends below its first loss
+if awk -F, -v f="$first" -v l="$last" 'BEGIN { n = split(f, a, ","); split(l, b, ",");
+      for (i = 2; i <= n; i++) if (!(b[i] < a[i])) exit 1 }'; then ok; else bad "a model did not improve: $first -> $last"; fi
+# rank 4 ends no higher than rank 1
+if awk -v l="$last" 'BEGIN { split(l, b, ","); exit !(b[6] <= b[3]) }'; then ok; else bad "rank 4 above rank 1: $last"; fi
+# the dense model ends lowest, or within 2% of the lowest
+if awk -v l="$last" 'BEGIN { n = split(l, b, ","); lo = b[2]; for (i = 3; i <= n; i++) if (b[i] < lo) lo = b[i];
+      exit !(b[2] <= lo * 1.02) }'; then ok; else bad "dense not within 2% of the lowest: $last"; fi
+# regression: final losses match tests/expected/final_losses.csv within 1e-5 relative
+if awk -F, -v l="$last" 'BEGIN { split(l, b, ",") }
+      NR > 1 { i = NR; d = b[i] - $2; if (d < 0) d = -d; s = $2 < 0 ? -$2 : $2;
+               if (d > 1e-5 * s) { print "  " $1 ": got " b[i] ", expected " $2 > "/dev/stderr"; bad = 1 } ; n++ }
+      END { exit bad || n != 5 }' tests/expected/final_losses.csv; then ok; else
+    bad "final losses differ from tests/expected/final_losses.csv (regenerate with 'make expected' only for a deliberate change)"; fi
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,96 @@
+/* test_cli.c - option parsing: defaults, good values, and every bad input. */
+#include <string.h>
+
+#include "cli.h"
+#include "test.h"
+
+/* Parse a NULL-terminated list of arguments (after the program name). */
+static ld_status parse(config *c, cli_action *a, char *err, size_t errlen, const char **args)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = (char *)"lora_demo";
+    for (; *args != NULL && argc < 31; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    return cli_parse(argc, argv, c, a, err, errlen);
+}
+
+void test_cli(void)
+{
+    config c;
+    cli_action a;
+    char err[256];
+
+    const char *none[] = {NULL};
+    CHECK(parse(&c, &a, err, sizeof err, none) == LD_OK && a == CLI_RUN, "no args: %s", err);
+    CHECK(c.epochs == 100 && c.seed == 42 && c.lr == 0.01 && c.samples == 100 && c.in == 10 &&
+              c.out == 5 && c.n_ranks == 4 && c.ranks[3] == 4 && c.batch_size == 0 &&
+              strcmp(c.output_dir, "results") == 0 && c.test_samples == 20,
+          "defaults changed");
+
+    const char *good[] = {"--epochs", "7", "--seed", "18446744073709551615", "--lr", "1e-3",
+                          "--ranks", "3,1", "--in=4", "--out", "3", "--alpha", "2.5",
+                          "--batch-size", "9", "--quiet", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, good) == LD_OK, "good args rejected: %s", err);
+    CHECK(c.epochs == 7 && c.seed == UINT64_MAX && c.lr == 1e-3 && c.n_ranks == 2 &&
+              c.ranks[0] == 3 && c.ranks[1] == 1 && c.in == 4 && c.alpha == 2.5 &&
+              c.batch_size == 9 && c.quiet,
+          "good args parsed wrong");
+    CHECK(config_scale(&c, 3) == (float)(2.5 / 3.0), "scale with --alpha");
+
+    const char *help[] = {"--help", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, help) == LD_OK && a == CLI_HELP, "--help");
+    const char *ver[] = {"--version", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, ver) == LD_OK && a == CLI_VERSION, "--version");
+
+    /* Every bad input: LD_EINPUT, and the message names the flag and value. */
+    struct {
+        const char *args[4];
+        const char *must_contain;
+    } bad[] = {
+        {{"--epochs", "10x", NULL}, "--epochs: '10x'"},
+        {{"--epochs", "", NULL}, "--epochs"},
+        {{"--epochs", "abc", NULL}, "'abc'"},
+        {{"--epochs", "0", NULL}, "--epochs: '0'"},
+        {{"--epochs", "-5", NULL}, "'-5'"},
+        {{"--epochs", "99999999999999999999", NULL}, "too large"},
+        {{"--epochs", "3000000000", NULL}, "too large"},
+        {{"--samples", "0", NULL}, "--samples"},
+        {{"--test-samples", "-1", NULL}, "--test-samples"},
+        {{"--in", "0", NULL}, "--in"},
+        {{"--out", "1.5", NULL}, "--out: '1.5'"},
+        {{"--seed", "-1", NULL}, "--seed: '-1'"},
+        {{"--seed", "18446744073709551616", NULL}, "--seed"},
+        {{"--seed", "4x", NULL}, "--seed: '4x'"},
+        {{"--lr", "nan", NULL}, "--lr: 'nan'"},
+        {{"--lr", "inf", NULL}, "--lr: 'inf'"},
+        {{"--lr", "0", NULL}, "--lr: '0'"},
+        {{"--lr", "-0.1", NULL}, "--lr: '-0.1'"},
+        {{"--lr", "1e999", NULL}, "--lr: '1e999'"},
+        {{"--lr", "0.01x", NULL}, "--lr: '0.01x'"},
+        {{"--alpha", "0", NULL}, "--alpha"},
+        {{"--ranks", "", NULL}, "--ranks"},
+        {{"--ranks", "1,,2", NULL}, "--ranks: '1,,2'"},
+        {{"--ranks", "1,2,", NULL}, "--ranks: '1,2,'"},
+        {{"--ranks", ",1", NULL}, "--ranks"},
+        {{"--ranks", "a", NULL}, "--ranks: 'a'"},
+        {{"--ranks", "0", NULL}, "--ranks: '0'"},
+        {{"--ranks", "6", NULL}, "rank 6 exceeds min(--in, --out) = 5"},
+        {{"--ranks", "2,2", NULL}, "twice"},
+        {{"--ranks", "-1", NULL}, "--ranks"},
+        {{"--batch-size", "0", NULL}, "--batch-size"},
+        {{"--output-dir", "", NULL}, "--output-dir"},
+        {{"--bogus", NULL}, "unknown option '--bogus'"},
+        {{"-x", NULL}, "unknown option '-x'"},
+        {{"--epochs", NULL}, "--epochs: missing value"},
+        {{"stray", NULL}, "unexpected argument 'stray'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        ld_status st = parse(&c, &a, err, sizeof err, bad[i].args);
+        CHECK(st == LD_EINPUT && strstr(err, bad[i].must_contain) != NULL && strchr(err, '\n') == NULL,
+              "args %s %s: status %d, message '%s' (want it to contain '%s')", bad[i].args[0],
+              bad[i].args[1] ? bad[i].args[1] : "", (int)st, err, bad[i].must_contain);
+    }
+}
