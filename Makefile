@@ -49,13 +49,15 @@ sanitize:
 	$(MAKE) BUILD=build/san BIN=build/san/lora_demo \
 	    CFLAGS='-std=c11 -O1 -Wall -Wextra -Wpedantic $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' test
 
-# The default experiment and the unit tests under memcheck: 0 errors and no
+# The default experiment, a small finetune run and the unit tests under memcheck: 0 errors and no
 # memory definitely or indirectly lost.
 VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: $(BIN) $(BUILD)/run_tests
 	@command -v valgrind >/dev/null || { echo "valgrind: apt-get install valgrind" >&2; exit 1; }
 	$(VALGRIND) ./$(BIN) --quiet --epochs 100 --seed 42 --output-dir tests/tmp/valgrind
+	$(VALGRIND) ./$(BIN) --quiet --experiment finetune --epochs 40 --pretrain-epochs 40 \
+	    --repeats 2 --batch-size 64 --output-dir tests/tmp/valgrind-finetune
 	$(VALGRIND) ./$(BUILD)/run_tests
 
 plot:
