@@ -1,7 +1,7 @@
 # lora_demo - see README.md. `make` builds ./lora_demo; `make test` runs every test.
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -Wall -Wextra -Wpedantic
-CFLAGS  += -Iinclude
+override CFLAGS += -Iinclude
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
