@@ -617,6 +617,18 @@ static ld_status check_write_args(const char *path, const st_f32_tensor *tensors
                 return ld_fail(err, errlen, LD_EINPUT, "%s: duplicate metadata key %s", path, q);
             }
     }
+    /* Quoted strings alone are a lower bound on the header size: refuse an
+     * oversized header before writing anything (st_write_f32 checks the
+     * exact size again after escaping). */
+    unsigned long long least = 0;
+    for (size_t i = 0; i < n; i++)
+        least += strlen(tensors[i].name) + 2;
+    for (size_t i = 0; i < n_meta; i++)
+        least += strlen(meta[i].key) + strlen(meta[i].value) + 4;
+    if (least > ST_MAX_HEADER_LEN)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: header would be at least %llu bytes, over the %llu-byte limit", path, least,
+                       ST_MAX_HEADER_LEN);
     return LD_OK;
 }
 
@@ -697,6 +709,13 @@ ld_status st_write_f32(const char *path, const st_f32_tensor *tensors, size_t n,
     long end = ftell(fp);
     if (end < 8 || ferror(fp))
         goto io_error;
+    /* Never write a file our own reader (and the reference) would refuse. */
+    if ((unsigned long long)end - 8 > ST_MAX_HEADER_LEN - 7) {
+        st = ld_fail(err, errlen, LD_EINPUT, "%s: header would be %ld bytes, over the %llu-byte limit",
+                     path, end - 8, ST_MAX_HEADER_LEN);
+        atomic_abort(&af);
+        return st;
+    }
     /* Pad with spaces (JSON whitespace) so 8 + N is a multiple of 8 and the
      * data buffer is aligned for whoever mmaps the file. */
     while (end % 8 != 0) {

@@ -366,6 +366,21 @@ static void test_writer_rejects(void)
     st = st_write_f32(path, &ok, 1, &badv, 1, err, sizeof err);
     CHECK(st == LD_EINPUT && strstr(err, "metadata value \"\xc3\" is not valid UTF-8"), "bad meta: %s", err);
 
+    /* A header over the 100 MB limit is refused before anything is kept. */
+    size_t big = 60u * 1000 * 1000;
+    char *n1 = malloc(big + 1), *n2 = malloc(big + 1);
+    if (n1 != NULL && n2 != NULL) {
+        memset(n1, 'a', big);
+        memset(n2, 'b', big);
+        n1[big] = n2[big] = '\0';
+        st_f32_tensor huge[2] = {{n1, 0, {0}, x}, {n2, 0, {0}, x}};
+        st = st_write_f32(path, huge, 2, NULL, 0, err, sizeof err);
+        CHECK(st == LD_EINPUT && strstr(err, "over the 100000000-byte limit"), "huge header: %s", err);
+        CHECK(!file_exists(path), "huge header left a file");
+    }
+    free(n1);
+    free(n2);
+
     /* I/O failure: LD_EIO naming the path. */
     char *missing = path_join(dir, "no/such/dir/w.safetensors");
     st = st_write_f32(missing, &ok, 1, NULL, 0, err, sizeof err);
