@@ -50,7 +50,9 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(cli) \
     X(svg) \
     X(csv) \
-    X(parity)
+    X(parity) \
+    X(json) \
+    X(safetensors)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
