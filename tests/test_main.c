@@ -51,6 +51,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(svg) \
     X(csv) \
     X(parity) \
+    X(json) \
+    X(safetensors) \
     X(finetune)
 
 #define DECLARE(name) void test_##name(void);
