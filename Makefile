@@ -10,6 +10,7 @@ LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
 BIN     ?= lora_demo
+RESULTS ?= results
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -61,7 +62,7 @@ valgrind: $(BIN) $(BUILD)/run_tests
 	$(VALGRIND) ./$(BUILD)/run_tests
 
 plot:
-	sh scripts/plot.sh results
+	sh scripts/plot.sh $(RESULTS)
 
 # Regenerate tests/expected/final_losses.csv from the default run. Only after
 # a deliberate change to the numbers; say why in the commit.
