@@ -79,8 +79,13 @@ ld_status model_init_lora(model *m, int in, int out, int rank, float alpha, floa
     memset(m, 0, sizeof *m);
     size_t sz;
     ld_status st = check_dims(&sz, out, in, err, errlen);
-    if (st == LD_OK)
-        st = check_dims(&sz, rank, in + out, err, errlen);
+    /* A (R,I) and B (O,R) together: R*(I+O), with I+O summed in size_t (it
+     * overflows int for I, O near INT_MAX) */
+    if (st == LD_OK && (rank <= 0 || ld_mul3_size(&sz, (size_t)rank, (size_t)in + (size_t)out,
+                                                  4 * sizeof(float)) != 0))
+        st = rank <= 0 ? ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", rank)
+                       : ld_fail(err, errlen, LD_ENOMEM, "a rank-%d LoRA of %d -> %d does not fit in memory",
+                                 rank, in, out);
     if (st != LD_OK)
         return st;
     m->kind = MODEL_LORA;

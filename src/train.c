@@ -76,8 +76,9 @@ float trainer_epoch(trainer *t, model *m, const int *order, adam_config cfg)
     const int O = t->out;
     double loss_sum = 0.0;
     int batches = 0;
-    for (int start = 0; start < t->n; start += t->batch) {
-        const int cnt = t->n - start < t->batch ? t->n - start : t->batch;
+    /* start += cnt, not += batch: start + batch may pass INT_MAX when n is close to it */
+    for (int start = 0, cnt; start < t->n; start += cnt) {
+        cnt = t->n - start < t->batch ? t->n - start : t->batch;
         const float *xb, *yb, *base;
         if (order != NULL && t->xb != NULL) {
             /* shuffled mini-batch: gather its rows */
@@ -112,8 +113,8 @@ float trainer_eval(trainer *t, const model *m, const float *x, const float *y, i
 {
     const int O = t->out;
     double sq = 0.0;
-    for (int start = 0; start < n; start += t->batch) {
-        const int cnt = n - start < t->batch ? n - start : t->batch;
+    for (int start = 0, cnt; start < n; start += cnt) {
+        cnt = n - start < t->batch ? n - start : t->batch;
         const size_t ny = (size_t)cnt * (size_t)O;
         model_forward(m, t->yhat, t->h, x + (size_t)start * t->in, NULL, cnt);
         sq += (double)mse_forward(t->yhat, y + (size_t)start * O, ny) * (double)ny;
