@@ -28,10 +28,28 @@
  *                 unused by finetune's dense, which starts from W0, b0)
  *     2000 + r    mini-batch shuffling of the model of rank r
  * No printing and no files here: report.c does that.
+ *
+ * Faults, checked after every epoch of every model (pretraining included):
+ *   divergence  the epoch's loss, or any parameter after its update, is NaN
+ *               or Inf. That model stops there (diverged_at = that epoch,
+ *               1-based); its loss of that epoch is kept if it was finite
+ *               (it was taken before the update), the rest of its curve is
+ *               NaN. The other models go on.
+ *   stop        *hooks->stop became nonzero (main.c's SIGINT handler): the
+ *               current model stops at the end of its epoch, nothing after
+ *               it starts, and res->interrupted is set. What was trained is
+ *               kept; models (and seeds) not started have epochs_done 0.
+ * Aggregation over seeds with missing values: a mean (std) cell is NaN if
+ * any seed had diverged by that epoch; otherwise it is taken over the seeds
+ * that trained that epoch (an interrupt leaves later seeds out), NaN if
+ * none did. Per-seed scalars (final and test loss) exist only for seeds
+ * that completed the model; their mean is NaN if any seed diverged or none
+ * completed.
  */
 #ifndef LORA_DEMO_EXPERIMENT_H
 #define LORA_DEMO_EXPERIMENT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,10 +76,15 @@ typedef struct {
     size_t trainable;   /* trainable parameters */
     double trainable_fraction; /* trainable / the dense model's */
     size_t optimizer_bytes;    /* Adam m and v */
-    float *losses;      /* (E) training MSE of each epoch, before its update; mean over seeds */
+    float *losses;      /* (E) training MSE of each epoch, before its update; mean over seeds
+                           (NaN: no value, see the aggregation rule above) */
     float *losses_std;  /* (E) sample std over seeds of the same (0 when S = 1) */
-    float *final_losses;/* (S) final training loss of each seed */
-    float *test_losses; /* (S) held-out MSE of each seed */
+    float *final_losses;/* (S) final training loss of each seed (NaN unless completed) */
+    float *test_losses; /* (S) held-out MSE of each seed (NaN unless completed) */
+    int *epochs_done;   /* (S) epochs trained for each seed: E when completed */
+    int *diverged_at;   /* (S) 1-based epoch it diverged at for each seed, 0 = never */
+    int diverged_first; /* earliest of diverged_at over seeds, 0 = never */
+    int n_completed;    /* seeds that trained all E epochs without diverging */
     float first_loss;   /* losses[0] */
     float final_loss, final_loss_std; /* mean and sample std over seeds */
     float test_loss, test_loss_std;
@@ -72,7 +95,7 @@ typedef struct {
     float merge_max_diff;   /* LoRA: max |merged - unmerged| held-out prediction, worst seed */
     float merge_rel_diff;   /* LoRA: that over max |unmerged prediction|, worst seed */
     float unmerge_max_diff; /* LoRA: max |W after merge and unmerge - W0|, worst seed */
-    double train_ms;    /* mean per seed */
+    double train_ms;    /* mean per seed that trained it */
     float *pred;        /* (P,O) first seed's predictions on the first P held-out inputs */
 } model_result;
 
@@ -91,9 +114,55 @@ typedef struct {
     float *pretrain_losses;  /* (S) final pretraining loss on task 1 of each seed */
     float *base_test_losses; /* (S) held-out task-2 MSE of the pretrained base */
     double noise_floor;      /* noise^2: the lowest expected held-out MSE */
+    int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
+    int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
+    /* faults */
+    int interrupted;         /* 1 if the stop flag cut training short */
+    int stop_seed;           /* where: seed index, */
+    char stop_model[16];     /* model name ("pretrain" for finetune's pretraining), */
+    int stop_epoch;          /* and epochs it had trained (0: stopped before it started) */
 } experiment_result;
 
+/* What the progress hook is told after every epoch. */
+typedef struct {
+    const char *model;  /* "dense", "lora_r2", or "pretrain" */
+    int seed_index;     /* 0 .. repeats-1 */
+    int repeats;
+    int epoch;          /* 1-based epoch just trained, of this model */
+    int epochs;         /* epochs of this model */
+    uint64_t done;      /* epochs trained (or skipped by divergence) in the whole run */
+    uint64_t total;     /* epochs in the whole run, over every seed and model */
+} experiment_progress;
+
+/* Hooks into the epoch loop; any member may be NULL, and so may the hooks. */
+typedef struct {
+    /* Polled after every epoch and before every model: nonzero stops the
+     * run (see "stop" above). Set from a signal handler; never written here. */
+    const volatile sig_atomic_t *stop;
+    /* Called after every epoch; must be cheap (it is called up to millions
+     * of times) and may not call back into the experiment. */
+    void (*progress)(void *ctx, const experiment_progress *p);
+    void *progress_ctx;
+} experiment_hooks;
+
 ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen);
+/* experiment_run with hooks into the epoch loop (NULL: none). */
+ld_status experiment_run_with(const config *cfg, const experiment_hooks *hooks,
+                              experiment_result *res, char *err, size_t errlen);
 void experiment_result_free(experiment_result *res);
+
+/* Memory a run of cfg needs at its peak, estimated before anything is
+ * allocated: data sets, model parameters with gradients and Adam state,
+ * trainer buffers, and the results, each in bytes (mem may be NULL).
+ * Returns -1 if a size overflows size_t. */
+typedef struct {
+    size_t data, models, buffers, results, total;
+} experiment_memory;
+int experiment_memory_needed(const config *cfg, experiment_memory *mem);
+
+/* LD_ENOMEM with a one-line message if the run of cfg needs more than
+ * limit bytes (limit 0: the machine's physical memory, sysconf
+ * _SC_PHYS_PAGES * _SC_PAGESIZE; no check if that is unknown). */
+ld_status experiment_check_memory(const config *cfg, size_t limit, char *err, size_t errlen);
 
 #endif /* LORA_DEMO_EXPERIMENT_H */

@@ -64,9 +64,13 @@ ld_status teacher_make(teacher *t, int in, int out, int k, rng *r_base, rng *r_d
     const size_t I = (size_t)in, O = (size_t)out, K = (size_t)k;
     size_t nw = 0, total = 0, bytes = 0, nuv = 0, uvbytes = 0;
     int bad = ld_mul_size(&nw, O, I);
-    bad |= ld_mul_size(&total, nw, 3) | ld_add_size(&total, total, O);
+    /* one call per statement: the operands of | are evaluated in no fixed
+     * order, and each of these reads what the one before wrote */
+    bad |= ld_mul_size(&total, nw, 3);
+    bad |= ld_add_size(&total, total, O);
     bad |= ld_mul_size(&bytes, total, sizeof(float));
-    bad |= ld_mul_size(&nuv, I + O, K) | ld_mul_size(&uvbytes, nuv, sizeof(double));
+    bad |= ld_mul_size(&nuv, I + O, K);
+    bad |= ld_mul_size(&uvbytes, nuv, sizeof(double));
     if (bad)
         return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d teacher does not fit in memory", out, in);
     t->mem = malloc(bytes);
