@@ -45,7 +45,9 @@ static ld_status open_out(atomic_file *af, const char *dir, const char *name, ch
     return st;
 }
 
-/* One CSV of a per-epoch curve: the mean (std = 0) or the std (std = 1). */
+/* One CSV of a per-epoch curve: the mean (std = 0) or the std (std = 1).
+ * A value that does not exist (NaN: the model diverged, or an interrupt
+ * stopped it before that epoch) is an empty cell, never "nan". */
 static ld_status write_curves(const char *dir, const char *name, const experiment_result *res,
                               int std, char *err, size_t errlen)
 {
@@ -61,7 +63,10 @@ static ld_status write_curves(const char *dir, const char *name, const experimen
         fprintf(af.fp, "%d", e + 1);
         for (int i = 0; i < res->n_models; i++) {
             const float *curve = std ? res->models[i].losses_std : res->models[i].losses;
-            fprintf(af.fp, ",%.9g", (double)curve[e]);
+            if (isfinite(curve[e]))
+                fprintf(af.fp, ",%.9g", (double)curve[e]);
+            else
+                fputc(',', af.fp);
         }
         fputc('\n', af.fp);
     }
@@ -161,6 +166,40 @@ static void json_field(FILE *fp, const char *key, double x)
     json_num(fp, x);
 }
 
+/* A JSON array of n ints; with zero_null, 0 is written as null. */
+static void json_ints(FILE *fp, const int *x, int n, int zero_null)
+{
+    fputc('[', fp);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", fp);
+        if (zero_null && x[i] == 0)
+            fputs("null", fp);
+        else
+            fprintf(fp, "%d", x[i]);
+    }
+    fputc(']', fp);
+}
+
+/* The earliest nonzero of x (n), 0 if none. */
+static int first_nonzero_min(const int *x, int n)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (x[i] != 0 && (m == 0 || x[i] < m))
+            m = x[i];
+    return m;
+}
+
+/* ", \"diverged_at_epoch\": N or null" */
+static void json_epoch_or_null(FILE *fp, const char *key, int epoch)
+{
+    if (epoch > 0)
+        fprintf(fp, ", \"%s\": %d", key, epoch);
+    else
+        fprintf(fp, ", \"%s\": null", key);
+}
+
 ld_status report_write_summary(const char *dir, const config *cfg, const experiment_result *res,
                                char *err, size_t errlen)
 {
@@ -171,6 +210,7 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     FILE *fp = af.fp;
     const int ft = res->experiment == EXPERIMENT_FINETUNE;
     fprintf(fp, "{\n  \"experiment\": \"%s\",\n", config_experiment_name(res->experiment));
+    fprintf(fp, "  \"interrupted\": %s,\n", res->interrupted ? "true" : "false");
     write_config(fp, cfg);
     fprintf(fp, "  \"seeds\": [");
     for (int s = 0; s < res->repeats; s++)
@@ -179,6 +219,12 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     if (ft) {
         fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
         json_field(fp, "noise_floor", res->noise_floor);
+        json_epoch_or_null(fp, "diverged_at_epoch",
+                           first_nonzero_min(res->pretrain_diverged_at, res->repeats));
+        fprintf(fp, ",\n    \"epochs_trained_per_seed\": ");
+        json_ints(fp, res->pretrain_epochs_done, res->repeats, 0);
+        fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
+        json_ints(fp, res->pretrain_diverged_at, res->repeats, 1);
         fprintf(fp, ",\n    \"final_loss_per_seed\": ");
         json_floats(fp, res->pretrain_losses, res->repeats);
         fprintf(fp, ",\n    \"test_loss_before_per_seed\": ");
@@ -213,6 +259,11 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
             json_field(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
         }
         fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
+        json_epoch_or_null(fp, "diverged_at_epoch", m->diverged_first);
+        fprintf(fp, ",\n     \"epochs_trained_per_seed\": ");
+        json_ints(fp, m->epochs_done, res->repeats, 0);
+        fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
+        json_ints(fp, m->diverged_at, res->repeats, 1);
         fprintf(fp, ",\n     \"final_loss_per_seed\": ");
         json_floats(fp, m->final_losses, res->repeats);
         fprintf(fp, ", \"test_loss_per_seed\": ");
@@ -256,7 +307,19 @@ ld_status report_write_svg(const char *dir, const config *cfg, const experiment_
     return st;
 }
 
-/* The predictions on the first held-out rows, beside their targets. */
+/* One number of a table in a column of width w: "-" where there is none. */
+static void print_num(FILE *fp, int w, const char *fmt, double x)
+{
+    char cell[40];
+    if (isfinite(x))
+        snprintf(cell, sizeof cell, fmt, x);
+    else
+        snprintf(cell, sizeof cell, "-");
+    fprintf(fp, " %*s", w, cell);
+}
+
+/* The predictions on the first held-out rows, beside their targets (a
+ * model that did not finish training has none). */
 static void print_predictions(FILE *fp, const experiment_result *res)
 {
     for (int p = 0; p < res->n_pred; p++) {
@@ -268,19 +331,21 @@ static void print_predictions(FILE *fp, const experiment_result *res)
         for (int i = 0; i < res->n_models; i++) {
             fprintf(fp, "  %-10s", res->models[i].name);
             for (int o = 0; o < res->out; o++)
-                fprintf(fp, " %9.4f", (double)res->models[i].pred[(size_t)p * res->out + o]);
+                print_num(fp, 9, "%.4f", (double)res->models[i].pred[(size_t)p * res->out + o]);
             fputc('\n', fp);
         }
     }
 }
 
 /* "mean +- std" in a column of width w (each number %.*g), or just the mean
- * with one repeat. */
+ * with one repeat; "-" when there is no mean (experiment.h). */
 static void print_stat(FILE *fp, int w, const char *fmt, double mean, double std, int repeats)
 {
     char a[32], b[32], cell[72];
     snprintf(a, sizeof a, fmt, mean);
-    if (repeats > 1) {
+    if (!isfinite(mean)) {
+        snprintf(cell, sizeof cell, "-");
+    } else if (repeats > 1) {
         snprintf(b, sizeof b, fmt, std);
         snprintf(cell, sizeof cell, "%s +- %s", a, b);
     } else {
@@ -289,8 +354,54 @@ static void print_stat(FILE *fp, int w, const char *fmt, double mean, double std
     fprintf(fp, " %*s", w, cell);
 }
 
+/* The status of model m: "" when every seed trained it to the end, else
+ * "diverged at epoch N" (the earliest; with repeats, which seed), "interrupted
+ * at epoch N", "not started" or, with repeats, "K of S seeds complete". */
+static void model_status(char *buf, size_t len, const experiment_result *res, const model_result *m)
+{
+    const int S = res->repeats;
+    buf[0] = '\0';
+    if (m->diverged_first > 0) {
+        int s = 0;
+        while (s < S && m->diverged_at[s] != m->diverged_first)
+            s++;
+        if (S > 1)
+            snprintf(buf, len, "diverged at epoch %d (seed %llu)", m->diverged_first,
+                     (unsigned long long)res->seeds[s]);
+        else
+            snprintf(buf, len, "diverged at epoch %d", m->diverged_first);
+    } else if (m->n_completed < S) {
+        if (S > 1)
+            snprintf(buf, len, "%d of %d seeds complete", m->n_completed, S);
+        else if (m->epochs_done[0] == 0)
+            snprintf(buf, len, "not started");
+        else
+            snprintf(buf, len, "interrupted at epoch %d", m->epochs_done[0]);
+    }
+}
+
+/* 1 if some model did not finish on every seed: the tables get a status column. */
+static int any_status(const experiment_result *res)
+{
+    for (int i = 0; i < res->n_models; i++)
+        if (res->models[i].diverged_first > 0 || res->models[i].n_completed < res->repeats)
+            return 1;
+    return 0;
+}
+
+/* " status" cell at the end of a row, if the table has that column. */
+static void print_status(FILE *fp, int show, const experiment_result *res, const model_result *m)
+{
+    char st[64];
+    if (!show)
+        return;
+    model_status(st, sizeof st, res, m);
+    fprintf(fp, "  %s", st[0] != '\0' ? st : "ok");
+}
+
 static void print_scratch(FILE *fp, const config *cfg, const experiment_result *res)
 {
+    const int show = any_status(res);
     const int S = res->repeats, w = S > 1 ? 22 : 12;
     fprintf(fp, "lora_demo: %d -> %d, %d training samples, %d held out, %d epochs, lr %g, seed %llu",
             cfg->in, cfg->out, cfg->samples, cfg->test_samples, cfg->epochs, cfg->lr,
@@ -298,19 +409,23 @@ static void print_scratch(FILE *fp, const config *cfg, const experiment_result *
     if (S > 1)
         fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
                 (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
-    fprintf(fp, "\n\n%-10s %6s %10s %12s %*s %*s %10s\n", "model", "rank", "trainable", "first loss",
-            w, "final loss", w, "test MSE", "train ms");
+    fprintf(fp, "\n\n%-10s %6s %10s %12s %*s %*s %10s%s\n", "model", "rank", "trainable", "first loss",
+            w, "final loss", w, "test MSE", "train ms", show ? "  status" : "");
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
-        fprintf(fp, "%-10s %6d %10zu %12.6f", m->name, m->rank, m->trainable, (double)m->first_loss);
+        fprintf(fp, "%-10s %6d %10zu", m->name, m->rank, m->trainable);
+        print_num(fp, 12, "%.6f", (double)m->first_loss);
         print_stat(fp, w, "%.6f", m->final_loss, m->final_loss_std, S);
         print_stat(fp, w, "%.6f", m->test_loss, m->test_loss_std, S);
-        fprintf(fp, " %10.2f\n", m->train_ms);
+        fprintf(fp, " %10.2f", m->train_ms);
+        print_status(fp, show, res, m);
+        fputc('\n', fp);
     }
 }
 
 static void print_finetune(FILE *fp, const config *cfg, const experiment_result *res)
 {
+    const int show = any_status(res);
     const int S = res->repeats, w = S > 1 ? 22 : 11;
     fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
                 "%d samples per task, %d held out\n",
@@ -326,21 +441,27 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
             "% dense", "Adam bytes", "MSE before", w, "final loss", w, "test MSE", "x dense");
     if (S > 1)
         fprintf(fp, " %17s", "x dense, by seed");
-    fprintf(fp, " %9s\n", "train ms");
+    fprintf(fp, " %9s%s\n", "train ms", show ? "  status" : "");
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
-        fprintf(fp, "%-9s %4d %9zu %6.1f%% %10zu %11.4g", m->name, m->rank, m->trainable,
-                100.0 * m->trainable_fraction, m->optimizer_bytes, (double)m->test_loss_before);
+        fprintf(fp, "%-9s %4d %9zu %6.1f%% %10zu", m->name, m->rank, m->trainable,
+                100.0 * m->trainable_fraction, m->optimizer_bytes);
+        print_num(fp, 11, "%.4g", (double)m->test_loss_before);
         print_stat(fp, w, "%.4g", m->final_loss, m->final_loss_std, S);
         print_stat(fp, w, "%.4g", m->test_loss, m->test_loss_std, S);
-        fprintf(fp, " %8.3f", (double)m->test_ratio);
+        print_num(fp, 8, "%.3f", (double)m->test_ratio);
         if (S > 1) {
             char range[40];
-            snprintf(range, sizeof range, "%.3f..%.3f", (double)m->test_ratio_min,
-                     (double)m->test_ratio_max);
+            if (isfinite(m->test_ratio_min))
+                snprintf(range, sizeof range, "%.3f..%.3f", (double)m->test_ratio_min,
+                         (double)m->test_ratio_max);
+            else
+                snprintf(range, sizeof range, "-");
             fprintf(fp, " %17s", range);
         }
-        fprintf(fp, " %9.2f\n", m->train_ms);
+        fprintf(fp, " %9.2f", m->train_ms);
+        print_status(fp, show, res, m);
+        fputc('\n', fp);
     }
     fprintf(fp, "\nLoRA models predict with the merged weight W0 + s B A%s:\n",
             S > 1 ? " (worst seed)" : "");
@@ -348,8 +469,11 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
             "unmerge: max |W-W0|");
     for (int i = 1; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
-        fprintf(fp, "%-9s %21.3g %21.3g %21.3g\n", m->name, (double)m->merge_max_diff,
-                (double)m->merge_rel_diff, (double)m->unmerge_max_diff);
+        fprintf(fp, "%-9s", m->name);
+        print_num(fp, 21, "%.3g", (double)m->merge_max_diff);
+        print_num(fp, 21, "%.3g", (double)m->merge_rel_diff);
+        print_num(fp, 21, "%.3g", (double)m->unmerge_max_diff);
+        fputc('\n', fp);
     }
 }
 
