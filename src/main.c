@@ -1,20 +1,73 @@
 /* main.c - the lora_demo driver: argv -> config -> experiment -> report.
  *
  * The only place that prints errors or chooses an exit status:
- *   0 success, 1 runtime failure, 2 bad usage or bad input.
+ *   0   success (a model that diverged is a result, reported, not a failure)
+ *   1   runtime failure (including a run too big for memory, refused up front)
+ *   2   bad usage or bad input
+ *   130 interrupted by SIGINT (128 + 2, as a shell reports a ^C)
+ * It also owns the two things a library may not do: it installs the SIGINT
+ * handler, whose flag the experiment polls, and it draws the progress line.
  */
+#define _POSIX_C_SOURCE 200809L /* sigaction, isatty */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
 #include "experiment.h"
+#include "progress.h"
 #include "report.h"
 #include "status.h"
+
+#define EXIT_INTERRUPTED 130
+
+/* Set by the SIGINT handler, polled by the experiment after every epoch. */
+static volatile sig_atomic_t interrupt_requested = 0;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupt_requested = 1;
+}
+
+/* The first SIGINT asks the run to stop after the current epoch and write
+ * what it has. SA_RESETHAND puts back the default action, so a second
+ * SIGINT ends the process at once (the atomic writes still leave no
+ * half-written file under a final name). */
+static void install_sigint(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static int fail(ld_status st, const char *msg)
 {
     fprintf(stderr, "lora_demo: %s\n", msg);
     return ld_exit_code(st);
+}
+
+/* One stderr line per model (and pretraining) that diverged. */
+static void warn_diverged(const experiment_result *res)
+{
+    for (int s = 0; res->pretrain_diverged_at != NULL && s < res->repeats; s++)
+        if (res->pretrain_diverged_at[s] > 0)
+            fprintf(stderr, "lora_demo: warning: pretraining diverged at epoch %d (seed %llu): "
+                            "loss or parameters not finite\n",
+                    res->pretrain_diverged_at[s], (unsigned long long)res->seeds[s]);
+    for (int i = 0; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        for (int s = 0; s < res->repeats; s++)
+            if (m->diverged_at[s] > 0)
+                fprintf(stderr, "lora_demo: warning: %s diverged at epoch %d (seed %llu): loss or "
+                                "parameters not finite; its curve stops there\n",
+                        m->name, m->diverged_at[s], (unsigned long long)res->seeds[s]);
+    }
 }
 
 int main(int argc, char **argv)
@@ -36,14 +89,27 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* Before anything is created: a run that cannot fit is refused here. */
+    st = experiment_check_memory(&cfg, 0, err, sizeof err);
+    if (st != LD_OK)
+        return fail(st, err);
+    /* From here on a SIGINT stops the run cleanly (the output directory
+     * existing is what tests wait for before they send one). */
+    install_sigint();
+
     st = report_prepare_dir(cfg.output_dir, err, sizeof err);
     if (st != LD_OK)
         return fail(st, err);
 
+    progress bar;
+    progress_init(&bar, stderr, !cfg.quiet && isatty(STDERR_FILENO));
+    const experiment_hooks hooks = {&interrupt_requested, progress_update, &bar};
     experiment_result res;
-    st = experiment_run(&cfg, &res, err, sizeof err);
+    st = experiment_run_with(&cfg, &hooks, &res, err, sizeof err);
+    progress_clear(&bar);
     if (st != LD_OK)
         return fail(st, err);
+    warn_diverged(&res);
 
     st = report_write_losses(cfg.output_dir, &res, err, sizeof err);
     if (st == LD_OK)
@@ -52,8 +118,16 @@ int main(int argc, char **argv)
         st = report_write_svg(cfg.output_dir, &cfg, &res, err, sizeof err);
     if (st == LD_OK && !cfg.quiet)
         report_print(stdout, &cfg, &res);
+    if (st == LD_OK && res.interrupted)
+        fprintf(stderr, "lora_demo: interrupted in %s at epoch %d (seed %llu); the results so far "
+                        "are in %s\n",
+                res.stop_model, res.stop_epoch, (unsigned long long)res.seeds[res.stop_seed],
+                cfg.output_dir);
     experiment_result_free(&res);
     if (st != LD_OK)
         return fail(st, err);
-    return 0;
+    /* A SIGINT that came after the last epoch still ends the run with 130,
+     * so a calling script stops too; its files are complete
+     * ("interrupted": false). */
+    return interrupt_requested ? EXIT_INTERRUPTED : 0;
 }
