@@ -234,6 +234,40 @@ static ld_status parse_ranks(const char *s, config *c, char *err, size_t errlen)
     return LD_OK;
 }
 
+/* The message for getopt_long's '?': arg is the argument it stopped at.
+ * Found by fuzz_cli: for "--rslora=1", a value given to an option that takes
+ * none, glibc sets optopt to the option's code (here a number > 255, which
+ * printed as a control character) and for "--quiet=1" to 'q'; neither names
+ * what was typed. */
+static ld_status unknown_option(const char *arg, int opt, char *err, size_t errlen)
+{
+    if (strncmp(arg, "--", 2) == 0) {
+        /* the options the name before any '=' abbreviates (an exact name wins) */
+        const char *eq = strchr(arg, '=');
+        const size_t n = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        const struct option *match = NULL;
+        int matches = 0;
+        for (const struct option *o = long_options; o->name != NULL; o++) {
+            if (strncmp(o->name, arg + 2, n) != 0)
+                continue;
+            if (strlen(o->name) == n) {
+                match = o;
+                matches = 1;
+                break;
+            }
+            match = o;
+            matches++;
+        }
+        if (matches > 1)
+            return ld_fail(err, errlen, LD_EINPUT, "ambiguous option '%s'", arg);
+        if (matches == 1 && eq != NULL && match->has_arg == no_argument)
+            return ld_fail(err, errlen, LD_EINPUT, "--%s takes no value: '%s'", match->name, arg);
+    }
+    if (opt > 0x20 && opt < 0x7F)
+        return ld_fail(err, errlen, LD_EINPUT, "unknown option '-%c'", opt);
+    return ld_fail(err, errlen, LD_EINPUT, "unknown option '%s'", arg);
+}
+
 ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
                     size_t errlen)
 {
@@ -290,9 +324,7 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
         case ':':
             return ld_fail(err, errlen, LD_EINPUT, "%s: missing value", argv[optind - 1]);
         default:
-            if (optopt != 0)
-                return ld_fail(err, errlen, LD_EINPUT, "unknown option '-%c'", optopt);
-            return ld_fail(err, errlen, LD_EINPUT, "unknown option '%s'", argv[optind - 1]);
+            return unknown_option(argv[optind - 1], optopt, err, errlen);
         }
         if (st != LD_OK)
             return st;

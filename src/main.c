@@ -46,9 +46,20 @@ static void install_sigint(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
+/* "lora_demo: <msg><suffix>" on one line of stderr, whatever the message
+ * quotes: a control character (a newline in an argument or a path, say)
+ * is printed as '?'. */
+static void print_error(const char *msg, const char *suffix)
+{
+    fputs("lora_demo: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++)
+        fputc(*p < 0x20 || *p == 0x7F ? '?' : *p, stderr);
+    fprintf(stderr, "%s\n", suffix);
+}
+
 static int fail(ld_status st, const char *msg)
 {
-    fprintf(stderr, "lora_demo: %s\n", msg);
+    print_error(msg, "");
     return ld_exit_code(st);
 }
 
@@ -77,7 +88,7 @@ int main(int argc, char **argv)
     char err[512] = "";
     ld_status st = cli_parse(argc, argv, &cfg, &action, err, sizeof err);
     if (st != LD_OK) {
-        fprintf(stderr, "lora_demo: %s (see --help)\n", err);
+        print_error(err, " (see --help)");
         return ld_exit_code(st);
     }
     if (action == CLI_HELP) {

@@ -65,6 +65,10 @@ expect_usage_error "--ranks: '1,1'" --ranks 1,1
 expect_usage_error "--batch-size: '0'" --batch-size 0
 expect_usage_error "unknown option '--bogus'" --bogus
 expect_usage_error "--epochs: missing value" --epochs
+expect_usage_error "--rslora takes no value: '--rslora=1'" --rslora=1
+expect_usage_error "ambiguous option '--e'" --e 5
+# a control character in an argument is printed as '?': still one line
+expect_usage_error "--epochs: '1?2' is not a whole number" --epochs "$(printf '1\n2')"
 
 # --help and --version succeed and print to stdout.
 if "$BIN" --help >"$TMP/stdout" 2>&1 && grep -q -- "--batch-size" "$TMP/stdout" && grep -q "\[100\]" "$TMP/stdout"; then ok; else bad "--help"; fi

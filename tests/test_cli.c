@@ -85,6 +85,12 @@ void test_cli(void)
         {{"-x", NULL}, "unknown option '-x'"},
         {{"--epochs", NULL}, "--epochs: missing value"},
         {{"stray", NULL}, "unexpected argument 'stray'"},
+        /* found by fuzz_cli: a value given to an option that takes none */
+        {{"--rslora=1", NULL}, "--rslora takes no value: '--rslora=1'"},
+        {{"--quiet=1", NULL}, "--quiet takes no value: '--quiet=1'"},
+        {{"--rs=", NULL}, "--rslora takes no value: '--rs='"},
+        {{"--e", NULL}, "ambiguous option '--e'"},
+        {{"--r=1", NULL}, "ambiguous option '--r=1'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
