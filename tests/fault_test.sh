@@ -1,0 +1,114 @@
+#!/bin/sh
+# fault_test.sh - the binary under faults: a diverging model, a run too big
+# for memory, SIGINT in the middle of training, and SIGKILL at random
+# points of a run (nothing half-written under a final name).
+#
+# usage: sh tests/fault_test.sh ./lora_demo build/check_outputs
+# KILL_RUNS (20) and KILL_SEED (1) choose the SIGKILL runs.
+# Prints one line per failure and ends with "faults: N passed, M failed".
+set -u
+BIN=${1:-./lora_demo}
+CHECK=${2:-build/check_outputs}
+TMP=tests/tmp/fault
+rm -rf "$TMP"
+mkdir -p "$TMP"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL faults: $*" >&2; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# --- divergence: --lr 1e10 blows every LoRA model up at epoch 2 (its loss
+# overflows float); dense stays finite. Exit 0, the run is reported.
+"$BIN" --lr 1e10 --epochs 20 --output-dir "$TMP/div" >"$TMP/div.out" 2>"$TMP/div.err"
+rc=$?
+if [ "$rc" -eq 0 ]; then ok; else bad "diverging run: exit $rc, want 0"; fi
+if [ "$(grep -c 'warning: lora_r[1-4] diverged at epoch 2 (seed 42)' "$TMP/div.err")" -eq 4 ] &&
+   [ "$(wc -l <"$TMP/div.err")" -eq 4 ]; then ok; else bad "diverging run: stderr: $(cat "$TMP/div.err")"; fi
+if [ "$(grep -c 'diverged at epoch 2$' "$TMP/div.out")" -eq 4 ] && grep -q '^dense .*  ok$' "$TMP/div.out"; then ok; else
+    bad "diverging run: the table should mark the four LoRA models"; fi
+if "$CHECK" --all --interrupted 0 "$TMP/div" 20; then ok; else bad "diverging run: incomplete files"; fi
+if ! grep -qi 'nan\|inf' "$TMP/div/losses.csv" "$TMP/div/losses_std.csv" &&
+   [ "$(sed -n 3p "$TMP/div/losses.csv" | cut -d, -f3-)" = ",,," ]; then ok; else
+    bad "diverging run: losses.csv should have empty cells from epoch 2: $(sed -n 3p "$TMP/div/losses.csv")"; fi
+if grep -q '"name": "dense".*"diverged_at_epoch": null' "$TMP/div/summary.json" &&
+   [ "$(grep -c '"diverged_at_epoch": 2,' "$TMP/div/summary.json")" -eq 4 ]; then ok; else
+    bad "diverging run: summary.json diverged_at_epoch"; fi
+
+# --- memory: refused before anything is allocated or created: exit 1,
+# one line, at once.
+t0=$(now_ms)
+"$BIN" --in 100000 --out 100000 --samples 100000 --output-dir "$TMP/huge" >"$TMP/huge.out" 2>"$TMP/huge.err"
+rc=$?
+t1=$(now_ms)
+if [ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/huge.err")" -eq 1 ] &&
+   grep -q "^lora_demo: this run needs about .* GiB of memory (data .*), more than the .* of physical memory$" "$TMP/huge.err"; then ok; else
+    bad "huge run: exit $rc, stderr: $(cat "$TMP/huge.err")"; fi
+if [ ! -e "$TMP/huge" ] && [ ! -s "$TMP/huge.out" ] && [ $((t1 - t0)) -lt 2000 ]; then ok; else
+    bad "huge run: created its directory, printed, or took $((t1 - t0)) ms"; fi
+"$BIN" --in 2147483647 --out 2147483647 --samples 2147483647 --ranks 1 --output-dir "$TMP/huge" 2>"$TMP/huge.err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "does not fit in memory: its size in bytes overflows" "$TMP/huge.err" && [ ! -e "$TMP/huge" ]; then ok; else
+    bad "overflowing sizes: exit $rc, stderr: $(cat "$TMP/huge.err")"; fi
+
+# --- SIGINT in the middle of training. The output directory appears once
+# the handler is installed (main.c), so wait for it, let the run train for
+# over a second (past the progress line's delay), then interrupt it: exit
+# 130, whole files marked "interrupted": true, and on a stderr that is not
+# a terminal the one "interrupted" line and no progress line.
+args="--samples 20000 --epochs 2000 --output-dir $TMP/int"
+"$BIN" $args >"$TMP/int.out" 2>"$TMP/int.err" &
+pid=$!
+i=0
+while [ ! -d "$TMP/int" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+sleep 1.2
+kill -INT $pid
+wait $pid
+rc=$?
+if [ "$rc" -eq 130 ]; then ok; else bad "SIGINT: exit $rc, want 130"; fi
+if "$CHECK" --all --interrupted 1 "$TMP/int" 2000; then ok; else bad "SIGINT: incomplete files"; fi
+if [ "$(wc -l <"$TMP/int.err")" -eq 1 ] &&
+   grep -q "^lora_demo: interrupted in [a-z0-9_]* at epoch [0-9]* (seed 42); the results so far are in $TMP/int$" "$TMP/int.err" &&
+   ! grep -q "$(printf '\r')" "$TMP/int.err"; then ok; else bad "SIGINT: stderr: $(cat "$TMP/int.err")"; fi
+# dense trained at least an epoch; the last model never finished
+trained=$(grep -o '"epochs_trained_per_seed": \[[0-9]*\]' "$TMP/int/summary.json" | tr -dc '0-9\n')
+if [ "$(echo "$trained" | wc -l)" -eq 5 ] && [ "$(echo "$trained" | head -n 1)" -gt 0 ] &&
+   [ "$(echo "$trained" | tail -n 1)" -lt 2000 ]; then ok; else
+    bad "SIGINT: epochs trained per model: $(echo $trained)"; fi
+if grep -q 'interrupted at epoch\|not started' "$TMP/int.out"; then ok; else
+    bad "SIGINT: the table should mark the unfinished models"; fi
+
+# --- SIGKILL at KILL_RUNS points spread over a whole run (stratified: run i
+# dies at a random moment in the i-th slice of the measured run time).
+# The directory starts with a complete earlier run, so every final name
+# exists throughout; each must stay whole, and only *.tmp.* may be partial.
+# The run is chosen so that writing its files (about 12 MB of CSV and SVG)
+# takes a good part of it.
+KILL_RUNS=${KILL_RUNS:-20}
+KILL_SEED=${KILL_SEED:-1}
+E=100000
+kargs="--quiet --epochs $E --samples 10 --output-dir $TMP/kill"
+t0=$(now_ms)
+"$BIN" $kargs
+t1=$(now_ms)
+T=$((t1 - t0))
+if "$CHECK" --all "$TMP/kill" $E; then ok; else bad "SIGKILL: the reference run is incomplete"; fi
+delays=$(awk -v n="$KILL_RUNS" -v seed="$KILL_SEED" -v t="$T" \
+    'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%.3f\n", t * 1.1 * (i + rand()) / n / 1000 }')
+killed_writing=0
+k=0
+for d in $delays; do
+    k=$((k + 1))
+    "$BIN" $kargs &
+    pid=$!
+    sleep "$d"
+    kill -KILL $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    if "$CHECK" --all "$TMP/kill" $E; then ok; else bad "SIGKILL run $k (after ${d} s of a ${T} ms run): a final file is incomplete"; fi
+    if [ -n "$(find "$TMP/kill" -name '*.tmp.*')" ]; then killed_writing=$((killed_writing + 1)); fi
+    rm -f "$TMP/kill"/*.tmp.* "$TMP/kill"/.lora_demo_probe.*
+done
+echo "faults: $KILL_RUNS SIGKILLs over a $T ms run, $killed_writing while a file was being written"
+
+echo "faults: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,575 @@
+/* test_faults.c - numerical faults, interruption, progress and memory:
+ * divergence detection, the stop flag and what an interrupted run keeps,
+ * the aggregation rules for missing values, the progress line's formatting
+ * and rate limit, and the up-front memory estimate.
+ *
+ * Dimension key: E epochs, S repeats (seeds), M models.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomicio.h"
+#include "config.h"
+#include "experiment.h"
+#include "json.h"
+#include "progress.h"
+#include "report.h"
+#include "test.h"
+
+/* ------------------------------------------------------------------------ */
+/* helpers */
+
+/* A small, fast scratch run. */
+static void small_config(config *c, int epochs, int repeats)
+{
+    config_defaults(c);
+    c->epochs = epochs;
+    c->repeats = repeats;
+    c->samples = 32;
+    c->test_samples = 8;
+    c->quiet = 1;
+}
+
+static int count_nan(const float *x, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += isnan(x[i]) != 0;
+    return k;
+}
+
+/* The whole file as a NUL-terminated string (free it); NULL if unreadable. */
+static char *read_text(const char *dir, const char *name)
+{
+    char *path = path_join(dir, name);
+    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+    free(path);
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf != NULL) {
+        buf[fread(buf, 1, (size_t)n, f)] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Stop the run once the progress hook reaches (seed, model, epoch). */
+typedef struct {
+    volatile sig_atomic_t flag;
+    int seed;
+    const char *model;
+    int epoch;
+    /* what the hook saw */
+    long calls;
+    uint64_t last_done, total;
+    int monotonic;
+} stopper;
+
+static void stop_at(void *ctx, const experiment_progress *p)
+{
+    stopper *s = ctx;
+    if (s->calls > 0 && p->done < s->last_done)
+        s->monotonic = 0;
+    s->calls++;
+    s->last_done = p->done;
+    s->total = p->total;
+    if (s->model != NULL && p->seed_index == s->seed && strcmp(p->model, s->model) == 0 &&
+        p->epoch == s->epoch)
+        s->flag = 1;
+}
+
+static void stopper_init(stopper *s, int seed, const char *model, int epoch)
+{
+    memset(s, 0, sizeof *s);
+    s->seed = seed;
+    s->model = model;
+    s->epoch = epoch;
+    s->monotonic = 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* divergence */
+
+/* --lr 1e10: the first update makes A and B of order 1e10, so every LoRA
+ * model's second loss overflows float (Inf); the dense layer's outputs
+ * grow only linearly in its weights and stay finite. */
+static void test_divergence_loss(void)
+{
+    config c;
+    small_config(&c, 10, 1);
+    c.lr = 1e10;
+    experiment_result res;
+    char err[256];
+    ld_status st = experiment_run(&c, &res, err, sizeof err);
+    CHECK(st == LD_OK, "lr 1e10 run: %s", err);
+    if (st != LD_OK)
+        return;
+    const model_result *d = &res.models[0];
+    CHECK(d->diverged_first == 0 && d->n_completed == 1 && d->epochs_done[0] == 10,
+          "dense should not diverge at lr 1e10 (diverged_at %d)", d->diverged_first);
+    CHECK(count_nan(d->losses, 10) == 0 && isfinite(d->test_loss), "dense curve should be whole");
+    for (int i = 1; i < res.n_models; i++) {
+        const model_result *m = &res.models[i];
+        CHECK(m->diverged_first == 2 && m->diverged_at[0] == 2 && m->epochs_done[0] == 2,
+              "%s: diverged at %d after %d epochs, want 2 and 2", m->name, m->diverged_first,
+              m->epochs_done[0]);
+        CHECK(isfinite(m->losses[0]) && count_nan(m->losses, 10) == 9,
+              "%s: the curve should hold epoch 1 only", m->name);
+        CHECK(count_nan(m->losses_std, 10) == 9, "%s: std curve should stop with it", m->name);
+        CHECK(m->n_completed == 0 && isnan(m->final_loss) && isnan(m->test_loss) &&
+                  isnan(m->final_losses[0]) && isnan(m->test_ratio),
+              "%s: no final or test loss after diverging", m->name);
+        CHECK(isnan(m->pred[0]), "%s: no predictions after diverging", m->name);
+        CHECK(m->first_loss == m->losses[0], "%s: first loss kept", m->name);
+    }
+    CHECK(!res.interrupted, "divergence is not an interruption");
+    experiment_result_free(&res);
+}
+
+/* --lr 1e38: Adam's first step is lr/(1-beta1) * m/denom, and lr/(1-beta1)
+ * overflows float, so the first update already leaves Inf or NaN in the
+ * parameters while the first loss (taken before it) is finite: the
+ * parameter check catches it at epoch 1 and that loss is kept. */
+static void test_divergence_params(void)
+{
+    config c;
+    small_config(&c, 5, 1);
+    c.lr = 1e38;
+    experiment_result res;
+    char err[256];
+    ld_status st = experiment_run(&c, &res, err, sizeof err);
+    CHECK(st == LD_OK, "lr 1e38 run: %s", err);
+    if (st != LD_OK)
+        return;
+    for (int i = 0; i < res.n_models; i++) {
+        const model_result *m = &res.models[i];
+        CHECK(m->diverged_first == 1 && m->epochs_done[0] == 1,
+              "%s: diverged at %d, want 1 (parameters not finite after the first update)", m->name,
+              m->diverged_first);
+        CHECK(isfinite(m->losses[0]) && count_nan(m->losses, 5) == 4,
+              "%s: epoch 1's loss was finite and is kept", m->name);
+    }
+    experiment_result_free(&res);
+}
+
+/* With repeats, the mean curve stops where the first seed diverged, even
+ * if another seed went on: a mean over the survivors would hide it. */
+static void test_divergence_repeats(void)
+{
+    config c;
+    small_config(&c, 8, 3);
+    c.lr = 1e10;
+    c.n_ranks = 1;
+    c.ranks[0] = 2;
+    experiment_result res;
+    char err[256];
+    ld_status st = experiment_run(&c, &res, err, sizeof err);
+    CHECK(st == LD_OK, "repeats run: %s", err);
+    if (st != LD_OK)
+        return;
+    const model_result *m = &res.models[1];
+    int first = 0;
+    for (int s = 0; s < 3; s++)
+        if (m->diverged_at[s] > 0 && (first == 0 || m->diverged_at[s] < first))
+            first = m->diverged_at[s];
+    CHECK(first > 0 && m->diverged_first == first, "diverged_first %d, want %d", m->diverged_first,
+          first);
+    int nan_from = 8;
+    for (int e = 0; e < 8; e++)
+        if (isnan(m->losses[e])) {
+            nan_from = e;
+            break;
+        }
+    CHECK(count_nan(m->losses, 8) == 8 - nan_from, "mean curve should stop for good");
+    CHECK(nan_from == first || nan_from == first - 1,
+          "mean curve stops at epoch index %d, divergence at epoch %d", nan_from, first);
+    CHECK(isnan(m->final_loss) && isnan(m->test_loss), "any diverged seed: no mean final loss");
+    CHECK(res.models[0].n_completed == 3 && isfinite(res.models[0].final_loss),
+          "dense unaffected");
+    experiment_result_free(&res);
+}
+
+/* The files of a diverged run: empty cells, never "nan"; JSON nulls. */
+static void test_divergence_files(void)
+{
+    config c;
+    small_config(&c, 6, 2);
+    c.lr = 1e10;
+    c.output_dir = test_tmpdir("faults_diverged");
+    experiment_result res;
+    char err[256];
+    if (experiment_run(&c, &res, err, sizeof err) != LD_OK) {
+        CHECK(0, "run: %s", err);
+        return;
+    }
+    ld_status st = report_write_losses(c.output_dir, &res, err, sizeof err);
+    if (st == LD_OK)
+        st = report_write_summary(c.output_dir, &c, &res, err, sizeof err);
+    if (st == LD_OK)
+        st = report_write_svg(c.output_dir, &c, &res, err, sizeof err);
+    CHECK(st == LD_OK, "writing: %s", err);
+    char *csv = read_text(c.output_dir, "losses.csv");
+    char *std = read_text(c.output_dir, "losses_std.csv");
+    char *js = read_text(c.output_dir, "summary.json");
+    CHECK(csv != NULL && strstr(csv, "nan") == NULL && strstr(csv, "inf") == NULL &&
+              strstr(csv, "\n2,") != NULL && strstr(csv, ",,,,\n") != NULL,
+          "losses.csv: empty cells, no nan: %s", csv != NULL ? csv : "(missing)");
+    CHECK(std != NULL && strstr(std, "nan") == NULL && strstr(std, ",,,,\n") != NULL,
+          "losses_std.csv: empty cells, no nan");
+    json_value *root = NULL;
+    if (js != NULL && json_parse(js, strlen(js), &root, err, sizeof err) == LD_OK) {
+        const json_value *models = json_get(root, "models");
+        const json_value *dense = json_at(models, 0), *r1 = json_at(models, 1);
+        CHECK(json_type_of(json_get(dense, "diverged_at_epoch")) == JSON_NULL,
+              "dense: diverged_at_epoch null");
+        CHECK(json_number(json_get(r1, "diverged_at_epoch")) == 2.0, "lora_r1: diverged_at_epoch 2");
+        CHECK(json_type_of(json_get(r1, "final_loss")) == JSON_NULL, "lora_r1: final_loss null");
+        const json_value *per = json_get(r1, "diverged_at_epoch_per_seed");
+        CHECK(json_length(per) == 2 && json_number(json_at(per, 0)) == 2.0,
+              "lora_r1: per-seed divergence epochs");
+        CHECK(json_type_of(json_get(root, "interrupted")) == JSON_BOOL &&
+                  !json_bool(json_get(root, "interrupted")),
+              "interrupted: false");
+    } else {
+        CHECK(0, "summary.json does not parse: %s", err);
+    }
+    json_free(root);
+    free(csv);
+    free(std);
+    free(js);
+    experiment_result_free(&res);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the stop flag */
+
+/* Stopped in seed 2 of 3, in lora_r2 after 4 of 10 epochs: seed 1 is
+ * whole, seed 2 has dense and lora_r1 and 4 epochs of lora_r2, seed 3 has
+ * nothing. Means are over the seeds that trained each epoch. */
+static void test_stop_mid_run(void)
+{
+    config c;
+    small_config(&c, 10, 3);
+    stopper sp;
+    stopper_init(&sp, 1, "lora_r2", 4);
+    const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
+    experiment_result res, one[2];
+    char err[256];
+    ld_status st = experiment_run_with(&c, &hooks, &res, err, sizeof err);
+    CHECK(st == LD_OK, "stopped run: %s", err);
+    if (st != LD_OK)
+        return;
+    CHECK(res.interrupted && res.stop_seed == 1 && strcmp(res.stop_model, "lora_r2") == 0 &&
+              res.stop_epoch == 4,
+          "stopped at seed %d %s epoch %d, want 1 lora_r2 4", res.stop_seed, res.stop_model,
+          res.stop_epoch);
+    const int want_done[5][3] = {{10, 10, 0}, {10, 10, 0}, {10, 4, 0}, {10, 0, 0}, {10, 0, 0}};
+    for (int i = 0; i < 5; i++)
+        CHECK(memcmp(res.models[i].epochs_done, want_done[i], sizeof want_done[i]) == 0,
+              "%s: epochs done %d %d %d", res.models[i].name, res.models[i].epochs_done[0],
+              res.models[i].epochs_done[1], res.models[i].epochs_done[2]);
+    CHECK(strcmp(res.models[4].name, "lora_r4") == 0 && res.models[4].trainable == 60,
+          "a model never started still has its name and size");
+
+    /* the same seeds one at a time */
+    config c1 = c;
+    c1.repeats = 1;
+    st = experiment_run(&c1, &one[0], err, sizeof err);
+    c1.seed = c.seed + 1;
+    if (st == LD_OK)
+        st = experiment_run(&c1, &one[1], err, sizeof err);
+    CHECK(st == LD_OK, "single runs: %s", err);
+    if (st != LD_OK) {
+        experiment_result_free(&res);
+        return;
+    }
+    float want[10], want_std[10];
+    /* dense: both seeds, all epochs */
+    for (int e = 0; e < 10; e++) {
+        const double a = one[0].models[0].losses[e], b = one[1].models[0].losses[e];
+        want[e] = (float)((a + b) / 2);
+        want_std[e] = (float)(fabs(a - b) / sqrt(2.0));
+    }
+    check_close("dense mean over 2 seeds", res.models[0].losses, want, 10, 1e-7, 1e-6);
+    check_close("dense std over 2 seeds", res.models[0].losses_std, want_std, 10, 1e-7, 1e-5);
+    /* lora_r2: 2 seeds for epochs 1-4, then seed 1 alone with std 0 */
+    for (int e = 0; e < 10; e++) {
+        const double a = one[0].models[2].losses[e], b = one[1].models[2].losses[e];
+        want[e] = e < 4 ? (float)((a + b) / 2) : (float)a;
+        want_std[e] = e < 4 ? (float)(fabs(a - b) / sqrt(2.0)) : 0.0f;
+    }
+    check_close("lora_r2 mean, 2 then 1 seeds", res.models[2].losses, want, 10, 1e-7, 1e-6);
+    check_close("lora_r2 std, 2 then 1 seeds", res.models[2].losses_std, want_std, 10, 1e-7, 1e-5);
+    CHECK(res.models[2].n_completed == 1 && res.models[2].final_loss == one[0].models[2].final_loss &&
+              res.models[2].test_loss == one[0].models[2].test_loss,
+          "lora_r2: final and test loss from the one seed that completed");
+    CHECK(isnan(res.models[2].final_losses[1]) && isnan(res.models[2].test_losses[1]),
+          "an interrupted seed has no final or test loss");
+    CHECK(res.models[4].final_loss == one[0].models[4].final_loss,
+          "lora_r4: seed 1 only");
+    experiment_result_free(&one[0]);
+    experiment_result_free(&one[1]);
+    experiment_result_free(&res);
+}
+
+/* A flag already set: nothing is trained, every value is missing, and the
+ * writers still produce whole files. */
+static void test_stop_before_start(void)
+{
+    config c;
+    small_config(&c, 5, 1);
+    c.output_dir = test_tmpdir("faults_stopped");
+    stopper sp;
+    stopper_init(&sp, -1, NULL, 0);
+    sp.flag = 1;
+    const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
+    experiment_result res;
+    char err[256];
+    ld_status st = experiment_run_with(&c, &hooks, &res, err, sizeof err);
+    CHECK(st == LD_OK, "run: %s", err);
+    if (st != LD_OK)
+        return;
+    CHECK(res.interrupted && res.stop_epoch == 0 && strcmp(res.stop_model, "dense") == 0,
+          "stopped before dense started");
+    CHECK(sp.calls == 0, "no epoch trained, no progress call");
+    for (int i = 0; i < res.n_models; i++)
+        CHECK(res.models[i].epochs_done[0] == 0 && count_nan(res.models[i].losses, 5) == 5,
+              "%s: nothing trained", res.models[i].name);
+    st = report_write_losses(c.output_dir, &res, err, sizeof err);
+    if (st == LD_OK)
+        st = report_write_summary(c.output_dir, &c, &res, err, sizeof err);
+    if (st == LD_OK)
+        st = report_write_svg(c.output_dir, &c, &res, err, sizeof err);
+    CHECK(st == LD_OK, "writing an empty result: %s", err);
+    char *csv = read_text(c.output_dir, "losses.csv");
+    CHECK(csv != NULL && strstr(csv, "\n5,,,,,\n") != NULL, "losses.csv rows of empty cells");
+    char *js = read_text(c.output_dir, "summary.json");
+    json_value *root = NULL;
+    CHECK(js != NULL && json_parse(js, strlen(js), &root, err, sizeof err) == LD_OK &&
+              json_bool(json_get(root, "interrupted")),
+          "summary.json parses, interrupted: true");
+    json_free(root);
+    free(csv);
+    free(js);
+    /* the stdout table marks every model */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = tmpfile();
+    if (fp != NULL) {
+        report_print(fp, &c, &res);
+        len = (size_t)ftell(fp);
+        rewind(fp);
+        text = malloc(len + 1);
+        if (text != NULL)
+            text[fread(text, 1, len, fp)] = '\0';
+        fclose(fp);
+    }
+    CHECK(text != NULL && strstr(text, "status") != NULL && strstr(text, "not started") != NULL,
+          "table: status column with 'not started'");
+    free(text);
+    experiment_result_free(&res);
+}
+
+/* A flag raised after the very last epoch cuts nothing short. */
+static void test_stop_after_last_epoch(void)
+{
+    config c;
+    small_config(&c, 4, 1);
+    stopper sp;
+    stopper_init(&sp, 0, "lora_r4", 4);
+    const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
+    experiment_result res;
+    char err[256];
+    if (experiment_run_with(&c, &hooks, &res, err, sizeof err) != LD_OK) {
+        CHECK(0, "run: %s", err);
+        return;
+    }
+    CHECK(sp.flag == 1 && !res.interrupted, "flag seen after the last epoch: not interrupted");
+    for (int i = 0; i < res.n_models; i++)
+        CHECK(res.models[i].n_completed == 1, "%s complete", res.models[i].name);
+    CHECK(sp.monotonic && sp.last_done == sp.total && sp.total == 20 && sp.calls == 20,
+          "progress: %ld calls, done %llu of %llu", sp.calls, (unsigned long long)sp.last_done,
+          (unsigned long long)sp.total);
+    experiment_result_free(&res);
+}
+
+/* Finetune stopped while pretraining: no model is fine-tuned. */
+static void test_stop_in_pretraining(void)
+{
+    config c;
+    config_defaults_for(&c, EXPERIMENT_FINETUNE);
+    c.epochs = 5;
+    c.pretrain_epochs = 20;
+    c.samples = 40;
+    c.test_samples = 10;
+    c.repeats = 2;
+    stopper sp;
+    stopper_init(&sp, 0, "pretrain", 7);
+    const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
+    experiment_result res;
+    char err[256];
+    if (experiment_run_with(&c, &hooks, &res, err, sizeof err) != LD_OK) {
+        CHECK(0, "run: %s", err);
+        return;
+    }
+    CHECK(res.interrupted && strcmp(res.stop_model, "pretrain") == 0 && res.stop_epoch == 7,
+          "stopped in pretraining at 7 (got %s %d)", res.stop_model, res.stop_epoch);
+    CHECK(res.pretrain_epochs_done[0] == 7 && res.pretrain_epochs_done[1] == 0 &&
+              isnan(res.pretrain_losses[0]),
+          "pretraining: 7 epochs, no final loss");
+    for (int i = 0; i < res.n_models; i++)
+        CHECK(res.models[i].epochs_done[0] == 0 && isnan(res.models[i].merge_max_diff) == (i > 0),
+              "%s: not started, no merge numbers", res.models[i].name);
+    CHECK(sp.total == 2 * (20 + 5 * 5), "progress total %llu", (unsigned long long)sp.total);
+    experiment_result_free(&res);
+}
+
+/* ------------------------------------------------------------------------ */
+/* progress line */
+
+static void test_progress_format(void)
+{
+    char b[128];
+    progress_format_time(b, sizeof b, 0.0);
+    CHECK(strcmp(b, "0:00") == 0, "0 s: %s", b);
+    progress_format_time(b, sizeof b, 65.4);
+    CHECK(strcmp(b, "1:05") == 0, "65.4 s: %s", b);
+    progress_format_time(b, sizeof b, 3600.0 * 2 + 61);
+    CHECK(strcmp(b, "2:01:01") == 0, "2 h 1 min 1 s: %s", b);
+    progress_format_time(b, sizeof b, -1.0);
+    CHECK(strcmp(b, "--:--") == 0, "unknown: %s", b);
+    progress_format_time(b, sizeof b, NAN);
+    CHECK(strcmp(b, "--:--") == 0, "NaN: %s", b);
+
+    experiment_progress ep = {"lora_r2", 1, 3, 37, 100, 237, 1500};
+    size_t n = progress_format(b, sizeof b, &ep, 3.2, 5.0);
+    CHECK(strcmp(b, "lora_r2  seed 2/3  epoch 37/100  elapsed 0:03  ETA 0:05") == 0 &&
+              n == strlen(b),
+          "line: '%s'", b);
+    ep.repeats = 1;
+    ep.seed_index = 0;
+    progress_format(b, sizeof b, &ep, 0.0, -1.0);
+    CHECK(strcmp(b, "lora_r2  epoch 37/100  elapsed 0:00  ETA --:--") == 0, "single seed: '%s'", b);
+    char small[12];
+    n = progress_format(small, sizeof small, &ep, 0.0, 1.0);
+    CHECK(n == sizeof small - 1 && strlen(small) == n, "cut to fit: '%s'", small);
+    CHECK(progress_format(small, 0, &ep, 0.0, 1.0) == 0, "zero length");
+}
+
+/* The renderer: nothing before the delay, at most one line per interval,
+ * "\r" + text + ESC[K, cleared at the end; nothing at all when disabled. */
+static void test_progress_render(void)
+{
+    FILE *fp = tmpfile();
+    if (fp == NULL) {
+        CHECK(0, "tmpfile");
+        return;
+    }
+    progress p;
+    progress_init(&p, fp, 1);
+    const double t0 = p.start;
+    experiment_progress ep = {"dense", 0, 1, 1, 10, 1, 10};
+    progress_update_at(&p, &ep, t0 + 0.5);
+    CHECK(p.draws == 0 && ftell(fp) == 0, "nothing before the 1 s delay");
+    for (int i = 0; i < 100; i++) /* 1 s of updates every 10 ms */
+        progress_update_at(&p, &ep, t0 + 1.0 + 0.01 * i);
+    CHECK(p.draws == 10, "10 draws in 1 s of updates, got %ld", p.draws);
+    ep.done = 5;
+    progress_update_at(&p, &ep, t0 + 3.0);
+    progress_clear(&p);
+    const long len = ftell(fp);
+    rewind(fp);
+    char buf[4096];
+    const size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    CHECK((long)n == len && buf[0] == '\r' && strstr(buf, "\033[K") != NULL &&
+              strstr(buf, "dense  epoch 1/10  elapsed 0:03  ETA 0:03\033[K") != NULL,
+          "drawn lines: '%s'", buf);
+    CHECK(n >= 4 && strcmp(buf + n - 4, "\r\033[K") == 0, "cleared at the end");
+    CHECK(strchr(buf, '\n') == NULL, "never a newline");
+    fclose(fp);
+
+    fp = tmpfile();
+    if (fp == NULL)
+        return;
+    progress_init(&p, fp, 0);
+    progress_update(&p, &ep);
+    progress_update_at(&p, &ep, p.start + 5.0);
+    progress_clear(&p);
+    CHECK(ftell(fp) == 0 && p.draws == 0, "disabled: nothing written");
+    fclose(fp);
+}
+
+/* ------------------------------------------------------------------------ */
+/* memory */
+
+static void test_memory_estimate(void)
+{
+    config c;
+    config_defaults(&c);
+    experiment_memory m;
+    CHECK(experiment_memory_needed(&c, &m) == 0 && m.total > 0 &&
+              m.total == m.data + m.models + m.buffers + m.results && m.total < 1000000,
+          "default run: %zu bytes", m.total);
+    /* data: (100 + 20) samples of 10 + 5 floats */
+    CHECK(m.data == (100 + 20) * 15 * sizeof(float), "data %zu bytes", m.data);
+    char err[512];
+    CHECK(experiment_check_memory(&c, 0, err, sizeof err) == LD_OK, "default run fits: %s", err);
+
+    c.in = c.out = c.samples = 100000;
+    ld_status st = experiment_check_memory(&c, 0, err, sizeof err);
+    CHECK(st == LD_ENOMEM && strstr(err, "needs about") != NULL && strchr(err, '\n') == NULL,
+          "100000 x 100000 x 100000 is refused: %s", err);
+    CHECK(experiment_memory_needed(&c, &m) == 0 && m.data > (size_t)8e10 && m.models > (size_t)1.6e11,
+          "data %zu, models %zu", m.data, m.models);
+
+    config_defaults(&c);
+    st = experiment_check_memory(&c, 1000, err, sizeof err);
+    CHECK(st == LD_ENOMEM && strstr(err, "more than the 1000 B allowed") != NULL,
+          "a small explicit limit: %s", err);
+
+    c.in = c.out = c.samples = 2147483647;
+    c.n_ranks = 1;
+    c.ranks[0] = 1;
+    CHECK(experiment_memory_needed(&c, &m) == -1, "sizes near INT_MAX overflow the estimate");
+    st = experiment_check_memory(&c, 0, err, sizeof err);
+    CHECK(st == LD_ENOMEM && strstr(err, "overflows") != NULL, "overflow refused: %s", err);
+    experiment_result res;
+    st = experiment_run(&c, &res, err, sizeof err);
+    CHECK(st == LD_ENOMEM, "experiment_run refuses it too, before allocating");
+
+    /* finetune with mini-batches counts the extra buffers */
+    config_defaults_for(&c, EXPERIMENT_FINETUNE);
+    experiment_memory full, mini;
+    experiment_memory_needed(&c, &full);
+    c.batch_size = 10;
+    experiment_memory_needed(&c, &mini);
+    /* batches of 10 of 500: (B,O) x 2 and (B,R) x 2 shrink from 500 rows to
+     * 10; the gathered batch (B, I+O) and its base rows (B,O) and the order
+     * (N ints) are added */
+    const size_t shrink = (2 * 490 * 5 + 2 * 490 * 4) * sizeof(float);
+    const size_t added = (10 * 15 + 10 * 5) * sizeof(float) + 500 * sizeof(int);
+    CHECK(full.buffers - mini.buffers == shrink - added && mini.models == full.models,
+          "mini-batch buffers: %zu, full batch %zu", mini.buffers, full.buffers);
+}
+
+void test_faults(void)
+{
+    test_divergence_loss();
+    test_divergence_params();
+    test_divergence_repeats();
+    test_divergence_files();
+    test_stop_mid_run();
+    test_stop_before_start();
+    test_stop_after_last_epoch();
+    test_stop_in_pretraining();
+    test_progress_format();
+    test_progress_render();
+    test_memory_estimate();
+}
