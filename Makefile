@@ -18,7 +18,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c) tests/fixture.c
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures
+.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures fuzz
 all: $(BIN)
 
 $(BIN): $(BUILD)/main.o $(LIB_OBJ)
@@ -33,15 +33,29 @@ $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 $(BUILD)/run_tests: $(TEST_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Checks that every result file in a directory is whole (tests/fault_test.sh).
+$(BUILD)/check_outputs: $(BUILD)/tests/check_outputs.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fuzz targets (tests/fuzz/fuzz_<t>.c) and the replay driver that runs one
+# on saved inputs with the ordinary compiler, no libFuzzer needed.
+FUZZ_TARGETS = csv json safetensors cli
+$(BUILD)/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/fuzz_replay_%: $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/fuzz_%.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
 run: $(BIN)
 	./$(BIN) --epochs 100 --seed 42
 
-# The whole suite: C unit tests, then the command-line tests; the last line
-# is the total "N passed, M failed".
-test: $(BIN) $(BUILD)/run_tests
+# The whole suite: C unit tests, then the command-line and fault tests; the
+# last line is the total "N passed, M failed".
+TEST_TOOLS = $(BUILD)/check_outputs $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%)
+test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 	sh tests/run_all.sh ./$(BUILD)/run_tests ./$(BIN)
 
 # The whole suite again, built with AddressSanitizer and UBSan in build/san
@@ -60,6 +74,25 @@ valgrind: $(BIN) $(BUILD)/run_tests
 	$(VALGRIND) ./$(BIN) --quiet --experiment finetune --epochs 40 --pretrain-epochs 40 \
 	    --repeats 2 --batch-size 64 --output-dir tests/tmp/valgrind-finetune
 	$(VALGRIND) ./$(BUILD)/run_tests
+
+# libFuzzer targets, built with clang in build/fuzz (address and UB
+# sanitizers on), each run FUZZ_SECONDS from its seed corpus: see
+# tests/fuzz/run_fuzz.sh. Needs clang and libclang-rt-14-dev.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD = build/fuzz
+FUZZ_CFLAGS = -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+    -fno-sanitize-recover=all -Iinclude
+FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
+$(FUZZ_BUILD):
+	mkdir -p $@
+$(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lm -lpthread
+.SECONDARY: $(FUZZ_LIB_OBJ)
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 plot:
 	sh scripts/plot.sh $(RESULTS)
@@ -95,4 +128,4 @@ uninstall:
 clean:
 	rm -rf build $(BUILD) $(BIN) tests/tmp
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(FUZZ_BUILD)/*.d)

@@ -1,0 +1,135 @@
+/* fuzz_cli.c - libFuzzer target for the option parser (cli_parse).
+ *
+ * Build and run: `make fuzz` (FUZZ_SECONDS each), or by hand from the
+ * repository root:
+ *
+ *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
+ *       tests/fuzz/fuzz_cli.c src/cli.c src/config.c src/status.c -lm -o fuzz_cli
+ *   ./fuzz_cli -dict=tests/fuzz/cli.dict -max_total_time=60 fuzz-out/cli tests/fuzz/corpus/cli
+ *
+ * Input: the arguments after argv[0], separated by NUL bytes ("--epochs\0"
+ * "5\0--quiet"); at most 64 of them. Besides crashes and sanitizer reports,
+ * it aborts when a promise of cli.h breaks:
+ *   - a failure is LD_EINPUT with a non-empty, terminated message, and the
+ *     message is one line without control characters whenever the
+ *     arguments have none (it may quote an argument);
+ *   - an accepted run has a valid config: every count >= 1, ranks unique in
+ *     1..min(in, out), finite lr/alpha/noise in range, the seeds not past
+ *     2^64-1, an output directory;
+ *   - parsing is repeatable: a second cli_parse of a fresh copy of the same
+ *     arguments (getopt_long permutes argv and keeps state, reset by
+ *     optind = 0) gives the same status, action, message and config.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define REQUIRE(cond) \
+    do {              \
+        if (!(cond))  \
+            abort();  \
+    } while (0)
+
+#define MAX_ARGS 64
+
+/* argv for the input: "lora_demo", then each NUL-separated piece of buf
+ * (a copy of the input with a NUL appended). Returns argc. */
+static int split_args(char *buf, size_t size, char **argv)
+{
+    static char prog[] = "lora_demo";
+    int argc = 0;
+    argv[argc++] = prog;
+    if (size > 0) {
+        char *p = buf, *end = buf + size;
+        while (argc < MAX_ARGS + 1) {
+            argv[argc++] = p;
+            p += strlen(p) + 1;
+            if (p > end)
+                break;
+        }
+    }
+    argv[argc] = NULL;
+    return argc;
+}
+
+static int has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F)
+            return 1;
+    return 0;
+}
+
+static void check_config(const config *c)
+{
+    REQUIRE(c->experiment == EXPERIMENT_SCRATCH || c->experiment == EXPERIMENT_FINETUNE);
+    REQUIRE(c->epochs >= 1 && c->samples >= 1 && c->test_samples >= 1);
+    REQUIRE(c->in >= 1 && c->out >= 1 && c->repeats >= 1 && c->batch_size >= 0);
+    REQUIRE(isfinite(c->lr) && c->lr > 0.0);
+    REQUIRE(c->alpha == 0.0 || (isfinite(c->alpha) && c->alpha > 0.0));
+    REQUIRE(isfinite(c->noise) && c->noise >= 0.0);
+    REQUIRE(c->n_ranks >= 1 && c->n_ranks <= CONFIG_MAX_RANKS);
+    const int max_rank = c->in < c->out ? c->in : c->out;
+    for (int i = 0; i < c->n_ranks; i++) {
+        REQUIRE(c->ranks[i] >= 1 && c->ranks[i] <= max_rank);
+        for (int j = 0; j < i; j++)
+            REQUIRE(c->ranks[i] != c->ranks[j]);
+    }
+    if (c->experiment == EXPERIMENT_FINETUNE)
+        REQUIRE(c->delta_rank >= 1 && c->delta_rank <= max_rank && c->pretrain_epochs >= 1);
+    REQUIRE((uint64_t)c->repeats - 1u <= UINT64_MAX - c->seed);
+    REQUIRE(c->output_dir != NULL && c->output_dir[0] != '\0');
+    REQUIRE(c->rslora == 0 || c->rslora == 1);
+    REQUIRE(c->quiet == 0 || c->quiet == 1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *buf1 = malloc(size + 1), *buf2 = malloc(size + 1);
+    REQUIRE(buf1 != NULL && buf2 != NULL);
+    memcpy(buf1, data, size);
+    buf1[size] = '\0';
+    memcpy(buf2, buf1, size + 1);
+    char *argv1[MAX_ARGS + 2], *argv2[MAX_ARGS + 2];
+    const int argc = split_args(buf1, size, argv1);
+    REQUIRE(split_args(buf2, size, argv2) == argc);
+    int control = 0;
+    for (int i = 1; i < argc; i++)
+        control |= has_control(argv1[i]);
+
+    config c1, c2;
+    cli_action a1, a2;
+    char err1[512], err2[512];
+    memset(err1, 'Z', sizeof err1);
+    memset(err2, 'Z', sizeof err2);
+    const ld_status s1 = cli_parse(argc, argv1, &c1, &a1, err1, sizeof err1);
+    const ld_status s2 = cli_parse(argc, argv2, &c2, &a2, err2, sizeof err2);
+
+    REQUIRE(s1 == s2);
+    if (s1 != LD_OK) {
+        REQUIRE(s1 == LD_EINPUT);
+        const char *nul = memchr(err1, '\0', sizeof err1);
+        REQUIRE(nul != NULL && nul != err1);
+        REQUIRE(strcmp(err1, err2) == 0);
+        if (!control)
+            REQUIRE(!has_control(err1));
+    } else {
+        REQUIRE(a1 == a2);
+        REQUIRE(a1 == CLI_RUN || a1 == CLI_HELP || a1 == CLI_VERSION);
+        if (a1 == CLI_RUN) {
+            check_config(&c1);
+            REQUIRE(strcmp(c1.output_dir, c2.output_dir) == 0);
+            c2.output_dir = c1.output_dir;
+            REQUIRE(memcmp(&c1, &c2, sizeof c1) == 0);
+        }
+    }
+    free(buf1);
+    free(buf2);
+    return 0;
+}
