@@ -90,7 +90,6 @@ $(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lm -lpthread
-.SECONDARY: $(FUZZ_LIB_OBJ)
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 	sh tests/fuzz/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
@@ -127,5 +126,9 @@ uninstall:
 
 clean:
 	rm -rf build $(BUILD) $(BIN) tests/tmp
+
+# Keep intermediate objects (the fuzz and replay builds), so a second make
+# rebuilds nothing.
+.SECONDARY:
 
 -include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(FUZZ_BUILD)/*.d)

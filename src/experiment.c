@@ -574,6 +574,10 @@ static int alloc_result(experiment_result *res, const config *cfg)
     res->pred_x = malloc(P * (size_t)cfg->in * sizeof(float));
     res->pred_y = malloc(P * (size_t)cfg->out * sizeof(float));
     int ok = res->models != NULL && res->seeds != NULL && res->pred_x != NULL && res->pred_y != NULL;
+    if (ok) { /* the first seed fills them, unless an interrupt comes first */
+        fill_nan(res->pred_x, P * (size_t)cfg->in);
+        fill_nan(res->pred_y, P * (size_t)cfg->out);
+    }
     if (ok && cfg->experiment == EXPERIMENT_FINETUNE) {
         res->pretrain_losses = malloc(S * sizeof(float));
         res->base_test_losses = malloc(S * sizeof(float));

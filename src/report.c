@@ -326,7 +326,7 @@ static void print_predictions(FILE *fp, const experiment_result *res)
         fprintf(fp, "\nheld-out input %d%s\n", p + 1, res->repeats > 1 ? " (first seed)" : "");
         fprintf(fp, "  %-10s", "target");
         for (int o = 0; o < res->out; o++)
-            fprintf(fp, " %9.4f", (double)res->pred_y[(size_t)p * res->out + o]);
+            print_num(fp, 9, "%.4f", (double)res->pred_y[(size_t)p * res->out + o]);
         fputc('\n', fp);
         for (int i = 0; i < res->n_models; i++) {
             fprintf(fp, "  %-10s", res->models[i].name);
