@@ -113,7 +113,8 @@ void cli_usage(FILE *fp)
                 "  --help             show this help and exit\n"
                 "  --version          show the version and exit\n"
                 "\n"
-                "exit status: 0 success, 1 runtime failure, 2 bad usage or bad input\n",
+                "exit status: 0 success, 1 runtime failure, 2 bad usage or bad input,\n"
+                "130 interrupted (SIGINT: the results so far are written)\n",
             sc.output_dir);
 }
 
