@@ -87,6 +87,41 @@ static int model_rank(const config *cfg, int i)
     return i == 0 ? 0 : cfg->ranks[i - 1];
 }
 
+/* For --save-weights: a copy of m's parameter block in *dst (the initial or
+ * the final one) and the table that names its tensors. */
+static ld_status keep_params(model_result *mr, const model *m, float **dst, char *err, size_t errlen)
+{
+    *dst = malloc(m->n_params * sizeof(float));
+    if (*dst == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the weights to save");
+    memcpy(*dst, m->params, m->n_params * sizeof(float));
+    mr->n_tensors = m->n_tensors;
+    memcpy(mr->tensors, m->tensors, sizeof mr->tensors);
+    mr->n_params = m->n_params;
+    mr->has_base = m->has_base;
+    return LD_OK;
+}
+
+/* The seed's data from the files: --test-data as read, or --data with the
+ * seed's held-out rows drawn from stream STREAM_HOLDOUT. */
+static ld_status file_data(const run_inputs *in, uint64_t seed, dataset *train, dataset *test,
+                           char *err, size_t errlen)
+{
+    rng r;
+    rng_seed(&r, seed, STREAM_HOLDOUT);
+    return inputs_split(in, &r, train, test, err, errlen);
+}
+
+/* For --save-data: the first seed's data, kept in res. */
+static ld_status keep_data(experiment_result *res, const dataset *train, const dataset *test,
+                           char *err, size_t errlen)
+{
+    ld_status st = dataset_clone(&res->train, train, err, errlen);
+    if (st == LD_OK)
+        st = dataset_clone(&res->test, test, err, errlen);
+    return st;
+}
+
 /* ------------------------------------------------------------------------ */
 /* scratch: the notebook's experiment */
 
@@ -118,9 +153,14 @@ static ld_status scratch_model(model_result *mr, float *curve, int s, const conf
     model m;
     trainer t;
     double ms = 0.0;
+    const int keep = s == 0 && cfg->save_weights;
     ld_status st = build_scratch_model(&m, cfg, seed, rank, err, errlen);
-    if (st != LD_OK)
+    if (st == LD_OK && keep)
+        st = keep_params(mr, &m, &mr->init_params, err, errlen);
+    if (st != LD_OK) {
+        model_free(&m);
         return st;
+    }
     st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
@@ -128,6 +168,8 @@ static ld_status scratch_model(model_result *mr, float *curve, int s, const conf
     }
     st = fit(&t, &m, cfg->epochs, cfg->lr, seed, STREAM_SHUFFLE_BASE + (uint64_t)rank, curve, &ms,
              err, errlen);
+    if (st == LD_OK && keep)
+        st = keep_params(mr, &m, &mr->final_params, err, errlen);
     if (st != LD_OK)
         goto done;
     mr->train_ms += ms;
@@ -150,23 +192,32 @@ done:
 }
 
 /* One seed of the scratch experiment; curves is (M,E) for this seed. */
-static ld_status run_scratch(const config *cfg, uint64_t seed, int s, experiment_result *res,
-                             float *curves, char *err, size_t errlen)
+static ld_status run_scratch(const config *cfg, const run_inputs *in, uint64_t seed, int s,
+                             experiment_result *res, float *curves, char *err, size_t errlen)
 {
     dataset train, test;
-    ld_status st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
-    if (st != LD_OK)
-        return st;
-    st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
-    if (st != LD_OK) {
-        dataset_free(&train);
-        return st;
+    ld_status st;
+    if (in != NULL && in->has_data) {
+        st = file_data(in, seed, &train, &test, err, errlen);
+        if (st != LD_OK)
+            return st;
+    } else {
+        st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
+        if (st != LD_OK)
+            return st;
+        st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+        if (st != LD_OK) {
+            dataset_free(&train);
+            return st;
+        }
+        rng r;
+        rng_seed(&r, seed, STREAM_TRAIN_DATA);
+        dataset_make_random(&train, &r);
+        rng_seed(&r, seed, STREAM_TEST_DATA);
+        dataset_make_random(&test, &r);
     }
-    rng r;
-    rng_seed(&r, seed, STREAM_TRAIN_DATA);
-    dataset_make_random(&train, &r);
-    rng_seed(&r, seed, STREAM_TEST_DATA);
-    dataset_make_random(&test, &r);
+    if (s == 0 && cfg->save_data)
+        st = keep_data(res, &train, &test, err, errlen);
     if (s == 0) {
         memcpy(res->pred_x, test.x, (size_t)res->n_pred * (size_t)cfg->in * sizeof(float));
         memcpy(res->pred_y, test.y, (size_t)res->n_pred * (size_t)cfg->out * sizeof(float));
@@ -237,8 +288,13 @@ static ld_status finetune_model(model_result *mr, float *curve, int s, const con
             lora_init_peft(m.a, m.bm, cfg->in, rank, cfg->out, &r);
         }
     }
-    if (st != LD_OK)
+    const int keep = s == 0 && cfg->save_weights;
+    if (st == LD_OK && keep)
+        st = keep_params(mr, &m, &mr->init_params, err, errlen);
+    if (st != LD_OK) {
+        model_free(&m);
         return st;
+    }
     st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
@@ -247,6 +303,9 @@ static ld_status finetune_model(model_result *mr, float *curve, int s, const con
     st = fit(&t, &m, cfg->epochs, cfg->lr, seed, STREAM_SHUFFLE_BASE + (uint64_t)rank, curve, &ms,
              err, errlen);
     trainer_free(&t);
+    /* the trained A and B, before the merge below touches the base */
+    if (st == LD_OK && keep)
+        st = keep_params(mr, &m, &mr->final_params, err, errlen);
     if (st != LD_OK)
         goto done;
     mr->train_ms += ms;
@@ -284,11 +343,15 @@ done:
     return st;
 }
 
-/* One seed of the finetune experiment; curves is (M,E) for this seed. */
-static ld_status run_finetune(const config *cfg, uint64_t seed, int s, experiment_result *res,
-                              float *curves, char *err, size_t errlen)
+/* One seed of the finetune experiment; curves is (M,E) for this seed.
+ * Task 2's data is generated by the teacher, or read (--data); the base is
+ * pretrained on task 1, or read (--base-weights). */
+static ld_status run_finetune(const config *cfg, const run_inputs *in, uint64_t seed, int s,
+                              experiment_result *res, float *curves, char *err, size_t errlen)
 {
-    const size_t O = (size_t)cfg->out;
+    const size_t O = (size_t)cfg->out, I = (size_t)cfg->in;
+    const int from_file = in != NULL && in->has_data;
+    const int given_base = in != NULL && in->base_w != NULL;
     teacher tc;
     dataset task1, train, test;
     model pre;
@@ -302,65 +365,98 @@ static ld_status run_finetune(const config *cfg, uint64_t seed, int s, experimen
     memset(&pre, 0, sizeof pre);
     memset(&t, 0, sizeof t);
 
-    rng rb, rd, r;
-    rng_seed(&rb, seed, STREAM_TEACHER);
-    rng_seed(&rd, seed, STREAM_DELTA);
-    ld_status st = teacher_make(&tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
-    if (st == LD_OK)
-        st = dataset_alloc(&task1, cfg->samples, cfg->in, cfg->out, err, errlen);
-    if (st == LD_OK)
-        st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
-    if (st == LD_OK)
-        st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+    ld_status st = LD_OK;
+    rng r;
+    if (from_file) {
+        st = file_data(in, seed, &train, &test, err, errlen);
+    } else {
+        rng rb, rd;
+        rng_seed(&rb, seed, STREAM_TEACHER);
+        rng_seed(&rd, seed, STREAM_DELTA);
+        st = teacher_make(&tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
+        if (st == LD_OK && !given_base)
+            st = dataset_alloc(&task1, cfg->samples, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK)
+            st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK)
+            st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK) {
+            if (!given_base) {
+                rng_seed(&r, seed, STREAM_PRETRAIN_DATA);
+                teacher_make_data(&task1, tc.w_base, tc.b, cfg->noise, &r);
+            }
+            rng_seed(&r, seed, STREAM_TRAIN_DATA);
+            teacher_make_data(&train, tc.w_task2, tc.b, cfg->noise, &r);
+            rng_seed(&r, seed, STREAM_TEST_DATA);
+            teacher_make_data(&test, tc.w_task2, tc.b, cfg->noise, &r);
+        }
+    }
+    if (st == LD_OK && s == 0 && cfg->save_data)
+        st = keep_data(res, &train, &test, err, errlen);
     if (st != LD_OK)
         goto done;
-    rng_seed(&r, seed, STREAM_PRETRAIN_DATA);
-    teacher_make_data(&task1, tc.w_base, tc.b, cfg->noise, &r);
-    rng_seed(&r, seed, STREAM_TRAIN_DATA);
-    teacher_make_data(&train, tc.w_task2, tc.b, cfg->noise, &r);
-    rng_seed(&r, seed, STREAM_TEST_DATA);
-    teacher_make_data(&test, tc.w_task2, tc.b, cfg->noise, &r);
     if (s == 0) {
-        memcpy(res->pred_x, test.x, (size_t)res->n_pred * (size_t)cfg->in * sizeof(float));
+        memcpy(res->pred_x, test.x, (size_t)res->n_pred * I * sizeof(float));
         memcpy(res->pred_y, test.y, (size_t)res->n_pred * O * sizeof(float));
     }
 
-    /* Pretrain a dense layer on task 1 from nn.Linear's init: W0, b0. */
     int max_rank = 1;
     for (int i = 0; i < cfg->n_ranks; i++)
         if (cfg->ranks[i] > max_rank)
             max_rank = cfg->ranks[i];
-    const size_t ny = (size_t)cfg->test_samples * O;
-    pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
+    const size_t ny = (size_t)test.n * O;
     fs.yu = malloc(ny * sizeof(float));
     fs.ym = malloc(ny * sizeof(float));
-    fs.h = malloc((size_t)cfg->test_samples * (size_t)max_rank * sizeof(float));
-    if (pre_curve == NULL || fs.yu == NULL || fs.ym == NULL || fs.h == NULL) {
+    fs.h = malloc((size_t)test.n * (size_t)max_rank * sizeof(float));
+    if (!given_base)
+        pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
+    if (fs.yu == NULL || fs.ym == NULL || fs.h == NULL || (!given_base && pre_curve == NULL)) {
         st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for fine-tuning buffers");
         goto done;
     }
-    st = model_init_dense(&pre, cfg->in, cfg->out, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
-    linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
-    st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    double ms = 0.0;
-    st = fit(&t, &pre, cfg->pretrain_epochs, cfg->lr, seed, STREAM_PRETRAIN_SHUFFLE, pre_curve, &ms,
-             err, errlen);
-    if (st != LD_OK)
-        goto done;
-    res->pretrain_losses[s] = pre_curve[cfg->pretrain_epochs - 1];
 
-    /* The pretrained base alone on task 2: where every model starts. */
-    linear_forward(fs.yu, test.x, pre.w, pre.b, test.n, cfg->in, cfg->out);
+    const float *w0, *b0; /* (O,I), (O) the base every model starts from */
+    if (given_base) {
+        w0 = in->base_w;
+        b0 = in->base_b;
+        res->pretrain_losses[s] = NAN; /* nothing was pretrained */
+    } else {
+        /* Pretrain a dense layer on task 1 from nn.Linear's init: W0, b0. */
+        st = model_init_dense(&pre, cfg->in, cfg->out, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
+        linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
+        st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        double ms = 0.0;
+        st = fit(&t, &pre, cfg->pretrain_epochs, cfg->lr, seed, STREAM_PRETRAIN_SHUFFLE, pre_curve,
+                 &ms, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        res->pretrain_losses[s] = pre_curve[cfg->pretrain_epochs - 1];
+        w0 = pre.w;
+        b0 = pre.b;
+    }
+    if (s == 0 && cfg->save_weights) {
+        res->base_w = malloc(O * I * sizeof(float));
+        res->base_b = malloc(O * sizeof(float));
+        if (res->base_w == NULL || res->base_b == NULL) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the base to save");
+            goto done;
+        }
+        memcpy(res->base_w, w0, O * I * sizeof(float));
+        memcpy(res->base_b, b0, O * sizeof(float));
+    }
+
+    /* The base alone on task 2: where every model starts. */
+    linear_forward(fs.yu, test.x, w0, b0, test.n, cfg->in, cfg->out);
     res->base_test_losses[s] = mse_forward(fs.yu, test.y, ny);
 
     for (int i = 0; i < res->n_models && st == LD_OK; i++)
         st = finetune_model(&res->models[i], curves + (size_t)i * (size_t)cfg->epochs, s, cfg, seed,
-                            model_rank(cfg, i), pre.w, pre.b, &train, &test, &fs, res->n_pred, err,
+                            model_rank(cfg, i), w0, b0, &train, &test, &fs, res->n_pred, err,
                             errlen);
 done:
     free(pre_curve);
@@ -406,6 +502,8 @@ void experiment_result_free(experiment_result *res)
             free(mr->final_losses);
             free(mr->test_losses);
             free(mr->pred);
+            free(mr->init_params);
+            free(mr->final_params);
         }
     }
     free(res->models);
@@ -414,6 +512,10 @@ void experiment_result_free(experiment_result *res)
     free(res->pred_y);
     free(res->pretrain_losses);
     free(res->base_test_losses);
+    dataset_free(&res->train);
+    dataset_free(&res->test);
+    free(res->base_w);
+    free(res->base_b);
     memset(res, 0, sizeof *res);
 }
 
@@ -479,10 +581,35 @@ static void aggregate(experiment_result *res, const float *curves)
 
 ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen)
 {
+    return experiment_run_with(cfg, NULL, res, err, errlen);
+}
+
+/* 1 if the files in agree with cfg's sizes (inputs_load set them). */
+static int inputs_match(const config *cfg, const run_inputs *in)
+{
+    if (cfg->experiment == EXPERIMENT_FINETUNE && in->has_data && in->base_w == NULL)
+        return 0; /* no task 1 to pretrain on */
+    if (cfg->experiment == EXPERIMENT_SCRATCH && in->base_w != NULL)
+        return 0;
+    if (in->has_data &&
+        (in->all.in != cfg->in || in->all.out != cfg->out ||
+         (in->has_test ? in->test.n != cfg->test_samples || in->test.in != cfg->in ||
+                             in->test.out != cfg->out || in->all.n != cfg->samples
+                       : in->n_test != cfg->test_samples || in->all.n - in->n_test != cfg->samples)))
+        return 0;
+    return 1;
+}
+
+ld_status experiment_run_with(const config *cfg, const run_inputs *in, experiment_result *res,
+                              char *err, size_t errlen)
+{
     memset(res, 0, sizeof *res);
+    const int need_pretrain = in == NULL || in->base_w == NULL;
     if (cfg->repeats < 1 || cfg->epochs < 1 || cfg->n_ranks < 0 || cfg->n_ranks > CONFIG_MAX_RANKS ||
-        (cfg->experiment == EXPERIMENT_FINETUNE && cfg->pretrain_epochs < 1))
+        (cfg->experiment == EXPERIMENT_FINETUNE && need_pretrain && cfg->pretrain_epochs < 1))
         return ld_fail(err, errlen, LD_EINPUT, "invalid configuration (repeats, epochs or ranks)");
+    if (in != NULL && !inputs_match(cfg, in))
+        return ld_fail(err, errlen, LD_EINPUT, "the configuration does not match the input files");
     res->experiment = cfg->experiment;
     res->epochs = cfg->epochs;
     res->repeats = cfg->repeats;
@@ -491,6 +618,8 @@ ld_status experiment_run(const config *cfg, experiment_result *res, char *err, s
     res->out = cfg->out;
     res->n_pred = cfg->test_samples < EXPERIMENT_PRED_ROWS ? cfg->test_samples : EXPERIMENT_PRED_ROWS;
     res->noise_floor = cfg->experiment == EXPERIMENT_FINETUNE ? cfg->noise * cfg->noise : 0.0;
+    if (cfg->experiment == EXPERIMENT_FINETUNE && in != NULL && in->has_data)
+        res->noise_floor = NAN; /* the noise of a file's data is unknown */
 
     /* every seed's curves, (S,M,E), so means and stds are exact two-pass sums */
     size_t n_curves = 0;
@@ -513,9 +642,9 @@ ld_status experiment_run(const config *cfg, experiment_result *res, char *err, s
         res->seeds[s] = seed;
         float *c = curves + (size_t)s * per_seed;
         if (cfg->experiment == EXPERIMENT_FINETUNE)
-            st = run_finetune(cfg, seed, s, res, c, err, errlen);
+            st = run_finetune(cfg, in, seed, s, res, c, err, errlen);
         else
-            st = run_scratch(cfg, seed, s, res, c, err, errlen);
+            st = run_scratch(cfg, in, seed, s, res, c, err, errlen);
     }
     if (st == LD_OK)
         aggregate(res, curves);

@@ -7,7 +7,9 @@
 
 #include "cli.h"
 #include "config.h"
+#include "dataio.h"
 #include "experiment.h"
+#include "export.h"
 #include "report.h"
 #include "status.h"
 
@@ -36,12 +38,22 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    st = report_prepare_dir(cfg.output_dir, err, sizeof err);
+    /* Input files are read and checked before the output directory is
+     * touched: bad input exits 2 having written nothing. */
+    run_inputs inputs;
+    st = inputs_load(&cfg, &inputs, err, sizeof err);
     if (st != LD_OK)
         return fail(st, err);
 
+    st = report_prepare_dir(cfg.output_dir, err, sizeof err);
+    if (st != LD_OK) {
+        inputs_free(&inputs);
+        return fail(st, err);
+    }
+
     experiment_result res;
-    st = experiment_run(&cfg, &res, err, sizeof err);
+    st = experiment_run_with(&cfg, &inputs, &res, err, sizeof err);
+    inputs_free(&inputs);
     if (st != LD_OK)
         return fail(st, err);
 
@@ -50,6 +62,10 @@ int main(int argc, char **argv)
         st = report_write_summary(cfg.output_dir, &cfg, &res, err, sizeof err);
     if (st == LD_OK)
         st = report_write_svg(cfg.output_dir, &cfg, &res, err, sizeof err);
+    if (st == LD_OK && cfg.save_data)
+        st = export_data(cfg.output_dir, &res, err, sizeof err);
+    if (st == LD_OK && cfg.save_weights)
+        st = export_weights(cfg.output_dir, &cfg, &res, err, sizeof err);
     if (st == LD_OK && !cfg.quiet)
         report_print(stdout, &cfg, &res);
     experiment_result_free(&res);
