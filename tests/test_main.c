@@ -53,7 +53,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(parity) \
     X(json) \
     X(safetensors) \
-    X(finetune)
+    X(finetune) \
+    X(export)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
