@@ -23,7 +23,7 @@
  * weights/dense.*.safetensors. A file with both pairs is refused as
  * ambiguous; both tensors must be present and every value finite.
  *
- * Every problem is LD_EINPUT (LD_EIO if a file cannot be read) with a
+ * Every problem, a file that cannot be read included, is LD_EINPUT with a
  * one-line message that starts with the file name.
  */
 #ifndef LORA_DEMO_DATAIO_H

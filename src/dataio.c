@@ -218,7 +218,9 @@ ld_status inputs_load(config *cfg, run_inputs *in, char *err, size_t errlen)
         st = cli_check_sizes(cfg, cfg->data != NULL ? cfg->data : cfg->base_weights, err, errlen);
     if (st != LD_OK)
         inputs_free(in);
-    return st;
+    /* A missing or unreadable input file is the user's to fix, like any
+     * other bad input: exit 2, not 1. */
+    return st == LD_EIO ? LD_EINPUT : st;
 }
 
 /* ------------------------------------------------------------------------ */

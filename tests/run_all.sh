@@ -9,7 +9,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 "$UNIT" | tee -a "$log" || status=1
-for t in tests/cli_test.sh; do
+for t in tests/cli_test.sh tests/data_test.sh; do
     sh "$t" "$BIN" | tee -a "$log" || status=1
 done
 awk '/[0-9]+ passed, [0-9]+ failed/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i - 1); if ($(i) ~ /^failed/) f += $(i - 1) } }
