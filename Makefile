@@ -64,15 +64,17 @@ sanitize:
 	$(MAKE) BUILD=build/san BIN=build/san/lora_demo \
 	    CFLAGS='-std=c11 -O1 -Wall -Wextra -Wpedantic $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' test
 
-# The default experiment, a small finetune run and the unit tests under memcheck: 0 errors and no
-# memory definitely or indirectly lost.
+# The default experiment, a small finetune run that saves its data and weights, a run that reads
+# them back, and the unit tests under memcheck: 0 errors and no memory definitely or indirectly lost.
 VALGRIND = valgrind -q --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: $(BIN) $(BUILD)/run_tests
 	@command -v valgrind >/dev/null || { echo "valgrind: apt-get install valgrind" >&2; exit 1; }
 	$(VALGRIND) ./$(BIN) --quiet --epochs 100 --seed 42 --output-dir tests/tmp/valgrind
 	$(VALGRIND) ./$(BIN) --quiet --experiment finetune --epochs 40 --pretrain-epochs 40 \
-	    --repeats 2 --batch-size 64 --output-dir tests/tmp/valgrind-finetune
+	    --repeats 2 --batch-size 64 --save-data --save-weights --output-dir tests/tmp/valgrind-finetune
+	$(VALGRIND) ./$(BIN) --quiet --experiment finetune --epochs 40 --output-dir tests/tmp/valgrind-data \
+	    --data tests/tmp/valgrind-finetune/train.csv --base-weights tests/tmp/valgrind-finetune/base.safetensors
 	$(VALGRIND) ./$(BUILD)/run_tests
 
 # libFuzzer targets, built with clang in build/fuzz (address and UB
@@ -118,11 +120,12 @@ fixtures:
 	"$$py" scripts/torch_reference.py tests/fixtures
 
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lora_demo
+	install -m 644 lora_demo.1 $(DESTDIR)$(PREFIX)/share/man/man1/lora_demo.1
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/lora_demo
+	rm -f $(DESTDIR)$(PREFIX)/bin/lora_demo $(DESTDIR)$(PREFIX)/share/man/man1/lora_demo.1
 
 clean:
 	rm -rf build $(BUILD) $(BIN) tests/tmp

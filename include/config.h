@@ -15,6 +15,14 @@
 
 #define CONFIG_MAX_RANKS 64
 
+/* Bits of config.given: which sizes were set on the command line. With
+ * --data (or --base-weights) the sizes come from the files, and an explicit
+ * value is a check against them instead of a setting. */
+#define CONFIG_GIVEN_IN 1u
+#define CONFIG_GIVEN_OUT 2u
+#define CONFIG_GIVEN_SAMPLES 4u
+#define CONFIG_GIVEN_TEST_SAMPLES 8u
+
 typedef enum {
     EXPERIMENT_SCRATCH = 0, /* the notebook: random data, every model from scratch */
     EXPERIMENT_FINETUNE = 1 /* frozen pretrained layer + LoRA vs full fine-tuning */
@@ -40,6 +48,13 @@ typedef struct {
     int pretrain_epochs; /* --pretrain-epochs, 500 (finetune) */
     const char *output_dir; /* --output-dir, "results" */
     int quiet;           /* --quiet */
+    /* files in and out (dataio.h, export.h); NULL / 0 = unset */
+    const char *data;         /* --data FILE: train on this CSV, not on generated data */
+    const char *test_data;    /* --test-data FILE: the held-out set (needs --data) */
+    const char *base_weights; /* --base-weights FILE (finetune): W0, b0 instead of pretraining */
+    int save_data;       /* --save-data: train.csv and test.csv */
+    int save_weights;    /* --save-weights: weights/, adapters/ and (finetune) base.safetensors */
+    unsigned given;      /* CONFIG_GIVEN_* bits */
 } config;
 
 /* The scratch defaults (the notebook's run). */

@@ -24,10 +24,18 @@
  *     5           finetune: task-1 (pretraining) data
  *     6           finetune: initial weights of the model that is pretrained
  *     7           finetune: mini-batch shuffling while pretraining
+ *     8           --data without --test-data: which rows are held out
  *     1000 + r    initial weights of the model of rank r (dense: r = 0;
  *                 unused by finetune's dense, which starts from W0, b0)
  *     2000 + r    mini-batch shuffling of the model of rank r
- * No printing and no files here: report.c does that.
+ * With --data (dataio.h) streams 1 and 2 are not used: the data comes from
+ * the file(s), and finetune, which then needs --base-weights, draws no
+ * teacher (3, 4) and pretrains nothing (5, 6, 7). --base-weights alone
+ * skips pretraining (5, 6, 7) and keeps the teacher and its data. Weights
+ * are drawn from their own streams either way, so a run on the data another
+ * run saved (--save-data) trains exactly as that run did.
+ *
+ * No printing and no files here: report.c and export.c do that.
  *
  * Faults, checked after every epoch of every model (pretraining included):
  *   divergence  the epoch's loss, or any parameter after its update, is NaN
@@ -44,7 +52,8 @@
  * that trained that epoch (an interrupt leaves later seeds out), NaN if
  * none did. Per-seed scalars (final and test loss) exist only for seeds
  * that completed the model; their mean is NaN if any seed diverged or none
- * completed.
+ * completed. With --save-weights, a model that did not complete keeps its
+ * initial weights only (final_params NULL).
  */
 #ifndef LORA_DEMO_EXPERIMENT_H
 #define LORA_DEMO_EXPERIMENT_H
@@ -54,6 +63,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "data.h"
+#include "dataio.h"
+#include "model.h"
 #include "status.h"
 
 #define STREAM_TRAIN_DATA 1u
@@ -63,6 +75,7 @@
 #define STREAM_PRETRAIN_DATA 5u
 #define STREAM_PRETRAIN_INIT 6u
 #define STREAM_PRETRAIN_SHUFFLE 7u
+#define STREAM_HOLDOUT 8u
 #define STREAM_INIT_BASE 1000u
 #define STREAM_SHUFFLE_BASE 2000u
 
@@ -97,6 +110,15 @@ typedef struct {
     float unmerge_max_diff; /* LoRA: max |W after merge and unmerge - W0|, worst seed */
     double train_ms;    /* mean per seed that trained it */
     float *pred;        /* (P,O) first seed's predictions on the first P held-out inputs */
+    /* cfg->save_weights: the first seed's parameter block, laid out as
+     * tensors[] says (PyTorch names), before the first epoch and after the
+     * last one (a LoRA model's unmerged A and B); NULL otherwise */
+    int n_tensors;
+    param_tensor tensors[MODEL_MAX_TENSORS];
+    size_t n_params;
+    float *init_params;  /* (n_params) */
+    float *final_params; /* (n_params) */
+    int has_base;        /* LoRA on the frozen base experiment_result.base_w, base_b */
 } model_result;
 
 typedef struct {
@@ -113,7 +135,12 @@ typedef struct {
     /* finetune only (NULL / 0 for scratch) */
     float *pretrain_losses;  /* (S) final pretraining loss on task 1 of each seed */
     float *base_test_losses; /* (S) held-out task-2 MSE of the pretrained base */
-    double noise_floor;      /* noise^2: the lowest expected held-out MSE */
+    double noise_floor;      /* noise^2: the lowest expected held-out MSE (NaN with --data) */
+    /* kept from the first seed for export.c */
+    dataset train, test;     /* cfg->save_data: the data losses.csv was trained on (finetune:
+                              * task 2's) and the held-out set; empty otherwise */
+    float *base_w;           /* (O,I) finetune with cfg->save_weights: the pretrained (or */
+    float *base_b;           /* (O)   loaded) base every model starts from; else NULL */
     int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
     int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
     /* faults */
@@ -145,10 +172,15 @@ typedef struct {
     void *progress_ctx;
 } experiment_hooks;
 
+/* Run cfg's experiment on generated data. */
 ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen);
-/* experiment_run with hooks into the epoch loop (NULL: none). */
-ld_status experiment_run_with(const config *cfg, const experiment_hooks *hooks,
-                              experiment_result *res, char *err, size_t errlen);
+/* The same with the files of dataio.h (in may be NULL: generated data). */
+ld_status experiment_run_with(const config *cfg, const run_inputs *in, experiment_result *res,
+                              char *err, size_t errlen);
+/* experiment_run_with with hooks into the epoch loop (NULL: none). */
+ld_status experiment_run_hooked(const config *cfg, const run_inputs *in,
+                                const experiment_hooks *hooks, experiment_result *res, char *err,
+                                size_t errlen);
 void experiment_result_free(experiment_result *res);
 
 /* Memory a run of cfg needs at its peak, estimated before anything is

@@ -32,6 +32,11 @@ enum {
     OPT_PRETRAIN_EPOCHS,
     OPT_REPEATS,
     OPT_RSLORA,
+    OPT_DATA,
+    OPT_TEST_DATA,
+    OPT_BASE_WEIGHTS,
+    OPT_SAVE_DATA,
+    OPT_SAVE_WEIGHTS,
     OPT_END /* one past the last long-only option */
 };
 
@@ -53,6 +58,11 @@ static const struct option long_options[] = {
     {"pretrain-epochs", required_argument, NULL, OPT_PRETRAIN_EPOCHS},
     {"repeats", required_argument, NULL, OPT_REPEATS},
     {"rslora", no_argument, NULL, OPT_RSLORA},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"test-data", required_argument, NULL, OPT_TEST_DATA},
+    {"base-weights", required_argument, NULL, OPT_BASE_WEIGHTS},
+    {"save-data", no_argument, NULL, OPT_SAVE_DATA},
+    {"save-weights", no_argument, NULL, OPT_SAVE_WEIGHTS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -104,11 +114,21 @@ void cli_usage(FILE *fp)
     fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
     fprintf(fp, "  --noise X          std of the Gaussian noise on every target, >= 0 [%g]\n", ft.noise);
     fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
+    fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
+          "                     layer.bias, or weight and bias) instead of pretraining\n", fp);
     fprintf(fp, "  with --experiment finetune, --epochs, --samples, --test-samples and --lr\n"
                 "  default to %d, %d, %d and %g unless given\n", ft.epochs, ft.samples,
             ft.test_samples, ft.lr);
+    fputs("\ndata:\n"
+          "  --data FILE        train on a CSV file (header x0,...,y0,...; without a\n"
+          "                     header, --in and --out split the columns); the sizes\n"
+          "                     come from the file. finetune: needs --base-weights\n"
+          "  --test-data FILE   the held-out set [20% of --data's rows, drawn per seed]\n", fp);
     fprintf(fp, "\noutput:\n"
                 "  --output-dir DIR   where results are written, created if missing [%s]\n"
+                "  --save-data        also write train.csv and test.csv (the first seed's data)\n"
+                "  --save-weights     also write weights/<model>.{init,final}.safetensors,\n"
+                "                     adapters/lora_r<k>/ (PEFT) and, finetune, base.safetensors\n"
                 "  --quiet            print nothing on stdout\n"
                 "  --help             show this help and exit\n"
                 "  --version          show the version and exit\n"
@@ -269,6 +289,22 @@ static ld_status unknown_option(const char *arg, int opt, char *err, size_t errl
     return ld_fail(err, errlen, LD_EINPUT, "unknown option '%s'", arg);
 }
 
+ld_status cli_check_sizes(const config *cfg, const char *source, char *err, size_t errlen)
+{
+    char from[256] = "";
+    if (source != NULL)
+        snprintf(from, sizeof from, " (in %d, out %d from %s)", cfg->in, cfg->out, source);
+    const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
+    for (int i = 0; i < cfg->n_ranks; i++)
+        if (cfg->ranks[i] > max_rank)
+            return ld_fail(err, errlen, LD_EINPUT, "--ranks: rank %d exceeds min(--in, --out) = %d%s",
+                           cfg->ranks[i], max_rank, from);
+    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > max_rank)
+        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d%s",
+                       cfg->delta_rank, max_rank, from);
+    return LD_OK;
+}
+
 ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
                     size_t errlen)
 {
@@ -319,6 +355,20 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
             break;
         case OPT_REPEATS: st = parse_int(name, optarg, 1, INT_MAX, &cfg->repeats, err, errlen); break;
         case OPT_RSLORA: cfg->rslora = 1; break;
+        case OPT_DATA:
+        case OPT_TEST_DATA:
+        case OPT_BASE_WEIGHTS:
+            if (optarg[0] == '\0')
+                st = ld_fail(err, errlen, LD_EINPUT, "--%s: empty path", name);
+            if (c == OPT_DATA)
+                cfg->data = optarg;
+            else if (c == OPT_TEST_DATA)
+                cfg->test_data = optarg;
+            else
+                cfg->base_weights = optarg;
+            break;
+        case OPT_SAVE_DATA: cfg->save_data = 1; break;
+        case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; break;
         case 'q': cfg->quiet = 1; break;
         case 'h': *action = CLI_HELP; return LD_OK;
         case 'V': *action = CLI_VERSION; return LD_OK;
@@ -334,6 +384,9 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
         return ld_fail(err, errlen, LD_EINPUT, "unexpected argument '%s'", argv[optind]);
 
 #define GIVEN(opt) (given[(opt) - OPT_EPOCHS] != 0)
+    cfg->given = (GIVEN(OPT_IN) ? CONFIG_GIVEN_IN : 0u) | (GIVEN(OPT_OUT) ? CONFIG_GIVEN_OUT : 0u) |
+                 (GIVEN(OPT_SAMPLES) ? CONFIG_GIVEN_SAMPLES : 0u) |
+                 (GIVEN(OPT_TEST_SAMPLES) ? CONFIG_GIVEN_TEST_SAMPLES : 0u);
     if (cfg->experiment == EXPERIMENT_FINETUNE) {
         /* the options whose default depends on the experiment */
         config ft;
@@ -351,22 +404,40 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
             {OPT_DELTA_RANK, "delta-rank"},
             {OPT_NOISE, "noise"},
             {OPT_PRETRAIN_EPOCHS, "pretrain-epochs"},
+            {OPT_BASE_WEIGHTS, "base-weights"},
         };
         for (size_t i = 0; i < sizeof ft_only / sizeof ft_only[0]; i++)
             if (GIVEN(ft_only[i].opt))
                 return ld_fail(err, errlen, LD_EINPUT,
                                "--%s: only used by --experiment finetune", ft_only[i].name);
     }
+    if (cfg->test_data != NULL && cfg->data == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "--test-data: needs --data FILE, the training set");
+    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data != NULL) {
+        /* Task 1's teacher is drawn for generated data only: a file of the
+         * user's own has no task 1 to pretrain on. */
+        if (cfg->base_weights == NULL)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--data: --experiment finetune needs --base-weights FILE too "
+                           "(there is no task 1 to pretrain on for data from a file)");
+        if (GIVEN(OPT_NOISE))
+            return ld_fail(err, errlen, LD_EINPUT, "--noise: not used with --data (no teacher draws the data)");
+        if (GIVEN(OPT_DELTA_RANK))
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--delta-rank: not used with --data (no teacher draws the data)");
+    }
+    if (cfg->base_weights != NULL && GIVEN(OPT_PRETRAIN_EPOCHS))
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");
 #undef GIVEN
 
-    const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
-    for (int i = 0; i < cfg->n_ranks; i++)
-        if (cfg->ranks[i] > max_rank)
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "--ranks: rank %d exceeds min(--in, --out) = %d", cfg->ranks[i], max_rank);
-    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->delta_rank > max_rank)
-        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d",
-                       cfg->delta_rank, max_rank);
+    /* With files, --in and --out come from them: dataio.c checks the sizes
+     * once it has read them. */
+    if (cfg->data == NULL && cfg->base_weights == NULL) {
+        st = cli_check_sizes(cfg, NULL, err, errlen);
+        if (st != LD_OK)
+            return st;
+    }
     if ((uint64_t)cfg->repeats - 1u > UINT64_MAX - cfg->seed)
         return ld_fail(err, errlen, LD_EINPUT,
                        "--repeats: %d seeds from --seed %llu run past 2^64-1", cfg->repeats,

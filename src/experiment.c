@@ -187,6 +187,41 @@ static int stop_before(run_ctx *rc, const char *model)
     return 1;
 }
 
+/* For --save-weights: a copy of m's parameter block in *dst (the initial or
+ * the final one) and the table that names its tensors. */
+static ld_status keep_params(model_result *mr, const model *m, float **dst, char *err, size_t errlen)
+{
+    *dst = malloc(m->n_params * sizeof(float));
+    if (*dst == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the weights to save");
+    memcpy(*dst, m->params, m->n_params * sizeof(float));
+    mr->n_tensors = m->n_tensors;
+    memcpy(mr->tensors, m->tensors, sizeof mr->tensors);
+    mr->n_params = m->n_params;
+    mr->has_base = m->has_base;
+    return LD_OK;
+}
+
+/* The seed's data from the files: --test-data as read, or --data with the
+ * seed's held-out rows drawn from stream STREAM_HOLDOUT. */
+static ld_status file_data(const run_inputs *in, uint64_t seed, dataset *train, dataset *test,
+                           char *err, size_t errlen)
+{
+    rng r;
+    rng_seed(&r, seed, STREAM_HOLDOUT);
+    return inputs_split(in, &r, train, test, err, errlen);
+}
+
+/* For --save-data: the first seed's data, kept in res. */
+static ld_status keep_data(experiment_result *res, const dataset *train, const dataset *test,
+                           char *err, size_t errlen)
+{
+    ld_status st = dataset_clone(&res->train, train, err, errlen);
+    if (st == LD_OK)
+        st = dataset_clone(&res->test, test, err, errlen);
+    return st;
+}
+
 /* ------------------------------------------------------------------------ */
 /* scratch: the notebook's experiment */
 
@@ -219,9 +254,14 @@ static ld_status scratch_model(run_ctx *rc, model_result *mr, float *curve, int 
     trainer t;
     double ms = 0.0;
     fit_outcome fo;
+    const int keep = s == 0 && cfg->save_weights;
     ld_status st = build_scratch_model(&m, cfg, seed, rank, err, errlen);
-    if (st != LD_OK)
+    if (st == LD_OK && keep)
+        st = keep_params(mr, &m, &mr->init_params, err, errlen);
+    if (st != LD_OK) {
+        model_free(&m);
         return st;
+    }
     st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
@@ -235,8 +275,12 @@ static ld_status scratch_model(run_ctx *rc, model_result *mr, float *curve, int 
     mr->epochs_done[s] = fo.epochs_done;
     mr->diverged_at[s] = fo.diverged_at;
     if (!completed(&fo, cfg->epochs))
-        goto done; /* no test loss or predictions for a model that did not finish */
+        goto done; /* no test loss, predictions or final weights for a model that did not finish */
     mr->n_completed++;
+    if (keep)
+        st = keep_params(mr, &m, &mr->final_params, err, errlen);
+    if (st != LD_OK)
+        goto done;
     mr->test_losses[s] = trainer_eval(&t, &m, test->x, test->y, test->n);
     if (s == 0) {
         /* predictions on the first held-out rows, shown beside their targets */
@@ -255,23 +299,33 @@ done:
 }
 
 /* One seed of the scratch experiment; curves is (M,E) for this seed. */
-static ld_status run_scratch(run_ctx *rc, const config *cfg, uint64_t seed, int s,
+static ld_status run_scratch(run_ctx *rc, const config *cfg, const run_inputs *in,
+                             uint64_t seed, int s,
                              experiment_result *res, float *curves, char *err, size_t errlen)
 {
     dataset train, test;
-    ld_status st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
-    if (st != LD_OK)
-        return st;
-    st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
-    if (st != LD_OK) {
-        dataset_free(&train);
-        return st;
+    ld_status st;
+    if (in != NULL && in->has_data) {
+        st = file_data(in, seed, &train, &test, err, errlen);
+        if (st != LD_OK)
+            return st;
+    } else {
+        st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
+        if (st != LD_OK)
+            return st;
+        st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+        if (st != LD_OK) {
+            dataset_free(&train);
+            return st;
+        }
+        rng r;
+        rng_seed(&r, seed, STREAM_TRAIN_DATA);
+        dataset_make_random(&train, &r);
+        rng_seed(&r, seed, STREAM_TEST_DATA);
+        dataset_make_random(&test, &r);
     }
-    rng r;
-    rng_seed(&r, seed, STREAM_TRAIN_DATA);
-    dataset_make_random(&train, &r);
-    rng_seed(&r, seed, STREAM_TEST_DATA);
-    dataset_make_random(&test, &r);
+    if (s == 0 && cfg->save_data)
+        st = keep_data(res, &train, &test, err, errlen);
     if (s == 0) {
         memcpy(res->pred_x, test.x, (size_t)res->n_pred * (size_t)cfg->in * sizeof(float));
         memcpy(res->pred_y, test.y, (size_t)res->n_pred * (size_t)cfg->out * sizeof(float));
@@ -346,8 +400,13 @@ static ld_status finetune_model(run_ctx *rc, model_result *mr, float *curve, int
             lora_init_peft(m.a, m.bm, cfg->in, rank, cfg->out, &r);
         }
     }
-    if (st != LD_OK)
+    const int keep = s == 0 && cfg->save_weights;
+    if (st == LD_OK && keep)
+        st = keep_params(mr, &m, &mr->init_params, err, errlen);
+    if (st != LD_OK) {
+        model_free(&m);
         return st;
+    }
     st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
@@ -362,8 +421,13 @@ static ld_status finetune_model(run_ctx *rc, model_result *mr, float *curve, int
     mr->epochs_done[s] = fo.epochs_done;
     mr->diverged_at[s] = fo.diverged_at;
     if (!completed(&fo, cfg->epochs))
-        goto done; /* no test loss, merge or predictions for a model that did not finish */
+        goto done; /* no test loss, merge, predictions or final weights for a model that did not finish */
     mr->n_completed++;
+    /* the trained A and B, before the merge below touches the base */
+    if (keep)
+        st = keep_params(mr, &m, &mr->final_params, err, errlen);
+    if (st != LD_OK)
+        goto done;
 
     const float *yhat = fs->yu;
     model_forward(&m, fs->yu, fs->h, test->x, NULL, test->n);
@@ -397,11 +461,16 @@ done:
     return st;
 }
 
-/* One seed of the finetune experiment; curves is (M,E) for this seed. */
-static ld_status run_finetune(run_ctx *rc, const config *cfg, uint64_t seed, int s,
+/* One seed of the finetune experiment; curves is (M,E) for this seed.
+ * Task 2's data is generated by the teacher, or read (--data); the base is
+ * pretrained on task 1, or read (--base-weights). */
+static ld_status run_finetune(run_ctx *rc, const config *cfg, const run_inputs *in, uint64_t seed,
+                              int s,
                               experiment_result *res, float *curves, char *err, size_t errlen)
 {
-    const size_t O = (size_t)cfg->out;
+    const size_t O = (size_t)cfg->out, I = (size_t)cfg->in;
+    const int from_file = in != NULL && in->has_data;
+    const int given_base = in != NULL && in->base_w != NULL;
     teacher tc;
     dataset task1, train, test;
     model pre;
@@ -415,76 +484,109 @@ static ld_status run_finetune(run_ctx *rc, const config *cfg, uint64_t seed, int
     memset(&pre, 0, sizeof pre);
     memset(&t, 0, sizeof t);
 
-    rng rb, rd, r;
-    rng_seed(&rb, seed, STREAM_TEACHER);
-    rng_seed(&rd, seed, STREAM_DELTA);
-    ld_status st = teacher_make(&tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
-    if (st == LD_OK)
-        st = dataset_alloc(&task1, cfg->samples, cfg->in, cfg->out, err, errlen);
-    if (st == LD_OK)
-        st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
-    if (st == LD_OK)
-        st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+    ld_status st = LD_OK;
+    rng r;
+    if (from_file) {
+        st = file_data(in, seed, &train, &test, err, errlen);
+    } else {
+        rng rb, rd;
+        rng_seed(&rb, seed, STREAM_TEACHER);
+        rng_seed(&rd, seed, STREAM_DELTA);
+        st = teacher_make(&tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
+        if (st == LD_OK && !given_base)
+            st = dataset_alloc(&task1, cfg->samples, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK)
+            st = dataset_alloc(&train, cfg->samples, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK)
+            st = dataset_alloc(&test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+        if (st == LD_OK) {
+            if (!given_base) {
+                rng_seed(&r, seed, STREAM_PRETRAIN_DATA);
+                teacher_make_data(&task1, tc.w_base, tc.b, cfg->noise, &r);
+            }
+            rng_seed(&r, seed, STREAM_TRAIN_DATA);
+            teacher_make_data(&train, tc.w_task2, tc.b, cfg->noise, &r);
+            rng_seed(&r, seed, STREAM_TEST_DATA);
+            teacher_make_data(&test, tc.w_task2, tc.b, cfg->noise, &r);
+        }
+    }
+    if (st == LD_OK && s == 0 && cfg->save_data)
+        st = keep_data(res, &train, &test, err, errlen);
     if (st != LD_OK)
         goto done;
-    rng_seed(&r, seed, STREAM_PRETRAIN_DATA);
-    teacher_make_data(&task1, tc.w_base, tc.b, cfg->noise, &r);
-    rng_seed(&r, seed, STREAM_TRAIN_DATA);
-    teacher_make_data(&train, tc.w_task2, tc.b, cfg->noise, &r);
-    rng_seed(&r, seed, STREAM_TEST_DATA);
-    teacher_make_data(&test, tc.w_task2, tc.b, cfg->noise, &r);
     if (s == 0) {
-        memcpy(res->pred_x, test.x, (size_t)res->n_pred * (size_t)cfg->in * sizeof(float));
+        memcpy(res->pred_x, test.x, (size_t)res->n_pred * I * sizeof(float));
         memcpy(res->pred_y, test.y, (size_t)res->n_pred * O * sizeof(float));
     }
 
-    /* Pretrain a dense layer on task 1 from nn.Linear's init: W0, b0. */
     int max_rank = 1;
     for (int i = 0; i < cfg->n_ranks; i++)
         if (cfg->ranks[i] > max_rank)
             max_rank = cfg->ranks[i];
-    const size_t ny = (size_t)cfg->test_samples * O;
-    pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
+    const size_t ny = (size_t)test.n * O;
     fs.yu = malloc(ny * sizeof(float));
     fs.ym = malloc(ny * sizeof(float));
-    fs.h = malloc((size_t)cfg->test_samples * (size_t)max_rank * sizeof(float));
-    if (pre_curve == NULL || fs.yu == NULL || fs.ym == NULL || fs.h == NULL) {
+    fs.h = malloc((size_t)test.n * (size_t)max_rank * sizeof(float));
+    if (!given_base)
+        pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
+    if (fs.yu == NULL || fs.ym == NULL || fs.h == NULL || (!given_base && pre_curve == NULL)) {
         st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for fine-tuning buffers");
         goto done;
     }
-    st = model_init_dense(&pre, cfg->in, cfg->out, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
-    linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
-    st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    double ms = 0.0;
-    fit_outcome fo;
-    st = fit(rc, "pretrain", &t, &pre, cfg->pretrain_epochs, cfg->lr, seed, STREAM_PRETRAIN_SHUFFLE,
-             pre_curve, &ms, &fo, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    res->pretrain_epochs_done[s] = fo.epochs_done;
-    res->pretrain_diverged_at[s] = fo.diverged_at;
-    if (fo.epochs_done < cfg->pretrain_epochs && fo.diverged_at == 0)
-        goto done; /* stopped: no model is fine-tuned */
-    /* A pretraining that diverged leaves a base that is not finite; the
-     * models are still fine-tuned from it, and each one's own check reports
-     * its divergence (at epoch 1). */
-    res->pretrain_losses[s] = pre_curve[cfg->pretrain_epochs - 1];
 
-    /* The pretrained base alone on task 2: where every model starts. */
-    linear_forward(fs.yu, test.x, pre.w, pre.b, test.n, cfg->in, cfg->out);
+    const float *w0, *b0; /* (O,I), (O) the base every model starts from */
+    if (given_base) {
+        w0 = in->base_w;
+        b0 = in->base_b;
+        res->pretrain_losses[s] = NAN; /* nothing was pretrained */
+    } else {
+        /* Pretrain a dense layer on task 1 from nn.Linear's init: W0, b0. */
+        st = model_init_dense(&pre, cfg->in, cfg->out, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
+        linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
+        st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        double ms = 0.0;
+        fit_outcome fo;
+        st = fit(rc, "pretrain", &t, &pre, cfg->pretrain_epochs, cfg->lr, seed,
+                 STREAM_PRETRAIN_SHUFFLE, pre_curve, &ms, &fo, err, errlen);
+        if (st != LD_OK)
+            goto done;
+        res->pretrain_epochs_done[s] = fo.epochs_done;
+        res->pretrain_diverged_at[s] = fo.diverged_at;
+        if (fo.epochs_done < cfg->pretrain_epochs && fo.diverged_at == 0)
+            goto done; /* stopped: no model is fine-tuned */
+        /* A pretraining that diverged leaves a base that is not finite; the
+         * models are still fine-tuned from it, and each one's own check
+         * reports its divergence (at epoch 1). */
+        res->pretrain_losses[s] = pre_curve[cfg->pretrain_epochs - 1];
+        w0 = pre.w;
+        b0 = pre.b;
+    }
+    if (s == 0 && cfg->save_weights) {
+        res->base_w = malloc(O * I * sizeof(float));
+        res->base_b = malloc(O * sizeof(float));
+        if (res->base_w == NULL || res->base_b == NULL) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the base to save");
+            goto done;
+        }
+        memcpy(res->base_w, w0, O * I * sizeof(float));
+        memcpy(res->base_b, b0, O * sizeof(float));
+    }
+
+    /* The base alone on task 2: where every model starts. */
+    linear_forward(fs.yu, test.x, w0, b0, test.n, cfg->in, cfg->out);
     res->base_test_losses[s] = mse_forward(fs.yu, test.y, ny);
 
     for (int i = 0; i < res->n_models && st == LD_OK; i++) {
         if (res->interrupted || stop_before(rc, res->models[i].name))
             break;
         st = finetune_model(rc, &res->models[i], curves + (size_t)i * (size_t)cfg->epochs, s, cfg,
-                            seed, model_rank(cfg, i), pre.w, pre.b, &train, &test, &fs, res->n_pred,
-                            err, errlen);
+                            seed, model_rank(cfg, i), w0, b0, &train, &test, &fs, res->n_pred, err,
+                            errlen);
     }
 done:
     free(pre_curve);
@@ -545,6 +647,8 @@ void experiment_result_free(experiment_result *res)
             free(mr->epochs_done);
             free(mr->diverged_at);
             free(mr->pred);
+            free(mr->init_params);
+            free(mr->final_params);
         }
     }
     free(res->models);
@@ -555,6 +659,10 @@ void experiment_result_free(experiment_result *res)
     free(res->base_test_losses);
     free(res->pretrain_epochs_done);
     free(res->pretrain_diverged_at);
+    dataset_free(&res->train);
+    dataset_free(&res->test);
+    free(res->base_w);
+    free(res->base_b);
     memset(res, 0, sizeof *res);
 }
 
@@ -671,13 +779,39 @@ ld_status experiment_run(const config *cfg, experiment_result *res, char *err, s
     return experiment_run_with(cfg, NULL, res, err, errlen);
 }
 
-ld_status experiment_run_with(const config *cfg, const experiment_hooks *hooks,
-                              experiment_result *res, char *err, size_t errlen)
+/* 1 if the files in agree with cfg's sizes (inputs_load set them). */
+static int inputs_match(const config *cfg, const run_inputs *in)
+{
+    if (cfg->experiment == EXPERIMENT_FINETUNE && in->has_data && in->base_w == NULL)
+        return 0; /* no task 1 to pretrain on */
+    if (cfg->experiment == EXPERIMENT_SCRATCH && in->base_w != NULL)
+        return 0;
+    if (in->has_data &&
+        (in->all.in != cfg->in || in->all.out != cfg->out ||
+         (in->has_test ? in->test.n != cfg->test_samples || in->test.in != cfg->in ||
+                             in->test.out != cfg->out || in->all.n != cfg->samples
+                       : in->n_test != cfg->test_samples || in->all.n - in->n_test != cfg->samples)))
+        return 0;
+    return 1;
+}
+
+ld_status experiment_run_with(const config *cfg, const run_inputs *in, experiment_result *res,
+                              char *err, size_t errlen)
+{
+    return experiment_run_hooked(cfg, in, NULL, res, err, errlen);
+}
+
+ld_status experiment_run_hooked(const config *cfg, const run_inputs *in,
+                                const experiment_hooks *hooks, experiment_result *res, char *err,
+                                size_t errlen)
 {
     memset(res, 0, sizeof *res);
+    const int need_pretrain = in == NULL || in->base_w == NULL;
     if (cfg->repeats < 1 || cfg->epochs < 1 || cfg->n_ranks < 0 || cfg->n_ranks > CONFIG_MAX_RANKS ||
-        (cfg->experiment == EXPERIMENT_FINETUNE && cfg->pretrain_epochs < 1))
+        (cfg->experiment == EXPERIMENT_FINETUNE && need_pretrain && cfg->pretrain_epochs < 1))
         return ld_fail(err, errlen, LD_EINPUT, "invalid configuration (repeats, epochs or ranks)");
+    if (in != NULL && !inputs_match(cfg, in))
+        return ld_fail(err, errlen, LD_EINPUT, "the configuration does not match the input files");
     ld_status st = experiment_check_memory(cfg, 0, err, errlen);
     if (st != LD_OK)
         return st;
@@ -689,6 +823,8 @@ ld_status experiment_run_with(const config *cfg, const experiment_hooks *hooks,
     res->out = cfg->out;
     res->n_pred = cfg->test_samples < EXPERIMENT_PRED_ROWS ? cfg->test_samples : EXPERIMENT_PRED_ROWS;
     res->noise_floor = cfg->experiment == EXPERIMENT_FINETUNE ? cfg->noise * cfg->noise : 0.0;
+    if (cfg->experiment == EXPERIMENT_FINETUNE && in != NULL && in->has_data)
+        res->noise_floor = NAN; /* the noise of a file's data is unknown */
 
     /* every seed's curves, (S,M,E), so means and stds are exact two-pass sums */
     size_t n_curves = 0;
@@ -713,7 +849,7 @@ ld_status experiment_run_with(const config *cfg, const experiment_hooks *hooks,
     rc.prog.repeats = cfg->repeats;
     const uint64_t per_seed_epochs =
         (uint64_t)res->n_models * (uint64_t)cfg->epochs +
-        (cfg->experiment == EXPERIMENT_FINETUNE ? (uint64_t)cfg->pretrain_epochs : 0u);
+        (cfg->experiment == EXPERIMENT_FINETUNE && need_pretrain ? (uint64_t)cfg->pretrain_epochs : 0u);
     rc.prog.total = per_seed_epochs * (uint64_t)cfg->repeats;
 
     const size_t per_seed = (size_t)res->n_models * (size_t)cfg->epochs;
@@ -721,13 +857,14 @@ ld_status experiment_run_with(const config *cfg, const experiment_hooks *hooks,
         res->seeds[s] = cfg->seed + (uint64_t)s;
     for (int s = 0; s < cfg->repeats && st == LD_OK && !res->interrupted; s++) {
         rc.prog.seed_index = s;
-        if (stop_before(&rc, cfg->experiment == EXPERIMENT_FINETUNE ? "pretrain" : res->models[0].name))
+        if (stop_before(&rc, cfg->experiment == EXPERIMENT_FINETUNE && need_pretrain ? "pretrain"
+                                                                          : res->models[0].name))
             break;
         float *c = curves + (size_t)s * per_seed;
         if (cfg->experiment == EXPERIMENT_FINETUNE)
-            st = run_finetune(&rc, cfg, res->seeds[s], s, res, c, err, errlen);
+            st = run_finetune(&rc, cfg, in, res->seeds[s], s, res, c, err, errlen);
         else
-            st = run_scratch(&rc, cfg, res->seeds[s], s, res, c, err, errlen);
+            st = run_scratch(&rc, cfg, in, res->seeds[s], s, res, c, err, errlen);
     }
     if (st == LD_OK)
         aggregate(res, curves);
@@ -805,6 +942,24 @@ int experiment_memory_needed(const config *cfg, experiment_memory *mem)
         add3(&m.buffers, 2 * NT, O, F, &bad);
         add3(&m.buffers, NT, R, F, &bad);
         add3(&m.buffers, (size_t)cfg->pretrain_epochs, 1, F, &bad);
+    }
+    /* input files: --data (and --test-data) as read, beside each seed's
+     * copy of them; --base-weights. Outputs kept for export.c: the first
+     * seed's data (--save-data), every model's initial and final weights
+     * and the base (--save-weights) */
+    if (cfg->data != NULL) {
+        add3(&m.data, N, IO, F, &bad);
+        add3(&m.data, NT, IO, F, &bad);
+    }
+    if (cfg->base_weights != NULL)
+        add3(&m.models, 1, OI1, F, &bad);
+    if (cfg->save_data) {
+        add3(&m.results, N, IO, F, &bad);
+        add3(&m.results, NT, IO, F, &bad);
+    }
+    if (cfg->save_weights) {
+        add3(&m.results, 2 * M, biggest, F, &bad);
+        add3(&m.results, 1, OI1, F, &bad);
     }
     /* results: every seed's curves (S,M,E); per model the mean and std
      * curves, per-seed losses and counters, predictions; the seeds; the

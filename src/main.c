@@ -16,7 +16,9 @@
 
 #include "cli.h"
 #include "config.h"
+#include "dataio.h"
 #include "experiment.h"
+#include "export.h"
 #include "progress.h"
 #include "report.h"
 #include "status.h"
@@ -100,24 +102,37 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* Before anything is created: a run that cannot fit is refused here. */
-    st = experiment_check_memory(&cfg, 0, err, sizeof err);
+    /* Input files are read and checked before the output directory is
+     * touched: bad input exits 2 having written nothing. */
+    run_inputs inputs;
+    st = inputs_load(&cfg, &inputs, err, sizeof err);
     if (st != LD_OK)
         return fail(st, err);
+
+    /* Before anything is created: a run that cannot fit is refused here
+     * (after the inputs, which set the sizes of a run on files). */
+    st = experiment_check_memory(&cfg, 0, err, sizeof err);
+    if (st != LD_OK) {
+        inputs_free(&inputs);
+        return fail(st, err);
+    }
     /* From here on a SIGINT stops the run cleanly (the output directory
      * existing is what tests wait for before they send one). */
     install_sigint();
 
     st = report_prepare_dir(cfg.output_dir, err, sizeof err);
-    if (st != LD_OK)
+    if (st != LD_OK) {
+        inputs_free(&inputs);
         return fail(st, err);
+    }
 
     progress bar;
     progress_init(&bar, stderr, !cfg.quiet && isatty(STDERR_FILENO));
     const experiment_hooks hooks = {&interrupt_requested, progress_update, &bar};
     experiment_result res;
-    st = experiment_run_with(&cfg, &hooks, &res, err, sizeof err);
+    st = experiment_run_hooked(&cfg, &inputs, &hooks, &res, err, sizeof err);
     progress_clear(&bar);
+    inputs_free(&inputs);
     if (st != LD_OK)
         return fail(st, err);
     warn_diverged(&res);
@@ -127,6 +142,10 @@ int main(int argc, char **argv)
         st = report_write_summary(cfg.output_dir, &cfg, &res, err, sizeof err);
     if (st == LD_OK)
         st = report_write_svg(cfg.output_dir, &cfg, &res, err, sizeof err);
+    if (st == LD_OK && cfg.save_data)
+        st = export_data(cfg.output_dir, &res, err, sizeof err);
+    if (st == LD_OK && cfg.save_weights)
+        st = export_weights(cfg.output_dir, &cfg, &res, err, sizeof err);
     if (st == LD_OK && !cfg.quiet)
         report_print(stdout, &cfg, &res);
     if (st == LD_OK && res.interrupted)

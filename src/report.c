@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "atomicio.h"
+#include "json.h"
 #include "svg.h"
 
 ld_status report_prepare_dir(const char *dir, char *err, size_t errlen)
@@ -82,28 +83,13 @@ ld_status report_write_losses(const char *dir, const experiment_result *res, cha
     return st;
 }
 
-/* A JSON number; JSON has no NaN or Inf, so those become null. */
-static void json_num(FILE *fp, double x)
+/* A JSON string, or null for NULL. */
+static void json_str_or_null(FILE *fp, const char *s)
 {
-    if (isfinite(x))
-        fprintf(fp, "%.9g", x);
+    if (s != NULL)
+        json_write_string(fp, s);
     else
         fputs("null", fp);
-}
-
-/* A JSON string with the escapes RFC 8259 requires. */
-static void json_str(FILE *fp, const char *s)
-{
-    fputc('"', fp);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(fp, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(fp, "\\u%04x", *p);
-        else
-            fputc(*p, fp);
-    }
-    fputc('"', fp);
 }
 
 static void write_config(FILE *fp, const config *cfg)
@@ -113,7 +99,7 @@ static void write_config(FILE *fp, const config *cfg)
     fprintf(fp, "    \"epochs\": %d,\n", cfg->epochs);
     fprintf(fp, "    \"seed\": %llu,\n", (unsigned long long)cfg->seed);
     fprintf(fp, "    \"lr\": ");
-    json_num(fp, cfg->lr);
+    json_write_number(fp, cfg->lr);
     fprintf(fp, ",\n    \"samples\": %d,\n", cfg->samples);
     fprintf(fp, "    \"test_samples\": %d,\n", cfg->test_samples);
     fprintf(fp, "    \"in\": %d,\n", cfg->in);
@@ -123,7 +109,7 @@ static void write_config(FILE *fp, const config *cfg)
         fprintf(fp, "%s%d", i ? ", " : "", cfg->ranks[i]);
     fprintf(fp, "],\n    \"alpha\": ");
     if (cfg->alpha > 0)
-        json_num(fp, cfg->alpha);
+        json_write_number(fp, cfg->alpha);
     else
         fputs("null", fp);
     fprintf(fp, ",\n    \"batch_size\": ");
@@ -133,17 +119,31 @@ static void write_config(FILE *fp, const config *cfg)
         fputs("null", fp);
     fprintf(fp, ",\n    \"rslora\": %s", cfg->rslora ? "true" : "false");
     fprintf(fp, ",\n    \"repeats\": %d", cfg->repeats);
-    /* finetune-only options are null in a scratch run, which does not use them */
-    if (cfg->experiment == EXPERIMENT_FINETUNE) {
+    /* Options a run does not use are null: the finetune-only ones in a
+     * scratch run, the teacher's with --data, pretraining's with
+     * --base-weights. */
+    const int ft = cfg->experiment == EXPERIMENT_FINETUNE;
+    const int teacher = ft && cfg->data == NULL, pretrain = ft && cfg->base_weights == NULL;
+    if (teacher) {
         fprintf(fp, ",\n    \"delta_rank\": %d,\n    \"noise\": ", cfg->delta_rank);
-        json_num(fp, cfg->noise);
-        fprintf(fp, ",\n    \"pretrain_epochs\": %d", cfg->pretrain_epochs);
+        json_write_number(fp, cfg->noise);
     } else {
-        fprintf(fp, ",\n    \"delta_rank\": null,\n    \"noise\": null,\n"
-                    "    \"pretrain_epochs\": null");
+        fprintf(fp, ",\n    \"delta_rank\": null,\n    \"noise\": null");
     }
+    if (pretrain)
+        fprintf(fp, ",\n    \"pretrain_epochs\": %d", cfg->pretrain_epochs);
+    else
+        fprintf(fp, ",\n    \"pretrain_epochs\": null");
+    fprintf(fp, ",\n    \"data\": ");
+    json_str_or_null(fp, cfg->data);
+    fprintf(fp, ",\n    \"test_data\": ");
+    json_str_or_null(fp, cfg->test_data);
+    fprintf(fp, ",\n    \"base_weights\": ");
+    json_str_or_null(fp, cfg->base_weights);
+    fprintf(fp, ",\n    \"save_data\": %s", cfg->save_data ? "true" : "false");
+    fprintf(fp, ",\n    \"save_weights\": %s", cfg->save_weights ? "true" : "false");
     fprintf(fp, ",\n    \"output_dir\": ");
-    json_str(fp, cfg->output_dir);
+    json_write_string(fp, cfg->output_dir);
     fprintf(fp, ",\n    \"quiet\": %s\n  },\n", cfg->quiet ? "true" : "false");
 }
 
@@ -154,16 +154,22 @@ static void json_floats(FILE *fp, const float *x, int n)
     for (int i = 0; i < n; i++) {
         if (i)
             fputs(", ", fp);
-        json_num(fp, x[i]);
+        json_write_float(fp, x[i]);
     }
     fputc(']', fp);
 }
 
-/* ", \"key\": value" */
+/* ", \"key\": value" for a double, and for a float (its shortest decimal). */
 static void json_field(FILE *fp, const char *key, double x)
 {
     fprintf(fp, ", \"%s\": ", key);
-    json_num(fp, x);
+    json_write_number(fp, x);
+}
+
+static void json_field_f(FILE *fp, const char *key, float x)
+{
+    fprintf(fp, ", \"%s\": ", key);
+    json_write_float(fp, x);
 }
 
 /* A JSON array of n ints; with zero_null, 0 is written as null. */
@@ -217,7 +223,10 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
         fprintf(fp, "%s%llu", s ? ", " : "", (unsigned long long)res->seeds[s]);
     fprintf(fp, "],\n");
     if (ft) {
-        fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
+        if (cfg->base_weights == NULL)
+            fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
+        else
+            fprintf(fp, "  \"pretrain\": {\"epochs\": null");
         json_field(fp, "noise_floor", res->noise_floor);
         json_epoch_or_null(fp, "diverged_at_epoch",
                            first_nonzero_min(res->pretrain_diverged_at, res->repeats));
@@ -235,28 +244,28 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
         fprintf(fp, "    {\"name\": ");
-        json_str(fp, m->name);
+        json_write_string(fp, m->name);
         fprintf(fp, ", \"rank\": %d, \"trainable_params\": %zu", m->rank, m->trainable);
         json_field(fp, "trainable_fraction", m->trainable_fraction);
         fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
         if (m->rank > 0) {
-            json_field(fp, "alpha", m->alpha);
-            json_field(fp, "scale", m->scale);
+            json_field_f(fp, "alpha", m->alpha);
+            json_field_f(fp, "scale", m->scale);
         }
-        json_field(fp, "first_loss", m->first_loss);
-        json_field(fp, "final_loss", m->final_loss);
-        json_field(fp, "final_loss_std", m->final_loss_std);
+        json_field_f(fp, "first_loss", m->first_loss);
+        json_field_f(fp, "final_loss", m->final_loss);
+        json_field_f(fp, "final_loss_std", m->final_loss_std);
         if (ft)
-            json_field(fp, "test_loss_before", m->test_loss_before);
-        json_field(fp, "test_loss", m->test_loss);
-        json_field(fp, "test_loss_std", m->test_loss_std);
-        json_field(fp, "test_ratio_to_dense", m->test_ratio);
-        json_field(fp, "test_ratio_to_dense_min", m->test_ratio_min);
-        json_field(fp, "test_ratio_to_dense_max", m->test_ratio_max);
+            json_field_f(fp, "test_loss_before", m->test_loss_before);
+        json_field_f(fp, "test_loss", m->test_loss);
+        json_field_f(fp, "test_loss_std", m->test_loss_std);
+        json_field_f(fp, "test_ratio_to_dense", m->test_ratio);
+        json_field_f(fp, "test_ratio_to_dense_min", m->test_ratio_min);
+        json_field_f(fp, "test_ratio_to_dense_max", m->test_ratio_max);
         if (ft && m->rank > 0) {
-            json_field(fp, "merge_max_abs_diff", m->merge_max_diff);
-            json_field(fp, "merge_max_rel_diff", m->merge_rel_diff);
-            json_field(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
+            json_field_f(fp, "merge_max_abs_diff", m->merge_max_diff);
+            json_field_f(fp, "merge_max_rel_diff", m->merge_rel_diff);
+            json_field_f(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
         }
         fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
         json_epoch_or_null(fp, "diverged_at_epoch", m->diverged_first);
@@ -399,6 +408,18 @@ static void print_status(FILE *fp, int show, const experiment_result *res, const
     fprintf(fp, "  %s", st[0] != '\0' ? st : "ok");
 }
 
+/* With --data, where the data came from (one line). */
+static void print_data_source(FILE *fp, const config *cfg)
+{
+    if (cfg->data == NULL)
+        return;
+    if (cfg->test_data != NULL)
+        fprintf(fp, "\ndata from %s, held out: %s", cfg->data, cfg->test_data);
+    else
+        fprintf(fp, "\ndata from %s, held out: %d of its rows, drawn per seed", cfg->data,
+                cfg->test_samples);
+}
+
 static void print_scratch(FILE *fp, const config *cfg, const experiment_result *res)
 {
     const int show = any_status(res);
@@ -406,6 +427,7 @@ static void print_scratch(FILE *fp, const config *cfg, const experiment_result *
     fprintf(fp, "lora_demo: %d -> %d, %d training samples, %d held out, %d epochs, lr %g, seed %llu",
             cfg->in, cfg->out, cfg->samples, cfg->test_samples, cfg->epochs, cfg->lr,
             (unsigned long long)cfg->seed);
+    print_data_source(fp, cfg);
     if (S > 1)
         fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
                 (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
@@ -427,13 +449,21 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
 {
     const int show = any_status(res);
     const int S = res->repeats, w = S > 1 ? 22 : 11;
-    fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
-                "%d samples per task, %d held out\n",
-            cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor, cfg->samples,
-            cfg->test_samples);
-    fprintf(fp, "pretrain %d epochs, fine-tune %d epochs, lr %g, %s, seed %llu", cfg->pretrain_epochs,
-            cfg->epochs, cfg->lr, cfg->rslora ? "scale alpha/sqrt(r)" : "scale alpha/r",
-            (unsigned long long)cfg->seed);
+    if (cfg->data != NULL)
+        fprintf(fp, "lora_demo finetune: %d -> %d, %d training samples, %d held out\n", cfg->in,
+                cfg->out, cfg->samples, cfg->test_samples);
+    else
+        fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
+                    "%d samples per task, %d held out\n",
+                cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor,
+                cfg->samples, cfg->test_samples);
+    if (cfg->base_weights != NULL)
+        fprintf(fp, "base from %s, ", cfg->base_weights);
+    else
+        fprintf(fp, "pretrain %d epochs, ", cfg->pretrain_epochs);
+    fprintf(fp, "fine-tune %d epochs, lr %g, %s, seed %llu", cfg->epochs, cfg->lr,
+            cfg->rslora ? "scale alpha/sqrt(r)" : "scale alpha/r", (unsigned long long)cfg->seed);
+    print_data_source(fp, cfg);
     if (S > 1)
         fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
                 (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);

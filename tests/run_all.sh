@@ -1,7 +1,8 @@
 #!/bin/sh
-# run_all.sh - the whole suite: the C unit tests, then the command-line
-# tests, then the fault tests (divergence, memory, SIGINT, SIGKILL), then
-# the fuzz regression inputs replayed through every fuzz target.
+# run_all.sh - the whole suite: the C unit tests, then the command-line,
+# data, Python-reader, manual-page and README tests, the fault tests
+# (divergence, memory, SIGINT, SIGKILL), and the fuzz regression inputs
+# replayed through every fuzz target.
 # Ends with "N passed, M failed" over all of them and exits non-zero on any
 # failure. usage: sh tests/run_all.sh build/run_tests ./lora_demo
 # The test tools (check_outputs, fuzz_replay_*) are taken from the
@@ -35,7 +36,9 @@ run() {
 }
 
 run unit "$UNIT"
-run cli sh tests/cli_test.sh "$BIN"
+for t in cli data weights_py man readme; do
+    run "$t" sh "tests/${t}_test.sh" "$BIN"
+done
 run faults sh tests/fault_test.sh "$BIN" "$TOOLS/check_outputs"
 for target in csv json safetensors cli; do
     run "replay_$target" "$TOOLS/fuzz_replay_$target" "tests/fuzz/regress/$target"

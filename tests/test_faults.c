@@ -13,6 +13,7 @@
 #include "atomicio.h"
 #include "config.h"
 #include "experiment.h"
+#include "export.h"
 #include "json.h"
 #include "progress.h"
 #include "report.h"
@@ -246,6 +247,36 @@ static void test_divergence_files(void)
     experiment_result_free(&res);
 }
 
+/* --save-weights: a model that diverged has no final weights worth saving
+ * and gets no files; the others are saved as usual. */
+static void test_divergence_save_weights(void)
+{
+    config c;
+    small_config(&c, 4, 1);
+    c.lr = 1e10;
+    c.save_weights = 1;
+    c.output_dir = test_tmpdir("faults_weights");
+    experiment_result res;
+    char err[256];
+    if (experiment_run(&c, &res, err, sizeof err) != LD_OK) {
+        CHECK(0, "run: %s", err);
+        return;
+    }
+    CHECK(res.models[0].final_params != NULL && res.models[1].final_params == NULL,
+          "final weights kept for dense only");
+    ld_status st = export_weights(c.output_dir, &c, &res, err, sizeof err);
+    CHECK(st == LD_OK, "export_weights: %s", err);
+    char *dense = read_text(c.output_dir, "weights/dense.final.safetensors");
+    char *lora = read_text(c.output_dir, "weights/lora_r1.final.safetensors");
+    char *adapter = read_text(c.output_dir, "adapters/lora_r1/adapter_config.json");
+    CHECK(dense != NULL && lora == NULL && adapter == NULL,
+          "dense saved, the diverged lora_r1 not");
+    free(dense);
+    free(lora);
+    free(adapter);
+    experiment_result_free(&res);
+}
+
 /* ------------------------------------------------------------------------ */
 /* the stop flag */
 
@@ -261,7 +292,7 @@ static void test_stop_mid_run(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res, one[2];
     char err[256];
-    ld_status st = experiment_run_with(&c, &hooks, &res, err, sizeof err);
+    ld_status st = experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err);
     CHECK(st == LD_OK, "stopped run: %s", err);
     if (st != LD_OK)
         return;
@@ -331,7 +362,7 @@ static void test_stop_before_start(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res;
     char err[256];
-    ld_status st = experiment_run_with(&c, &hooks, &res, err, sizeof err);
+    ld_status st = experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err);
     CHECK(st == LD_OK, "run: %s", err);
     if (st != LD_OK)
         return;
@@ -386,7 +417,7 @@ static void test_stop_after_last_epoch(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res;
     char err[256];
-    if (experiment_run_with(&c, &hooks, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
@@ -414,7 +445,7 @@ static void test_stop_in_pretraining(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res;
     char err[256];
-    if (experiment_run_with(&c, &hooks, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
@@ -565,6 +596,7 @@ void test_faults(void)
     test_divergence_params();
     test_divergence_repeats();
     test_divergence_files();
+    test_divergence_save_weights();
     test_stop_mid_run();
     test_stop_before_start();
     test_stop_after_last_epoch();

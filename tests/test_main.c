@@ -54,6 +54,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(json) \
     X(safetensors) \
     X(finetune) \
+    X(export) \
     X(faults)
 
 #define DECLARE(name) void test_##name(void);

@@ -1,0 +1,140 @@
+"""check_weights.py - the README's standard-library safetensors reader
+against the C side.
+
+usage: python3 check_weights.py README.md DIR
+
+Takes the first ```python block of README.md that defines load_safetensors,
+runs it, example included, in DIR, and with that function alone checks the
+files of DIR/out/a, a finetune run with --save-data --save-weights (the
+directory the README's example reads):
+  * each model's final weights, applied to test.csv in Python (doubles),
+    give the held-out MSE that summary.json reports (merged, for LoRA);
+  * its initial weights on train.csv give the first loss of losses.csv;
+  * the adapters and base.safetensors hold the numbers of the weights files,
+    and adapter_config.json and the metadata agree on r, alpha and scale.
+Prints one line per failure and ends with "python: N passed, M failed".
+"""
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL python:", what, file=sys.stderr)
+
+
+def close(a, b, rtol=1e-5, atol=1e-7):
+    return abs(a - b) <= atol + rtol * abs(b)
+
+
+readme, work = os.path.abspath(sys.argv[1]), sys.argv[2]
+blocks = re.findall(r"```python\n(.*?)```", open(readme).read(), re.S)
+code = next(b for b in blocks if "def load_safetensors" in b)
+os.chdir(work)
+run_dir = os.path.join("out", "a")
+env = {}
+with contextlib.redirect_stdout(io.StringIO()):  # the example prints
+    exec(compile(code, readme, "exec"), env)  # the README's code, example included
+load = env["load_safetensors"]
+
+
+def rows(name):
+    with open(os.path.join(run_dir, name)) as f:
+        r = csv.reader(f)
+        header = next(r)
+        data = [[float(v) for v in row] for row in r]
+    nx = sum(1 for h in header if h.startswith("x"))
+    return [row[:nx] for row in data], [row[nx:] for row in data]
+
+
+def matrix(tensors, name):
+    shape, values = tensors[name]
+    if len(shape) == 1:
+        return values
+    rows_, cols = shape
+    return [values[i * cols:(i + 1) * cols] for i in range(rows_)]
+
+
+def apply(w, b, x):  # w (out, in), b (out) or None
+    return [sum(wi * xi for wi, xi in zip(row, x)) + (b[o] if b else 0.0) for o, row in enumerate(w)]
+
+
+def predict(tensors, meta, x):
+    if "weight" in tensors:
+        return apply(matrix(tensors, "weight"), matrix(tensors, "bias"), x)
+    a, bm = matrix(tensors, "lora_A.weight"), matrix(tensors, "lora_B.weight")
+    s = float(meta["scale"])
+    h = apply(a, None, x)
+    y = apply(bm, None, h)
+    if "base_layer.weight" in tensors:
+        base = apply(matrix(tensors, "base_layer.weight"), matrix(tensors, "base_layer.bias"), x)
+    else:
+        base = [0.0] * len(y)
+    return [bo + s * yo for bo, yo in zip(base, y)]
+
+
+def mse(tensors, meta, xs, ys):
+    total = n = 0
+    for x, y in zip(xs, ys):
+        for p, t in zip(predict(tensors, meta, x), y):
+            total += (p - t) ** 2
+            n += 1
+    return total / n
+
+
+summary = json.load(open(os.path.join(run_dir, "summary.json")))
+with open(os.path.join(run_dir, "losses.csv")) as f:
+    r = csv.reader(f)
+    names = next(r)[1:]
+    first = dict(zip(names, (float(v) for v in next(r)[1:])))
+xtr, ytr = rows("train.csv")
+xte, yte = rows("test.csv")
+base, base_meta = load(os.path.join(run_dir, "base.safetensors"))
+check(sorted(base) == ["layer.bias", "layer.weight"] and base_meta["format"] == "pt",
+      "base.safetensors: names and format")
+check(summary["config"]["experiment"] == "finetune", "the run is a finetune run")
+
+for m in summary["models"]:
+    name = m["name"]
+    init, imeta = load(os.path.join(run_dir, "weights", name + ".init.safetensors"))
+    final, fmeta = load(os.path.join(run_dir, "weights", name + ".final.safetensors"))
+    check(fmeta["format"] == "pt" and fmeta["model"] == name and fmeta["r"] == str(m["rank"]),
+          name + ": metadata")
+    got = mse(final, fmeta, xte, yte)
+    check(close(got, m["test_loss"]), "%s: final weights give %.9g on test.csv, summary.json %.9g"
+          % (name, got, m["test_loss"]))
+    got = mse(init, imeta, xtr, ytr)
+    check(close(got, first[name]), "%s: initial weights give %.9g on train.csv, losses.csv %.9g"
+          % (name, got, first[name]))
+    if m["rank"] == 0:
+        check(init["weight"] == base["layer.weight"] and init["bias"] == base["layer.bias"],
+              "dense starts from base.safetensors")
+        continue
+    check(final["base_layer.weight"] == base["layer.weight"]
+          and final["base_layer.bias"] == base["layer.bias"], name + ": base_layer is the base")
+    check(all(v == 0.0 for v in init["lora_B.weight"][1]), name + ": B starts at zero")
+    adir = os.path.join(run_dir, "adapters", name)
+    ad, ameta = load(os.path.join(adir, "adapter_model.safetensors"))
+    check(ad["base_model.model.layer.lora_A.weight"] == final["lora_A.weight"]
+          and ad["base_model.model.layer.lora_B.weight"] == final["lora_B.weight"]
+          and len(ad) == 2 and ameta == {"format": "pt"}, name + ": adapter tensors")
+    cfg = json.load(open(os.path.join(adir, "adapter_config.json")))
+    r = cfg["r"]
+    scale = cfg["lora_alpha"] / (math.sqrt(r) if cfg["use_rslora"] else r)
+    check(r == m["rank"] and cfg["peft_type"] == "LORA" and cfg["target_modules"] == ["layer"]
+          and close(scale, float(fmeta["scale"]), 1e-6), name + ": adapter_config.json")
+
+print("python: %d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)

@@ -1,0 +1,205 @@
+#!/bin/sh
+# data_test.sh - data and weights in and out, end to end: the --save-data /
+# --data round trip (byte-identical losses.csv, both experiments), the
+# --base-weights round trip, the held-out split, and bad CSV and safetensors
+# inputs (exit 2, one line naming the file, nothing trained, nothing written).
+#
+# usage: sh tests/data_test.sh ./lora_demo
+# Prints one line per failure and ends with "data: N passed, M failed".
+set -u
+BIN=${1:-./lora_demo}
+TMP=tests/tmp/data
+rm -rf "$TMP"
+mkdir -p "$TMP"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL data: $*" >&2; }
+
+# same A B WHAT: files A and B are byte-identical.
+same() {
+    if cmp -s "$1" "$2"; then ok; else bad "$3: $1 and $2 differ"; fi
+}
+
+# run ARGS...: a quiet run that must succeed.
+run() {
+    "$BIN" --quiet "$@" 2>"$TMP/run.err" || bad "'$*' failed: $(cat "$TMP/run.err")"
+}
+
+# expect_bad NEEDLE ARGS...: exit 2, one line on stderr containing NEEDLE,
+# nothing on stdout (nothing trained), no output directory (nothing written).
+expect_bad() {
+    needle=$1
+    shift
+    rm -rf "$TMP/never"
+    "$BIN" --output-dir "$TMP/never" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    rc=$?
+    if [ "$rc" -ne 2 ]; then
+        bad "'$*': exit $rc, want 2 ($(cat "$TMP/stderr"))"
+    elif [ "$(wc -l <"$TMP/stderr")" -ne 1 ] || ! grep -qF -- "$needle" "$TMP/stderr"; then
+        bad "'$*': stderr should be one line containing '$needle', got: $(cat "$TMP/stderr")"
+    elif [ -s "$TMP/stdout" ]; then
+        bad "'$*': printed on stdout"
+    elif [ -e "$TMP/never" ]; then
+        bad "'$*': created the output directory"
+    else
+        ok
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# round trips
+
+# scratch, default data (and mini-batches: shuffling has its own stream)
+run --save-data --output-dir "$TMP/s1"
+run --data "$TMP/s1/train.csv" --test-data "$TMP/s1/test.csv" --output-dir "$TMP/s2"
+same "$TMP/s1/losses.csv" "$TMP/s2/losses.csv" "scratch --save-data / --data round trip"
+run --save-data --batch-size 16 --seed 3 --epochs 30 --output-dir "$TMP/s3"
+run --data "$TMP/s3/train.csv" --test-data "$TMP/s3/test.csv" --batch-size 16 --seed 3 --epochs 30 \
+    --output-dir "$TMP/s4"
+same "$TMP/s3/losses.csv" "$TMP/s4/losses.csv" "scratch mini-batch round trip"
+if [ "$(wc -l <"$TMP/s1/train.csv")" -eq 101 ] && [ "$(wc -l <"$TMP/s1/test.csv")" -eq 21 ] &&
+   [ "$(head -n 1 "$TMP/s1/train.csv")" = "x0,x1,x2,x3,x4,x5,x6,x7,x8,x9,y0,y1,y2,y3,y4" ]; then ok; else
+    bad "train.csv/test.csv layout"; fi
+# the same data without a header, split by --in/--out
+tail -n +2 "$TMP/s1/train.csv" >"$TMP/train_nohdr.csv"
+tail -n +2 "$TMP/s1/test.csv" >"$TMP/test_nohdr.csv"
+run --data "$TMP/train_nohdr.csv" --test-data "$TMP/test_nohdr.csv" --in 10 --out 5 --output-dir "$TMP/s5"
+same "$TMP/s1/losses.csv" "$TMP/s5/losses.csv" "header-less round trip"
+# CRLF line ends, a byte order mark, quoted cells: the same numbers
+{ printf '\357\273\277'; sed 's/$/\r/; s/^\([^,]*\),/"\1",/' "$TMP/s1/train.csv"; } >"$TMP/train_crlf.csv"
+run --data "$TMP/train_crlf.csv" --test-data "$TMP/s1/test.csv" --output-dir "$TMP/s6"
+same "$TMP/s1/losses.csv" "$TMP/s6/losses.csv" "CRLF/BOM/quoted round trip"
+
+# finetune, default data: --data replaces task 2's data, --base-weights the pretraining
+run --experiment finetune --save-data --save-weights --output-dir "$TMP/f1"
+run --experiment finetune --data "$TMP/f1/train.csv" --test-data "$TMP/f1/test.csv" \
+    --base-weights "$TMP/f1/base.safetensors" --output-dir "$TMP/f2"
+same "$TMP/f1/losses.csv" "$TMP/f2/losses.csv" "finetune --save-data / --data round trip"
+# --base-weights alone: the teacher's data as before, the saved base instead of pretraining
+run --experiment finetune --base-weights "$TMP/f1/base.safetensors" --output-dir "$TMP/f3"
+same "$TMP/f1/losses.csv" "$TMP/f3/losses.csv" "--base-weights round trip"
+grep -o '"test_loss": [^,]*' "$TMP/f1/summary.json" >"$TMP/f1.test"
+grep -o '"test_loss": [^,]*' "$TMP/f3/summary.json" >"$TMP/f3.test"
+same "$TMP/f1.test" "$TMP/f3.test" "--base-weights round trip: held-out MSE"
+if [ "$(wc -l <"$TMP/f1/train.csv")" -eq 501 ] && [ "$(wc -l <"$TMP/f1/test.csv")" -eq 1001 ]; then ok; else
+    bad "finetune --save-data: task 2's 500 + 1000 rows"; fi
+# a dense weights file (weight/bias) is a base too
+run --experiment finetune --epochs 5 --base-weights "$TMP/f1/weights/dense.final.safetensors" \
+    --output-dir "$TMP/f4"
+
+# ---------------------------------------------------------------------------
+# the held-out split of --data
+
+run --data "$TMP/s1/train.csv" --save-data --epochs 5 --output-dir "$TMP/h1"
+run --data "$TMP/s1/train.csv" --save-data --epochs 5 --output-dir "$TMP/h2"
+run --data "$TMP/s1/train.csv" --save-data --epochs 5 --seed 43 --output-dir "$TMP/h3"
+if [ "$(wc -l <"$TMP/h1/train.csv")" -eq 81 ] && [ "$(wc -l <"$TMP/h1/test.csv")" -eq 21 ]; then ok; else
+    bad "20% of 100 rows held out"; fi
+same "$TMP/h1/test.csv" "$TMP/h2/test.csv" "same seed, same held-out rows"
+if ! cmp -s "$TMP/h1/test.csv" "$TMP/h3/test.csv"; then ok; else bad "another seed, the same held-out rows"; fi
+# together the two parts are the file's rows, in order
+sort "$TMP/h1/train.csv" "$TMP/h1/test.csv" | uniq >"$TMP/h1.rows"
+sort "$TMP/s1/train.csv" >"$TMP/s1.rows"
+same "$TMP/h1.rows" "$TMP/s1.rows" "held-out split: the parts make up the file"
+run --data "$TMP/s1/train.csv" --test-samples 7 --save-data --epochs 5 --output-dir "$TMP/h4"
+if [ "$(wc -l <"$TMP/h4/test.csv")" -eq 8 ] && grep -q '"test_samples": 7' "$TMP/h4/summary.json" &&
+   grep -q '"samples": 93' "$TMP/h4/summary.json"; then ok; else bad "--test-samples with --data"; fi
+
+# ---------------------------------------------------------------------------
+# bad CSV input
+
+printf 'x0,x1,y0\n1,2,3\n4,5\n' >"$TMP/ragged.csv"
+printf 'x0,x1,y0\n1,2,3\n4,abc,6\n' >"$TMP/word.csv"
+printf 'x0,x1,y0\n1,nan,3\n' >"$TMP/nan.csv"
+printf 'x0,x1,y0\n1,inf,3\n' >"$TMP/inf.csv"
+printf 'x0,x2,y0\n1,2,3\n4,5,6\n' >"$TMP/gap.csv"
+printf 'x0,x1,t\n1,2,3\n4,5,6\n' >"$TMP/names.csv"
+printf 'x0,x1,x2,y0\n1,2,3,4\n' >"$TMP/three.csv"
+printf 'x0,x1,y0\n1,2,3\n' >"$TMP/one.csv"
+expect_bad "$TMP/ragged.csv:3:" --data "$TMP/ragged.csv"
+expect_bad "$TMP/word.csv:3:2: not a number: 'abc'" --data "$TMP/word.csv"
+expect_bad "$TMP/nan.csv:2:2: NaN/Inf" --data "$TMP/nan.csv"
+expect_bad "$TMP/inf.csv:2:2: NaN/Inf" --data "$TMP/inf.csv"
+expect_bad "$TMP/gap.csv: header has x2 but no x1" --data "$TMP/gap.csv"
+expect_bad "$TMP/names.csv: unknown column 't'" --data "$TMP/names.csv"
+expect_bad "$TMP/s1/train.csv: header has 10 input columns but --in is 8" --data "$TMP/s1/train.csv" --in 8
+expect_bad "$TMP/s1/train.csv: header has 5 output columns but --out is 4" --data "$TMP/s1/train.csv" --out 4
+expect_bad "--samples: 50, but $TMP/s1/train.csv has 80 training rows" --data "$TMP/s1/train.csv" --samples 50
+expect_bad "$TMP/three.csv: 3 inputs and 1 outputs, but $TMP/one.csv has 2 and 1" --data "$TMP/one.csv" \
+    --test-data "$TMP/three.csv"
+expect_bad "$TMP/one.csv: 1 data row" --data "$TMP/one.csv"
+expect_bad "$TMP/train_nohdr.csv: no header, so --in and --out" --data "$TMP/train_nohdr.csv"
+expect_bad "$TMP/ragged.csv:3:" --data "$TMP/s1/train.csv" --test-data "$TMP/ragged.csv"
+expect_bad "$TMP/missing.csv: No such file" --data "$TMP/missing.csv"
+expect_bad "rank 2 exceeds min(--in, --out) = 1 (in 2, out 1 from $TMP/one.csv)" --data "$TMP/one.csv" \
+    --test-data "$TMP/one.csv" --ranks 1,2
+
+# ---------------------------------------------------------------------------
+# bad safetensors input for --base-weights
+
+# mkst FILE HEADER NBYTES: the 8-byte little-endian header length, the
+# header, then NBYTES zero bytes of data.
+mkst() {
+    n=$(printf '%s' "$2" | wc -c)
+    le=
+    i=0
+    while [ $i -lt 8 ]; do
+        le="$le$(printf '\\%03o' $((n % 256)))"
+        n=$((n / 256))
+        i=$((i + 1))
+    done
+    printf "$le" >"$1"
+    printf '%s' "$2" >>"$1"
+    head -c "$3" /dev/zero >>"$1"
+}
+W='"layer.weight":{"dtype":"F32","shape":[5,10],"data_offsets":[0,200]}'
+B='"layer.bias":{"dtype":"F32","shape":[5],"data_offsets":[200,220]}'
+mkst "$TMP/good.st" "{$W,$B}" 220
+FT="--experiment finetune --epochs 3"
+run $FT --base-weights "$TMP/good.st" --output-dir "$TMP/g"
+head -c 100 "$TMP/f1/base.safetensors" >"$TMP/truncated.st"
+mkst "$TMP/json.st" '{"layer.weight":{"dtype":"F32",' 0
+mkst "$TMP/dtype.st" '{"layer.weight":{"dtype":"F16","shape":[5,10],"data_offsets":[0,100]},'"$(printf '%s' "$B" | sed 's/200,220/100,120/')}" 120
+mkst "$TMP/shape.st" "{$W,"'"layer.bias":{"dtype":"F32","shape":[4],"data_offsets":[200,216]}}' 216
+mkst "$TMP/range.st" "{$W,$B}" 100
+mkst "$TMP/overlap.st" '{"layer.weight":{"dtype":"F32","shape":[5,10],"data_offsets":[0,200]},"layer.bias":{"dtype":"F32","shape":[5],"data_offsets":[100,120]}}' 200
+mkst "$TMP/nobias.st" "{$W}" 200
+mkst "$TMP/none.st" '{"w":{"dtype":"F32","shape":[5,10],"data_offsets":[0,200]}}' 200
+: >"$TMP/empty.st"
+expect_bad "$TMP/truncated.st:" $FT --base-weights "$TMP/truncated.st"
+expect_bad "$TMP/json.st: " $FT --base-weights "$TMP/json.st"
+expect_bad "$TMP/dtype.st: tensor \"layer.weight\" has dtype F16, expected F32" $FT --base-weights "$TMP/dtype.st"
+expect_bad "$TMP/shape.st: tensor \"layer.bias\" has shape [4], expected [5]" $FT --base-weights "$TMP/shape.st"
+expect_bad "$TMP/good.st: tensor \"layer.weight\" has shape [5, 10], expected [5, 8]" $FT --in 8 \
+    --base-weights "$TMP/good.st"
+expect_bad "$TMP/range.st: " $FT --base-weights "$TMP/range.st"
+expect_bad "$TMP/overlap.st: " $FT --base-weights "$TMP/overlap.st"
+expect_bad "$TMP/nobias.st: no tensor named \"layer.bias\"" $FT --base-weights "$TMP/nobias.st"
+expect_bad "$TMP/none.st: no tensor \"layer.weight\" or \"weight\"" $FT --base-weights "$TMP/none.st"
+expect_bad "$TMP/empty.st: " $FT --base-weights "$TMP/empty.st"
+expect_bad "$TMP/missing.st: No such file" $FT --base-weights "$TMP/missing.st"
+expect_bad "$TMP/good.st: tensor \"layer.weight\" has shape [5, 10], expected [1, 2]" $FT \
+    --data "$TMP/one.csv" --test-data "$TMP/one.csv" --ranks 1 --base-weights "$TMP/good.st"
+# the messages say why
+expect_bad "$TMP/truncated.st: header length 200 is larger than" $FT --base-weights "$TMP/truncated.st"
+expect_bad "beyond the data buffer" $FT --base-weights "$TMP/range.st"
+expect_bad "overlap tensor" $FT --base-weights "$TMP/overlap.st"
+expect_bad "not valid JSON" $FT --base-weights "$TMP/json.st"
+
+# ---------------------------------------------------------------------------
+# options that do not go together
+
+expect_bad "--test-data: needs --data" --test-data "$TMP/one.csv"
+expect_bad "--data: --experiment finetune needs --base-weights" --experiment finetune --data "$TMP/one.csv"
+expect_bad "--noise: not used with --data" --experiment finetune --data "$TMP/one.csv" \
+    --base-weights "$TMP/good.st" --noise 0.1
+expect_bad "--delta-rank: not used with --data" --experiment finetune --data "$TMP/one.csv" \
+    --base-weights "$TMP/good.st" --delta-rank 1
+expect_bad "--pretrain-epochs: not used with --base-weights" --experiment finetune \
+    --base-weights "$TMP/good.st" --pretrain-epochs 10
+expect_bad "--base-weights: only used by --experiment finetune" --base-weights "$TMP/good.st"
+expect_bad "--data: empty path" --data ""
+
+echo "data: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
