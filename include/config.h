@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_RANKS 64
+#define CONFIG_MAX_THREADS 256
 
 typedef struct {
     int epochs;          /* --epochs, 100 */
@@ -23,6 +24,7 @@ typedef struct {
     int batch_size;      /* --batch-size; 0 = full batch */
     const char *output_dir; /* --output-dir, "results" */
     int quiet;           /* --quiet */
+    int threads;         /* --threads, 1 (results are identical for any count) */
 } config;
 
 void config_defaults(config *c);

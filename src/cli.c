@@ -26,6 +26,7 @@ enum {
     OPT_ALPHA,
     OPT_BATCH_SIZE,
     OPT_OUTPUT_DIR,
+    OPT_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -40,6 +41,7 @@ static const struct option long_options[] = {
     {"alpha", required_argument, NULL, OPT_ALPHA},
     {"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -67,6 +69,8 @@ void cli_usage(FILE *fp)
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n"
           "  --output-dir DIR   where results are written, created if missing [results]\n"
+          "  --threads N        worker threads, 1..256; results are bit-identical for\n"
+          "                     every N [1]\n"
           "  --quiet            print nothing on stdout\n"
           "  --help             show this help and exit\n"
           "  --version          show the version and exit\n"
@@ -188,6 +192,9 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
         case OPT_ALPHA: st = parse_positive(name, optarg, &cfg->alpha, err, errlen); break;
         case OPT_BATCH_SIZE:
             st = parse_int(name, optarg, 1, INT_MAX, &cfg->batch_size, err, errlen);
+            break;
+        case OPT_THREADS:
+            st = parse_int(name, optarg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
             break;
         case OPT_OUTPUT_DIR:
             if (optarg[0] == '\0')

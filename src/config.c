@@ -20,6 +20,7 @@ void config_defaults(config *c)
     c->batch_size = 0;
     c->output_dir = "results";
     c->quiet = 0;
+    c->threads = 1;
 }
 
 float config_alpha(const config *c, int rank)

@@ -55,7 +55,10 @@ static ld_status train_one(model_result *mr, const config *cfg, int rank, const 
     ld_status st = build_model(&m, cfg, rank, err, errlen);
     if (st != LD_OK)
         return st;
-    st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
+    trainer_options topt = trainer_defaults();
+    topt.threads = cfg->threads;
+    st = trainer_init_opts(&t, &m, train->x, train->y, train->n, cfg->batch_size, &topt, err,
+                           errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
