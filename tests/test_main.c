@@ -43,7 +43,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
 
 /* Each suite lives in its own tests/test_<name>.c. */
 #define SUITES(X) \
-    X(status)
+    X(status)     \
+    X(matmul)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
