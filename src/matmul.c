@@ -95,8 +95,12 @@ typedef struct {
 #define NC 512 /* a multiple of every NR */
 #define MAX_MR 12
 #define MAX_NR 16
-/* Products of fewer multiply-adds than this skip packing. */
+/* Products of fewer multiply-adds than this skip packing; the narrow and
+ * thin kernels, which pack only the small operand, pay off from
+ * SMALL_NARROW on, the thin ones for at least THIN_MIN_J columns. */
 #define SMALL_GEMM 32768.0
+#define SMALL_NARROW 512.0
+#define THIN_MIN_J 8
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MM_INLINE static inline __attribute__((always_inline))
@@ -118,15 +122,48 @@ size_t matmul_scratch_floats(void)
 
 /* Small products, unpacked, with the fast kernels' order: each element's
  * sum starts from 0 (or from c when accumulating) and adds the products in
- * order. */
+ * order. C is built as sums of scaled rows of opB, which vectorise along N;
+ * a transposed opB (nt) is first copied row-major when it is small enough
+ * for the stack. */
+#define SMALL_BT 4096
+
 static void gemm_ref(const gemm_args *g)
 {
+    float bt[SMALL_BT];
+    const float *b = g->b;
+    ptrdiff_t rsb = g->rsb, csb = g->csb;
+    if (csb != 1 && (size_t)g->K * (size_t)g->N <= SMALL_BT) {
+        for (int k = 0; k < g->K; k++)
+            for (int j = 0; j < g->N; j++)
+                bt[k * g->N + j] = g->b[k * g->rsb + j * g->csb];
+        b = bt;
+        rsb = g->N;
+        csb = 1;
+    }
+    if (csb == 1) {
+        if (!g->accumulate)
+            for (int i = 0; i < g->M; i++)
+                for (int j = 0; j < g->N; j++)
+                    g->c[i * g->ldc + j] = 0.0f;
+        /* k outermost: all M*N sums advance together, so no one sum's
+         * chain of dependent adds sets the pace */
+        for (int k = 0; k < g->K; k++) {
+            const float *bk = b + k * rsb;
+            for (int i = 0; i < g->M; i++) {
+                const float aik = g->a[i * g->rsa + k * g->csa];
+                float *ci = g->c + i * g->ldc;
+                for (int j = 0; j < g->N; j++)
+                    ci[j] += aik * bk[j];
+            }
+        }
+        return;
+    }
     for (int i = 0; i < g->M; i++) {
         for (int j = 0; j < g->N; j++) {
             float *cij = g->c + i * g->ldc + j;
             float s = g->accumulate ? *cij : 0.0f;
             for (int k = 0; k < g->K; k++)
-                s += g->a[i * g->rsa + k * g->csa] * g->b[k * g->rsb + j * g->csb];
+                s += g->a[i * g->rsa + k * g->csa] * b[k * rsb + j * csb];
             *cij = s;
         }
     }
@@ -514,14 +551,17 @@ static plan make_plan(const gemm_args *g)
         pl.thin_w = 8;
     }
 #endif
-    if ((double)g->M * (double)g->N * (double)g->K < SMALL_GEMM)
+    const double work = (double)g->M * (double)g->N * (double)g->K;
+    if (work < SMALL_NARROW)
         pl.kind = PLAN_REF;
     else if (g->csa == 1 && g->N <= NARROW_MAX_N && g->M >= 16)
         pl.kind = PLAN_NARROW;
-    else if (g->rsa == 1 && g->csb == 1 && g->M <= THIN_MAX_R)
+    else if (g->rsa == 1 && g->csb == 1 && g->M <= THIN_MAX_R && g->N >= THIN_MIN_J)
         pl.kind = PLAN_THIN_M;
-    else if (g->rsa == 1 && g->csb == 1 && g->N <= THIN_MAX_R)
+    else if (g->rsa == 1 && g->csb == 1 && g->N <= THIN_MAX_R && g->M >= THIN_MIN_J)
         pl.kind = PLAN_THIN_N;
+    else if (work < SMALL_GEMM)
+        pl.kind = PLAN_REF;
     else
         pl.kind = PLAN_PACKED;
     return pl;

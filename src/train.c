@@ -33,6 +33,15 @@ static int bt_stride(int O)
     return O + 16;
 }
 
+/* The row kernels below are inlined into their callers, which are compiled
+ * twice (LD_AVX2_CLONES); a row kernel left out of line would be compiled
+ * for the baseline only. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ROW_INLINE static inline __attribute__((always_inline))
+#else
+#define ROW_INLINE static inline
+#endif
+
 /* Rows per block of the fused LoRA pass and of the closed form's fallback. */
 #define ROW_BLOCK 128
 /* Parameters below which Adam runs on the calling thread. */
@@ -48,7 +57,7 @@ trainer_options trainer_defaults(void)
 /* row kernels shared by the methods */
 
 /* Sum of 8 double lanes in a fixed order. */
-static double lanes_sum(const double *l)
+ROW_INLINE double lanes_sum(const double *l)
 {
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
@@ -57,9 +66,8 @@ static double lanes_sum(const double *l)
  * non-NULL: the prediction is then yh + b, as linear_forward forms it).
  * Writes dy = g (pred - y) as mse_backward does and returns the row's
  * sum of (pred - y)^2 in double. */
-LD_AVX2_CLONES
-static double mse_row(float *restrict dy, const float *restrict yh, const float *restrict b,
-                      const float *restrict y, float g, int O)
+ROW_INLINE double mse_row(float *restrict dy, const float *restrict yh,
+                             const float *restrict b, const float *restrict y, float g, int O)
 {
     double lanes[8] = {0};
     int o = 0;
@@ -89,7 +97,7 @@ static double mse_row(float *restrict dy, const float *restrict yh, const float 
  * is (g (pred - y)) * scale, as mse_backward then lora_backward's dy *= scale
  * form it. Returns the row's sum of (pred - y)^2 in double. */
 /* The rest of lora_row for 8 outputs whose sums t are done. */
-static inline void lora_finish8(float *restrict gl, double *restrict lanes, const float *t,
+ROW_INLINE void lora_finish8(float *restrict gl, double *restrict lanes, const float *t,
                                 const float *restrict y0, const float *restrict y, float scale,
                                 float g)
 {
@@ -108,10 +116,9 @@ static inline void lora_finish8(float *restrict gl, double *restrict lanes, cons
         gl[j] = (g * (p[j] - y[j])) * scale;
 }
 
-LD_AVX2_CLONES
-static double lora_row(float *restrict gl, const float *restrict h, const float *restrict bt,
-                       const float *restrict y0, const float *restrict y, float scale, float g,
-                       int R, int O, int ldbt)
+ROW_INLINE double lora_row(float *restrict gl, const float *restrict h,
+                              const float *restrict bt, const float *restrict y0,
+                              const float *restrict y, float scale, float g, int R, int O, int ldbt)
 {
     double lanes[8] = {0};
     int o = 0;
@@ -148,6 +155,31 @@ static double lora_row(float *restrict gl, const float *restrict h, const float 
         gl[o] = (g * (p - y[o])) * scale;
     }
     return lanes_sum(lanes);
+}
+
+/* lora_row for rows rows (one call per block: for small layers the call
+ * itself would cost as much as the row). row_sq (rows) gets each row's sum
+ * of squares; y0 may be NULL. */
+LD_AVX2_CLONES
+static void lora_rows(double *row_sq, float *restrict gl, const float *restrict h,
+                      const float *restrict bt, const float *restrict y0, const float *restrict y,
+                      float scale, float g, int rows, int R, int O, int ldbt)
+{
+    for (int r = 0; r < rows; r++)
+        row_sq[r] = lora_row(gl + (size_t)r * O, h + (size_t)r * R, bt,
+                             y0 != NULL ? y0 + (size_t)r * O : NULL, y + (size_t)r * O, scale, g, R,
+                             O, ldbt);
+}
+
+/* mse_row for rows rows of (rows, O) arrays. */
+LD_AVX2_CLONES
+static void mse_rows(double *row_sq, float *restrict dy, const float *restrict yh,
+                     const float *restrict b, const float *restrict y, float g, int rows, int O)
+{
+    for (int r = 0; r < rows; r++) {
+        const size_t off = (size_t)r * O;
+        row_sq[r] = mse_row(dy + off, yh + off, b, y + off, g, O);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -187,12 +219,8 @@ static void lora_rows_job(void *vctx, int tid, int nthreads)
         float *dh = t->dh + (size_t)n0 * R;
         float *gl = fused ? t->dy : t->dy + (size_t)n0 * O;
         matmul_nt_ws(h, x, m->a, rb, R, I, 0, ws); /* h = x A^T */
-        for (int r = 0; r < rb; r++) {
-            const size_t row = (size_t)(n0 + r);
-            t->row_sq[row] = lora_row(gl + (size_t)r * O, h + (size_t)r * R, t->bt,
-                                      c->base != NULL ? c->base + row * O : NULL, c->y + row * O,
-                                      m->scale, c->g, R, O, bt_stride(O));
-        }
+        lora_rows(t->row_sq + n0, gl, h, t->bt, c->base != NULL ? c->base + (size_t)n0 * O : NULL,
+                  c->y + (size_t)n0 * O, m->scale, c->g, rb, R, O, bt_stride(O));
         matmul_nn_ws(dh, gl, m->bm, rb, R, O, 0, ws); /* dh = g B */
         if (fused) {
             matmul_tn_ws(m->dbm, gl, h, O, R, rb, 1, ws); /* dB += g^T h */
@@ -209,10 +237,8 @@ static void dense_rows_job(void *vctx, int tid, int nthreads)
     const int O = t->out;
     int lo, hi;
     pool_share(c->cnt, 1, tid, nthreads, &lo, &hi);
-    for (int n = lo; n < hi; n++) {
-        const size_t off = (size_t)n * O;
-        t->row_sq[n] = mse_row(t->dy + off, t->yhat + off, c->m->b, c->y + off, c->g, O);
-    }
+    const size_t off = (size_t)lo * O;
+    mse_rows(t->row_sq + lo, t->dy + off, t->yhat + off, c->m->b, c->y + off, c->g, hi - lo, O);
 }
 
 /* db (O) += column sums of dy (cnt,O), for this thread's columns, each in
@@ -507,7 +533,7 @@ static double step_batch(trainer *t, model *m, const float *xb, const float *yb,
         for (int n = 0; n < cnt; n++) {
             float *row = t->dy + (size_t)n * O;
             memcpy(t->yhat, row, (size_t)O * sizeof(float));
-            t->row_sq[n] = mse_row(row, t->yhat, NULL, yb + (size_t)n * O, c.g, O);
+            mse_rows(t->row_sq + n, row, t->yhat, NULL, yb + (size_t)n * O, c.g, 1, O);
         }
         model_zero_grad(m);
         model_backward(m, t->dy, t->dh, t->h, xb, cnt);
