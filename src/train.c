@@ -511,7 +511,7 @@ static double step_batch(trainer *t, model *m, const float *xb, const float *yb,
     const int I = t->in, O = t->out, R = t->rank;
     const size_t ny = (size_t)cnt * (size_t)O;
     step_ctx c = {t, m, xb, yb, base, cnt, 2.0f / (float)ny, cfg};
-    if (t->method == TRAIN_LORA_FUSED) {
+    if (t->method == TRAIN_LORA_FUSED && !m->merged) {
         for (int r = 0; r < R; r++)
             for (int o = 0; o < O; o++)
                 t->bt[(size_t)r * bt_stride(O) + o] = m->bm[(size_t)o * R + r];
@@ -528,7 +528,7 @@ static double step_batch(trainer *t, model *m, const float *xb, const float *yb,
         matmul_tn_mt(m->dw, t->dy, xb, O, I, cnt, 1, t->pool);     /* dW += dy^T x */
         pool_run(t->pool, dense_db_job, &c);                       /* db += sum dy */
     } else {
-        /* a merged LoRA model: the plain path */
+        /* a LoRA model merged after trainer_init: the plain path, as before */
         model_forward(m, t->dy, t->h, xb, base, cnt);
         for (int n = 0; n < cnt; n++) {
             float *row = t->dy + (size_t)n * O;
