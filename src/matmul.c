@@ -15,6 +15,9 @@
  *     NR columns in vector lanes.
  * Each output element is therefore the sequential sum over k that the naive
  * twin forms (see matmul.h); nothing here reassociates a float sum.
+ * Products with one small side skip packing the big operand ("narrow" and
+ * "thin" kernels, below), and small products run an unpacked loop; all keep
+ * the same per-element order. make_plan picks one per product.
  *
  * Code paths. The portable path is compiled for the x86-64 baseline (SSE2),
  * tile 6 x 8. On x86-64 with GCC or clang the same C is also compiled with
