@@ -68,6 +68,16 @@ static ld_status fit(trainer *t, model *m, int epochs, double lr, uint64_t seed,
 }
 
 /* The per-model facts that do not depend on the seed. */
+/* A trainer for m on n samples of (x, y), with the run's batch size and
+ * --threads. */
+static ld_status start_trainer(trainer *t, const model *m, const float *x, const float *y, int n,
+                               const config *cfg, char *err, size_t errlen)
+{
+    trainer_options opt = trainer_defaults();
+    opt.threads = cfg->threads;
+    return trainer_init_opts(t, m, x, y, n, cfg->batch_size, &opt, err, errlen);
+}
+
 static void describe_model(model_result *mr, const model *m)
 {
     mr->rank = m->rank;
@@ -161,7 +171,7 @@ static ld_status scratch_model(model_result *mr, float *curve, int s, const conf
         model_free(&m);
         return st;
     }
-    st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
+    st = start_trainer(&t, &m, train->x, train->y, train->n, cfg, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
@@ -295,7 +305,7 @@ static ld_status finetune_model(model_result *mr, float *curve, int s, const con
         model_free(&m);
         return st;
     }
-    st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
+    st = start_trainer(&t, &m, train->x, train->y, train->n, cfg, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
@@ -427,7 +437,7 @@ static ld_status run_finetune(const config *cfg, const run_inputs *in, uint64_t 
             goto done;
         rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
         linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
-        st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
+        st = start_trainer(&t, &pre, task1.x, task1.y, task1.n, cfg, err, errlen);
         if (st != LD_OK)
             goto done;
         double ms = 0.0;

@@ -54,7 +54,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(json) \
     X(safetensors) \
     X(finetune) \
-    X(export)
+    X(export) \
+    X(matmul)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
