@@ -1,11 +1,16 @@
 # lora_demo - see README.md.
 #   make          build ./lora_demo          make run     the default experiment
 #   make test     every test                 make plot    results/losses.png (gnuplot)
+#   make bench    speed against PyTorch      make native  ./lora_demo-native (-march=native)
 #   make install  PREFIX=/usr/local DESTDIR=  make clean
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -Wall -Wextra -Wpedantic
-# -Iinclude is kept apart so `make CFLAGS='... -Werror'` still finds headers.
-ALL_CFLAGS = $(CFLAGS) -Iinclude
+# Kept apart from CFLAGS so `make CFLAGS='... -Werror'` keeps them:
+# -ffp-contract=off: no fused multiply-add contraction, whatever the
+# compiler's default (GCC's is off in ISO C mode, clang's is on), because the
+# fast kernels promise results bit-identical to their naive twins and across
+# code paths (matmul.h).
+ALL_CFLAGS = $(CFLAGS) -ffp-contract=off -Iinclude
 LDLIBS  += -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
@@ -18,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c) tests/fixture.c
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures fuzz
+.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures fuzz bench native
 all: $(BIN)
 
 $(BIN): $(BUILD)/main.o $(LIB_OBJ)
@@ -46,11 +51,33 @@ $(BUILD)/tests/fuzz/%.o: tests/fuzz/%.c
 $(BUILD)/fuzz_replay_%: $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/fuzz_%.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD) $(BUILD)/tests:
+$(BUILD)/bench/%.o: scripts/bench/%.c | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/lora_bench: $(BUILD)/bench/lora_bench.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/closed_form_error: $(BUILD)/bench/closed_form_error.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD) $(BUILD)/tests $(BUILD)/bench:
 	mkdir -p $@
 
 run: $(BIN)
 	./$(BIN) --epochs 100 --seed 42
+
+# Speed against PyTorch (scripts/bench.py; not a test, nothing depends on
+# timing). BENCH_ARGS passes options, e.g. BENCH_ARGS="--threads 2".
+PYTHON ?= python3
+bench: $(BIN) $(BUILD)/lora_bench
+	$(PYTHON) scripts/bench.py $(BENCH_ARGS)
+
+# The same program tuned for this machine's CPU (-march=native), in its own
+# build directory and binary; the default build stays x86-64 baseline.
+native:
+	$(MAKE) BUILD=$(BUILD)/native BIN=$(BUILD)/native/lora_demo \
+	    CFLAGS="$(CFLAGS) -march=native" $(BUILD)/native/lora_demo
+	cp $(BUILD)/native/lora_demo lora_demo-native
 
 # The whole suite: C unit tests, then the command-line and fault tests; the
 # last line is the total "N passed, M failed".
@@ -83,7 +110,7 @@ valgrind: $(BIN) $(BUILD)/run_tests
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD = build/fuzz
-FUZZ_CFLAGS = -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+FUZZ_CFLAGS = -std=c11 -g -O1 -ffp-contract=off -fno-omit-frame-pointer -fsanitize=address,undefined \
     -fno-sanitize-recover=all -Iinclude
 FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BUILD):
@@ -128,10 +155,10 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/lora_demo $(DESTDIR)$(PREFIX)/share/man/man1/lora_demo.1
 
 clean:
-	rm -rf build $(BUILD) $(BIN) tests/tmp
+	rm -rf build $(BUILD) $(BIN) lora_demo-native tests/tmp
 
 # Keep intermediate objects (the fuzz and replay builds), so a second make
 # rebuilds nothing.
 .SECONDARY:
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(FUZZ_BUILD)/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(BUILD)/bench/*.d $(FUZZ_BUILD)/*.d)

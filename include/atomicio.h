@@ -6,7 +6,7 @@
  *     atomic_file af;
  *     if (atomic_open(&af, "results/losses.csv", err, errlen) != LD_OK) ...;
  *     fprintf(af.fp, ...);
- *     st = atomic_commit(&af, err, errlen);   // flush, fsync, close, rename
+ *     st = atomic_commit(&af, err, errlen);   // flush, close, rename (no fsync: atomicio.c)
  *
  * On any failure before commit, atomic_abort() closes and unlinks the
  * temporary file. atomic_commit() always releases the handle, success or not.

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_RANKS 64
+#define CONFIG_MAX_THREADS 256
 
 /* Bits of config.given: which sizes were set on the command line. With
  * --data (or --base-weights) the sizes come from the files, and an explicit
@@ -55,6 +56,7 @@ typedef struct {
     int save_data;       /* --save-data: train.csv and test.csv */
     int save_weights;    /* --save-weights: weights/, adapters/ and (finetune) base.safetensors */
     unsigned given;      /* CONFIG_GIVEN_* bits */
+    int threads;         /* --threads, 1 (results are identical for any count) */
 } config;
 
 /* The scratch defaults (the notebook's run). */

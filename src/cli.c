@@ -37,6 +37,7 @@ enum {
     OPT_BASE_WEIGHTS,
     OPT_SAVE_DATA,
     OPT_SAVE_WEIGHTS,
+    OPT_THREADS,
     OPT_END /* one past the last long-only option */
 };
 
@@ -63,6 +64,7 @@ static const struct option long_options[] = {
     {"base-weights", required_argument, NULL, OPT_BASE_WEIGHTS},
     {"save-data", no_argument, NULL, OPT_SAVE_DATA},
     {"save-weights", no_argument, NULL, OPT_SAVE_WEIGHTS},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -109,7 +111,9 @@ void cli_usage(FILE *fp)
     fputs("  --alpha X          LoRA alpha, the same for every rank [alpha = r]\n"
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
-          "                     is one full batch [full batch]\n", fp);
+          "                     is one full batch [full batch]\n"
+          "  --threads N        worker threads, 1..256; results are bit-identical for\n"
+          "                     every N [1]\n", fp);
     fputs("\nfinetune only:\n", fp);
     fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
     fprintf(fp, "  --noise X          std of the Gaussian noise on every target, >= 0 [%g]\n", ft.noise);
@@ -327,6 +331,9 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
             given[c - OPT_EPOCHS] = 1;
         switch (c) {
         case OPT_EPOCHS: st = parse_int(name, optarg, 1, INT_MAX, &cfg->epochs, err, errlen); break;
+        case OPT_THREADS:
+            st = parse_int(name, optarg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
+            break;
         case OPT_SEED: st = parse_u64(name, optarg, &cfg->seed, err, errlen); break;
         case OPT_LR: st = parse_positive(name, optarg, &cfg->lr, err, errlen); break;
         case OPT_SAMPLES: st = parse_int(name, optarg, 1, INT_MAX, &cfg->samples, err, errlen); break;

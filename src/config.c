@@ -28,6 +28,7 @@ void config_defaults(config *c)
     c->pretrain_epochs = 500;
     c->output_dir = "results";
     c->quiet = 0;
+    c->threads = 1;
 }
 
 void config_defaults_for(config *c, experiment_kind kind)

@@ -25,6 +25,7 @@
 #include "finetune.h"
 #include "linear.h"
 #include "lora.h"
+#include "matmul.h"
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
@@ -139,6 +140,16 @@ static ld_status fit(run_ctx *rc, const char *name, trainer *t, model *m, int ep
     *ms = now_ms() - t0;
     free(order);
     return LD_OK;
+}
+
+/* A trainer for m on n samples of (x, y), with the run's batch size and
+ * --threads. */
+static ld_status start_trainer(trainer *t, const model *m, const float *x, const float *y, int n,
+                               const config *cfg, char *err, size_t errlen)
+{
+    trainer_options opt = trainer_defaults();
+    opt.threads = cfg->threads;
+    return trainer_init_opts(t, m, x, y, n, cfg->batch_size, &opt, err, errlen);
 }
 
 /* 1 if the outcome is a model trained for all its epochs without diverging. */
@@ -262,7 +273,7 @@ static ld_status scratch_model(run_ctx *rc, model_result *mr, float *curve, int 
         model_free(&m);
         return st;
     }
-    st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
+    st = start_trainer(&t, &m, train->x, train->y, train->n, cfg, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
@@ -407,7 +418,7 @@ static ld_status finetune_model(run_ctx *rc, model_result *mr, float *curve, int
         model_free(&m);
         return st;
     }
-    st = trainer_init(&t, &m, train->x, train->y, train->n, cfg->batch_size, err, errlen);
+    st = start_trainer(&t, &m, train->x, train->y, train->n, cfg, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
@@ -546,7 +557,7 @@ static ld_status run_finetune(run_ctx *rc, const config *cfg, const run_inputs *
             goto done;
         rng_seed(&r, seed, STREAM_PRETRAIN_INIT);
         linear_init(pre.w, pre.b, cfg->in, cfg->out, &r);
-        st = trainer_init(&t, &pre, task1.x, task1.y, task1.n, cfg->batch_size, err, errlen);
+        st = start_trainer(&t, &pre, task1.x, task1.y, task1.n, cfg, err, errlen);
         if (st != LD_OK)
             goto done;
         double ms = 0.0;
@@ -931,6 +942,15 @@ int experiment_memory_needed(const config *cfg, experiment_memory *mem)
     add3(&m.buffers, 2 * B, O, F, &bad);
     add3(&m.buffers, 2 * B, R, F, &bad);
     add3(&m.buffers, P, R, F, &bad);
+    /* B^T padded (R, O+16); the closed form of a dense full batch: X^T X
+     * (I,I), Y^T X and W G (O,I) x 2, and its sums in double; each thread's
+     * scratch (matmul's panels and a block of rows) */
+    add3(&m.buffers, R, O + 16, F, &bad);
+    add3(&m.buffers, I, I, F, &bad);
+    add3(&m.buffers, 2 * O, I, F, &bad);
+    add3(&m.buffers, I + 3 * O + (B > O ? B : O), 1, sizeof(double), &bad);
+    add3(&m.buffers, cfg->threads > 1 ? (size_t)cfg->threads : 1,
+         matmul_scratch_floats() + 128 * O, F, &bad);
     if (B < N) {
         add3(&m.buffers, B, IO, F, &bad);
         add3(&m.buffers, N, 1, sizeof(int), &bad);

@@ -1,16 +1,390 @@
 /* train.c - the training loop: forward, MSE, backward, Adam; and evaluation.
  *
  * Dimension key: N samples, B batch size, I in, O out, R rank.
+ *
+ * Three ways through an epoch (train.h says when each is used):
+ *   forward-backward  y = x W^T + b, MSE, dW = dy^T x, db = sum dy; the
+ *                     same arithmetic as model_forward / model_backward;
+ *   closed form       dense, full batch: from X^T X and Y^T X (train.h);
+ *   LoRA fused        rows in blocks: h = x A^T, y = base + s h B^T, the
+ *                     residual, the loss and g = s dL/dy, dh = g B, while the
+ *                     block is in cache; then dB += g^T h and dA += dh^T x.
+ *                     Every float operation is the one model_forward,
+ *                     mse_backward and model_backward do, in the same order.
+ * The loss is accumulated in double per row (8 lanes), and rows are summed in
+ * row order, so it does not depend on the thread count either.
  */
 #include "train.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "linear.h"
+#include "lora.h"
+#include "matmul.h"
+#include "simd.h"
+
+/* Row stride of B^T (R, O) in the fused LoRA pass: O plus a cache line, so
+ * that its R rows, read together, do not all fall into one L1 set when O is
+ * a multiple of 1024. */
+static int bt_stride(int O)
+{
+    return O + 16;
+}
+
+/* The row kernels below are inlined into their callers, which are compiled
+ * twice (LD_AVX2_CLONES); a row kernel left out of line would be compiled
+ * for the baseline only. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ROW_INLINE static inline __attribute__((always_inline))
+#else
+#define ROW_INLINE static inline
+#endif
+
+/* Rows per block of the fused LoRA pass and of the closed form's fallback. */
+#define ROW_BLOCK 128
+/* Parameters below which Adam runs on the calling thread. */
+#define ADAM_PARALLEL_MIN 65536
+
+trainer_options trainer_defaults(void)
+{
+    trainer_options o = {1, 1};
+    return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* row kernels shared by the methods */
+
+/* Sum of 8 double lanes in a fixed order. */
+ROW_INLINE double lanes_sum(const double *l)
+{
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* One row of the MSE: yh (O) is the prediction (before the bias if b is
+ * non-NULL: the prediction is then yh + b, as linear_forward forms it).
+ * Writes dy = g (pred - y) as mse_backward does and returns the row's
+ * sum of (pred - y)^2 in double. */
+ROW_INLINE double mse_row(float *restrict dy, const float *restrict yh,
+                             const float *restrict b, const float *restrict y, float g, int O)
+{
+    double lanes[8] = {0};
+    int o = 0;
+    for (; o + 8 <= O; o += 8) {
+        float p[8];
+        for (int j = 0; j < 8; j++)
+            p[j] = b != NULL ? yh[o + j] + b[o + j] : yh[o + j];
+        for (int j = 0; j < 8; j++) {
+            const double d = (double)p[j] - (double)y[o + j];
+            lanes[j] += d * d;
+        }
+        for (int j = 0; j < 8; j++)
+            dy[o + j] = g * (p[j] - y[o + j]);
+    }
+    for (int j = 0; o < O; o++, j++) {
+        const float p = b != NULL ? yh[o] + b[o] : yh[o];
+        const double d = (double)p - (double)y[o];
+        lanes[j] += d * d;
+        dy[o] = g * (p - y[o]);
+    }
+    return lanes_sum(lanes);
+}
+
+/* One row of the fused LoRA pass. The prediction is
+ *     pred = y0 + scale * t,  t_o = sum_k h_k B[o][k] (k in order, from 0)
+ * with y0 the base row or 0, as lora_forward forms it; the gradient written
+ * is (g (pred - y)) * scale, as mse_backward then lora_backward's dy *= scale
+ * form it. Returns the row's sum of (pred - y)^2 in double. */
+/* The rest of lora_row for 8 outputs whose sums t are done. */
+ROW_INLINE void lora_finish8(float *restrict gl, double *restrict lanes, const float *t,
+                                const float *restrict y0, const float *restrict y, float scale,
+                                float g)
+{
+    float p[8];
+    if (y0 != NULL)
+        for (int j = 0; j < 8; j++)
+            p[j] = y0[j] + scale * t[j];
+    else
+        for (int j = 0; j < 8; j++)
+            p[j] = 0.0f + scale * t[j];
+    for (int j = 0; j < 8; j++) {
+        const double d = (double)p[j] - (double)y[j];
+        lanes[j] += d * d;
+    }
+    for (int j = 0; j < 8; j++)
+        gl[j] = (g * (p[j] - y[j])) * scale;
+}
+
+ROW_INLINE double lora_row(float *restrict gl, const float *restrict h,
+                              const float *restrict bt, const float *restrict y0,
+                              const float *restrict y, float scale, float g, int R, int O, int ldbt)
+{
+    double lanes[8] = {0};
+    int o = 0;
+    /* 32 outputs at a time: four independent sums over k, each 8 wide (four
+     * separate arrays, which GCC keeps in registers; one array of 32 it
+     * does not) */
+    for (; o + 32 <= O; o += 32) {
+        float t0[8] = {0}, t1[8] = {0}, t2[8] = {0}, t3[8] = {0};
+        for (int k = 0; k < R; k++) {
+            const float hk = h[k];
+            const float *bk = bt + (size_t)k * ldbt + o;
+            for (int j = 0; j < 8; j++)
+                t0[j] += hk * bk[j];
+            for (int j = 0; j < 8; j++)
+                t1[j] += hk * bk[8 + j];
+            for (int j = 0; j < 8; j++)
+                t2[j] += hk * bk[16 + j];
+            for (int j = 0; j < 8; j++)
+                t3[j] += hk * bk[24 + j];
+        }
+        const float *y0o = y0 != NULL ? y0 + o : NULL;
+        lora_finish8(gl + o, lanes, t0, y0o, y + o, scale, g);
+        lora_finish8(gl + o + 8, lanes, t1, y0 != NULL ? y0o + 8 : NULL, y + o + 8, scale, g);
+        lora_finish8(gl + o + 16, lanes, t2, y0 != NULL ? y0o + 16 : NULL, y + o + 16, scale, g);
+        lora_finish8(gl + o + 24, lanes, t3, y0 != NULL ? y0o + 24 : NULL, y + o + 24, scale, g);
+    }
+    for (int j = 0; o < O; o++, j++) {
+        float t = 0.0f;
+        for (int k = 0; k < R; k++)
+            t += h[k] * bt[(size_t)k * ldbt + o];
+        const float p = (y0 != NULL ? y0[o] : 0.0f) + scale * t;
+        const double d = (double)p - (double)y[o];
+        lanes[j & 7] += d * d;
+        gl[o] = (g * (p - y[o])) * scale;
+    }
+    return lanes_sum(lanes);
+}
+
+/* lora_row for rows rows (one call per block: for small layers the call
+ * itself would cost as much as the row). row_sq (rows) gets each row's sum
+ * of squares; y0 may be NULL. */
+LD_AVX2_CLONES
+static void lora_rows(double *row_sq, float *restrict gl, const float *restrict h,
+                      const float *restrict bt, const float *restrict y0, const float *restrict y,
+                      float scale, float g, int rows, int R, int O, int ldbt)
+{
+    for (int r = 0; r < rows; r++)
+        row_sq[r] = lora_row(gl + (size_t)r * O, h + (size_t)r * R, bt,
+                             y0 != NULL ? y0 + (size_t)r * O : NULL, y + (size_t)r * O, scale, g, R,
+                             O, ldbt);
+}
+
+/* mse_row for rows rows of (rows, O) arrays. */
+LD_AVX2_CLONES
+static void mse_rows(double *row_sq, float *restrict dy, const float *restrict yh,
+                     const float *restrict b, const float *restrict y, float g, int rows, int O)
+{
+    for (int r = 0; r < rows; r++) {
+        const size_t off = (size_t)r * O;
+        row_sq[r] = mse_row(dy + off, yh + off, b, y + off, g, O);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* jobs run on the pool */
+
+typedef struct {
+    trainer *t;
+    model *m;
+    const float *x, *y, *base; /* batch rows: (cnt,I), (cnt,O), (cnt,O) or NULL */
+    int cnt;
+    float g; /* 2 / (cnt * O) */
+    adam_config cfg;
+} step_ctx;
+
+/* Fused LoRA rows of this thread's share, ROW_BLOCK rows at a time: h, the
+ * rows of the loss and of g = s dL/dy, and dh = g B. On one thread the
+ * gradients of the block follow while it is in cache, dB += g^T h and
+ * dA += dh^T x, and g only needs one block of rows; on several threads they
+ * are separate passes afterwards (step_batch), split by columns. Either way
+ * each gradient element is the same sum over the rows in row order (the
+ * kernels add products one at a time, see matmul.h), so the result does not
+ * depend on the thread count. */
+static void lora_rows_job(void *vctx, int tid, int nthreads)
+{
+    const step_ctx *c = vctx;
+    trainer *t = c->t;
+    model *m = c->m;
+    const int I = t->in, O = t->out, R = t->rank;
+    const int fused = nthreads == 1;
+    float *ws = pool_scratch(t->pool, tid);
+    int lo, hi;
+    pool_share(c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
+    for (int n0 = lo; n0 < hi; n0 += ROW_BLOCK) {
+        const int rb = hi - n0 < ROW_BLOCK ? hi - n0 : ROW_BLOCK;
+        const float *x = c->x + (size_t)n0 * I;
+        float *h = t->h + (size_t)n0 * R;
+        float *dh = t->dh + (size_t)n0 * R;
+        float *gl = fused ? t->dy : t->dy + (size_t)n0 * O;
+        matmul_nt_ws(h, x, m->a, rb, R, I, 0, ws); /* h = x A^T */
+        lora_rows(t->row_sq + n0, gl, h, t->bt, c->base != NULL ? c->base + (size_t)n0 * O : NULL,
+                  c->y + (size_t)n0 * O, m->scale, c->g, rb, R, O, bt_stride(O));
+        matmul_nn_ws(dh, gl, m->bm, rb, R, O, 0, ws); /* dh = g B */
+        if (fused) {
+            matmul_tn_ws(m->dbm, gl, h, O, R, rb, 1, ws); /* dB += g^T h */
+            matmul_tn_ws(m->da, dh, x, R, I, rb, 1, ws);  /* dA += dh^T x */
+        }
+    }
+}
+
+/* Forward-backward: the residual rows of this thread's share. */
+static void dense_rows_job(void *vctx, int tid, int nthreads)
+{
+    const step_ctx *c = vctx;
+    trainer *t = c->t;
+    const int O = t->out;
+    int lo, hi;
+    pool_share(c->cnt, 1, tid, nthreads, &lo, &hi);
+    const size_t off = (size_t)lo * O;
+    mse_rows(t->row_sq + lo, t->dy + off, t->yhat + off, c->m->b, c->y + off, c->g, hi - lo, O);
+}
+
+/* db (O) += column sums of dy (cnt,O), for this thread's columns, each in
+ * row order as linear_backward sums them. */
+static void dense_db_job(void *vctx, int tid, int nthreads)
+{
+    const step_ctx *c = vctx;
+    trainer *t = c->t;
+    const int O = t->out;
+    int lo, hi;
+    pool_share(O, 16, tid, nthreads, &lo, &hi);
+    for (int n = 0; n < c->cnt; n++) {
+        const float *dyn = t->dy + (size_t)n * O;
+        for (int o = lo; o < hi; o++)
+            c->m->db[o] += dyn[o];
+    }
+}
+
+/* Closed form: gradient rows and loss terms of this thread's output rows. */
+static void gram_rows_job(void *vctx, int tid, int nthreads)
+{
+    const step_ctx *c = vctx;
+    trainer *t = c->t;
+    model *m = c->m;
+    const int I = t->in, O = t->out;
+    const double N = (double)t->n;
+    const double gd = 2.0 / (N * (double)O);
+    int lo, hi;
+    pool_share(O, 1, tid, nthreads, &lo, &hi);
+    for (int o = lo; o < hi; o++) {
+        const float *w = m->w + (size_t)o * I;
+        const float *q = t->wg + (size_t)o * I;
+        const float *cr = t->cross + (size_t)o * I;
+        float *dw = m->dw + (size_t)o * I;
+        const double b = (double)m->b[o];
+        double ws[4] = {0}, wq[4] = {0}, wc[4] = {0};
+        for (int i = 0; i < I; i++) {
+            const double wi = (double)w[i], qi = (double)q[i], ci = (double)cr[i];
+            ws[i & 3] += wi * t->xsum[i];
+            wq[i & 3] += wi * qi;
+            wc[i & 3] += wi * ci;
+            dw[i] = (float)(gd * (qi + b * t->xsum[i] - ci));
+        }
+        const double sws = (ws[0] + ws[1]) + (ws[2] + ws[3]);
+        const double swq = (wq[0] + wq[1]) + (wq[2] + wq[3]);
+        const double swc = (wc[0] + wc[1]) + (wc[2] + wc[3]);
+        m->db[o] = (float)(gd * (sws + N * b - t->ysum[o]));
+        t->row_sq[o] = swq + 2.0 * b * sws + N * b * b - 2.0 * swc - 2.0 * b * t->ysum[o] + t->ysq[o];
+        t->row_abs[o] = fabs(swq) + 2.0 * fabs(b * sws) + N * b * b + 2.0 * fabs(swc) +
+                        2.0 * fabs(b * t->ysum[o]) + t->ysq[o];
+    }
+}
+
+/* Closed form's fallback: the loss rows of this thread's share by a forward
+ * pass, ROW_BLOCK rows at a time into scratch past the matmul scratch. */
+static void forward_loss_job(void *vctx, int tid, int nthreads)
+{
+    const step_ctx *c = vctx;
+    trainer *t = c->t;
+    const model *m = c->m;
+    const int I = t->in, O = t->out;
+    float *ws = pool_scratch(t->pool, tid);
+    float *yh = ws + matmul_scratch_floats();
+    int lo, hi;
+    pool_share(c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
+    for (int n0 = lo; n0 < hi; n0 += ROW_BLOCK) {
+        const int rb = hi - n0 < ROW_BLOCK ? hi - n0 : ROW_BLOCK;
+        matmul_nt_ws(yh, c->x + (size_t)n0 * I, m->w, rb, O, I, 0, ws);
+        for (int r = 0; r < rb; r++) {
+            const float *p = yh + (size_t)r * O;
+            const float *y = c->y + (size_t)(n0 + r) * O;
+            double lanes[8] = {0};
+            for (int o = 0; o < O; o++) {
+                const double d = (double)(p[o] + m->b[o]) - (double)y[o];
+                lanes[o & 7] += d * d;
+            }
+            t->row_sq[n0 + r] = lanes_sum(lanes);
+        }
+    }
+}
+
+static void adam_job(void *vctx, int tid, int nthreads)
+{
+    const step_ctx *c = vctx;
+    model *m = c->m;
+    int lo, hi;
+    pool_share((int)m->n_params, 64, tid, nthreads, &lo, &hi);
+    if (hi > lo)
+        adam_step(m->params + lo, m->grads + lo, m->adam_m + lo, m->adam_v + lo, (size_t)(hi - lo),
+                  m->step, c->cfg);
+}
+
+/* model_adam_step, with the flat update split across the threads (each
+ * element's update is independent of the others). */
+static void adam_mt(trainer *t, model *m, adam_config cfg)
+{
+    if (m->n_params < ADAM_PARALLEL_MIN || m->n_params > (size_t)2147483647) {
+        model_adam_step(m, cfg);
+        return;
+    }
+    m->step++;
+    step_ctx c = {t, m, NULL, NULL, NULL, 0, 0.0f, cfg};
+    pool_run(t->pool, adam_job, &c);
+}
+
+static double sum_rows(const double *r, int n)
+{
+    double s = 0.0;
+    for (int i = 0; i < n; i++)
+        s += r[i];
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* setup */
+
+/* Column sums of a (N,W) in double: s[j] = sum_n a[n][j] (and of squares). */
+static void column_sums(double *s, double *sq, const float *a, int N, int W)
+{
+    for (int j = 0; j < W; j++) {
+        s[j] = 0.0;
+        if (sq != NULL)
+            sq[j] = 0.0;
+    }
+    for (int n = 0; n < N; n++) {
+        const float *an = a + (size_t)n * W;
+        for (int j = 0; j < W; j++) {
+            const double v = (double)an[j];
+            s[j] += v;
+            if (sq != NULL)
+                sq[j] += v * v;
+        }
+    }
+}
 
 ld_status trainer_init(trainer *t, const model *m, const float *x, const float *y, int n,
                        int batch, char *err, size_t errlen)
 {
+    return trainer_init_opts(t, m, x, y, n, batch, NULL, err, errlen);
+}
+
+ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const float *y, int n,
+                            int batch, const trainer_options *opt, char *err, size_t errlen)
+{
     memset(t, 0, sizeof *t);
+    const trainer_options o = opt != NULL ? *opt : trainer_defaults();
     if (n <= 0)
         return ld_fail(err, errlen, LD_EINPUT, "no training samples");
     if (batch <= 0 || batch > n)
@@ -24,45 +398,107 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
     t->y = y;
     const int mini = batch < n;
     const int cache_base = m->kind == MODEL_LORA && m->has_base;
+    if (m->kind == MODEL_DENSE && !mini && o.closed_form && m->in <= n)
+        t->method = TRAIN_CLOSED_FORM;
+    else if (m->kind == MODEL_LORA && !m->merged)
+        t->method = TRAIN_LORA_FUSED;
+    else
+        t->method = TRAIN_FORWARD_BACKWARD;
     const size_t B = (size_t)batch, I = (size_t)m->in, O = (size_t)m->out, R = (size_t)m->rank;
+    const size_t P = t->method == TRAIN_FORWARD_BACKWARD || B < TRAIN_EVAL_ROWS ? B : TRAIN_EVAL_ROWS;
+    t->yhat_rows = (int)P;
 
     /* sizes in floats, each overflow-checked */
-    size_t s_xb = 0, s_yb = 0, s_base = 0, s_baseb = 0, s_bo = 0, s_br = 0, total = 0;
-    int bad = ld_mul_size(&s_bo, B, O) | ld_mul_size(&s_br, B, R);
+    size_t s_xb = 0, s_yb = 0, s_base = 0, s_baseb = 0, s_yhat = 0, s_dy = 0, s_br = 0, s_bt = 0;
+    size_t s_gram = 0, s_cross = 0, total = 0;
+    int bad = ld_mul_size(&s_yhat, P, O) | ld_mul_size(&s_br, B, R) | ld_mul_size(&s_bt, R, (size_t)bt_stride(m->out));
+    if (t->method != TRAIN_CLOSED_FORM)
+        bad |= ld_mul_size(&s_dy, B, O);
     if (mini)
         bad |= ld_mul_size(&s_xb, B, I) | ld_mul_size(&s_yb, B, O);
     if (cache_base) {
         bad |= ld_mul_size(&s_base, (size_t)n, O);
         if (mini)
-            s_baseb = s_bo;
+            s_baseb = s_dy;
     }
-    const size_t parts[] = {s_xb, s_yb, s_base, s_baseb, s_bo, s_bo, s_br, s_br};
+    if (t->method == TRAIN_CLOSED_FORM)
+        bad |= ld_mul_size(&s_gram, I, I) | ld_mul_size(&s_cross, O, I);
+    const size_t parts[] = {s_xb, s_yb, s_base, s_baseb, s_yhat, s_dy, s_br, s_br, s_bt,
+                            s_gram, s_cross, s_cross};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         bad |= ld_add_size(&total, total, parts[i]);
     size_t bytes = 0;
     bad |= ld_mul_size(&bytes, total, sizeof(float));
+    const size_t rows = B > O ? B : O;
+    const size_t dparts[] = {t->method == TRAIN_CLOSED_FORM ? I : 0,
+                             t->method == TRAIN_CLOSED_FORM ? O : 0,
+                             t->method == TRAIN_CLOSED_FORM ? O : 0, rows,
+                             t->method == TRAIN_CLOSED_FORM ? O : 0};
+    size_t dtotal = 0, dbytes = 0;
+    for (size_t i = 0; i < sizeof dparts / sizeof dparts[0]; i++)
+        bad |= ld_add_size(&dtotal, dtotal, dparts[i]);
+    bad |= ld_mul_size(&dbytes, dtotal, sizeof(double));
+    size_t scratch = matmul_scratch_floats(), fb = 0;
+    /* two statements: the operands of | are evaluated in no fixed order, and
+     * the sum reads the product */
+    bad |= ld_mul_size(&fb, ROW_BLOCK, O);
+    bad |= ld_add_size(&scratch, scratch, fb);
     if (bad)
         return ld_fail(err, errlen, LD_ENOMEM, "training buffers for %d samples do not fit in memory", n);
     t->mem = malloc(bytes > 0 ? bytes : 1);
-    if (t->mem == NULL)
-        return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes of training buffers", bytes);
+    t->dmem = malloc(dbytes > 0 ? dbytes : 1);
+    if (t->mem == NULL || t->dmem == NULL) {
+        trainer_free(t);
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes of training buffers",
+                       bytes + dbytes);
+    }
+    ld_status st = pool_init(&t->pool, o.threads, scratch, err, errlen);
+    if (st != LD_OK) {
+        trainer_free(t);
+        return st;
+    }
 
     float *p = t->mem;
-    float **slots[] = {&t->xb, &t->yb, &t->base_all, &t->base_b, &t->yhat, &t->dy, &t->h, &t->dh};
+    float **slots[] = {&t->xb, &t->yb, &t->base_all, &t->base_b, &t->yhat, &t->dy, &t->h, &t->dh,
+                       &t->bt, &t->gram, &t->cross, &t->wg};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         *slots[i] = parts[i] > 0 ? p : NULL;
         p += parts[i];
     }
-    if (cache_base)
-        model_base_forward(m, t->base_all, x, n);
+    double *d = t->dmem;
+    double **dslots[] = {&t->xsum, &t->ysum, &t->ysq, &t->row_sq, &t->row_abs};
+    for (size_t i = 0; i < sizeof dparts / sizeof dparts[0]; i++) {
+        *dslots[i] = dparts[i] > 0 ? d : NULL;
+        d += dparts[i];
+    }
+
+    if (cache_base) {
+        /* model_base_forward's arithmetic, on the pool */
+        matmul_nt_mt(t->base_all, x, m->base_w, n, m->out, m->in, 0, t->pool);
+        if (m->base_b != NULL)
+            for (int r = 0; r < n; r++)
+                for (int c = 0; c < m->out; c++)
+                    t->base_all[(size_t)r * O + c] += m->base_b[c];
+    }
+    if (t->method == TRAIN_CLOSED_FORM) {
+        matmul_gram_mt(t->gram, x, n, m->in, t->pool);
+        matmul_tn_mt(t->cross, y, x, m->out, m->in, n, 0, t->pool);
+        column_sums(t->xsum, NULL, x, n, m->in);
+        column_sums(t->ysum, t->ysq, y, n, m->out);
+    }
     return LD_OK;
 }
 
 void trainer_free(trainer *t)
 {
+    pool_free(t->pool);
     free(t->mem);
+    free(t->dmem);
     memset(t, 0, sizeof *t);
 }
+
+/* ------------------------------------------------------------------------ */
+/* epochs */
 
 /* Copy rows idx[0..cnt) of src (N, width) into dst (cnt, width). */
 static void gather_rows(float *dst, const float *src, const int *idx, int cnt, int width)
@@ -71,8 +507,73 @@ static void gather_rows(float *dst, const float *src, const int *idx, int cnt, i
         memcpy(dst + (size_t)i * width, src + (size_t)idx[i] * width, (size_t)width * sizeof(float));
 }
 
+/* Forward, MSE, backward and an Adam step on one batch; returns its loss. */
+static double step_batch(trainer *t, model *m, const float *xb, const float *yb, const float *base,
+                         int cnt, adam_config cfg)
+{
+    const int I = t->in, O = t->out, R = t->rank;
+    const size_t ny = (size_t)cnt * (size_t)O;
+    step_ctx c = {t, m, xb, yb, base, cnt, 2.0f / (float)ny, cfg};
+    if (t->method == TRAIN_LORA_FUSED && !m->merged) {
+        for (int r = 0; r < R; r++)
+            for (int o = 0; o < O; o++)
+                t->bt[(size_t)r * bt_stride(O) + o] = m->bm[(size_t)o * R + r];
+        model_zero_grad(m);
+        pool_run(t->pool, lora_rows_job, &c);
+        if (pool_threads(t->pool) > 1) {
+            matmul_tn_mt(m->dbm, t->dy, t->h, O, R, cnt, 1, t->pool); /* dB += g^T h */
+            matmul_tn_mt(m->da, t->dh, xb, R, I, cnt, 1, t->pool);    /* dA += dh^T x */
+        }
+    } else if (m->kind == MODEL_DENSE) {
+        matmul_nt_mt(t->yhat, xb, m->w, cnt, O, I, 0, t->pool);    /* x W^T (+ b below) */
+        pool_run(t->pool, dense_rows_job, &c);
+        model_zero_grad(m);
+        matmul_tn_mt(m->dw, t->dy, xb, O, I, cnt, 1, t->pool);     /* dW += dy^T x */
+        pool_run(t->pool, dense_db_job, &c);                       /* db += sum dy */
+    } else {
+        /* a LoRA model merged after trainer_init: the plain path, as before */
+        model_forward(m, t->dy, t->h, xb, base, cnt);
+        for (int n = 0; n < cnt; n++) {
+            float *row = t->dy + (size_t)n * O;
+            memcpy(t->yhat, row, (size_t)O * sizeof(float));
+            mse_rows(t->row_sq + n, row, t->yhat, NULL, yb + (size_t)n * O, c.g, 1, O);
+        }
+        model_zero_grad(m);
+        model_backward(m, t->dy, t->dh, t->h, xb, cnt);
+    }
+    adam_mt(t, m, cfg);
+    return sum_rows(t->row_sq, cnt) / (double)ny;
+}
+
+/* The closed form's epoch (full batch); returns the loss before the step. */
+static double step_closed_form(trainer *t, model *m, adam_config cfg)
+{
+    const int I = t->in, O = t->out;
+    step_ctx c = {t, m, t->x, t->y, NULL, t->n, 0.0f, cfg};
+    matmul_nn_mt(t->wg, m->w, t->gram, O, I, I, 0, t->pool); /* W G */
+    pool_run(t->pool, gram_rows_job, &c);
+    const double nol = sum_rows(t->row_sq, O);
+    const double terms = sum_rows(t->row_abs, O);
+    const double denom = (double)t->n * (double)O;
+    double loss = nol / denom;
+    if (m->step == 0 || !(nol > 0.0) || terms > TRAIN_GRAM_KAPPA * nol) {
+        /* The first epoch's loss always comes from the forward pass, so every
+         * model's starting loss is measured the same way (fine-tuned models
+         * that start as the same base report bit-identical first losses).
+         * Later on, the forward pass stands in where cancellation could show. */
+        pool_run(t->pool, forward_loss_job, &c);
+        loss = sum_rows(t->row_sq, t->n) / denom;
+        if (m->step > 0)
+            t->gram_fallbacks++;
+    }
+    adam_mt(t, m, cfg);
+    return loss;
+}
+
 float trainer_epoch(trainer *t, model *m, const int *order, adam_config cfg)
 {
+    if (t->method == TRAIN_CLOSED_FORM)
+        return (float)step_closed_form(t, m, cfg);
     const int O = t->out;
     double loss_sum = 0.0;
     int batches = 0;
@@ -97,14 +598,8 @@ float trainer_epoch(trainer *t, model *m, const int *order, adam_config cfg)
             yb = t->y + (size_t)start * O;
             base = t->base_all != NULL ? t->base_all + (size_t)start * O : NULL;
         }
-        const size_t ny = (size_t)cnt * (size_t)O;
-        model_forward(m, t->yhat, t->h, xb, base, cnt);
-        loss_sum += mse_forward(t->yhat, yb, ny);
+        loss_sum += (double)(float)step_batch(t, m, xb, yb, base, cnt, cfg);
         batches++;
-        mse_backward(t->dy, t->yhat, yb, ny, ny);
-        model_zero_grad(m);
-        model_backward(m, t->dy, t->dh, t->h, xb, cnt);
-        model_adam_step(m, cfg);
     }
     return (float)(loss_sum / batches);
 }
@@ -112,9 +607,11 @@ float trainer_epoch(trainer *t, model *m, const int *order, adam_config cfg)
 float trainer_eval(trainer *t, const model *m, const float *x, const float *y, int n)
 {
     const int O = t->out;
+    const int rows = t->yhat_rows;
     double sq = 0.0;
+    /* start += cnt, not += rows: start + rows may pass INT_MAX when n is close to it */
     for (int start = 0, cnt; start < n; start += cnt) {
-        cnt = n - start < t->batch ? n - start : t->batch;
+        cnt = n - start < rows ? n - start : rows;
         const size_t ny = (size_t)cnt * (size_t)O;
         model_forward(m, t->yhat, t->h, x + (size_t)start * t->in, NULL, cnt);
         sq += (double)mse_forward(t->yhat, y + (size_t)start * O, ny) * (double)ny;

@@ -55,6 +55,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(safetensors) \
     X(finetune) \
     X(export) \
+    X(matmul) \
     X(faults)
 
 #define DECLARE(name) void test_##name(void);

@@ -1,0 +1,50 @@
+/* pool.h - a fixed team of POSIX threads that run one job at a time.
+ *
+ * pool_run(p, fn, ctx) calls fn(ctx, tid, n) once for every tid in 0..n-1,
+ * the calling thread taking tid 0, and returns when all calls have returned.
+ * The job decides from (tid, n) which part of the work is its own. To keep
+ * results bit-identical for every thread count, jobs in lora_demo only split
+ * work across independent output elements (rows or columns of a result), and
+ * every output element is computed by the same code in the same order
+ * whichever thread computes it.
+ *
+ * Each thread also owns a scratch block (pool_scratch) of the size asked for
+ * at pool_init, e.g. for packing matrix panels, so no job allocates.
+ *
+ * Threads are created once, in pool_init, and sleep on a condition variable
+ * between jobs; a pool of one thread creates none and runs jobs inline.
+ */
+#ifndef LORA_DEMO_POOL_H
+#define LORA_DEMO_POOL_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+#define POOL_MAX_THREADS 256
+
+typedef struct pool pool;
+
+/* The job: called once per thread. */
+typedef void (*pool_fn)(void *ctx, int tid, int nthreads);
+
+/* Start a pool of `threads` threads (1..POOL_MAX_THREADS, counting the
+ * caller), each with scratch_floats floats of 64-byte aligned scratch. */
+ld_status pool_init(pool **out, int threads, size_t scratch_floats, char *err, size_t errlen);
+/* Stop and join the threads and free everything; NULL is a no-op. */
+void pool_free(pool *p);
+
+/* Number of threads, counting the caller; 1 for a NULL pool. */
+int pool_threads(const pool *p);
+/* Thread tid's scratch block (scratch_floats floats). */
+float *pool_scratch(pool *p, int tid);
+
+/* Run fn on every thread and wait for all of them. Not reentrant: fn must not
+ * call pool_run on the same pool. */
+void pool_run(pool *p, pool_fn fn, void *ctx);
+
+/* The contiguous share [*lo, *hi) of n items that thread tid of nthreads
+ * takes, in whole units of `align` items (the last share takes the rest). */
+void pool_share(int n, int align, int tid, int nthreads, int *lo, int *hi);
+
+#endif /* LORA_DEMO_POOL_H */

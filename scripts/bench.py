@@ -1,0 +1,304 @@
+"""bench.py - `make bench`: lora_demo against PyTorch on the same CPU.
+
+Python standard library only; the PyTorch side (scripts/bench_torch.py and
+scripts/notebook_reference.py) runs under an interpreter that can import
+torch, found by find_torch_python(). Nothing here is a test: it only
+measures and prints. The machine is shared and noisy, so every number is
+the median of several runs.
+
+What it runs (defaults: --in 1024 --out 1024 --samples 4096 --rank 8, a few
+epochs, one thread):
+  1. ./lora_demo on that shape, training the dense model and LoRA r=8 from
+     scratch: ms per epoch = summary.json train_ms / epochs, and the peak
+     resident memory of the process (wait4's ru_maxrss);
+  2. the LoRA r=8 fine-tune: `./lora_demo --experiment finetune` when the
+     runner has it (models[] entry lora_r<rank>), otherwise the library
+     through build/lora_bench (a LoRA on a frozen random base), said so;
+  3. build/lora_bench for the one-time setup the runner does before its
+     first epoch (X^T X and Y^T X for the dense closed form, the frozen
+     base's output for the fine-tune), which train_ms leaves out;
+  4. PyTorch: nn.Linear, the notebook's LoRALayer (W = B @ A, x @ W.T) and
+     the fine-tune form (frozen nn.Linear + B(A x)), same shapes, same
+     thread count (torch.set_num_threads and OPENBLAS_NUM_THREADS), and
+     which BLAS it loaded;
+  5. whole processes: `./lora_demo --epochs 100 --seed 42` against
+     `python3 scripts/notebook_reference.py`, wall time, medians.
+Then the table of ratios against the targets, and peak RSS against the
+bytes of the arrays the run must hold.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run(cmd, env=None):
+    """Run cmd; return (wall seconds, stdout text)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
+    return wall, out
+
+
+def run_rss(cmd, env=None):
+    """Run cmd with stdout discarded; return (wall seconds, peak RSS bytes)."""
+    t0 = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.execvpe(cmd[0], cmd, env if env is not None else os.environ)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed with status {status}")
+    return wall, usage.ru_maxrss * 1024  # Linux reports KiB
+
+
+def find_torch_python(explicit):
+    """An interpreter that can import torch: --torch-python, $TORCH_PYTHON,
+    /usr/bin/python3 (Debian's python3-torch), then python3 on PATH."""
+    candidates = [explicit, os.environ.get("TORCH_PYTHON"), "/usr/bin/python3", shutil.which("python3"),
+                  sys.executable]
+    for c in candidates:
+        if not c or not os.path.exists(c):
+            continue
+        probe = subprocess.run([c, "-c", "import torch"], capture_output=True)
+        if probe.returncode == 0:
+            return c
+    return None
+
+
+def cpu_model():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        fields = dict(l.split(":", 1) for l in out.splitlines() if ":" in l)
+        name = fields.get("Model name", "?").strip()
+        cpus = fields.get("CPU(s)", "?").strip()
+        flags = fields.get("Flags", "")
+        isa = [f for f in ("avx2", "fma", "avx512f") if f in flags.split()]
+        return f"{name}, {cpus} CPUs, {'/'.join(isa) or 'no AVX2'}"
+    except OSError:
+        return platform.processor() or "?"
+
+
+def has_finetune(binary):
+    _, text = run([binary, "--help"])
+    return "--experiment" in text and "finetune" in text
+
+
+def summary_ms(outdir, name):
+    with open(os.path.join(outdir, "summary.json")) as f:
+        s = json.load(f)
+    for m in s["models"]:
+        if m["name"] == name:
+            return m["train_ms"]
+    raise KeyError(f"no model {name} in {outdir}/summary.json")
+
+
+def fmt(x, nd=1):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "lora_demo"))
+    ap.add_argument("--bench-bin", default=os.path.join(ROOT, "build", "lora_bench"))
+    ap.add_argument("--in", dest="inp", type=int, default=1024)
+    ap.add_argument("--out", type=int, default=1024)
+    ap.add_argument("--samples", type=int, default=4096)
+    ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=3, help="runs of each measurement (median)")
+    ap.add_argument("--process-reps", type=int, default=7, help="runs of each whole process")
+    ap.add_argument("--torch-python", default=None)
+    ap.add_argument("--json", default=os.path.join(ROOT, "build", "bench.json"))
+    a = ap.parse_args()
+
+    shape = ["--in", str(a.inp), "--out", str(a.out), "--samples", str(a.samples)]
+    E, T, R = a.epochs, a.threads, a.rank
+    res = {"machine": cpu_model(), "shape": {"in": a.inp, "out": a.out, "samples": a.samples,
+                                             "rank": R, "epochs": E, "threads": T}}
+    print(f"machine: {res['machine']}")
+    print(f"shape: {a.inp} -> {a.out}, {a.samples} samples, rank {R}, {E} epochs, {T} thread(s)\n")
+    tmp = tempfile.mkdtemp(prefix="lora_bench.")
+
+    # 1. the runner: dense + LoRA from scratch
+    dense_ms, scratch_ms, rss = [], [], []
+    for _ in range(a.reps):
+        out = os.path.join(tmp, "run")
+        _, peak = run_rss([a.bin, *shape, "--epochs", str(E), "--ranks", str(R), "--threads", str(T),
+                           "--output-dir", out, "--quiet"])
+        dense_ms.append(summary_ms(out, "dense") / E)
+        scratch_ms.append(summary_ms(out, f"lora_r{R}") / E)
+        rss.append(peak)
+    res["ours"] = {"dense_ms": statistics.median(dense_ms), "scratch_ms": statistics.median(scratch_ms),
+                   "peak_rss": max(rss)}
+
+    # 2. + 3. the library bench: setup costs, and the fine-tune path
+    def lib(kind):
+        vals = []
+        for _ in range(a.reps):
+            _, text = run([a.bench_bin, kind, *shape, "--epochs", str(E), "--rank", str(R),
+                           "--threads", str(T)])
+            vals.append(json.loads(text))
+        vals.sort(key=lambda v: v["train_ms"])
+        return vals[len(vals) // 2]
+
+    libres = {k: lib(k) for k in ("dense", "scratch", "finetune")}
+    res["lora_bench"] = libres
+    res["isa"] = libres["dense"]["isa"]
+    ft_source = "lora_bench (library: LoRA on a frozen random nn.Linear base)"
+    ft_ms = libres["finetune"]["train_ms"] / E
+    ft_rss = None
+    if has_finetune(a.bin):
+        vals = []
+        for _ in range(a.reps):
+            out = os.path.join(tmp, "ft")
+            _, peak = run_rss([a.bin, "--experiment", "finetune", *shape, "--epochs", str(E),
+                               "--ranks", str(R), "--threads", str(T), "--output-dir", out, "--quiet"])
+            vals.append(summary_ms(out, f"lora_r{R}") / E)
+            ft_rss = max(ft_rss or 0, peak)
+        ft_ms = statistics.median(vals)
+        ft_source = "./lora_demo --experiment finetune"
+    res["ours"]["finetune_ms"] = ft_ms
+    res["ours"]["finetune_source"] = ft_source
+
+    # 4. PyTorch
+    py = find_torch_python(a.torch_python)
+    torch_res = None
+    if py is None:
+        print("PyTorch: no interpreter here can import torch; PyTorch rows skipped\n")
+    else:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(T), OMP_NUM_THREADS=str(T), MKL_NUM_THREADS=str(T))
+        _, text = run([py, os.path.join(HERE, "bench_torch.py"), *shape, "--epochs", str(E),
+                       "--rank", str(R), "--threads", str(T), "--reps", str(a.reps)], env=env)
+        torch_res = json.loads(text)
+        b = torch_res["blas"]
+        print(f"PyTorch {b['torch_version']} ({py}), {b['torch_threads']} thread(s): "
+              f"{'uses OpenBLAS' if b['uses_openblas'] else 'does NOT use OpenBLAS'} "
+              f"({', '.join(os.path.basename(p) for p in b['loaded_blas_libraries']) or 'no BLAS library seen'}; "
+              f"MKL {'available' if b['mkl_available'] else 'not available'})\n")
+    res["torch"] = torch_res
+
+    # 5. whole processes
+    # as asked: the default command, writing results/ (in a scratch working
+    # directory on the same file system as the repository); its two output
+    # files are fsync'ed, which on this VM's disk costs milliseconds
+    cwd = os.getcwd()
+    work = os.path.join(ROOT, "build", "bench-cwd")
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    try:
+        ours_wall = [run_rss([a.bin, "--epochs", "100", "--seed", "42"])[0] for _ in range(a.process_reps)]
+    finally:
+        os.chdir(cwd)
+    res["process"] = {"lora_demo_ms": statistics.median(ours_wall) * 1e3}
+    # the same with the output on tmpfs (fsync is free there), and the
+    # floor: starting the process at all (--help)
+    if os.path.isdir("/dev/shm"):
+        shm = tempfile.mkdtemp(prefix="lora_bench.", dir="/dev/shm")
+        w = [run_rss([a.bin, "--epochs", "100", "--seed", "42", "--output-dir", shm])[0]
+             for _ in range(a.process_reps)]
+        res["process"]["lora_demo_tmpfs_ms"] = statistics.median(w) * 1e3
+        shutil.rmtree(shm, ignore_errors=True)
+    w = [run_rss([a.bin, "--help"])[0] for _ in range(a.process_reps)]
+    res["process"]["lora_demo_help_ms"] = statistics.median(w) * 1e3
+    if py is not None:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        ref = [run_rss([py, os.path.join(HERE, "notebook_reference.py")], env=env)[0]
+               for _ in range(max(3, a.process_reps // 2))]
+        res["process"]["torch_ms"] = statistics.median(ref) * 1e3
+
+    # memory budget: the arrays a run must hold. Models train one after the
+    # other, so the largest model's share counts, plus the data.
+    f = 4
+    N, I, O, NT = a.samples, a.inp, a.out, 20
+    data = (N * I + N * O + NT * I + NT * O) * f
+    dense_arr = 4 * (O * I + O) * f + N * O * f               # params, grads, m, v; y_hat
+    lora_arr = 4 * (R * I + O * R) * f + N * O * f + N * R * f  # ... ; y_hat, h
+    budget = data + max(dense_arr, lora_arr)
+    res["memory"] = {"budget": budget, "peak_rss": res["ours"]["peak_rss"]}
+    if ft_rss is not None:
+        ft_budget = data + 4 * (R * I + O * R) * f + (O * I + O) * f + N * O * f + N * R * f
+        res["memory"]["finetune_budget"] = ft_budget
+        res["memory"]["finetune_peak_rss"] = ft_rss
+
+    # the table
+    tr = torch_res
+    rows = []
+
+    def ratio(t, o):
+        return None if t is None or o is None or o <= 0 else t / o
+
+    t_dense = tr["dense"]["ms_per_epoch"] if tr else None
+    t_nb = tr["notebook"]["ms_per_epoch"] if tr else None
+    t_ft = tr["finetune"]["ms_per_epoch"] if tr else None
+    o = res["ours"]
+    rows.append(("dense nn.Linear", o["dense_ms"], t_dense, ratio(t_dense, o["dense_ms"]), 1.0))
+    rows.append((f"LoRA r={R} scratch vs notebook LoRALayer", o["scratch_ms"], t_nb,
+                 ratio(t_nb, o["scratch_ms"]), 10.0))
+    rows.append((f"LoRA r={R} fine-tune vs frozen Linear + B(Ax)", o["finetune_ms"], t_ft,
+                 ratio(t_ft, o["finetune_ms"]), 10.0))
+    p = res["process"]
+    rows.append(("default experiment, whole process (ms)", p["lora_demo_ms"], p.get("torch_ms"),
+                 ratio(p.get("torch_ms"), p["lora_demo_ms"]), 300.0))
+    if "lora_demo_tmpfs_ms" in p:
+        rows.append(("  the same, output on tmpfs (no fsync cost)", p["lora_demo_tmpfs_ms"],
+                     p.get("torch_ms"), ratio(p.get("torch_ms"), p["lora_demo_tmpfs_ms"]), 300.0))
+    res["rows"] = [dict(zip(("what", "ours", "torch", "ratio", "target"), r)) for r in rows]
+
+    print(f"| {'measurement':<48} | {'lora_demo':>10} | {'PyTorch':>10} | {'ratio':>8} | target | met |")
+    print(f"|{'-' * 50}|{'-' * 12}|{'-' * 12}|{'-' * 10}|--------|-----|")
+    for what, ours, torch_v, r, target in rows:
+        met = "-" if r is None else ("yes" if r >= target else "NO")
+        print(f"| {what:<48} | {fmt(ours, 2):>10} | {fmt(torch_v, 2):>10} | {fmt(r, 2):>8} | >= {target:<4g}|"
+              f" {met:<3} |")
+    print("(ms per epoch unless marked; ratio = PyTorch / lora_demo)")
+    print(f"process start alone (lora_demo --help): {p['lora_demo_help_ms']:.2f} ms\n")
+
+    d, s, ft = libres["dense"], libres["scratch"], libres["finetune"]
+    nominal = 4.0 * N * I * O  # forward + weight gradient of nn.Linear, flop per epoch
+    executed = 2.0 * O * I * I  # the closed form's W G per epoch
+    print(f"dense path: {d['method']} ({res['isa']}); one-time setup {d['setup_ms']:.1f} ms "
+          f"(X^T X, Y^T X), not in ms/epoch; with it spread over {E} epochs: "
+          f"{o['dense_ms'] + d['setup_ms'] / E:.1f} ms/epoch")
+    print(f"dense GFLOP/s: {nominal / (o['dense_ms'] * 1e6):.1f} nn.Linear-equivalent "
+          f"(4*N*I*O per epoch / time), {executed / (o['dense_ms'] * 1e6):.1f} executed (2*O*I*I)"
+          + (f"; PyTorch {nominal / (t_dense * 1e6):.1f}" if t_dense else ""))
+    print(f"fine-tune: {ft_source}; one-time setup {ft['setup_ms']:.1f} ms (frozen base output), "
+          f"with it spread over {E} epochs: {o['finetune_ms'] + ft['setup_ms'] / E:.1f} ms/epoch")
+    print(f"LoRA scratch (library): {s['epoch_ms_mean']:.2f} ms/epoch mean, {s['epoch_ms_min']:.2f} min")
+    m = res["memory"]
+    print(f"peak RSS {m['peak_rss'] / 2**20:.1f} MiB; arrays the run must hold {m['budget'] / 2**20:.1f} MiB "
+          f"(data + params, grads, Adam m, v + y_hat [+ h]); ratio {m['peak_rss'] / m['budget']:.2f} "
+          f"(target <= 1.5)")
+    if "finetune_budget" in m:
+        print(f"fine-tune run: peak RSS {m['finetune_peak_rss'] / 2**20:.1f} MiB, arrays "
+              f"{m['finetune_budget'] / 2**20:.1f} MiB (incl. the frozen base), ratio "
+              f"{m['finetune_peak_rss'] / m['finetune_budget']:.2f}")
+    os.makedirs(os.path.dirname(a.json), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"\nall numbers: {a.json}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

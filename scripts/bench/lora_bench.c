@@ -1,0 +1,158 @@
+/* lora_bench.c - time one model's training through the library, by phase.
+ *
+ * Dimension key: N samples, I in, O out, R rank.
+ *
+ * scripts/bench.sh uses it for what the runner cannot show by itself: the
+ * one-time setup (trainer_init: the frozen base's cached output, the closed
+ * form's X^T X and Y^T X) apart from the epochs, and the fine-tune path (a
+ * LoRA model on a frozen base) while the runner has no fine-tune experiment.
+ * It prints one JSON object on stdout.
+ *
+ *   lora_bench MODEL [--in I] [--out O] [--samples N] [--epochs E] [--rank R]
+ *              [--threads T] [--seed S]
+ *   MODEL: dense | scratch (LoRA from scratch) | finetune (LoRA on a frozen
+ *          random nn.Linear base, B = 0 as PEFT initialises it)
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data.h"
+#include "linear.h"
+#include "lora.h"
+#include "matmul.h"
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
+#include "train.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int usage(void)
+{
+    fputs("usage: lora_bench dense|scratch|finetune [--in I] [--out O] [--samples N]\n"
+          "                  [--epochs E] [--rank R] [--threads T] [--seed S]\n",
+          stderr);
+    return 2;
+}
+
+static int parse_pos(const char *s, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || v < 1 || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    const char *kind = argv[1];
+    int in = 1024, out = 1024, n = 4096, epochs = 5, rank = 8, threads = 1, seed = 42;
+    for (int i = 2; i < argc; i += 2) {
+        int *dst = NULL;
+        if (strcmp(argv[i], "--in") == 0) dst = &in;
+        else if (strcmp(argv[i], "--out") == 0) dst = &out;
+        else if (strcmp(argv[i], "--samples") == 0) dst = &n;
+        else if (strcmp(argv[i], "--epochs") == 0) dst = &epochs;
+        else if (strcmp(argv[i], "--rank") == 0) dst = &rank;
+        else if (strcmp(argv[i], "--threads") == 0) dst = &threads;
+        else if (strcmp(argv[i], "--seed") == 0) dst = &seed;
+        if (dst == NULL || i + 1 >= argc || parse_pos(argv[i + 1], dst) != 0)
+            return usage();
+    }
+    const int dense = strcmp(kind, "dense") == 0;
+    const int finetune = strcmp(kind, "finetune") == 0;
+    if (!dense && !finetune && strcmp(kind, "scratch") != 0)
+        return usage();
+
+    char err[256];
+    dataset d;
+    if (dataset_alloc(&d, n, in, out, err, sizeof err) != LD_OK) {
+        fprintf(stderr, "lora_bench: %s\n", err);
+        return 1;
+    }
+    rng r;
+    rng_seed(&r, (uint64_t)seed, 1);
+    dataset_make_random(&d, &r);
+
+    model m;
+    ld_status st;
+    rng_seed(&r, (uint64_t)seed, 1000);
+    if (dense) {
+        st = model_init_dense(&m, in, out, err, sizeof err);
+        if (st == LD_OK)
+            linear_init(m.w, m.b, in, out, &r);
+    } else if (finetune) {
+        float *w0 = malloc((size_t)in * out * sizeof(float));
+        float *b0 = malloc((size_t)out * sizeof(float));
+        if (w0 == NULL || b0 == NULL) {
+            fprintf(stderr, "lora_bench: out of memory\n");
+            return 1;
+        }
+        linear_init(w0, b0, in, out, &r);
+        st = model_init_lora(&m, in, out, rank, (float)rank, 1.0f, w0, b0, err, sizeof err);
+        if (st == LD_OK)
+            lora_init_peft(m.a, m.bm, in, rank, out, &r);
+        free(w0);
+        free(b0);
+    } else {
+        st = model_init_lora(&m, in, out, rank, (float)rank, 1.0f, NULL, NULL, err, sizeof err);
+        if (st == LD_OK)
+            lora_init_scratch(m.a, m.bm, in, rank, out, &r);
+    }
+    if (st != LD_OK) {
+        fprintf(stderr, "lora_bench: %s\n", err);
+        return 1;
+    }
+
+    trainer t;
+    trainer_options opt = trainer_defaults();
+    opt.threads = threads;
+    const double t0 = now_ms();
+    st = trainer_init_opts(&t, &m, d.x, d.y, n, 0, &opt, err, sizeof err);
+    if (st != LD_OK) {
+        fprintf(stderr, "lora_bench: %s\n", err);
+        return 1;
+    }
+    const double t1 = now_ms();
+    const adam_config cfg = adam_defaults(0.01);
+    double best = 1e300;
+    float first = 0.0f, last = 0.0f;
+    for (int e = 0; e < epochs; e++) {
+        const double a = now_ms();
+        last = trainer_epoch(&t, &m, NULL, cfg);
+        const double b = now_ms() - a;
+        if (e == 0)
+            first = last;
+        if (b < best)
+            best = b;
+    }
+    const double t2 = now_ms();
+    const char *method = t.method == TRAIN_CLOSED_FORM  ? "closed_form"
+                         : t.method == TRAIN_LORA_FUSED ? "lora_fused"
+                                                        : "forward_backward";
+    printf("{\"model\": \"%s\", \"in\": %d, \"out\": %d, \"samples\": %d, \"rank\": %d, "
+           "\"epochs\": %d, \"threads\": %d, \"isa\": \"%s\", \"method\": \"%s\", "
+           "\"setup_ms\": %.3f, \"train_ms\": %.3f, \"epoch_ms_mean\": %.3f, "
+           "\"epoch_ms_min\": %.3f, \"first_loss\": %.9g, \"last_loss\": %.9g}\n",
+           kind, in, out, n, dense ? 0 : rank, epochs, threads, matmul_isa_name(), method,
+           t1 - t0, t2 - t1, (t2 - t1) / epochs, best, (double)first, (double)last);
+    trainer_free(&t);
+    model_free(&m);
+    dataset_free(&d);
+    return 0;
+}

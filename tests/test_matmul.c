@@ -1,0 +1,504 @@
+/* test_matmul.c - the fast kernels against their naive twins, and the fast
+ * training paths against the plain forward-backward.
+ *
+ * Dimension key: M, N, K as in matmul.h; N samples, I in, O out, R rank for
+ * the training tests.
+ *
+ * What is promised, and so checked:
+ *   - every fast kernel with accumulate = 0 is bit-identical to its naive
+ *     twin, on every code path (portable, AVX2) and thread count;
+ *   - with accumulate = 1 it agrees with the twin to rounding, and splitting
+ *     K in two accumulating calls gives the same bits as one call;
+ *   - the closed-form dense epoch (X^T X, Y^T X) matches forward-backward:
+ *     losses and step-0 gradients to rtol 1e-5, final parameters to 1e-4;
+ *   - the fused LoRA epoch is bit-identical to forward-backward in its
+ *     parameters, and its losses agree to rtol 1e-6;
+ *   - training gives bit-identical losses and parameters for 1, 2, 3 threads.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linear.h"
+#include "lora.h"
+#include "matmul.h"
+#include "model.h"
+#include "optim.h"
+#include "pool.h"
+#include "rng.h"
+#include "test.h"
+#include "train.h"
+
+/* ------------------------------------------------------------------------ */
+/* helpers */
+
+static float *randv(size_t n, uint64_t seed)
+{
+    float *v = malloc((n > 0 ? n : 1) * sizeof(float));
+    rng r;
+    rng_seed(&r, seed, 77);
+    for (size_t i = 0; i < n; i++)
+        v[i] = rng_uniform_range(&r, -1.0f, 1.0f);
+    return v;
+}
+
+static int same_bits(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* Index of the first differing float, for messages. */
+static size_t first_diff(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
+            return i;
+    return n;
+}
+
+typedef void (*mm_naive)(float *, const float *, const float *, int, int, int, int);
+typedef void (*mm_mt)(float *, const float *, const float *, int, int, int, int, pool *);
+
+typedef struct {
+    const char *name;
+    mm_naive naive;
+    mm_mt fast;
+    int a_rows_k; /* 1: A is (K,M) (tn), 0: A is (M,K) */
+    int b_rows_n; /* 1: B is (N,K) (nt), 0: B is (K,N) */
+} layout;
+
+static const layout LAYOUTS[] = {
+    {"nt", matmul_nt_naive, matmul_nt_mt, 0, 1},
+    {"tn", matmul_tn_naive, matmul_tn_mt, 1, 0},
+    {"nn", matmul_nn_naive, matmul_nn_mt, 0, 0},
+};
+
+/* ------------------------------------------------------------------------ */
+/* kernels against the twins */
+
+/* Shapes (M, N, K) chosen to reach every kernel and every edge: single
+ * rows and columns, sizes one off the tiles, K across the KC = 256 and the
+ * 4096-deep chunks, N across NC = 512, narrow (N <= 32) and thin (tn with
+ * M or N <= 8) products and their partial strips. */
+static const int SHAPES[][3] = {
+    {1, 1, 1},     {3, 3, 3},     {17, 17, 17},   {1, 1023, 17}, {1023, 1, 17},
+    {17, 1023, 1}, {1, 17, 1023}, {5, 7, 1023},   {13, 8, 300},  {300, 8, 1023},
+    {50, 20, 100}, {40, 33, 70},  {8, 300, 1023}, {8, 1100, 90}, {300, 5, 700},
+    {3, 9, 4500},  {20, 8, 4500}, {40, 3, 4500},  {70, 33, 513}, {100, 530, 260},
+    {64, 64, 64},  {0, 5, 5},     {5, 5, 0},
+};
+
+static void check_kernels(pool *pools[3])
+{
+    const size_t nshapes = sizeof SHAPES / sizeof SHAPES[0];
+    for (size_t li = 0; li < sizeof LAYOUTS / sizeof LAYOUTS[0]; li++) {
+        const layout *L = &LAYOUTS[li];
+        for (size_t si = 0; si < nshapes; si++) {
+            const int M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
+            const size_t nc = (size_t)M * N;
+            float *a = randv((size_t)M * K, 1 + si);
+            float *b = randv((size_t)N * K, 100 + si);
+            float *c0 = randv(nc, 200 + si);
+            float *want = malloc((nc > 0 ? nc : 1) * sizeof(float));
+            float *got = malloc((nc > 0 ? nc : 1) * sizeof(float));
+            for (int acc = 0; acc <= 1; acc++) {
+                memcpy(want, c0, nc * sizeof(float));
+                L->naive(want, a, b, M, N, K, acc);
+                for (int isa = 0; isa < 2; isa++) {
+                    matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+                    for (int pi = -1; pi < 3; pi++) {
+                        memcpy(got, c0, nc * sizeof(float));
+                        L->fast(got, a, b, M, N, K, acc, pi < 0 ? NULL : pools[pi]);
+                        char name[96];
+                        snprintf(name, sizeof name, "%s %dx%dx%d acc=%d %s threads=%d", L->name, M,
+                                 N, K, acc, matmul_isa_name(), pi < 0 ? 0 : pi + 1);
+                        if (acc == 0)
+                            CHECK(same_bits(got, want, nc), "%s: not bit-identical to the naive twin at [%zu]",
+                                  name, first_diff(got, want, nc));
+                        else
+                            check_close(name, got, want, nc, 1e-6 * (K + 1), 1e-5);
+                    }
+                }
+                matmul_set_isa(MATMUL_ISA_AUTO);
+                /* accumulate on: the same bits for every thread count and path */
+                if (acc == 1) {
+                    float *ref = malloc((nc > 0 ? nc : 1) * sizeof(float));
+                    memcpy(ref, c0, nc * sizeof(float));
+                    L->fast(ref, a, b, M, N, K, 1, NULL);
+                    for (int pi = 0; pi < 3; pi++) {
+                        memcpy(got, c0, nc * sizeof(float));
+                        L->fast(got, a, b, M, N, K, 1, pools[pi]);
+                        CHECK(same_bits(got, ref, nc), "%s %dx%dx%d accumulate: %d threads differ",
+                              L->name, M, N, K, pi + 1);
+                    }
+                    matmul_set_isa(MATMUL_ISA_PORTABLE);
+                    memcpy(got, c0, nc * sizeof(float));
+                    L->fast(got, a, b, M, N, K, 1, NULL);
+                    matmul_set_isa(MATMUL_ISA_AUTO);
+                    CHECK(same_bits(got, ref, nc), "%s %dx%dx%d accumulate: portable and %s differ",
+                          L->name, M, N, K, matmul_isa_name());
+                    free(ref);
+                }
+            }
+            free(a);
+            free(b);
+            free(c0);
+            free(want);
+            free(got);
+        }
+    }
+}
+
+/* C = A1 B1 over the first K1 of K, then C += A2 B2 over the rest: the
+ * same bits as the whole product (the fused LoRA pass relies on it). */
+static void check_k_split(void)
+{
+    const int shapes[][3] = {{8, 1100, 300}, {1030, 8, 300}, {40, 70, 600}, {3, 5, 9}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], K1 = K / 3 + 1;
+        float *a = randv((size_t)K * M, 300 + si); /* (K,M) */
+        float *b = randv((size_t)K * N, 400 + si); /* (K,N) */
+        float *whole = randv((size_t)M * N, 500 + si);
+        float *split = malloc((size_t)M * N * sizeof(float));
+        memcpy(split, whole, (size_t)M * N * sizeof(float));
+        matmul_tn(whole, a, b, M, N, K, 1);
+        matmul_tn(split, a, b, M, N, K1, 1);
+        matmul_tn(split, a + (size_t)K1 * M, b + (size_t)K1 * N, M, N, K - K1, 1);
+        CHECK(same_bits(split, whole, (size_t)M * N), "tn %dx%dx%d split at %d: not bit-identical",
+              M, N, K, K1);
+        free(a);
+        free(b);
+        free(whole);
+        free(split);
+    }
+}
+
+static void check_gram(pool *pools[3])
+{
+    const int shapes[][2] = {{1, 1}, {3, 17}, {1023, 17}, {17, 100}, {300, 150}, {50, 300}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int N = shapes[si][0], I = shapes[si][1];
+        float *x = randv((size_t)N * I, 600 + si);
+        float *want = malloc((size_t)I * I * sizeof(float));
+        float *got = malloc((size_t)I * I * sizeof(float));
+        matmul_tn_naive(want, x, x, I, I, N, 0);
+        for (int pi = -1; pi < 3; pi++) {
+            memset(got, 0xff, (size_t)I * I * sizeof(float));
+            matmul_gram_mt(got, x, N, I, pi < 0 ? NULL : pools[pi]);
+            CHECK(same_bits(got, want, (size_t)I * I),
+                  "gram N=%d I=%d threads=%d: not bit-identical to X^T X at [%zu]", N, I,
+                  pi < 0 ? 0 : pi + 1, first_diff(got, want, (size_t)I * I));
+        }
+        free(x);
+        free(want);
+        free(got);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* training paths */
+
+typedef struct {
+    int n, in, out, rank; /* rank 0: dense */
+    int base;             /* LoRA on a frozen random base */
+    int batch;            /* 0: full batch */
+    int epochs;
+    float noise;          /* < 0: random targets; else targets from a random
+                           * linear map plus this much noise */
+} setup;
+
+typedef struct {
+    float *x, *y;
+    model m;
+} problem;
+
+static void problem_make(problem *p, const setup *s, uint64_t seed)
+{
+    rng r;
+    rng_seed(&r, seed, 1);
+    p->x = malloc((size_t)s->n * s->in * sizeof(float));
+    p->y = malloc((size_t)s->n * s->out * sizeof(float));
+    rng_fill_normal(&r, p->x, (size_t)s->n * s->in);
+    rng_fill_normal(&r, p->y, (size_t)s->n * s->out);
+    if (s->noise >= 0.0f) {
+        float *w = malloc((size_t)s->out * s->in * sizeof(float));
+        float *b = malloc((size_t)s->out * sizeof(float));
+        linear_init(w, b, s->in, s->out, &r);
+        for (int n = 0; n < s->n; n++)
+            for (int o = 0; o < s->out; o++) {
+                double v = b[o];
+                for (int i = 0; i < s->in; i++)
+                    v += (double)w[(size_t)o * s->in + i] * p->x[(size_t)n * s->in + i];
+                p->y[(size_t)n * s->out + o] = (float)v + s->noise * p->y[(size_t)n * s->out + o];
+            }
+        free(w);
+        free(b);
+    }
+    char err[128];
+    rng_seed(&r, seed, 1000);
+    if (s->rank == 0) {
+        model_init_dense(&p->m, s->in, s->out, err, sizeof err);
+        linear_init(p->m.w, p->m.b, s->in, s->out, &r);
+    } else if (s->base) {
+        float *w0 = malloc((size_t)s->out * s->in * sizeof(float));
+        float *b0 = malloc((size_t)s->out * sizeof(float));
+        linear_init(w0, b0, s->in, s->out, &r);
+        /* scales that are not powers of two, so that the order of the
+         * scaling multiplies shows */
+        model_init_lora(&p->m, s->in, s->out, s->rank, 1.5f * s->rank, 1.5f, w0, b0, err, sizeof err);
+        lora_init_peft(p->m.a, p->m.bm, s->in, s->rank, s->out, &r);
+        /* a nonzero B, so that dA is not zero at step 0 */
+        for (size_t i = 0; i < (size_t)s->out * s->rank; i++)
+            p->m.bm[i] = 0.1f * rng_uniform_range(&r, -1.0f, 1.0f);
+        free(w0);
+        free(b0);
+    } else {
+        model_init_lora(&p->m, s->in, s->out, s->rank, 0.7f * s->rank, 0.7f, NULL, NULL, err,
+                        sizeof err);
+        lora_init_scratch(p->m.a, p->m.bm, s->in, s->rank, s->out, &r);
+    }
+}
+
+static void problem_free(problem *p)
+{
+    free(p->x);
+    free(p->y);
+    model_free(&p->m);
+}
+
+/* Plain forward-backward with the public layer API: the reference. */
+static float ref_epoch(model *m, const float *x, const float *y, int n, const int *order, int batch,
+                       const float *base_all, adam_config cfg)
+{
+    const int I = m->in, O = m->out, R = m->rank > 0 ? m->rank : 1;
+    if (batch <= 0 || batch > n)
+        batch = n;
+    float *xb = malloc((size_t)batch * I * sizeof(float));
+    float *yb = malloc((size_t)batch * O * sizeof(float));
+    float *bb = malloc((size_t)batch * O * sizeof(float));
+    float *yhat = malloc((size_t)batch * O * sizeof(float));
+    float *dy = malloc((size_t)batch * O * sizeof(float));
+    float *h = malloc((size_t)batch * R * sizeof(float));
+    float *dh = malloc((size_t)batch * R * sizeof(float));
+    double loss = 0.0;
+    int batches = 0;
+    for (int s = 0; s < n; s += batch) {
+        const int cnt = n - s < batch ? n - s : batch;
+        for (int i = 0; i < cnt; i++) {
+            const int row = order != NULL ? order[s + i] : s + i;
+            memcpy(xb + (size_t)i * I, x + (size_t)row * I, (size_t)I * sizeof(float));
+            memcpy(yb + (size_t)i * O, y + (size_t)row * O, (size_t)O * sizeof(float));
+            if (base_all != NULL)
+                memcpy(bb + (size_t)i * O, base_all + (size_t)row * O, (size_t)O * sizeof(float));
+        }
+        const size_t ny = (size_t)cnt * O;
+        model_forward(m, yhat, h, xb, base_all != NULL ? bb : NULL, cnt);
+        loss += mse_forward(yhat, yb, ny);
+        mse_backward(dy, yhat, yb, ny, ny);
+        model_zero_grad(m);
+        model_backward(m, dy, dh, h, xb, cnt);
+        model_adam_step(m, cfg);
+        batches++;
+    }
+    free(xb);
+    free(yb);
+    free(bb);
+    free(yhat);
+    free(dy);
+    free(h);
+    free(dh);
+    return (float)(loss / batches);
+}
+
+/* Losses (E), step-0 gradients and final parameters of one training run. */
+typedef struct {
+    float *losses, *grad0, *params;
+    size_t np;
+    long fallbacks;
+    train_method method;
+} run_out;
+
+static void run_free(run_out *r)
+{
+    free(r->losses);
+    free(r->grad0);
+    free(r->params);
+}
+
+/* Train with the trainer (threads >= 1) or the reference (threads = 0). */
+static run_out train_run(const setup *s, int threads, int closed_form)
+{
+    problem p;
+    problem_make(&p, s, 42);
+    run_out out = {malloc((size_t)s->epochs * sizeof(float)), malloc(p.m.n_params * sizeof(float)),
+                   malloc(p.m.n_params * sizeof(float)), p.m.n_params, 0, TRAIN_FORWARD_BACKWARD};
+    const adam_config cfg = adam_defaults(0.01);
+    int *order = NULL;
+    rng shuf;
+    rng_seed(&shuf, 42, 2000);
+    if (s->batch > 0) {
+        order = malloc((size_t)s->n * sizeof(int));
+        for (int i = 0; i < s->n; i++)
+            order[i] = i;
+    }
+    trainer t;
+    char err[128];
+    float *base_all = NULL;
+    if (threads > 0) {
+        trainer_options opt = trainer_defaults();
+        opt.threads = threads;
+        opt.closed_form = closed_form;
+        CHECK(trainer_init_opts(&t, &p.m, p.x, p.y, s->n, s->batch, &opt, err, sizeof err) == LD_OK,
+              "trainer_init_opts: %s", err);
+        out.method = t.method;
+    } else if (p.m.has_base) {
+        base_all = malloc((size_t)s->n * s->out * sizeof(float));
+        model_base_forward(&p.m, base_all, p.x, s->n);
+    }
+    for (int e = 0; e < s->epochs; e++) {
+        if (order != NULL)
+            rng_shuffle(&shuf, order, s->n);
+        out.losses[e] = threads > 0 ? trainer_epoch(&t, &p.m, order, cfg)
+                                    : ref_epoch(&p.m, p.x, p.y, s->n, order, s->batch, base_all, cfg);
+        if (e == 0)
+            memcpy(out.grad0, p.m.grads, p.m.n_params * sizeof(float));
+    }
+    memcpy(out.params, p.m.params, p.m.n_params * sizeof(float));
+    if (threads > 0) {
+        out.fallbacks = t.gram_fallbacks;
+        trainer_free(&t);
+    }
+    free(base_all);
+    free(order);
+    problem_free(&p);
+    return out;
+}
+
+static void setup_name(char *buf, size_t len, const setup *s)
+{
+    snprintf(buf, len, "%s r=%d N=%d %d->%d batch=%d noise=%g",
+             s->rank == 0 ? "dense" : (s->base ? "lora-ft" : "lora"), s->rank, s->n, s->in, s->out,
+             s->batch, (double)s->noise);
+}
+
+static void check_closed_form(void)
+{
+    const setup setups[] = {
+        {100, 10, 5, 0, 0, 0, 100, -1.0f},   /* the default experiment's dense model */
+        {37, 13, 7, 0, 0, 0, 60, -1.0f},     /* odd shapes */
+        {300, 64, 33, 0, 0, 0, 40, -1.0f},
+        {64, 64, 3, 0, 0, 0, 40, -1.0f},     /* I = N */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f},   /* a near-exact fit: the loss falls 4 decades */
+    };
+    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
+        const setup *s = &setups[i];
+        char name[128], what[256];
+        setup_name(name, sizeof name, s);
+        run_out cf = train_run(s, 1, 1);
+        run_out fb = train_run(s, 1, 0);
+        CHECK(cf.method == TRAIN_CLOSED_FORM && fb.method == TRAIN_FORWARD_BACKWARD,
+              "%s: expected closed form vs forward-backward, got methods %d, %d", name, cf.method,
+              fb.method);
+        snprintf(what, sizeof what, "%s closed form: losses", name);
+        check_close(what, cf.losses, fb.losses, (size_t)s->epochs, 0.0, 1e-5);
+        snprintf(what, sizeof what, "%s closed form: step-0 gradients", name);
+        check_close(what, cf.grad0, fb.grad0, cf.np, 1e-7, 1e-5);
+        snprintf(what, sizeof what, "%s closed form: final parameters", name);
+        check_close(what, cf.params, fb.params, cf.np, 1e-6, 1e-4);
+        /* and the trainer's forward-backward is the plain layers' */
+        run_out ref = train_run(s, 0, 0);
+        snprintf(what, sizeof what, "%s forward-backward vs model_*: losses", name);
+        check_close(what, fb.losses, ref.losses, (size_t)s->epochs, 0.0, 1e-6);
+        snprintf(what, sizeof what, "%s forward-backward vs model_*: final parameters", name);
+        check_close(what, fb.params, ref.params, fb.np, 1e-6, 1e-5);
+        if (s->noise >= 0.0f)
+            CHECK(cf.fallbacks > 0, "%s: the near-exact fit never took the loss from the forward pass",
+                  name);
+        else
+            CHECK(cf.fallbacks == 0, "%s: %ld fallbacks on random targets", name, cf.fallbacks);
+        run_free(&cf);
+        run_free(&fb);
+        run_free(&ref);
+    }
+}
+
+static void check_lora_fused(void)
+{
+    const setup setups[] = {
+        {100, 10, 5, 3, 0, 0, 50, -1.0f},   /* the default experiment's shape */
+        {37, 13, 7, 2, 0, 0, 30, -1.0f},
+        {300, 64, 33, 5, 1, 0, 20, -1.0f},  /* on a frozen base */
+        {300, 40, 70, 9, 1, 64, 6, -1.0f},  /* mini-batches, rank > 8 */
+        {260, 33, 40, 1, 0, 100, 6, -1.0f},
+    };
+    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
+        const setup *s = &setups[i];
+        char name[128], what[256];
+        setup_name(name, sizeof name, s);
+        run_out fu = train_run(s, 1, 1);
+        run_out ref = train_run(s, 0, 0);
+        CHECK(fu.method == TRAIN_LORA_FUSED, "%s: expected the fused LoRA pass", name);
+        snprintf(what, sizeof what, "%s fused: losses", name);
+        check_close(what, fu.losses, ref.losses, (size_t)s->epochs, 0.0, 1e-6);
+        CHECK(same_bits(fu.grad0, ref.grad0, fu.np), "%s fused: step-0 gradients differ at [%zu]", name,
+              first_diff(fu.grad0, ref.grad0, fu.np));
+        CHECK(same_bits(fu.params, ref.params, fu.np), "%s fused: final parameters differ at [%zu]",
+              name, first_diff(fu.params, ref.params, fu.np));
+        run_free(&fu);
+        run_free(&ref);
+    }
+}
+
+/* Every method, 1, 2 and 3 threads: the same bits. */
+static void check_thread_identity(void)
+{
+    const setup setups[] = {
+        {300, 64, 33, 0, 0, 0, 8, -1.0f},   /* closed form */
+        {300, 64, 33, 0, 0, 50, 4, -1.0f},  /* dense forward-backward, mini-batches */
+        {700, 64, 33, 4, 0, 0, 6, -1.0f},   /* fused LoRA, several row blocks */
+        {700, 64, 40, 9, 1, 250, 4, -1.0f}, /* fused LoRA on a base, mini-batches */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f},  /* closed form with fallbacks */
+    };
+    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
+        const setup *s = &setups[i];
+        char name[128];
+        setup_name(name, sizeof name, s);
+        run_out one = train_run(s, 1, 1);
+        for (int th = 2; th <= 3; th++) {
+            run_out many = train_run(s, th, 1);
+            CHECK(same_bits(many.losses, one.losses, (size_t)s->epochs),
+                  "%s: losses with %d threads differ from 1 thread at epoch %zu", name, th,
+                  first_diff(many.losses, one.losses, (size_t)s->epochs));
+            CHECK(same_bits(many.params, one.params, one.np),
+                  "%s: parameters with %d threads differ from 1 thread at [%zu]", name, th,
+                  first_diff(many.params, one.params, one.np));
+            run_free(&many);
+        }
+        run_free(&one);
+    }
+}
+
+void test_matmul(void)
+{
+    pool *pools[3] = {NULL, NULL, NULL};
+    char err[128];
+    for (int i = 0; i < 3; i++)
+        CHECK(pool_init(&pools[i], i + 1, matmul_scratch_floats(), err, sizeof err) == LD_OK,
+              "pool_init(%d): %s", i + 1, err);
+    pool *bad = NULL;
+    CHECK(pool_init(&bad, 0, 16, err, sizeof err) == LD_EINPUT && bad == NULL,
+          "pool_init accepted 0 threads");
+    CHECK(pool_init(&bad, POOL_MAX_THREADS + 1, 16, err, sizeof err) == LD_EINPUT,
+          "pool_init accepted %d threads", POOL_MAX_THREADS + 1);
+
+    check_kernels(pools);
+    check_k_split();
+    check_gram(pools);
+    for (int i = 0; i < 3; i++)
+        pool_free(pools[i]);
+
+    check_closed_form();
+    check_lora_fused();
+    check_thread_identity();
+}
