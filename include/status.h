@@ -9,7 +9,9 @@
 #ifndef LORA_DEMO_STATUS_H
 #define LORA_DEMO_STATUS_H
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
     LD_OK = 0,
@@ -26,18 +28,48 @@ int ld_exit_code(ld_status st);
 const char *ld_status_name(ld_status st);
 
 /* printf into err (if err != NULL and errlen > 0), always NUL-terminated.
- * Returns st so callers can write `return ld_fail(err, errlen, LD_EIO, ...)`. */
-ld_status ld_fail(char *err, size_t errlen, ld_status st, const char *fmt, ...)
+ * Returns st so callers can write `return ld_fail(err, errlen, LD_EIO, ...)`.
+ *
+ * ld_fail is a macro whose value is st itself, so the static analyzer sees
+ * that a failure path returns st: as a function defined in status.c (and a
+ * variadic one, which the analyzer does not inline) it looked as if it could
+ * return LD_OK, and the analyzer reported uses of what such a path never
+ * set. st is evaluated twice; every caller passes a constant or a variable. */
+ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+#define ld_fail(err, errlen, st, ...) (ld_fail_msg((err), (errlen), (st), __VA_ARGS__), (st))
 
 /* Overflow-checked size arithmetic: *out = a*b (or a*b*c). Returns 0 on
- * success, -1 if the product does not fit in size_t. */
-int ld_mul_size(size_t *out, size_t a, size_t b);
-int ld_mul3_size(size_t *out, size_t a, size_t b, size_t c);
+ * success, -1 if the product does not fit in size_t (then *out is left
+ * alone). Inline, so that every caller's compiler and static analyzer sees
+ * what *out becomes: defined in status.c, the analyzer had to assume any
+ * value, e.g. a zero size, and reported paths that cannot happen. */
+static inline int ld_mul_size(size_t *out, size_t a, size_t b)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return -1;
+    *out = a * b;
+    return 0;
+}
+
+static inline int ld_mul3_size(size_t *out, size_t a, size_t b, size_t c)
+{
+    size_t ab;
+    if (ld_mul_size(&ab, a, b) != 0)
+        return -1;
+    return ld_mul_size(out, ab, c);
+}
+
 /* *out = a + b, 0 on success, -1 on overflow. */
-int ld_add_size(size_t *out, size_t a, size_t b);
+static inline int ld_add_size(size_t *out, size_t a, size_t b)
+{
+    if (b > SIZE_MAX - a)
+        return -1;
+    *out = a + b;
+    return 0;
+}
 
 #endif /* LORA_DEMO_STATUS_H */

@@ -40,7 +40,8 @@ char *path_join(const char *dir, const char *name)
     memcpy(p, dir, a);
     if (slash)
         p[a] = '/';
-    memcpy(p + a + (size_t)slash, name, b + 1);
+    memcpy(p + a + (size_t)slash, name, b);
+    p[a + (size_t)slash + b] = '\0';
     return p;
 }
 

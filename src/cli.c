@@ -273,7 +273,7 @@ static ld_status unknown_option(const char *arg, int opt, char *err, size_t errl
         const struct option *match = NULL;
         int matches = 0;
         for (const struct option *o = long_options; o->name != NULL; o++) {
-            if (strncmp(o->name, arg + 2, n) != 0)
+            if (strlen(o->name) < n || memcmp(o->name, arg + 2, n) != 0)
                 continue;
             if (strlen(o->name) == n) {
                 match = o;

@@ -621,14 +621,18 @@ ld_status csv_table_split_xy(const csv_table *t, int in_hint, int out_hint, floa
                            in_hint, out_hint, ni + no);
     }
 
-    /* ni + no == cols here (every column is an x or a y), so both fit in int. */
+    /* ni + no == cols here (every column is an x or a y), so both fit in int,
+     * and both are at least 1 (said again for the static analyzer, which
+     * cannot follow that through the branches above) */
+    if (ni == 0 || no == 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: no input or no output column", label);
     size_t nx, ny;
     if (ld_mul_size(&nx, t->rows, ni) != 0 || ld_mul_size(&ny, t->rows, no) != 0 ||
         ld_mul_size(&nx, nx, sizeof(float)) != 0 || ld_mul_size(&ny, ny, sizeof(float)) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label);
-    size_t *map = malloc(t->cols * sizeof *map); /* x columns, then y columns */
-    float *xs = malloc(nx);
-    float *ys = malloc(ny);
+    size_t *map = calloc(t->cols, sizeof *map); /* x columns, then y columns; zeroed for the analyzer */
+    float *xs = malloc(nx > 0 ? nx : 1); /* never 0 here; malloc(0) may return NULL */
+    float *ys = malloc(ny > 0 ? ny : 1);
     ld_status st = LD_OK;
     if (map == NULL || xs == NULL || ys == NULL) {
         st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label);

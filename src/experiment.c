@@ -844,7 +844,7 @@ ld_status experiment_run_hooked(const config *cfg, const run_inputs *in,
         n_curves > SIZE_MAX / sizeof(float))
         return ld_fail(err, errlen, LD_ENOMEM, "%d repeats of %d epochs do not fit in memory",
                        cfg->repeats, cfg->epochs);
-    curves = malloc(n_curves * sizeof(float));
+    curves = malloc(n_curves > 0 ? n_curves * sizeof(float) : 1); /* never 0; malloc(0) may be NULL */
     if (curves == NULL || alloc_result(res, cfg) != 0) {
         free(curves);
         experiment_result_free(res);

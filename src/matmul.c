@@ -555,18 +555,18 @@ static plan make_plan(const gemm_args *g)
     }
 #endif
     const double work = (double)g->M * (double)g->N * (double)g->K;
-    if (work < SMALL_NARROW)
-        pl.kind = PLAN_REF;
-    else if (g->csa == 1 && g->N <= NARROW_MAX_N && g->M >= 16)
-        pl.kind = PLAN_NARROW;
-    else if (g->rsa == 1 && g->csb == 1 && g->M <= THIN_MAX_R && g->N >= THIN_MIN_J)
-        pl.kind = PLAN_THIN_M;
-    else if (g->rsa == 1 && g->csb == 1 && g->N <= THIN_MAX_R && g->M >= THIN_MIN_J)
-        pl.kind = PLAN_THIN_N;
-    else if (work < SMALL_GEMM)
-        pl.kind = PLAN_REF;
-    else
-        pl.kind = PLAN_PACKED;
+    /* pl.kind starts as PLAN_REF: tiny products, and small ones that no
+     * special kernel takes, keep the reference loop */
+    if (work >= SMALL_NARROW) {
+        if (g->csa == 1 && g->N <= NARROW_MAX_N && g->M >= 16)
+            pl.kind = PLAN_NARROW;
+        else if (g->rsa == 1 && g->csb == 1 && g->M <= THIN_MAX_R && g->N >= THIN_MIN_J)
+            pl.kind = PLAN_THIN_M;
+        else if (g->rsa == 1 && g->csb == 1 && g->N <= THIN_MAX_R && g->M >= THIN_MIN_J)
+            pl.kind = PLAN_THIN_N;
+        else if (work >= SMALL_GEMM)
+            pl.kind = PLAN_PACKED;
+    }
     return pl;
 }
 
@@ -594,9 +594,9 @@ static void narrow_rows(const plan *pl, const gemm_args *g, int lo, int hi, floa
             const int mr = hi - i < MR ? hi - i : MR;
             const float *ai = g->a + i * g->rsa + k0;
             for (int q = 0; q < npan; q++) {
-                const int n = N - q * 8 < 8 ? N - q * 8 : 8;
+                const int n = q < N / 8 ? 8 : N % 8; /* a last, partial panel has N % 8 columns */
                 const float *pq = ws + (size_t)q * kc * 8;
-                float *cq = g->c + i * g->ldc + q * 8;
+                float *cq = g->c + (size_t)i * (size_t)g->ldc + (size_t)q * 8;
                 /* full row tiles take the MR-row kernel, the last few rows
                  * go one at a time */
                 const int step = mr == MR ? MR : 1;

@@ -30,7 +30,7 @@ static ld_status alloc_block(model *m, char *err, size_t errlen)
         n += m->tensors[i].numel; /* each numel was size-checked by the caller */
     if (ld_mul3_size(&bytes, n, 4, sizeof(float)) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "model of %zu parameters does not fit in memory", n);
-    m->mem = calloc(1, bytes);
+    m->mem = calloc(1, bytes > 0 ? bytes : 1); /* never 0 here; calloc(0) may return NULL */
     if (m->mem == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes for a model", bytes);
     m->n_params = n;

@@ -29,7 +29,7 @@ const char *ld_status_name(ld_status st)
     return "unknown error";
 }
 
-ld_status ld_fail(char *err, size_t errlen, ld_status st, const char *fmt, ...)
+ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
         va_list ap;
@@ -38,28 +38,4 @@ ld_status ld_fail(char *err, size_t errlen, ld_status st, const char *fmt, ...)
         va_end(ap);
     }
     return st;
-}
-
-int ld_mul_size(size_t *out, size_t a, size_t b)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return -1;
-    *out = a * b;
-    return 0;
-}
-
-int ld_mul3_size(size_t *out, size_t a, size_t b, size_t c)
-{
-    size_t ab;
-    if (ld_mul_size(&ab, a, b) != 0)
-        return -1;
-    return ld_mul_size(out, ab, c);
-}
-
-int ld_add_size(size_t *out, size_t a, size_t b)
-{
-    if (b > SIZE_MAX - a)
-        return -1;
-    *out = a + b;
-    return 0;
 }

@@ -313,7 +313,7 @@ static void log_ticks(double lo, double hi, tick_list *tl, int *minor)
     int m, k;
     nice_step((vhi - vlo) / 5.0, &m, &k);
     double step = m * pow(10.0, k);
-    for (long long i = (long long)ceil(vlo / step); i * step <= vhi; i++) {
+    for (long long i = (long long)ceil(vlo / step); (double)i * step <= vhi; i++) {
         double pos = log10((double)(i * m)) + k + base;
         if (pos >= lo && pos <= hi)
             add_tick(tl, pos, i * m, k + base);
