@@ -17,7 +17,7 @@
 #include "test.h"
 
 /* Parse a string literal (its NUL terminator excluded, inner NULs kept). */
-#define PARSE(lit, out, err) csv_parse_table(lit, sizeof(lit) - 1, "d.csv", out, err, sizeof err)
+#define PARSE(lit, out, err) csv_parse_table((lit), sizeof(lit) - 1, "d.csv", (out), (err), sizeof(err))
 
 /* The input must be rejected with LD_EINPUT and exactly this message. */
 static void expect_reject(const char *what, const char *buf, size_t len, const char *msg)
@@ -55,9 +55,8 @@ static void expect_table(const char *what, const char *buf, size_t len, size_t r
     } else {
         char joined[256] = "";
         for (size_t j = 0; j < t.cols; j++) {
-            if (j > 0)
-                strcat(joined, ",");
-            strncat(joined, t.names[j], sizeof joined - strlen(joined) - 2);
+            const size_t used = strlen(joined);
+            snprintf(joined + used, sizeof joined - used, "%s%s", j > 0 ? "," : "", t.names[j]);
         }
         CHECK(strcmp(joined, names) == 0, "%s: names '%s', want '%s'", what, joined, names);
     }

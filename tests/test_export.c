@@ -581,8 +581,8 @@ static void test_holdout_split(void)
     const int N = 23;
     dataset_alloc(&in.all, N, 2, 1, err, sizeof err);
     for (int i = 0; i < N; i++) {
-        in.all.x[2 * i] = (float)i;
-        in.all.x[2 * i + 1] = (float)-i;
+        in.all.x[(size_t)2 * i] = (float)i;
+        in.all.x[(size_t)2 * i + 1] = (float)-i;
         in.all.y[i] = (float)(100 + i);
     }
     in.has_data = 1;
@@ -596,12 +596,13 @@ static void test_holdout_split(void)
     for (int k = 0; k < 2; k++) {
         const dataset *d = k ? &te : &tr;
         for (int i = 0; i < d->n; i++) {
-            const int row = (int)d->x[2 * i];
+            const float *xi = d->x + (size_t)2 * i; /* row i: (x0, x1) */
+            const int row = (int)xi[0];
             if (row >= 0 && row < N)
                 seen[row]++;
-            rows_intact &= d->x[2 * i + 1] == (float)-row && d->y[i] == (float)(100 + row);
+            rows_intact &= xi[1] == (float)-row && d->y[i] == (float)(100 + row);
             if (i > 0)
-                ordered &= d->x[2 * i] > d->x[2 * (i - 1)];
+                ordered &= xi[0] > xi[-2];
         }
     }
     int once = 1;

@@ -390,11 +390,10 @@ static void test_stop_before_start(void)
     free(js);
     /* the stdout table marks every model */
     char *text = NULL;
-    size_t len = 0;
     FILE *fp = tmpfile();
     if (fp != NULL) {
         report_print(fp, &c, &res);
-        len = (size_t)ftell(fp);
+        const size_t len = (size_t)ftell(fp);
         rewind(fp);
         text = malloc(len + 1);
         if (text != NULL)
@@ -457,7 +456,7 @@ static void test_stop_in_pretraining(void)
     for (int i = 0; i < res.n_models; i++)
         CHECK(res.models[i].epochs_done[0] == 0 && isnan(res.models[i].merge_max_diff) == (i > 0),
               "%s: not started, no merge numbers", res.models[i].name);
-    CHECK(sp.total == 2 * (20 + 5 * 5), "progress total %llu", (unsigned long long)sp.total);
+    CHECK(sp.total == (uint64_t)2 * (20 + 5 * 5), "progress total %llu", (unsigned long long)sp.total);
     experiment_result_free(&res);
 }
 
@@ -549,7 +548,7 @@ static void test_memory_estimate(void)
               m.total == m.data + m.models + m.buffers + m.results && m.total < 1000000,
           "default run: %zu bytes", m.total);
     /* data: (100 + 20) samples of 10 + 5 floats */
-    CHECK(m.data == (100 + 20) * 15 * sizeof(float), "data %zu bytes", m.data);
+    CHECK(m.data == (size_t)(100 + 20) * 15 * sizeof(float), "data %zu bytes", m.data);
     char err[512];
     CHECK(experiment_check_memory(&c, 0, err, sizeof err) == LD_OK, "default run fits: %s", err);
 

@@ -245,7 +245,7 @@ static void test_base_cached(void)
     float *base = malloc(ny * sizeof(float));
     linear_forward(base, f.d.x, f.w0, f.b0, f.n, f.in, f.out);
     for (int batch = 0; batch <= 12; batch += 12) {
-        float clean[40], poisoned[40];
+        float clean[40] = {0}, poisoned[40] = {0};
         for (int pass = 0; pass < 2; pass++) {
             model m;
             trainer t;
@@ -568,8 +568,9 @@ static void test_finding(void)
             CHECK(res.models[i].merge_rel_diff <= 1e-5 && res.models[i].unmerge_max_diff <= 1e-6,
                   "%s: merge %.3g, unmerge %.3g", res.models[i].name,
                   (double)res.models[i].merge_rel_diff, (double)res.models[i].unmerge_max_diff);
-        CHECK(res.models[2].trainable == 2 * (8 + 4) && res.models[0].trainable == 8 * 4 + 4 &&
-                  res.models[2].optimizer_bytes == 2 * 24 * sizeof(float) &&
+        CHECK(res.models[2].trainable == (size_t)2 * (8 + 4) &&
+                  res.models[0].trainable == (size_t)8 * 4 + 4 &&
+                  res.models[2].optimizer_bytes == (size_t)2 * 24 * sizeof(float) &&
                   fabs(res.models[2].trainable_fraction - 24.0 / 36.0) < 1e-12,
               "trainable counts");
     }

@@ -23,7 +23,7 @@ enum { N = 6, I = 7, O = 4 };
 static double loss_of(const model *m, const float *x, const float *y, float *yhat, float *h)
 {
     model_forward(m, yhat, h, x, NULL, N);
-    return mse_forward(yhat, y, (size_t)N * O);
+    return mse_forward(yhat, y, (size_t)(size_t)N * O);
 }
 
 /* Compare model_backward's gradient of every parameter with central
@@ -33,7 +33,7 @@ static void check_model(const char *label, model *m, const float *x, const float
     float yhat[N * O], dy[N * O], h[N * O], dh[N * O];
     model_zero_grad(m);
     model_forward(m, yhat, h, x, NULL, N);
-    mse_backward(dy, yhat, y, (size_t)N * O, (size_t)N * O);
+    mse_backward(dy, yhat, y, (size_t)(size_t)N * O, (size_t)(size_t)N * O);
     model_backward(m, dy, dh, h, x, N);
 
     float *fd = malloc(m->n_params * sizeof(float));
@@ -63,8 +63,8 @@ void test_grad(void)
     rng r;
     rng_seed(&r, 99, 7);
     float x[N * I], y[N * O];
-    rng_fill_normal(&r, x, N * I);
-    rng_fill_normal(&r, y, N * O);
+    rng_fill_normal(&r, x, (size_t)N * I);
+    rng_fill_normal(&r, y, (size_t)N * O);
     char err[256];
 
     model dense;
@@ -84,7 +84,7 @@ void test_grad(void)
     /* LoRA on a frozen base: the base changes the output, not the gradient
      * structure; it must receive no gradient (it is not in the block). */
     float w0[O * I], b0[O];
-    rng_fill_normal(&r, w0, O * I);
+    rng_fill_normal(&r, w0, (size_t)O * I);
     rng_fill_normal(&r, b0, O);
     CHECK(model_init_lora(&lora, I, O, 2, 4.0f, 2.0f, w0, b0, err, sizeof err) == LD_OK, "%s", err);
     rng_fill_normal(&r, lora.params, lora.n_params);
@@ -94,10 +94,10 @@ void test_grad(void)
 
     /* linear_backward's input gradient dx, which the models never need. */
     float w[O * I], b[O], yhat[N * O], dy[N * O], dx[N * I], dw[O * I], fd[N * I];
-    rng_fill_normal(&r, w, O * I);
+    rng_fill_normal(&r, w, (size_t)O * I);
     rng_fill_normal(&r, b, O);
     linear_forward(yhat, x, w, b, N, I, O);
-    mse_backward(dy, yhat, y, N * O, N * O);
+    mse_backward(dy, yhat, y, (size_t)N * O, (size_t)N * O);
     memset(dx, 0, sizeof dx);
     memset(dw, 0, sizeof dw);
     linear_backward(dx, dw, NULL, dy, x, w, N, I, O);
@@ -107,12 +107,12 @@ void test_grad(void)
         float keep = xp[i];
         xp[i] = keep + 1e-2f;
         linear_forward(yhat, xp, w, b, N, I, O);
-        double lp = mse_forward(yhat, y, N * O);
+        double lp = mse_forward(yhat, y, (size_t)N * O);
         xp[i] = keep - 1e-2f;
         linear_forward(yhat, xp, w, b, N, I, O);
-        double lm = mse_forward(yhat, y, N * O);
+        double lm = mse_forward(yhat, y, (size_t)N * O);
         xp[i] = keep;
         fd[i] = (float)((lp - lm) / 2e-2);
     }
-    check_close("linear dx", dx, fd, N * I, 1e-4, 1e-3);
+    check_close("linear dx", dx, fd, (size_t)N * I, 1e-4, 1e-3);
 }

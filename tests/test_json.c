@@ -280,7 +280,7 @@ static void test_depth(void)
     char *deep = malloc(big);
     if (deep != NULL) {
         for (size_t i = 0; i < big; i++)
-            deep[i] = (i % 6 == 0) ? '{' : "\"k\":["[(i % 6) - 1];
+            deep[i] = (char)((i % 6 == 0) ? '{' : "\"k\":["[(i % 6) - 1]);
         expect_bad_n(deep, big, "nesting depth exceeds", -1);
         free(deep);
     }

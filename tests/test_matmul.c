@@ -60,18 +60,18 @@ static size_t first_diff(const float *a, const float *b, size_t n)
 typedef void (*mm_naive)(float *, const float *, const float *, int, int, int, int);
 typedef void (*mm_mt)(float *, const float *, const float *, int, int, int, int, pool *);
 
+/* A and B have M*K and N*K elements in every layout; only their order
+ * differs: nt A (M,K), B (N,K); tn A (K,M), B (K,N); nn A (M,K), B (K,N). */
 typedef struct {
     const char *name;
     mm_naive naive;
     mm_mt fast;
-    int a_rows_k; /* 1: A is (K,M) (tn), 0: A is (M,K) */
-    int b_rows_n; /* 1: B is (N,K) (nt), 0: B is (K,N) */
 } layout;
 
 static const layout LAYOUTS[] = {
-    {"nt", matmul_nt_naive, matmul_nt_mt, 0, 1},
-    {"tn", matmul_tn_naive, matmul_tn_mt, 1, 0},
-    {"nn", matmul_nn_naive, matmul_nn_mt, 0, 0},
+    {"nt", matmul_nt_naive, matmul_nt_mt},
+    {"tn", matmul_tn_naive, matmul_tn_mt},
+    {"nn", matmul_nn_naive, matmul_nn_mt},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -246,7 +246,7 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         linear_init(w0, b0, s->in, s->out, &r);
         /* scales that are not powers of two, so that the order of the
          * scaling multiplies shows */
-        model_init_lora(&p->m, s->in, s->out, s->rank, 1.5f * s->rank, 1.5f, w0, b0, err, sizeof err);
+        model_init_lora(&p->m, s->in, s->out, s->rank, 1.5f * (float)s->rank, 1.5f, w0, b0, err, sizeof err);
         lora_init_peft(p->m.a, p->m.bm, s->in, s->rank, s->out, &r);
         /* a nonzero B, so that dA is not zero at step 0 */
         for (size_t i = 0; i < (size_t)s->out * s->rank; i++)
@@ -254,7 +254,7 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         free(w0);
         free(b0);
     } else {
-        model_init_lora(&p->m, s->in, s->out, s->rank, 0.7f * s->rank, 0.7f, NULL, NULL, err,
+        model_init_lora(&p->m, s->in, s->out, s->rank, 0.7f * (float)s->rank, 0.7f, NULL, NULL, err,
                         sizeof err);
         lora_init_scratch(p->m.a, p->m.bm, s->in, s->rank, s->out, &r);
     }
@@ -343,9 +343,9 @@ static run_out train_run(const setup *s, int threads, int closed_form)
             order[i] = i;
     }
     trainer t;
-    char err[128];
     float *base_all = NULL;
     if (threads > 0) {
+        char err[128];
         trainer_options opt = trainer_defaults();
         opt.threads = threads;
         opt.closed_form = closed_form;

@@ -705,8 +705,8 @@ static void test_edge_cases(const char *dir)
     /* Huge range: decade labels every 10 decades. */
     double huge[2 * 50];
     for (int e = 0; e < 50; e++) {
-        huge[e * 2] = pow(10.0, 30.0 - 60.0 * e / 49.0);
-        huge[e * 2 + 1] = 1.0;
+        huge[(size_t)e * 2] = pow(10.0, 30.0 - 60.0 * e / 49.0);
+        huge[(size_t)e * 2 + 1] = 1.0;
     }
     if ((doc = plot(dir, "huge.svg", "huge", names, 2, huge, 50)) != NULL) {
         check_document(doc, "huge range");

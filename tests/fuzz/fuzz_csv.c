@@ -57,8 +57,9 @@ static char *print_table(const csv_table *t, size_t *len)
             size_t need = (s != NULL ? strlen(s) : 2 * strlen(t->names[j]) + 2) + 2;
             while (n + need >= cap) {
                 cap *= 2;
-                b = realloc(b, cap);
-                REQUIRE(b != NULL);
+                char *bigger = realloc(b, cap);
+                REQUIRE(bigger != NULL);
+                b = bigger;
             }
             if (s != NULL) {
                 n += (size_t)sprintf(b + n, "%s", s);
