@@ -23,7 +23,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c) tests/fixture.c
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures fuzz bench native lint
+.PHONY: all run test plot install uninstall clean expected sanitize valgrind fixtures fuzz bench native lint coverage
 all: $(BIN)
 
 $(BIN): $(BUILD)/main.o $(LIB_OBJ)
@@ -37,6 +37,12 @@ $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Every allocation of a run made to fail in turn (tests/alloc_fail.c): the
+# project's own calls to the allocator are redirected with ld's --wrap.
+ALLOC_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc,--wrap=free
+$(BUILD)/alloc_fail: $(BUILD)/tests/alloc_fail.o $(BUILD)/tests/test_util.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(ALLOC_WRAP) -o $@ $^ $(LDLIBS)
 
 # Checks that every result file in a directory is whole (tests/fault_test.sh).
 $(BUILD)/check_outputs: $(BUILD)/tests/check_outputs.o $(LIB_OBJ)
@@ -81,7 +87,7 @@ native:
 
 # The whole suite: C unit tests, then the command-line and fault tests; the
 # last line is the total "N passed, M failed".
-TEST_TOOLS = $(BUILD)/check_outputs $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%)
+TEST_TOOLS = $(BUILD)/check_outputs $(BUILD)/alloc_fail $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%)
 test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 	sh tests/run_all.sh ./$(BUILD)/run_tests ./$(BIN)
 
@@ -90,6 +96,16 @@ test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 sanitize:
 	$(MAKE) BUILD=build/san BIN=build/san/lora_demo \
 	    CFLAGS='-std=c11 -O1 -Wall -Wextra -Wpedantic $(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' test
+
+# Line coverage of src/ by the whole suite: built with gcc --coverage -O0 in
+# build/cov, make test run there, then gcov; prints each file and
+# "lines: NN.N%" (tests/coverage.sh). COVERAGE_MIN fails below a floor.
+COVERAGE_MIN ?= 0
+coverage:
+	rm -rf build/cov
+	$(MAKE) CC=gcc BUILD=build/cov BIN=build/cov/lora_demo \
+	    CFLAGS='-std=c11 -O0 -g --coverage' LDFLAGS='--coverage' test
+	sh tests/coverage.sh build/cov $(COVERAGE_MIN)
 
 # The default experiment, a small finetune run that saves its data and weights, a run that reads
 # them back, and the unit tests under memcheck: 0 errors and no memory definitely or indirectly lost.

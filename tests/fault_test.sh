@@ -35,6 +35,17 @@ if grep -q '"name": "dense".*"diverged_at_epoch": null' "$TMP/div/summary.json" 
    [ "$(grep -c '"diverged_at_epoch": 2,' "$TMP/div/summary.json")" -eq 4 ]; then ok; else
     bad "diverging run: summary.json diverged_at_epoch"; fi
 
+# --lr 1e38 makes Adam's first step overflow: finetune's pretraining
+# diverges at epoch 1 (reported as well), and so does every model that
+# starts from its base.
+"$BIN" --experiment finetune --lr 1e38 --pretrain-epochs 3 --epochs 3 --samples 20 \
+    --test-samples 5 --quiet --output-dir "$TMP/div_pre" 2>"$TMP/div_pre.err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "warning: pretraining diverged at epoch 1 (seed 42)" "$TMP/div_pre.err" &&
+   grep -q '"pretrain": {"epochs": 3, .*"diverged_at_epoch": 1' "$TMP/div_pre/summary.json" &&
+   "$CHECK" --all --interrupted 0 "$TMP/div_pre" 3; then ok; else
+    bad "diverging pretraining: exit $rc, stderr: $(cat "$TMP/div_pre.err")"; fi
+
 # --- memory: refused before anything is allocated or created: exit 1,
 # one line, at once.
 t0=$(now_ms)

@@ -40,6 +40,7 @@ for t in cli data weights_py man readme; do
     run "$t" sh "tests/${t}_test.sh" "$BIN"
 done
 run faults sh tests/fault_test.sh "$BIN" "$TOOLS/check_outputs"
+run alloc_fail "$TOOLS/alloc_fail"
 for target in csv json safetensors cli; do
     run "replay_$target" "$TOOLS/fuzz_replay_$target" "tests/fuzz/regress/$target"
 done

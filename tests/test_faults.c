@@ -5,6 +5,8 @@
  *
  * Dimension key: E epochs, S repeats (seeds), M models.
  */
+#define _POSIX_C_SOURCE 200809L /* opendir */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +16,12 @@
 #include "config.h"
 #include "experiment.h"
 #include "export.h"
+#include "data.h"
 #include "json.h"
+#include "model.h"
 #include "progress.h"
 #include "report.h"
+#include "rng.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
@@ -589,6 +594,118 @@ static void test_memory_estimate(void)
           "mini-batch buffers: %zu, full batch %zu", mini.buffers, full.buffers);
 }
 
+/* ------------------------------------------------------------------------ */
+/* error paths that need no fault injection */
+
+/* The sizes the results report for every model (filled in before any
+ * training, so even a model never started has them) are the model's own. */
+static void test_model_sizes(void)
+{
+    config c;
+    config_defaults(&c);
+    c.in = 7;
+    c.out = 3;
+    c.n_ranks = 2;
+    c.ranks[0] = 3;
+    c.ranks[1] = 1;
+    c.alpha = 2.5;
+    c.epochs = 1;
+    c.samples = 8;
+    c.test_samples = 2;
+    experiment_result res;
+    char err[256];
+    if (experiment_run(&c, &res, err, sizeof err) != LD_OK) {
+        CHECK(0, "run: %s", err);
+        return;
+    }
+    for (int i = 0; i < res.n_models; i++) {
+        model m;
+        const int r = res.models[i].rank;
+        ld_status st = r == 0 ? model_init_dense(&m, c.in, c.out, err, sizeof err)
+                              : model_init_lora(&m, c.in, c.out, r, config_alpha(&c, r),
+                                                config_scale(&c, r), NULL, NULL, err, sizeof err);
+        CHECK(st == LD_OK && res.models[i].trainable == model_trainable(&m) &&
+                  res.models[i].optimizer_bytes == model_optimizer_bytes(&m) &&
+                  res.models[i].alpha == m.alpha && res.models[i].scale == m.scale,
+              "%s: reported sizes differ from the model's", res.models[i].name);
+        if (st == LD_OK)
+            model_free(&m);
+    }
+    experiment_result_free(&res);
+}
+
+static void test_error_paths(void)
+{
+    char err[256];
+    /* every status has a name and an exit code */
+    const ld_status all[] = {LD_OK, LD_EINPUT, LD_EIO, LD_ENOMEM, LD_ESTATE};
+    const int codes[] = {0, 2, 1, 1, 1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        CHECK(ld_status_name(all[i])[0] != '\0' && ld_exit_code(all[i]) == codes[i],
+              "status %d: name '%s', exit %d", (int)all[i], ld_status_name(all[i]),
+              ld_exit_code(all[i]));
+    CHECK(strcmp(ld_status_name((ld_status)99), "unknown error") == 0 &&
+              ld_exit_code((ld_status)99) == 1,
+          "an unknown status");
+
+    /* shapes no caller should pass are refused, not allocated */
+    dataset d;
+    model m;
+    CHECK(dataset_alloc(&d, 0, 3, 2, err, sizeof err) == LD_EINPUT, "a data set of 0 samples");
+    CHECK(model_init_dense(&m, 0, 2, err, sizeof err) == LD_EINPUT, "a dense layer with 0 inputs");
+    CHECK(model_init_lora(&m, 3, 2, 0, 1.0f, 1.0f, NULL, NULL, err, sizeof err) == LD_EINPUT &&
+              strstr(err, "rank 0") != NULL,
+          "a LoRA of rank 0: %s", err);
+    CHECK(model_init_lora(&m, 2147483647, 2147483647, 2, 1.0f, 1.0f, NULL, NULL, err, sizeof err) ==
+              LD_ENOMEM,
+          "a LoRA whose size overflows: %s", err);
+
+    /* a rename that fails (the final name is a non-empty directory): an
+     * error naming the file, and the temporary is gone */
+    const char *dir = test_tmpdir("faults_atomic");
+    char *target = path_join(dir, "out.txt"), *inner = path_join(dir, "out.txt/keep");
+    if (target != NULL && inner != NULL && make_dirs(target, err, sizeof err) == LD_OK &&
+        atomic_write_bytes(inner, "x", 1, err, sizeof err) == LD_OK) {
+        ld_status st = atomic_write_bytes(target, "hello", 5, err, sizeof err);
+        CHECK(st == LD_EIO && strstr(err, "out.txt") != NULL, "rename onto a directory: %s", err);
+        int tmp_left = 0;
+        DIR *dp = opendir(dir);
+        for (struct dirent *e; dp != NULL && (e = readdir(dp)) != NULL;)
+            tmp_left |= strstr(e->d_name, ".tmp.") != NULL;
+        if (dp != NULL)
+            closedir(dp);
+        CHECK(!tmp_left, "the temporary file of a failed rename was left");
+    } else {
+        CHECK(0, "setting up the rename test: %s", err);
+    }
+    /* make_dirs on a path that is a file */
+    CHECK(make_dirs(inner, err, sizeof err) == LD_EIO && strstr(err, "keep") != NULL,
+          "make_dirs on a regular file: %s", err);
+    free(target);
+    free(inner);
+
+    /* rng_below's rejection loop: with n just over 2^31, about half of all
+     * draws are rejected, and the results stay below n */
+    rng r;
+    rng_seed(&r, 1, 1);
+    int below = 1;
+    for (int i = 0; i < 1000; i++)
+        below &= rng_below(&r, 0x80000001u) < 0x80000001u;
+    CHECK(below, "rng_below(2^31 + 1)");
+
+    /* progress_update draws with the real clock once the delay has passed */
+    FILE *fp = tmpfile();
+    if (fp != NULL) {
+        progress p;
+        progress_init(&p, fp, 1);
+        p.delay = 0.0;
+        experiment_progress ep = {"dense", 0, 1, 1, 2, 1, 2};
+        progress_update(&p, &ep);
+        CHECK(p.draws == 1 && ftell(fp) > 0, "progress_update with no delay draws");
+        fclose(fp);
+    }
+}
+
 void test_faults(void)
 {
     test_divergence_loss();
@@ -603,4 +720,6 @@ void test_faults(void)
     test_progress_format();
     test_progress_render();
     test_memory_estimate();
+    test_model_sizes();
+    test_error_paths();
 }
