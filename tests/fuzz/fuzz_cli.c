@@ -14,12 +14,15 @@
  *     message is one line without control characters whenever the
  *     arguments have none (it may quote an argument);
  *   - an accepted run has a valid config: every count >= 1, ranks unique in
- *     1..min(in, out), finite lr/alpha/noise in range, the seeds not past
- *     2^64-1, an output directory;
+ *     1..min(in, out) (with --data or --base-weights only unique and >= 1:
+ *     in and out come from the files, checked when they are read), finite
+ *     lr/alpha/noise in range, the seeds not past 2^64-1, an output
+ *     directory;
  *   - parsing is repeatable: a second cli_parse of a fresh copy of the same
  *     arguments (getopt_long permutes argv and keeps state, reset by
  *     optind = 0) gives the same status, action, message and config.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,7 +78,11 @@ static void check_config(const config *c)
     REQUIRE(c->alpha == 0.0 || (isfinite(c->alpha) && c->alpha > 0.0));
     REQUIRE(isfinite(c->noise) && c->noise >= 0.0);
     REQUIRE(c->n_ranks >= 1 && c->n_ranks <= CONFIG_MAX_RANKS);
-    const int max_rank = c->in < c->out ? c->in : c->out;
+    /* With --data or --base-weights, in and out come from the files, and
+     * the ranks are checked against them once they are read (dataio.c,
+     * cli_check_sizes): here they only have to be positive and distinct. */
+    const int from_files = c->data != NULL || c->base_weights != NULL;
+    const int max_rank = from_files ? INT_MAX : c->in < c->out ? c->in : c->out;
     for (int i = 0; i < c->n_ranks; i++) {
         REQUIRE(c->ranks[i] >= 1 && c->ranks[i] <= max_rank);
         for (int j = 0; j < i; j++)
