@@ -46,6 +46,15 @@ if [ "$rc" -eq 0 ] && grep -q "warning: pretraining diverged at epoch 1 (seed 42
    "$CHECK" --all --interrupted 0 "$TMP/div_pre" 3; then ok; else
     bad "diverging pretraining: exit $rc, stderr: $(cat "$TMP/div_pre.err")"; fi
 
+# --- a result file that cannot be written after training (its final name is
+# a non-empty directory): exit 1 naming the file, no temporary left.
+mkdir -p "$TMP/blocked/losses.csv/x"
+"$BIN" --quiet --epochs 2 --output-dir "$TMP/blocked" 2>"$TMP/blocked.err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "^lora_demo: $TMP/blocked/losses.csv: Is a directory$" "$TMP/blocked.err" &&
+   [ -z "$(find "$TMP/blocked" -name '*.tmp.*')" ]; then ok; else
+    bad "unwritable losses.csv: exit $rc, stderr: $(cat "$TMP/blocked.err")"; fi
+
 # --- memory: refused before anything is allocated or created: exit 1,
 # one line, at once.
 t0=$(now_ms)
@@ -88,6 +97,21 @@ if [ "$(echo "$trained" | wc -l)" -eq 5 ] && [ "$(echo "$trained" | head -n 1)" 
     bad "SIGINT: epochs trained per model: $(echo $trained)"; fi
 if grep -q 'interrupted at epoch\|not started' "$TMP/int.out"; then ok; else
     bad "SIGINT: the table should mark the unfinished models"; fi
+
+# A second SIGINT finds the default action (SA_RESETHAND) and ends the
+# process at once, here while it writes its files: exit 130 either way, and
+# whatever it leaves is whole or a temporary file.
+"$BIN" --quiet --epochs 200000 --samples 10 --output-dir "$TMP/int2" 2>"$TMP/int2.err" &
+pid=$!
+i=0
+while [ ! -d "$TMP/int2" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+sleep 0.5
+kill -INT $pid
+sleep 0.05
+kill -INT $pid 2>/dev/null
+wait $pid
+rc=$?
+if [ "$rc" -eq 130 ] && "$CHECK" "$TMP/int2" 200000; then ok; else bad "SIGINT twice: exit $rc"; fi
 
 # --- SIGKILL at KILL_RUNS points spread over a whole run (stratified: run i
 # dies at a random moment in the i-th slice of the measured run time).
