@@ -68,6 +68,14 @@ void matmul_nt_naive(float *c, const float *a, const float *b, int M, int N, int
 void matmul_tn_naive(float *c, const float *a, const float *b, int M, int N, int K, int accumulate);
 void matmul_nn_naive(float *c, const float *a, const float *b, int M, int N, int K, int accumulate);
 
+/* Tiny products: at most MATMUL_TINY_WORK multiply-adds (M*N*K) with sums
+ * of at most MATMUL_TINY_MAX_K terms (and opB small enough to copy onto the
+ * stack: K times N rounded up to 8 at most 2048 floats) run on the calling
+ * thread in a plain loop, without a plan, scratch or the pool; the same
+ * order, so the same bits, as every other path. */
+#define MATMUL_TINY_WORK 8192
+#define MATMUL_TINY_MAX_K 64
+
 /* Floats of per-thread scratch the *_mt kernels need from their pool. */
 size_t matmul_scratch_floats(void);
 

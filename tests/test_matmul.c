@@ -9,6 +9,7 @@
  *     twin, on every code path (portable, AVX2) and thread count;
  *   - with accumulate = 1 it agrees with the twin to rounding, and splitting
  *     K in two accumulating calls gives the same bits as one call;
+ *   - both hold on either side of the tiny products' limits (matmul.h);
  *   - the closed-form dense epoch (X^T X, Y^T X) matches forward-backward:
  *     losses and step-0 gradients to rtol 1e-5, final parameters to 1e-4;
  *   - the fused LoRA epoch is bit-identical to forward-backward in its
@@ -150,11 +151,73 @@ static void check_kernels(pool *pools[3])
     }
 }
 
+/* The edges of the tiny products' loop (matmul.h): shapes at and one past
+ * MATMUL_TINY_WORK multiply-adds, MATMUL_TINY_MAX_K terms and the 2048
+ * floats of stack panel, rows not a multiple of the 4 done together and
+ * columns not a multiple of 8, on both code paths. With accumulate = 0 each
+ * must be bit-identical to the naive twin; with accumulate = 1 to the
+ * products added to c one at a time, in order, as every fast kernel does. */
+static void check_tiny_edges(void)
+{
+    const int W = MATMUL_TINY_WORK, KM = MATMUL_TINY_MAX_K;
+    const int shapes[][3] = {
+        {W / 128, 8, 16},     {W / 128 + 1, 8, 16}, /* work at the limit, then past it */
+        {W / KM, 1, KM},      {W / KM + 1, 1, KM},
+        {2, 3, KM},           {2, 3, KM + 1},       /* the longest sum, then one more term */
+        {1, 32, KM},          {1, 33, KM},          /* the stack panel full, then too small */
+        {7, 9, 16},           {5, 17, 3},           /* 4 + 3 rows, partial panels */
+        {100, 4, 10},         {100, 3, 5},          /* LoRA h = x A^T, dh = g B at the default shape */
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        const size_t nc = (size_t)M * N;
+        for (size_t li = 0; li < sizeof LAYOUTS / sizeof LAYOUTS[0]; li++) {
+            const layout *L = &LAYOUTS[li];
+            float *a = randv((size_t)M * K, 600 + si);
+            float *b = randv((size_t)N * K, 700 + si);
+            float *c0 = randv(nc, 800 + si);
+            float *want = malloc(nc * sizeof(float));
+            float *got = malloc(nc * sizeof(float));
+            for (int acc = 0; acc <= 1; acc++) {
+                if (acc == 0) {
+                    L->naive(want, a, b, M, N, K, 0);
+                } else {
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            float s = c0[(size_t)i * N + j];
+                            for (int k = 0; k < K; k++)
+                                s += (L->a_rows_k ? a[(size_t)k * M + i] : a[(size_t)i * K + k]) *
+                                     (L->b_rows_n ? b[(size_t)j * K + k] : b[(size_t)k * N + j]);
+                            want[(size_t)i * N + j] = s;
+                        }
+                }
+                for (int isa = 0; isa < 2; isa++) {
+                    matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+                    memcpy(got, c0, nc * sizeof(float));
+                    L->fast(got, a, b, M, N, K, acc, NULL);
+                    CHECK(same_bits(got, want, nc),
+                          "tiny edge %s %dx%dx%d acc=%d %s: not bit-identical at [%zu]", L->name, M,
+                          N, K, acc, matmul_isa_name(), first_diff(got, want, nc));
+                }
+                matmul_set_isa(MATMUL_ISA_AUTO);
+            }
+            free(a);
+            free(b);
+            free(c0);
+            free(want);
+            free(got);
+        }
+    }
+}
+
 /* C = A1 B1 over the first K1 of K, then C += A2 B2 over the rest: the
  * same bits as the whole product (the fused LoRA pass relies on it). */
 static void check_k_split(void)
 {
-    const int shapes[][3] = {{8, 1100, 300}, {1030, 8, 300}, {40, 70, 600}, {3, 5, 9}};
+    /* {16, 8, 90}: the whole product is past MATMUL_TINY_MAX_K, its two
+     * parts are tiny, so this also holds the tiny loop's accumulation to
+     * the other kernels' bits */
+    const int shapes[][3] = {{8, 1100, 300}, {1030, 8, 300}, {40, 70, 600}, {3, 5, 9}, {16, 8, 90}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], K1 = K / 3 + 1;
         float *a = randv((size_t)K * M, 300 + si); /* (K,M) */
@@ -493,6 +556,7 @@ void test_matmul(void)
           "pool_init accepted %d threads", POOL_MAX_THREADS + 1);
 
     check_kernels(pools);
+    check_tiny_edges();
     check_k_split();
     check_gram(pools);
     for (int i = 0; i < 3; i++)
