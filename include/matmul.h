@@ -85,7 +85,9 @@ size_t matmul_scratch_floats(void);
  * it before starting work. */
 typedef enum { MATMUL_ISA_AUTO = 0, MATMUL_ISA_PORTABLE, MATMUL_ISA_AVX2 } matmul_isa;
 void matmul_set_isa(matmul_isa isa);
-/* "avx2" or "portable": the path the kernels take now. */
+/* "avx2" or "portable": the path the kernels take now; 1 for AVX2. Other
+ * modules with a kernel of their own in both builds (train.c) follow it. */
 const char *matmul_isa_name(void);
+int matmul_isa_avx2(void);
 
 #endif /* LORA_DEMO_MATMUL_H */

@@ -20,4 +20,19 @@
 #define LD_AVX2_CLONES
 #endif
 
+/* LD_AVX2_TARGET before a function definition builds that function with
+ * AVX2 enabled, for a caller that checks the CPU first: an always-inline
+ * body wrapped once plain and once with LD_AVX2_TARGET, the wrapper chosen
+ * by matmul_isa_avx2() (train.c's narrow LoRA pass). Unlike target_clones
+ * this follows matmul_set_isa, so the tests run both builds on a machine
+ * with AVX2, and it adds no resolver to start-up. LD_AVX2_PATH says whether
+ * there is an AVX2 build. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(__AVX2__)
+#define LD_AVX2_PATH 1
+#define LD_AVX2_TARGET __attribute__((target("avx2")))
+#else
+#define LD_AVX2_PATH 0
+#define LD_AVX2_TARGET
+#endif
+
 #endif /* LORA_DEMO_SIMD_H */

@@ -626,6 +626,11 @@ static int use_avx2(void)
 #endif
 }
 
+int matmul_isa_avx2(void)
+{
+    return use_avx2();
+}
+
 const char *matmul_isa_name(void)
 {
     return use_avx2() ? "avx2" : "portable";

@@ -2,7 +2,7 @@
  *
  * Dimension key: N samples, B batch size, I in, O out, R rank.
  *
- * Three ways through an epoch (train.h says when each is used):
+ * Four ways through an epoch (train.h says when each is used):
  *   forward-backward  y = x W^T + b, MSE, dW = dy^T x, db = sum dy; the
  *                     same arithmetic as model_forward / model_backward;
  *   closed form       dense, full batch: from X^T X and Y^T X (train.h);
@@ -10,7 +10,9 @@
  *                     residual, the loss and g = s dL/dy, dh = g B, while the
  *                     block is in cache; then dB += g^T h and dA += dh^T x.
  *                     Every float operation is the one model_forward,
- *                     mse_backward and model_backward do, in the same order.
+ *                     mse_backward and model_backward do, in the same order;
+ *   LoRA narrow       the same for layers narrower than a vector, eight
+ *                     samples at a time in the lanes of every vector.
  * The loss is accumulated in double per row (8 lanes), and rows are summed in
  * row order, so it does not depend on the thread count either.
  */
@@ -180,6 +182,184 @@ static void mse_rows(double *row_sq, float *restrict dy, const float *restrict y
         const size_t off = (size_t)r * O;
         row_sq[r] = mse_row(dy + off, yh + off, b, y + off, g, O);
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* the fused LoRA pass for narrow layers, eight samples at a time
+ *
+ * When O and R are at most 8 and I at most 16 (the default experiment:
+ * 10 -> 5, ranks 1 to 4), the block pass below is mostly overhead: five
+ * matrix products of a few hundred to a few thousand multiply-adds, each
+ * with its own set-up, and a row loop too narrow for vectors. Here the rows
+ * go through h = x A^T, the prediction, the loss, g, dh = g B, dB += g^T h
+ * and dA += dh^T x eight at a time, with the eight samples in the lanes of
+ * every vector (arrays of 8 that GCC and clang vectorise: fixed trip
+ * counts). dB and dA then add the block's rows one at a time, in row order.
+ *
+ * The float operations are the block pass's, in its order: h, t = h B^T and
+ * dh are sums from 0 over k in order; pred = y0 + s t (y0 = 0 without a
+ * base); g = (g (pred - y)) s; the loss rows are lora_row's lanes; and each
+ * element of dB and dA adds one product per row, in row order, to the zero
+ * that model_zero_grad would leave. So the bits are the block pass's, and
+ * the plain path's (tests/test_matmul.c).
+ *
+ * In a last, partial block the lanes past the batch hold zeros, or what the
+ * weights make of zeros; they are never stored or added to a gradient. */
+#define NARROW_W 8 /* O and R at most; also the samples per block */
+#define NARROW_I 16 /* I at most */
+/* GCC keeps a sum of 8 lanes in a vector register only when its lane loop
+ * is unrolled; otherwise every add of the sum goes through the stack (3x
+ * slower here). clang does it by itself. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NARROW_UNROLL _Pragma("GCC unroll 8")
+#else
+#define NARROW_UNROLL
+#endif
+
+static int lora_is_narrow(int in, int out, int rank)
+{
+    return out <= NARROW_W && rank <= NARROW_W && in <= NARROW_I;
+}
+
+/* Rows [0, cnt) of a (cnt, W) in blocks of 8 samples, samples in lanes:
+ * dst (ceil(cnt/8), W, 8), zero past row cnt. */
+static void narrow_blocks(float *dst, const float *a, int cnt, int W)
+{
+    for (int n0 = 0; n0 < cnt; n0 += 8) {
+        float *d = dst + (size_t)(n0 / 8) * W * 8;
+        for (int f = 0; f < W; f++)
+            for (int j = 0; j < 8; j++)
+                d[f * 8 + j] = n0 + j < cnt ? a[(size_t)(n0 + j) * W + f] : 0.0f;
+    }
+}
+
+/* One batch of cnt rows, given in blocks of 8 samples (narrow_blocks):
+ * xt (I), yt (O), y0t (O) or NULL for no base. Writes each row's sum of
+ * squared errors to row_sq (cnt) and the gradients of A and B to m->da and
+ * m->dbm (all of them: no model_zero_grad needed). */
+ROW_INLINE void narrow_rows(double *row_sq, model *m, const float *xt, const float *yt,
+                            const float *y0t, float g, int cnt)
+{
+    const int I = m->in, O = m->out, R = m->rank;
+    const float scale = m->scale;
+    const float *a = m->a, *bm = m->bm; /* (R,I), (O,R) */
+    /* one block, samples in lanes: [feature][sample] */
+    float h[NARROW_W][8], t[NARROW_W][8], gl[NARROW_W][8], dh[NARROW_W][8];
+    double sq[NARROW_W][8] = {{0}}; /* rows past O stay 0 */
+    const float zero[NARROW_W][8] = {{0}}; /* the base output when there is none */
+    /* h and dh transposed, [sample][r], zero past R, for the gradient sums */
+    float hr[8][NARROW_W] = {{0}}, dhr[8][NARROW_W] = {{0}};
+    /* gradients: dB (O, lanes r) and dA^T (I, lanes r) */
+    float db[NARROW_W][NARROW_W] = {{0}}, dat[NARROW_I][NARROW_W] = {{0}};
+
+    for (int n0 = 0; n0 < cnt; n0 += 8) {
+        const int nb = cnt - n0 < 8 ? cnt - n0 : 8;
+        const float(*xb)[8] = (const float(*)[8])(xt + (size_t)(n0 / 8) * I * 8);
+        const float(*yb)[8] = (const float(*)[8])(yt + (size_t)(n0 / 8) * O * 8);
+        const float(*y0b)[8] = y0t != NULL ? (const float(*)[8])(y0t + (size_t)(n0 / 8) * O * 8) : zero;
+        /* h = x A^T, t = h B^T: each sum in a register, k in order */
+        for (int r = 0; r < R; r++) {
+            float acc[8] = {0};
+            for (int i = 0; i < I; i++) {
+                const float w = a[(size_t)r * I + i];
+                NARROW_UNROLL
+                for (int j = 0; j < 8; j++)
+                    acc[j] += xb[i][j] * w;
+            }
+            NARROW_UNROLL
+            for (int j = 0; j < 8; j++)
+                h[r][j] = acc[j];
+        }
+        for (int o = 0; o < O; o++) {
+            float acc[8] = {0};
+            for (int r = 0; r < R; r++) {
+                const float w = bm[(size_t)o * R + r];
+                NARROW_UNROLL
+                for (int j = 0; j < 8; j++)
+                    acc[j] += h[r][j] * w;
+            }
+            NARROW_UNROLL
+            for (int j = 0; j < 8; j++)
+                t[o][j] = acc[j];
+        }
+        /* the prediction, its squared error in double, g */
+        for (int o = 0; o < O; o++)
+            for (int j = 0; j < 8; j++) {
+                const float p = y0b[o][j] + scale * t[o][j];
+                const double d = (double)p - (double)yb[o][j];
+                sq[o][j] = d * d;
+                gl[o][j] = (g * (p - yb[o][j])) * scale;
+            }
+        /* each row's loss: lora_row's eight lanes (lane o holds output o) */
+        for (int j = 0; j < 8; j++) {
+            const double l = ((sq[0][j] + sq[1][j]) + (sq[2][j] + sq[3][j])) +
+                             ((sq[4][j] + sq[5][j]) + (sq[6][j] + sq[7][j]));
+            if (j < nb)
+                row_sq[n0 + j] = l;
+        }
+        /* dh = g B */
+        for (int r = 0; r < R; r++) {
+            float acc[8] = {0};
+            for (int o = 0; o < O; o++) {
+                const float w = bm[(size_t)o * R + r];
+                NARROW_UNROLL
+                for (int j = 0; j < 8; j++)
+                    acc[j] += gl[o][j] * w;
+            }
+            NARROW_UNROLL
+            for (int j = 0; j < 8; j++)
+                dh[r][j] = acc[j];
+        }
+        /* dB += g^T h and dA += dh^T x, one row after the other */
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < 8; j++) {
+                hr[j][r] = h[r][j];
+                dhr[j][r] = dh[r][j];
+            }
+        /* row j's products go to every accumulator before row j + 1's, so
+         * no accumulator waits on its own last add */
+        for (int j = 0; j < nb; j++) {
+            for (int o = 0; o < O; o++)
+                for (int r = 0; r < NARROW_W; r++)
+                    db[o][r] += gl[o][j] * hr[j][r];
+            for (int i = 0; i < I; i++)
+                for (int r = 0; r < NARROW_W; r++)
+                    dat[i][r] += xb[i][j] * dhr[j][r];
+        }
+    }
+    for (int o = 0; o < O; o++)
+        for (int r = 0; r < R; r++)
+            m->dbm[(size_t)o * R + r] = db[o][r];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < I; i++)
+            m->da[(size_t)r * I + i] = dat[i][r];
+}
+
+static void lora_narrow_rows_portable(double *row_sq, model *m, const float *xt, const float *yt,
+                                      const float *y0t, float g, int cnt)
+{
+    narrow_rows(row_sq, m, xt, yt, y0t, g, cnt);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void lora_narrow_rows_avx2(double *row_sq, model *m, const float *xt,
+                                                 const float *yt, const float *y0t, float g, int cnt)
+{
+    narrow_rows(row_sq, m, xt, yt, y0t, g, cnt);
+}
+#endif
+
+/* The narrow pass on the code path the matrix kernels take (matmul.h). */
+static void lora_narrow_rows(double *row_sq, model *m, const float *xt, const float *yt,
+                             const float *y0t, float g, int cnt)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        lora_narrow_rows_avx2(row_sq, m, xt, yt, y0t, g, cnt);
+        return;
+    }
+#endif
+    lora_narrow_rows_portable(row_sq, m, xt, yt, y0t, g, cnt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -400,6 +580,9 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     const int cache_base = m->kind == MODEL_LORA && m->has_base;
     if (m->kind == MODEL_DENSE && !mini && o.closed_form && m->in <= n)
         t->method = TRAIN_CLOSED_FORM;
+    else if (m->kind == MODEL_LORA && !m->merged && o.threads == 1 &&
+             lora_is_narrow(m->in, m->out, m->rank))
+        t->method = TRAIN_LORA_NARROW;
     else if (m->kind == MODEL_LORA && !m->merged)
         t->method = TRAIN_LORA_FUSED;
     else
@@ -423,8 +606,14 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     }
     if (t->method == TRAIN_CLOSED_FORM)
         bad |= ld_mul_size(&s_gram, I, I) | ld_mul_size(&s_cross, O, I);
+    size_t s_nx = 0, s_ny = 0, s_nbase = 0;
+    if (t->method == TRAIN_LORA_NARROW) {
+        const size_t Bp = (B + 7) / 8 * 8; /* whole blocks of 8 samples */
+        bad |= ld_mul_size(&s_nx, Bp, I) | ld_mul_size(&s_ny, Bp, O);
+        s_nbase = cache_base ? s_ny : 0;
+    }
     const size_t parts[] = {s_xb, s_yb, s_base, s_baseb, s_yhat, s_dy, s_br, s_br, s_bt,
-                            s_gram, s_cross, s_cross};
+                            s_gram, s_cross, s_cross, s_nx, s_ny, s_nbase};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         bad |= ld_add_size(&total, total, parts[i]);
     size_t bytes = 0;
@@ -457,7 +646,7 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
 
     float *p = t->mem;
     float **slots[] = {&t->xb, &t->yb, &t->base_all, &t->base_b, &t->yhat, &t->dy, &t->h, &t->dh,
-                       &t->bt, &t->gram, &t->cross, &t->wg};
+                       &t->bt, &t->gram, &t->cross, &t->wg, &t->nx, &t->ny, &t->nbase};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         *slots[i] = parts[i] > 0 ? p : NULL;
         p += parts[i];
@@ -476,6 +665,14 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
             for (int r = 0; r < n; r++)
                 for (int c = 0; c < m->out; c++)
                     t->base_all[(size_t)r * O + c] += m->base_b[c];
+    }
+    if (t->method == TRAIN_LORA_NARROW && !mini) {
+        /* a full batch is the same rows every epoch: in blocks once */
+        narrow_blocks(t->nx, x, n, m->in);
+        narrow_blocks(t->ny, y, n, m->out);
+        if (cache_base)
+            narrow_blocks(t->nbase, t->base_all, n, m->out);
+        t->narrow_cached = 1;
     }
     if (t->method == TRAIN_CLOSED_FORM) {
         matmul_gram_mt(t->gram, x, n, m->in, t->pool);
@@ -511,7 +708,16 @@ static double step_batch(trainer *t, model *m, const float *xb, const float *yb,
     const int I = t->in, O = t->out, R = t->rank;
     const size_t ny = (size_t)cnt * (size_t)O;
     step_ctx c = {t, m, xb, yb, base, cnt, 2.0f / (float)ny, cfg};
-    if (t->method == TRAIN_LORA_FUSED && !m->merged) {
+    if (t->method == TRAIN_LORA_NARROW && !m->merged) {
+        /* the full batch was put in blocks once, in trainer_init */
+        if (!t->narrow_cached) {
+            narrow_blocks(t->nx, xb, cnt, I);
+            narrow_blocks(t->ny, yb, cnt, O);
+            if (base != NULL)
+                narrow_blocks(t->nbase, base, cnt, O);
+        }
+        lora_narrow_rows(t->row_sq, m, t->nx, t->ny, base != NULL ? t->nbase : NULL, c.g, cnt);
+    } else if (t->method == TRAIN_LORA_FUSED && !m->merged) {
         for (int r = 0; r < R; r++)
             for (int o = 0; o < O; o++)
                 t->bt[(size_t)r * bt_stride(O) + o] = m->bm[(size_t)o * R + r];

@@ -12,8 +12,9 @@
  *   - both hold on either side of the tiny products' limits (matmul.h);
  *   - the closed-form dense epoch (X^T X, Y^T X) matches forward-backward:
  *     losses and step-0 gradients to rtol 1e-5, final parameters to 1e-4;
- *   - the fused LoRA epoch is bit-identical to forward-backward in its
- *     parameters, and its losses agree to rtol 1e-6;
+ *   - the fused LoRA epoch, by row blocks or for narrow layers eight rows at
+ *     a time (on both code paths), is bit-identical to forward-backward in
+ *     its parameters, and its losses agree to rtol 1e-6;
  *   - training gives bit-identical losses and parameters for 1, 2, 3 threads.
  */
 #include <math.h>
@@ -488,27 +489,46 @@ static void check_closed_form(void)
 
 static void check_lora_fused(void)
 {
-    const setup setups[] = {
-        {100, 10, 5, 3, 0, 0, 50, -1.0f},   /* the default experiment's shape */
-        {37, 13, 7, 2, 0, 0, 30, -1.0f},
-        {300, 64, 33, 5, 1, 0, 20, -1.0f},  /* on a frozen base */
-        {300, 40, 70, 9, 1, 64, 6, -1.0f},  /* mini-batches, rank > 8 */
-        {260, 33, 40, 1, 0, 100, 6, -1.0f},
+    /* The narrow pass takes O, R <= 8 and I <= 16 on one thread (train.h);
+     * the setups sit on both sides of each limit. */
+    const struct {
+        setup s;
+        train_method method;
+    } cases[] = {
+        {{100, 10, 5, 3, 0, 0, 50, -1.0f}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
+        {{37, 13, 7, 2, 0, 0, 30, -1.0f}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
+        {{50, 16, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* every limit reached */
+        {{50, 17, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},   /* and one past each */
+        {{50, 16, 9, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
+        {{50, 16, 8, 9, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f}, TRAIN_LORA_NARROW}, /* on a frozen base */
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
+        {{1, 3, 2, 1, 0, 0, 10, -1.0f}, TRAIN_LORA_NARROW},    /* one sample */
+        {{300, 64, 33, 5, 1, 0, 20, -1.0f}, TRAIN_LORA_FUSED}, /* on a frozen base */
+        {{300, 40, 70, 9, 1, 64, 6, -1.0f}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
+        {{260, 33, 40, 1, 0, 100, 6, -1.0f}, TRAIN_LORA_FUSED},
     };
-    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
-        const setup *s = &setups[i];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const setup *s = &cases[i].s;
         char name[128], what[256];
         setup_name(name, sizeof name, s);
-        run_out fu = train_run(s, 1, 1);
         run_out ref = train_run(s, 0, 0);
-        CHECK(fu.method == TRAIN_LORA_FUSED, "%s: expected the fused LoRA pass", name);
-        snprintf(what, sizeof what, "%s fused: losses", name);
-        check_close(what, fu.losses, ref.losses, (size_t)s->epochs, 0.0, 1e-6);
-        CHECK(same_bits(fu.grad0, ref.grad0, fu.np), "%s fused: step-0 gradients differ at [%zu]", name,
-              first_diff(fu.grad0, ref.grad0, fu.np));
-        CHECK(same_bits(fu.params, ref.params, fu.np), "%s fused: final parameters differ at [%zu]",
-              name, first_diff(fu.params, ref.params, fu.np));
-        run_free(&fu);
+        /* the narrow pass has a portable and an AVX2 build: both */
+        for (int isa = 0; isa < 2; isa++) {
+            matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+            run_out fu = train_run(s, 1, 1);
+            matmul_set_isa(MATMUL_ISA_AUTO);
+            const char *path = isa == 0 ? "portable" : matmul_isa_name();
+            CHECK(fu.method == cases[i].method, "%s: method %d, expected %d", name, fu.method,
+                  cases[i].method);
+            snprintf(what, sizeof what, "%s %s fused: losses", name, path);
+            check_close(what, fu.losses, ref.losses, (size_t)s->epochs, 0.0, 1e-6);
+            CHECK(same_bits(fu.grad0, ref.grad0, fu.np), "%s %s fused: step-0 gradients differ at [%zu]",
+                  name, path, first_diff(fu.grad0, ref.grad0, fu.np));
+            CHECK(same_bits(fu.params, ref.params, fu.np), "%s %s fused: final parameters differ at [%zu]",
+                  name, path, first_diff(fu.params, ref.params, fu.np));
+            run_free(&fu);
+        }
         run_free(&ref);
     }
 }
@@ -520,6 +540,8 @@ static void check_thread_identity(void)
         {300, 64, 33, 0, 0, 0, 8, -1.0f},   /* closed form */
         {300, 64, 33, 0, 0, 50, 4, -1.0f},  /* dense forward-backward, mini-batches */
         {700, 64, 33, 4, 0, 0, 6, -1.0f},   /* fused LoRA, several row blocks */
+        {100, 10, 5, 3, 0, 0, 30, -1.0f},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
+        {100, 10, 5, 2, 1, 36, 8, -1.0f},   /* the same on a base, mini-batches */
         {700, 64, 40, 9, 1, 250, 4, -1.0f}, /* fused LoRA on a base, mini-batches */
         {200, 17, 9, 0, 0, 0, 200, 0.01f},  /* closed form with fallbacks */
     };
