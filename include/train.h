@@ -77,10 +77,11 @@ typedef struct {
     float *gram;      /* (I,I) closed form: X^T X */
     float *cross;     /* (O,I) closed form: Y^T X */
     float *wg;        /* (O,I) closed form: W G, per epoch */
-    float *nx;        /* narrow LoRA: the batch's x, y and base in blocks of 8 samples, */
-    float *ny;        /*   samples in lanes: (ceil(B/8), I|O, 8); */
+    float *nx;        /* narrow LoRA: the batch's x, y and base in blocks of S = 16 */
+    float *ny;        /*   samples, samples in lanes: (ceil(B/S), I|O, S); */
     float *nbase;     /*   nbase NULL without a frozen base */
-    int narrow_cached; /* 1: nx, ny, nbase hold the full batch, filled once */
+    float *nxr;       /* narrow LoRA: the batch's x rows padded, (ceil(B/S) * S, 16) */
+    int narrow_cached; /* 1: nx, nxr, ny, nbase hold the full batch, filled once */
     double *dmem;     /* one allocation for the double buffers below */
     double *xsum;     /* (I) closed form: X^T 1 */
     double *ysum;     /* (O) closed form: Y^T 1 */

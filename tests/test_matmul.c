@@ -12,8 +12,8 @@
  *   - both hold on either side of the tiny products' limits (matmul.h);
  *   - the closed-form dense epoch (X^T X, Y^T X) matches forward-backward:
  *     losses and step-0 gradients to rtol 1e-5, final parameters to 1e-4;
- *   - the fused LoRA epoch, by row blocks or for narrow layers eight rows at
- *     a time (on both code paths), is bit-identical to forward-backward in
+ *   - the fused LoRA epoch, by row blocks or for narrow layers 16 rows at a
+ *     time (on both code paths), is bit-identical to forward-backward in
  *     its parameters, and its losses agree to rtol 1e-6;
  *   - training gives bit-identical losses and parameters for 1, 2, 3 threads.
  */
@@ -497,6 +497,7 @@ static void check_lora_fused(void)
     } cases[] = {
         {{100, 10, 5, 3, 0, 0, 50, -1.0f}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
         {{37, 13, 7, 2, 0, 0, 30, -1.0f}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
+        {{48, 10, 5, 4, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* whole blocks only */
         {{50, 16, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* every limit reached */
         {{50, 17, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},   /* and one past each */
         {{50, 16, 9, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
