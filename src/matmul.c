@@ -23,7 +23,8 @@
  * Code paths. The portable path is compiled for the x86-64 baseline (SSE2),
  * tile 6 x 8. On x86-64 with GCC or clang the same C is also compiled with
  * __attribute__((target("avx2"))), tiles 6 x 16 and 12 x 8 (for results at
- * most 8 columns wide), and picked at run time when the CPU has AVX2. FMA is
+ * most 8 columns wide), and picked at run time when the CPU has AVX2
+ * (ld_cpu_avx2, simd.h). FMA is
  * deliberately not used: a fused multiply-add rounds once instead of twice,
  * which would make the AVX2 path disagree with the portable path and the
  * naive twins in the last bit. On AMD Zen (the machine this was tuned on)
@@ -36,6 +37,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "simd.h"
 
 /* ------------------------------------------------------------------------ */
 /* naive twins: the definitions, one output element at a time */
@@ -620,7 +623,7 @@ void matmul_set_isa(matmul_isa isa)
 static int use_avx2(void)
 {
 #ifdef MM_AVX2_PATH
-    return isa_choice != MATMUL_ISA_PORTABLE && __builtin_cpu_supports("avx2");
+    return isa_choice != MATMUL_ISA_PORTABLE && ld_cpu_avx2();
 #else
     return 0;
 #endif

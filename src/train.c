@@ -36,8 +36,8 @@ static int bt_stride(int O)
 }
 
 /* The row kernels below are inlined into their callers, which are compiled
- * twice (LD_AVX2_CLONES); a row kernel left out of line would be compiled
- * for the baseline only. */
+ * twice (simd.h); a row kernel left out of line would be compiled for the
+ * baseline only. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ROW_INLINE static inline __attribute__((always_inline))
 #else
@@ -162,10 +162,10 @@ ROW_INLINE double lora_row(float *restrict gl, const float *restrict h,
 /* lora_row for rows rows (one call per block: for small layers the call
  * itself would cost as much as the row). row_sq (rows) gets each row's sum
  * of squares; y0 may be NULL. */
-LD_AVX2_CLONES
-static void lora_rows(double *row_sq, float *restrict gl, const float *restrict h,
-                      const float *restrict bt, const float *restrict y0, const float *restrict y,
-                      float scale, float g, int rows, int R, int O, int ldbt)
+ROW_INLINE void lora_rows_body(double *row_sq, float *restrict gl, const float *restrict h,
+                               const float *restrict bt, const float *restrict y0,
+                               const float *restrict y, float scale, float g, int rows, int R,
+                               int O, int ldbt)
 {
     for (int r = 0; r < rows; r++)
         row_sq[r] = lora_row(gl + (size_t)r * O, h + (size_t)r * R, bt,
@@ -173,15 +173,69 @@ static void lora_rows(double *row_sq, float *restrict gl, const float *restrict 
                              O, ldbt);
 }
 
+static void lora_rows_portable(double *row_sq, float *gl, const float *h, const float *bt,
+                               const float *y0, const float *y, float scale, float g, int rows,
+                               int R, int O, int ldbt)
+{
+    lora_rows_body(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void lora_rows_avx2(double *row_sq, float *gl, const float *h,
+                                          const float *bt, const float *y0, const float *y,
+                                          float scale, float g, int rows, int R, int O, int ldbt)
+{
+    lora_rows_body(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+}
+#endif
+
+static void lora_rows(double *row_sq, float *gl, const float *h, const float *bt, const float *y0,
+                      const float *y, float scale, float g, int rows, int R, int O, int ldbt)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        lora_rows_avx2(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+        return;
+    }
+#endif
+    lora_rows_portable(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+}
+
 /* mse_row for rows rows of (rows, O) arrays. */
-LD_AVX2_CLONES
-static void mse_rows(double *row_sq, float *restrict dy, const float *restrict yh,
-                     const float *restrict b, const float *restrict y, float g, int rows, int O)
+ROW_INLINE void mse_rows_body(double *row_sq, float *restrict dy, const float *restrict yh,
+                              const float *restrict b, const float *restrict y, float g, int rows,
+                              int O)
 {
     for (int r = 0; r < rows; r++) {
         const size_t off = (size_t)r * O;
         row_sq[r] = mse_row(dy + off, yh + off, b, y + off, g, O);
     }
+}
+
+static void mse_rows_portable(double *row_sq, float *dy, const float *yh, const float *b,
+                              const float *y, float g, int rows, int O)
+{
+    mse_rows_body(row_sq, dy, yh, b, y, g, rows, O);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void mse_rows_avx2(double *row_sq, float *dy, const float *yh, const float *b,
+                                         const float *y, float g, int rows, int O)
+{
+    mse_rows_body(row_sq, dy, yh, b, y, g, rows, O);
+}
+#endif
+
+static void mse_rows(double *row_sq, float *dy, const float *yh, const float *b, const float *y,
+                     float g, int rows, int O)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        mse_rows_avx2(row_sq, dy, yh, b, y, g, rows, O);
+        return;
+    }
+#endif
+    mse_rows_portable(row_sq, dy, yh, b, y, g, rows, O);
 }
 
 /* ------------------------------------------------------------------------ */
