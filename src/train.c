@@ -285,22 +285,21 @@ static int lora_is_narrow(int in, int out, int rank)
  * lanes: dst (ceil(cnt/S), W, S), zero past row cnt. */
 static void narrow_blocks(float *dst, const float *a, int cnt, int W)
 {
-    for (int n0 = 0; n0 < cnt; n0 += NARROW_S) {
-        float *d = dst + (size_t)(n0 / NARROW_S) * W * NARROW_S;
+    const int S = NARROW_S;
+    memset(dst, 0, (size_t)(cnt + S - 1) / S * S * W * sizeof(float));
+    for (int n = 0; n < cnt; n++)
         for (int f = 0; f < W; f++)
-            for (int j = 0; j < NARROW_S; j++)
-                d[f * NARROW_S + j] = n0 + j < cnt ? a[(size_t)(n0 + j) * W + f] : 0.0f;
-    }
+            dst[((size_t)(n / S) * W + f) * S + n % S] = a[(size_t)n * W + f];
 }
 
 /* Rows [0, cnt) of x (cnt, I), each padded with zeros to NARROW_I:
  * dst (ceil(cnt/S) * S, NARROW_I), zero rows past cnt. */
 static void narrow_pad_rows(float *dst, const float *x, int cnt, int I)
 {
-    const int rows = (cnt + NARROW_S - 1) / NARROW_S * NARROW_S;
-    for (int n = 0; n < rows; n++)
-        for (int i = 0; i < NARROW_I; i++)
-            dst[(size_t)n * NARROW_I + i] = n < cnt && i < I ? x[(size_t)n * I + i] : 0.0f;
+    const int S = NARROW_S;
+    memset(dst, 0, (size_t)(cnt + S - 1) / S * S * NARROW_I * sizeof(float));
+    for (int n = 0; n < cnt; n++)
+        memcpy(dst + (size_t)n * NARROW_I, x + (size_t)n * I, (size_t)I * sizeof(float));
 }
 
 /* One batch of cnt rows, given in blocks (narrow_blocks):
@@ -725,6 +724,8 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     bad |= ld_mul_size(&fb, ROW_BLOCK, O) | ld_add_size(&scratch, scratch, fb);
     if (bad)
         return ld_fail(err, errlen, LD_ENOMEM, "training buffers for %d samples do not fit in memory", n);
+    if (t->method == TRAIN_LORA_NARROW)
+        scratch = 0; /* one thread, no matrix kernel on the pool: no 584 KiB of scratch */
     t->mem = malloc(bytes > 0 ? bytes : 1);
     t->dmem = malloc(dbytes > 0 ? dbytes : 1);
     if (t->mem == NULL || t->dmem == NULL) {
