@@ -724,8 +724,9 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     bad |= ld_mul_size(&fb, ROW_BLOCK, O) | ld_add_size(&scratch, scratch, fb);
     if (bad)
         return ld_fail(err, errlen, LD_ENOMEM, "training buffers for %d samples do not fit in memory", n);
-    if (t->method == TRAIN_LORA_NARROW)
-        scratch = 0; /* one thread, no matrix kernel on the pool: no 584 KiB of scratch */
+    if (t->method == TRAIN_LORA_NARROW && !cache_base)
+        scratch = 0; /* no matrix kernel on the pool (the frozen base's output, below, needs
+                      * one): no 584 KiB of scratch */
     t->mem = malloc(bytes > 0 ? bytes : 1);
     t->dmem = malloc(dbytes > 0 ? dbytes : 1);
     if (t->mem == NULL || t->dmem == NULL) {

@@ -503,6 +503,7 @@ static void check_lora_fused(void)
         {{50, 16, 9, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
         {{50, 16, 8, 9, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
         {{100, 10, 5, 2, 1, 0, 30, -1.0f}, TRAIN_LORA_NARROW}, /* on a frozen base */
+        {{500, 10, 5, 2, 1, 0, 5, -1.0f}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
         {{100, 10, 5, 4, 1, 36, 8, -1.0f}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
         {{1, 3, 2, 1, 0, 0, 10, -1.0f}, TRAIN_LORA_NARROW},    /* one sample */
         {{300, 64, 33, 5, 1, 0, 20, -1.0f}, TRAIN_LORA_FUSED}, /* on a frozen base */
