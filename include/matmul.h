@@ -68,6 +68,14 @@ void matmul_nt_naive(float *c, const float *a, const float *b, int M, int N, int
 void matmul_tn_naive(float *c, const float *a, const float *b, int M, int N, int K, int accumulate);
 void matmul_nn_naive(float *c, const float *a, const float *b, int M, int N, int K, int accumulate);
 
+/* Tiny products: at most MATMUL_TINY_WORK multiply-adds (M*N*K) with sums
+ * of at most MATMUL_TINY_MAX_K terms (and opB small enough to copy onto the
+ * stack: K times N rounded up to 8 at most 2048 floats) run on the calling
+ * thread in a plain loop, without a plan, scratch or the pool; the same
+ * order, so the same bits, as every other path. */
+#define MATMUL_TINY_WORK 8192
+#define MATMUL_TINY_MAX_K 64
+
 /* Floats of per-thread scratch the *_mt kernels need from their pool. */
 size_t matmul_scratch_floats(void);
 
@@ -77,7 +85,9 @@ size_t matmul_scratch_floats(void);
  * it before starting work. */
 typedef enum { MATMUL_ISA_AUTO = 0, MATMUL_ISA_PORTABLE, MATMUL_ISA_AVX2 } matmul_isa;
 void matmul_set_isa(matmul_isa isa);
-/* "avx2" or "portable": the path the kernels take now. */
+/* "avx2" or "portable": the path the kernels take now; 1 for AVX2. Other
+ * modules with a kernel of their own in both builds (train.c) follow it. */
 const char *matmul_isa_name(void);
+int matmul_isa_avx2(void);
 
 #endif /* LORA_DEMO_MATMUL_H */

@@ -43,7 +43,9 @@
 typedef enum {
     TRAIN_FORWARD_BACKWARD = 0, /* forward, MSE, backward through each batch */
     TRAIN_CLOSED_FORM,          /* dense, full batch: from G, C, s (above) */
-    TRAIN_LORA_FUSED            /* LoRA: forward, MSE and backward fused per row block */
+    TRAIN_LORA_FUSED,           /* LoRA: forward, MSE and backward fused per row block */
+    TRAIN_LORA_NARROW           /* the same one row at a time, for layers narrower than a
+                                 * vector (O, R <= 8, I <= 16) on one thread */
 } train_method;
 
 typedef struct {
@@ -75,6 +77,11 @@ typedef struct {
     float *gram;      /* (I,I) closed form: X^T X */
     float *cross;     /* (O,I) closed form: Y^T X */
     float *wg;        /* (O,I) closed form: W G, per epoch */
+    float *nx;        /* narrow LoRA: the batch's x, y and base in blocks of S = 16 */
+    float *ny;        /*   samples, samples in lanes: (ceil(B/S), I|O, S); */
+    float *nbase;     /*   nbase NULL without a frozen base */
+    float *nxr;       /* narrow LoRA: the batch's x rows padded, (ceil(B/S) * S, 16) */
+    int narrow_cached; /* 1: nx, nxr, ny, nbase hold the full batch, filled once */
     double *dmem;     /* one allocation for the double buffers below */
     double *xsum;     /* (I) closed form: X^T 1 */
     double *ysum;     /* (O) closed form: Y^T 1 */

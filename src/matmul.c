@@ -17,12 +17,14 @@
  * twin forms (see matmul.h); nothing here reassociates a float sum.
  * Products with one small side skip packing the big operand ("narrow" and
  * "thin" kernels, below), and small products run an unpacked loop; all keep
- * the same per-element order. make_plan picks one per product.
+ * the same per-element order. make_plan picks one per product. Tiny products
+ * (matmul.h: MATMUL_TINY_WORK) skip all of that and run a plain loop.
  *
  * Code paths. The portable path is compiled for the x86-64 baseline (SSE2),
  * tile 6 x 8. On x86-64 with GCC or clang the same C is also compiled with
  * __attribute__((target("avx2"))), tiles 6 x 16 and 12 x 8 (for results at
- * most 8 columns wide), and picked at run time when the CPU has AVX2. FMA is
+ * most 8 columns wide), and picked at run time when the CPU has AVX2
+ * (ld_cpu_avx2, simd.h). FMA is
  * deliberately not used: a fused multiply-add rounds once instead of twice,
  * which would make the AVX2 path disagree with the portable path and the
  * naive twins in the last bit. On AMD Zen (the machine this was tuned on)
@@ -35,6 +37,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "simd.h"
 
 /* ------------------------------------------------------------------------ */
 /* naive twins: the definitions, one output element at a time */
@@ -107,12 +111,23 @@ typedef struct {
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MM_INLINE static inline __attribute__((always_inline))
+#define MM_NOINLINE __attribute__((noinline))
 #else
 #define MM_INLINE static inline
+#define MM_NOINLINE
 #endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define MM_AVX2_PATH 1
+#endif
+
+/* GCC turns short copies of up to 8 floats into calls to memcpy or memmove,
+ * which made packs and tile stores slower than the products; keep them as
+ * loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MM_NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define MM_NO_MEMCPY_CALLS
 #endif
 
 size_t matmul_scratch_floats(void)
@@ -171,6 +186,99 @@ static void gemm_ref(const gemm_args *g)
         }
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* tiny products: no plan, no scratch, no pool
+ *
+ * Below MATMUL_TINY_WORK multiply-adds (every product of a 10 -> 5 layer on
+ * 100 samples, for one) setting up the kernels below costs more than the
+ * arithmetic: choosing a plan, packing into scratch, filling and emptying
+ * register tiles cut by the edges of C. gemm_run sends these products here
+ * first. opB is copied once into 8-column panels on the stack, k-major and
+ * zero past column N; rows of C are then formed four at a time, 8 columns
+ * at a time, k in order, in arrays of 8 that the compiler keeps in vector
+ * registers (fixed trip counts of 8, so GCC vectorises them at -O2 too).
+ * Sums longer than MATMUL_TINY_MAX_K stay with the kernels below: with few
+ * rows of C this loop would wait on each sum's chain of adds, where the
+ * thin kernels run eight sums side by side. */
+#define TINY_PANEL 2048 /* floats of stack: K x (N rounded up to 8) */
+
+static int is_tiny(const gemm_args *g)
+{
+    return g->K <= MATMUL_TINY_MAX_K &&
+           (double)g->M * (double)g->N * (double)g->K <= MATMUL_TINY_WORK &&
+           (size_t)g->K * (size_t)((g->N + 7) / 8 * 8) <= TINY_PANEL;
+}
+
+/* Rows [i, i + MR) of C, columns [q*8, q*8 + n) (n <= 8) from panel p. */
+MM_INLINE void tiny_rows(int MR, const gemm_args *g, int i, int q, int n, const float *restrict p)
+{
+    float acc[4][8] = {{0}};
+    if (g->accumulate)
+        for (int m = 0; m < MR; m++)
+            for (int j = 0; j < n; j++)
+                acc[m][j] = g->c[(i + m) * g->ldc + q * 8 + j];
+    const float *a = g->a + i * g->rsa;
+    for (int k = 0; k < g->K; k++) {
+#if !defined(__clang__)
+#pragma GCC unroll 4
+#endif
+        for (int m = 0; m < MR; m++) {
+            const float amk = a[m * g->rsa + k * g->csa];
+            for (int j = 0; j < 8; j++)
+                acc[m][j] += amk * p[k * 8 + j];
+        }
+    }
+    for (int m = 0; m < MR; m++) {
+        float *c = g->c + (i + m) * g->ldc + q * 8;
+        if (n == 8) {
+            for (int j = 0; j < 8; j++)
+                c[j] = acc[m][j];
+        } else {
+            for (int j = 0; j < n; j++)
+                c[j] = acc[m][j];
+        }
+    }
+}
+
+MM_INLINE void tiny_gemm(const gemm_args *g)
+{
+    float bp[TINY_PANEL];
+    const int K = g->K, npan = (g->N + 7) / 8;
+    for (int q = 0; q < npan; q++) {
+        const int n = g->N - q * 8 < 8 ? g->N - q * 8 : 8;
+        float *dst = bp + (size_t)q * K * 8;
+        for (int k = 0; k < K; k++) {
+            const float *src = g->b + k * g->rsb + q * 8 * g->csb;
+            for (int j = 0; j < 8; j++)
+                dst[k * 8 + j] = j < n ? src[j * g->csb] : 0.0f;
+        }
+    }
+    /* four rows at a time: four independent sums per column, so the adds
+     * of one sum do not wait on each other */
+    for (int q = 0; q < npan; q++) {
+        const int n = g->N - q * 8 < 8 ? g->N - q * 8 : 8;
+        const float *p = bp + (size_t)q * K * 8;
+        int i = 0;
+        for (; i + 4 <= g->M; i += 4)
+            tiny_rows(4, g, i, q, n, p);
+        for (; i < g->M; i++)
+            tiny_rows(1, g, i, q, n, p);
+    }
+}
+
+MM_NO_MEMCPY_CALLS MM_NOINLINE static void tiny_portable(const gemm_args *g)
+{
+    tiny_gemm(g);
+}
+
+#ifdef MM_AVX2_PATH
+__attribute__((target("avx2"))) MM_NO_MEMCPY_CALLS MM_NOINLINE static void
+tiny_avx2(const gemm_args *g)
+{
+    tiny_gemm(g);
+}
+#endif
 
 /* Copy rows [0, mc) x cols [0, kc) of opA into MR-row panels, k-major:
  * ap[p*kc*MR + k*MR + i] = opA(p*MR + i, k), zero past row mc. */
@@ -264,12 +372,6 @@ MM_INLINE void micro_tile(int MR, int NR, int kc, const float *restrict ap,
  * of the tile to the stack and runs at half speed. */
 typedef void (*tile_fn)(int kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
                         int zero);
-
-#if defined(__GNUC__) || defined(__clang__)
-#define MM_NOINLINE __attribute__((noinline))
-#else
-#define MM_NOINLINE
-#endif
 
 MM_NOINLINE static void tile_6x8(int kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
                                  int zero)
@@ -482,14 +584,6 @@ MM_INLINE void thin_pack(int W, int kb, const float *restrict big, ptrdiff_t ldb
     }
 }
 
-/* GCC turns the 8-float copies into calls to memmove, which made the pack
- * slower than the products; keep them as loops. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define MM_NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define MM_NO_MEMCPY_CALLS
-#endif
-
 MM_NO_MEMCPY_CALLS MM_NOINLINE static void thin_pack_4(int kb, const float *big, ptrdiff_t ldb, int nstrips, float *bpk)
 {
     thin_pack(4, kb, big, ldb, nstrips, bpk);
@@ -529,10 +623,15 @@ void matmul_set_isa(matmul_isa isa)
 static int use_avx2(void)
 {
 #ifdef MM_AVX2_PATH
-    return isa_choice != MATMUL_ISA_PORTABLE && __builtin_cpu_supports("avx2");
+    return isa_choice != MATMUL_ISA_PORTABLE && ld_cpu_avx2();
 #else
     return 0;
 #endif
+}
+
+int matmul_isa_avx2(void)
+{
+    return use_avx2();
 }
 
 const char *matmul_isa_name(void)
@@ -754,6 +853,16 @@ static void gemm_run(const gemm_args *g, pool *p, float *ws)
 {
     if (g->M <= 0 || g->N <= 0)
         return;
+    if (is_tiny(g)) {
+#ifdef MM_AVX2_PATH
+        if (use_avx2()) {
+            tiny_avx2(g);
+            return;
+        }
+#endif
+        tiny_portable(g);
+        return;
+    }
     const plan pl = make_plan(g);
     if (pl.kind == PLAN_REF) {
         gemm_ref(g);

@@ -2,7 +2,7 @@
  *
  * Dimension key: N samples, B batch size, I in, O out, R rank.
  *
- * Three ways through an epoch (train.h says when each is used):
+ * Four ways through an epoch (train.h says when each is used):
  *   forward-backward  y = x W^T + b, MSE, dW = dy^T x, db = sum dy; the
  *                     same arithmetic as model_forward / model_backward;
  *   closed form       dense, full batch: from X^T X and Y^T X (train.h);
@@ -10,7 +10,9 @@
  *                     residual, the loss and g = s dL/dy, dh = g B, while the
  *                     block is in cache; then dB += g^T h and dA += dh^T x.
  *                     Every float operation is the one model_forward,
- *                     mse_backward and model_backward do, in the same order.
+ *                     mse_backward and model_backward do, in the same order;
+ *   LoRA narrow       the same for layers narrower than a vector, 16
+ *                     samples at a time in the lanes of every vector.
  * The loss is accumulated in double per row (8 lanes), and rows are summed in
  * row order, so it does not depend on the thread count either.
  */
@@ -34,8 +36,8 @@ static int bt_stride(int O)
 }
 
 /* The row kernels below are inlined into their callers, which are compiled
- * twice (LD_AVX2_CLONES); a row kernel left out of line would be compiled
- * for the baseline only. */
+ * twice (simd.h); a row kernel left out of line would be compiled for the
+ * baseline only. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ROW_INLINE static inline __attribute__((always_inline))
 #else
@@ -160,10 +162,10 @@ ROW_INLINE double lora_row(float *restrict gl, const float *restrict h,
 /* lora_row for rows rows (one call per block: for small layers the call
  * itself would cost as much as the row). row_sq (rows) gets each row's sum
  * of squares; y0 may be NULL. */
-LD_AVX2_CLONES
-static void lora_rows(double *row_sq, float *restrict gl, const float *restrict h,
-                      const float *restrict bt, const float *restrict y0, const float *restrict y,
-                      float scale, float g, int rows, int R, int O, int ldbt)
+ROW_INLINE void lora_rows_body(double *row_sq, float *restrict gl, const float *restrict h,
+                               const float *restrict bt, const float *restrict y0,
+                               const float *restrict y, float scale, float g, int rows, int R,
+                               int O, int ldbt)
 {
     for (int r = 0; r < rows; r++)
         row_sq[r] = lora_row(gl + (size_t)r * O, h + (size_t)r * R, bt,
@@ -171,15 +173,285 @@ static void lora_rows(double *row_sq, float *restrict gl, const float *restrict 
                              O, ldbt);
 }
 
+static void lora_rows_portable(double *row_sq, float *gl, const float *h, const float *bt,
+                               const float *y0, const float *y, float scale, float g, int rows,
+                               int R, int O, int ldbt)
+{
+    lora_rows_body(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void lora_rows_avx2(double *row_sq, float *gl, const float *h,
+                                          const float *bt, const float *y0, const float *y,
+                                          float scale, float g, int rows, int R, int O, int ldbt)
+{
+    lora_rows_body(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+}
+#endif
+
+static void lora_rows(double *row_sq, float *gl, const float *h, const float *bt, const float *y0,
+                      const float *y, float scale, float g, int rows, int R, int O, int ldbt)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        lora_rows_avx2(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+        return;
+    }
+#endif
+    lora_rows_portable(row_sq, gl, h, bt, y0, y, scale, g, rows, R, O, ldbt);
+}
+
 /* mse_row for rows rows of (rows, O) arrays. */
-LD_AVX2_CLONES
-static void mse_rows(double *row_sq, float *restrict dy, const float *restrict yh,
-                     const float *restrict b, const float *restrict y, float g, int rows, int O)
+ROW_INLINE void mse_rows_body(double *row_sq, float *restrict dy, const float *restrict yh,
+                              const float *restrict b, const float *restrict y, float g, int rows,
+                              int O)
 {
     for (int r = 0; r < rows; r++) {
         const size_t off = (size_t)r * O;
         row_sq[r] = mse_row(dy + off, yh + off, b, y + off, g, O);
     }
+}
+
+static void mse_rows_portable(double *row_sq, float *dy, const float *yh, const float *b,
+                              const float *y, float g, int rows, int O)
+{
+    mse_rows_body(row_sq, dy, yh, b, y, g, rows, O);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void mse_rows_avx2(double *row_sq, float *dy, const float *yh, const float *b,
+                                         const float *y, float g, int rows, int O)
+{
+    mse_rows_body(row_sq, dy, yh, b, y, g, rows, O);
+}
+#endif
+
+static void mse_rows(double *row_sq, float *dy, const float *yh, const float *b, const float *y,
+                     float g, int rows, int O)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        mse_rows_avx2(row_sq, dy, yh, b, y, g, rows, O);
+        return;
+    }
+#endif
+    mse_rows_portable(row_sq, dy, yh, b, y, g, rows, O);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the fused LoRA pass for narrow layers, 16 samples at a time
+ *
+ * When O and R are at most 8 and I at most 16 (the default experiment:
+ * 10 -> 5, ranks 1 to 4), the block pass below is mostly overhead: five
+ * matrix products of a few hundred to a few thousand multiply-adds, each
+ * with its own set-up, and a row loop too narrow for vectors. Here the rows
+ * go through h = x A^T, t = h B^T, the prediction, the loss, g and dh = g B
+ * 16 at a time, with the 16 samples in the lanes of every vector (arrays of
+ * 16: fixed trip counts, so the compilers vectorise them; two AVX2 vectors,
+ * which gives each chain of adds a twin to overlap with). dB and dA then add
+ * the block's rows one at a time, in row order, with vectors across O and
+ * across I (x's rows padded to 16).
+ *
+ * The float operations are the block pass's, in its order: h, t and dh are
+ * sums from 0 over k in order; pred = y0 + s t (y0 = 0 without a base);
+ * g = (g (pred - y)) s; the loss rows are lora_row's lanes; and each element
+ * of dB and dA adds one product per row, in row order, to the zero that
+ * model_zero_grad would leave. So the bits are the block pass's, and the
+ * plain path's (tests/test_matmul.c).
+ *
+ * In a last, partial block the lanes past the batch hold zeros, or what the
+ * weights make of zeros; they are never stored or added to a gradient. */
+#define NARROW_W 8  /* O and R at most */
+#define NARROW_I 16 /* I at most */
+#define NARROW_S 16 /* samples per block */
+typedef float narrow_vec[NARROW_S]; /* one value for each sample of a block */
+/* GCC keeps a sum of 16 lanes in vector registers only when its lane loop
+ * is unrolled, and with some loads it leaves the loop scalar unless the
+ * scalar factor is read before it (hence the w in the loops below);
+ * otherwise every add goes through the stack, 2-3x slower here. clang does
+ * both by itself. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NARROW_UNROLL _Pragma("GCC unroll 16")
+#else
+#define NARROW_UNROLL
+#endif
+
+static int lora_is_narrow(int in, int out, int rank)
+{
+    return out <= NARROW_W && rank <= NARROW_W && in <= NARROW_I;
+}
+
+/* Rows [0, cnt) of a (cnt, W) in blocks of NARROW_S samples, samples in
+ * lanes: dst (ceil(cnt/S), W, S), zero past row cnt. */
+static void narrow_blocks(float *dst, const float *a, int cnt, int W)
+{
+    const int S = NARROW_S;
+    memset(dst, 0, (size_t)(cnt + S - 1) / S * S * W * sizeof(float));
+    for (int n = 0; n < cnt; n++)
+        for (int f = 0; f < W; f++)
+            dst[((size_t)(n / S) * W + f) * S + n % S] = a[(size_t)n * W + f];
+}
+
+/* Rows [0, cnt) of x (cnt, I), each padded with zeros to NARROW_I:
+ * dst (ceil(cnt/S) * S, NARROW_I), zero rows past cnt. */
+static void narrow_pad_rows(float *dst, const float *x, int cnt, int I)
+{
+    const int S = NARROW_S;
+    memset(dst, 0, (size_t)(cnt + S - 1) / S * S * NARROW_I * sizeof(float));
+    for (int n = 0; n < cnt; n++)
+        memcpy(dst + (size_t)n * NARROW_I, x + (size_t)n * I, (size_t)I * sizeof(float));
+}
+
+/* One batch of cnt rows, given in blocks (narrow_blocks):
+ * xt (I), yt (O), y0t (O) or NULL for no base; and x's rows padded
+ * (narrow_pad_rows). Writes each row's sum of squared errors to row_sq
+ * (cnt) and the gradients of A and B to m->da and m->dbm (all of them: no
+ * model_zero_grad needed). */
+ROW_INLINE void narrow_rows(double *row_sq, model *m, const float *xt, const float *xr,
+                            const float *yt, const float *y0t, float g, int cnt)
+{
+    const int I = m->in, O = m->out, R = m->rank;
+    const float scale = m->scale;
+    const float *a = m->a, *bm = m->bm; /* (R,I), (O,R) */
+    /* one block, samples in lanes: [feature][sample] */
+    narrow_vec h[NARROW_W], t[NARROW_W], gl[NARROW_W], dh[NARROW_W];
+    double sq[NARROW_W][NARROW_S] = {{0}}; /* rows past O stay 0 */
+    const narrow_vec zero[NARROW_W] = {{0}}; /* the base output when there is none */
+    /* g transposed, [sample][o], zero past O, for dB */
+    float glr[NARROW_S][NARROW_W] = {{0}};
+    /* gradients: dB^T (R, lanes o) and dA (R, lanes i) */
+    float dbt[NARROW_W][NARROW_W] = {{0}}, da[NARROW_W][NARROW_I] = {{0}};
+
+    for (int n0 = 0; n0 < cnt; n0 += NARROW_S) {
+        const int nb = cnt - n0 < NARROW_S ? cnt - n0 : NARROW_S;
+        const size_t blk = (size_t)(n0 / NARROW_S) * NARROW_S;
+        const narrow_vec *xb = (const narrow_vec *)(xt + blk * I);
+        const narrow_vec *yb = (const narrow_vec *)(yt + blk * O);
+        const narrow_vec *y0b = y0t != NULL ? (const narrow_vec *)(y0t + blk * O) : zero;
+        /* h = x A^T, t = h B^T: each sum in a register, k in order */
+        for (int r = 0; r < R; r++) {
+            float acc[NARROW_S] = {0};
+            for (int i = 0; i < I; i++) {
+                const float w = a[(size_t)r * I + i];
+                NARROW_UNROLL
+                for (int j = 0; j < NARROW_S; j++)
+                    acc[j] += xb[i][j] * w;
+            }
+            NARROW_UNROLL
+            for (int j = 0; j < NARROW_S; j++)
+                h[r][j] = acc[j];
+        }
+        for (int o = 0; o < O; o++) {
+            float acc[NARROW_S] = {0};
+            for (int r = 0; r < R; r++) {
+                const float w = bm[(size_t)o * R + r];
+                NARROW_UNROLL
+                for (int j = 0; j < NARROW_S; j++)
+                    acc[j] += h[r][j] * w;
+            }
+            NARROW_UNROLL
+            for (int j = 0; j < NARROW_S; j++)
+                t[o][j] = acc[j];
+        }
+        /* the prediction, its squared error in double, g */
+        for (int o = 0; o < O; o++)
+            for (int j = 0; j < NARROW_S; j++) {
+                const float p = y0b[o][j] + scale * t[o][j];
+                const double d = (double)p - (double)yb[o][j];
+                sq[o][j] = d * d;
+                gl[o][j] = (g * (p - yb[o][j])) * scale;
+            }
+        /* each row's loss: lora_row's eight lanes (lane o holds output o) */
+        for (int j = 0; j < NARROW_S; j++) {
+            const double l = ((sq[0][j] + sq[1][j]) + (sq[2][j] + sq[3][j])) +
+                             ((sq[4][j] + sq[5][j]) + (sq[6][j] + sq[7][j]));
+            if (j < nb)
+                row_sq[n0 + j] = l;
+        }
+        /* dh = g B */
+        for (int r = 0; r < R; r++) {
+            float acc[NARROW_S] = {0};
+            for (int o = 0; o < O; o++) {
+                const float w = bm[(size_t)o * R + r];
+                NARROW_UNROLL
+                for (int j = 0; j < NARROW_S; j++)
+                    acc[j] += gl[o][j] * w;
+            }
+            NARROW_UNROLL
+            for (int j = 0; j < NARROW_S; j++)
+                dh[r][j] = acc[j];
+        }
+        /* dB^T += h^T g and dA += dh^T x, row after row; each sum stays in
+         * registers for the block */
+        for (int o = 0; o < O; o++)
+            for (int j = 0; j < NARROW_S; j++)
+                glr[j][o] = gl[o][j];
+        const float(*xrb)[NARROW_I] = (const float(*)[NARROW_I])(xr + (size_t)n0 * NARROW_I);
+        for (int r = 0; r < R; r++) {
+            float acc[NARROW_W];
+            NARROW_UNROLL
+            for (int o = 0; o < NARROW_W; o++)
+                acc[o] = dbt[r][o];
+            for (int j = 0; j < nb; j++) {
+                const float w = h[r][j];
+                NARROW_UNROLL
+                for (int o = 0; o < NARROW_W; o++)
+                    acc[o] += glr[j][o] * w;
+            }
+            NARROW_UNROLL
+            for (int o = 0; o < NARROW_W; o++)
+                dbt[r][o] = acc[o];
+        }
+        for (int r = 0; r < R; r++) {
+            float acc[NARROW_I];
+            NARROW_UNROLL
+            for (int i = 0; i < NARROW_I; i++)
+                acc[i] = da[r][i];
+            for (int j = 0; j < nb; j++) {
+                const float w = dh[r][j];
+                NARROW_UNROLL
+                for (int i = 0; i < NARROW_I; i++)
+                    acc[i] += w * xrb[j][i];
+            }
+            NARROW_UNROLL
+            for (int i = 0; i < NARROW_I; i++)
+                da[r][i] = acc[i];
+        }
+    }
+    for (int o = 0; o < O; o++)
+        for (int r = 0; r < R; r++)
+            m->dbm[(size_t)o * R + r] = dbt[r][o];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < I; i++)
+            m->da[(size_t)r * I + i] = da[r][i];
+}
+
+static void lora_narrow_rows_portable(double *row_sq, model *m, const float *xt, const float *xr,
+                                      const float *yt, const float *y0t, float g, int cnt)
+{
+    narrow_rows(row_sq, m, xt, xr, yt, y0t, g, cnt);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void lora_narrow_rows_avx2(double *row_sq, model *m, const float *xt,
+                                                 const float *xr, const float *yt, const float *y0t,
+                                                 float g, int cnt)
+{
+    narrow_rows(row_sq, m, xt, xr, yt, y0t, g, cnt);
+}
+#endif
+
+/* The narrow pass on the code path the matrix kernels take (matmul.h). */
+static void lora_narrow_rows(double *row_sq, model *m, const float *xt, const float *xr,
+                             const float *yt, const float *y0t, float g, int cnt)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        lora_narrow_rows_avx2(row_sq, m, xt, xr, yt, y0t, g, cnt);
+        return;
+    }
+#endif
+    lora_narrow_rows_portable(row_sq, m, xt, xr, yt, y0t, g, cnt);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -400,6 +672,9 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     const int cache_base = m->kind == MODEL_LORA && m->has_base;
     if (m->kind == MODEL_DENSE && !mini && o.closed_form && m->in <= n)
         t->method = TRAIN_CLOSED_FORM;
+    else if (m->kind == MODEL_LORA && !m->merged && o.threads == 1 &&
+             lora_is_narrow(m->in, m->out, m->rank))
+        t->method = TRAIN_LORA_NARROW;
     else if (m->kind == MODEL_LORA && !m->merged)
         t->method = TRAIN_LORA_FUSED;
     else
@@ -423,8 +698,15 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     }
     if (t->method == TRAIN_CLOSED_FORM)
         bad |= ld_mul_size(&s_gram, I, I) | ld_mul_size(&s_cross, O, I);
+    size_t s_nx = 0, s_nxr = 0, s_ny = 0, s_nbase = 0;
+    if (t->method == TRAIN_LORA_NARROW) {
+        const size_t Bp = (B + NARROW_S - 1) / NARROW_S * NARROW_S; /* whole blocks */
+        bad |= ld_mul_size(&s_nx, Bp, I) | ld_mul_size(&s_nxr, Bp, NARROW_I) |
+               ld_mul_size(&s_ny, Bp, O);
+        s_nbase = cache_base ? s_ny : 0;
+    }
     const size_t parts[] = {s_xb, s_yb, s_base, s_baseb, s_yhat, s_dy, s_br, s_br, s_bt,
-                            s_gram, s_cross, s_cross};
+                            s_gram, s_cross, s_cross, s_nx, s_nxr, s_ny, s_nbase};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         bad |= ld_add_size(&total, total, parts[i]);
     size_t bytes = 0;
@@ -445,6 +727,9 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
     bad |= ld_add_size(&scratch, scratch, fb);
     if (bad)
         return ld_fail(err, errlen, LD_ENOMEM, "training buffers for %d samples do not fit in memory", n);
+    if (t->method == TRAIN_LORA_NARROW && !cache_base)
+        scratch = 0; /* no matrix kernel on the pool (the frozen base's output, below, needs
+                      * one): no 584 KiB of scratch */
     t->mem = malloc(bytes > 0 ? bytes : 1);
     t->dmem = malloc(dbytes > 0 ? dbytes : 1);
     if (t->mem == NULL || t->dmem == NULL) {
@@ -460,7 +745,7 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
 
     float *p = t->mem;
     float **slots[] = {&t->xb, &t->yb, &t->base_all, &t->base_b, &t->yhat, &t->dy, &t->h, &t->dh,
-                       &t->bt, &t->gram, &t->cross, &t->wg};
+                       &t->bt, &t->gram, &t->cross, &t->wg, &t->nx, &t->nxr, &t->ny, &t->nbase};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         *slots[i] = parts[i] > 0 ? p : NULL;
         p += parts[i];
@@ -479,6 +764,15 @@ ld_status trainer_init_opts(trainer *t, const model *m, const float *x, const fl
             for (int r = 0; r < n; r++)
                 for (int c = 0; c < m->out; c++)
                     t->base_all[(size_t)r * O + c] += m->base_b[c];
+    }
+    if (t->method == TRAIN_LORA_NARROW && !mini) {
+        /* a full batch is the same rows every epoch: in blocks once */
+        narrow_blocks(t->nx, x, n, m->in);
+        narrow_pad_rows(t->nxr, x, n, m->in);
+        narrow_blocks(t->ny, y, n, m->out);
+        if (cache_base)
+            narrow_blocks(t->nbase, t->base_all, n, m->out);
+        t->narrow_cached = 1;
     }
     if (t->method == TRAIN_CLOSED_FORM) {
         matmul_gram_mt(t->gram, x, n, m->in, t->pool);
@@ -514,7 +808,17 @@ static double step_batch(trainer *t, model *m, const float *xb, const float *yb,
     const int I = t->in, O = t->out, R = t->rank;
     const size_t ny = (size_t)cnt * (size_t)O;
     step_ctx c = {t, m, xb, yb, base, cnt, 2.0f / (float)ny, cfg};
-    if (t->method == TRAIN_LORA_FUSED && !m->merged) {
+    if (t->method == TRAIN_LORA_NARROW && !m->merged) {
+        /* the full batch was put in blocks once, in trainer_init */
+        if (!t->narrow_cached) {
+            narrow_blocks(t->nx, xb, cnt, I);
+            narrow_pad_rows(t->nxr, xb, cnt, I);
+            narrow_blocks(t->ny, yb, cnt, O);
+            if (base != NULL)
+                narrow_blocks(t->nbase, base, cnt, O);
+        }
+        lora_narrow_rows(t->row_sq, m, t->nx, t->nxr, t->ny, base != NULL ? t->nbase : NULL, c.g, cnt);
+    } else if (t->method == TRAIN_LORA_FUSED && !m->merged) {
         for (int r = 0; r < R; r++)
             for (int o = 0; o < O; o++)
                 t->bt[(size_t)r * bt_stride(O) + o] = m->bm[(size_t)o * R + r];

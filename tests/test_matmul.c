@@ -9,10 +9,12 @@
  *     twin, on every code path (portable, AVX2) and thread count;
  *   - with accumulate = 1 it agrees with the twin to rounding, and splitting
  *     K in two accumulating calls gives the same bits as one call;
+ *   - both hold on either side of the tiny products' limits (matmul.h);
  *   - the closed-form dense epoch (X^T X, Y^T X) matches forward-backward:
  *     losses and step-0 gradients to rtol 1e-5, final parameters to 1e-4;
- *   - the fused LoRA epoch is bit-identical to forward-backward in its
- *     parameters, and its losses agree to rtol 1e-6;
+ *   - the fused LoRA epoch, by row blocks or for narrow layers 16 rows at a
+ *     time (on both code paths), is bit-identical to forward-backward in
+ *     its parameters, and its losses agree to rtol 1e-6;
  *   - training gives bit-identical losses and parameters for 1, 2, 3 threads.
  */
 #include <math.h>
@@ -150,11 +152,73 @@ static void check_kernels(pool *pools[3])
     }
 }
 
+/* The edges of the tiny products' loop (matmul.h): shapes at and one past
+ * MATMUL_TINY_WORK multiply-adds, MATMUL_TINY_MAX_K terms and the 2048
+ * floats of stack panel, rows not a multiple of the 4 done together and
+ * columns not a multiple of 8, on both code paths. With accumulate = 0 each
+ * must be bit-identical to the naive twin; with accumulate = 1 to the
+ * products added to c one at a time, in order, as every fast kernel does. */
+static void check_tiny_edges(void)
+{
+    const int W = MATMUL_TINY_WORK, KM = MATMUL_TINY_MAX_K;
+    const int shapes[][3] = {
+        {W / 128, 8, 16},     {W / 128 + 1, 8, 16}, /* work at the limit, then past it */
+        {W / KM, 1, KM},      {W / KM + 1, 1, KM},
+        {2, 3, KM},           {2, 3, KM + 1},       /* the longest sum, then one more term */
+        {1, 32, KM},          {1, 33, KM},          /* the stack panel full, then too small */
+        {7, 9, 16},           {5, 17, 3},           /* 4 + 3 rows, partial panels */
+        {100, 4, 10},         {100, 3, 5},          /* LoRA h = x A^T, dh = g B at the default shape */
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        const size_t nc = (size_t)M * N;
+        for (size_t li = 0; li < sizeof LAYOUTS / sizeof LAYOUTS[0]; li++) {
+            const layout *L = &LAYOUTS[li];
+            float *a = randv((size_t)M * K, 600 + si);
+            float *b = randv((size_t)N * K, 700 + si);
+            float *c0 = randv(nc, 800 + si);
+            float *want = malloc(nc * sizeof(float));
+            float *got = malloc(nc * sizeof(float));
+            for (int acc = 0; acc <= 1; acc++) {
+                if (acc == 0) {
+                    L->naive(want, a, b, M, N, K, 0);
+                } else {
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            float s = c0[(size_t)i * N + j];
+                            for (int k = 0; k < K; k++)
+                                s += (L->a_rows_k ? a[(size_t)k * M + i] : a[(size_t)i * K + k]) *
+                                     (L->b_rows_n ? b[(size_t)j * K + k] : b[(size_t)k * N + j]);
+                            want[(size_t)i * N + j] = s;
+                        }
+                }
+                for (int isa = 0; isa < 2; isa++) {
+                    matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+                    memcpy(got, c0, nc * sizeof(float));
+                    L->fast(got, a, b, M, N, K, acc, NULL);
+                    CHECK(same_bits(got, want, nc),
+                          "tiny edge %s %dx%dx%d acc=%d %s: not bit-identical at [%zu]", L->name, M,
+                          N, K, acc, matmul_isa_name(), first_diff(got, want, nc));
+                }
+                matmul_set_isa(MATMUL_ISA_AUTO);
+            }
+            free(a);
+            free(b);
+            free(c0);
+            free(want);
+            free(got);
+        }
+    }
+}
+
 /* C = A1 B1 over the first K1 of K, then C += A2 B2 over the rest: the
  * same bits as the whole product (the fused LoRA pass relies on it). */
 static void check_k_split(void)
 {
-    const int shapes[][3] = {{8, 1100, 300}, {1030, 8, 300}, {40, 70, 600}, {3, 5, 9}};
+    /* {16, 8, 90}: the whole product is past MATMUL_TINY_MAX_K, its two
+     * parts are tiny, so this also holds the tiny loop's accumulation to
+     * the other kernels' bits */
+    const int shapes[][3] = {{8, 1100, 300}, {1030, 8, 300}, {40, 70, 600}, {3, 5, 9}, {16, 8, 90}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], K1 = K / 3 + 1;
         float *a = randv((size_t)K * M, 300 + si); /* (K,M) */
@@ -425,27 +489,48 @@ static void check_closed_form(void)
 
 static void check_lora_fused(void)
 {
-    const setup setups[] = {
-        {100, 10, 5, 3, 0, 0, 50, -1.0f},   /* the default experiment's shape */
-        {37, 13, 7, 2, 0, 0, 30, -1.0f},
-        {300, 64, 33, 5, 1, 0, 20, -1.0f},  /* on a frozen base */
-        {300, 40, 70, 9, 1, 64, 6, -1.0f},  /* mini-batches, rank > 8 */
-        {260, 33, 40, 1, 0, 100, 6, -1.0f},
+    /* The narrow pass takes O, R <= 8 and I <= 16 on one thread (train.h);
+     * the setups sit on both sides of each limit. */
+    const struct {
+        setup s;
+        train_method method;
+    } cases[] = {
+        {{100, 10, 5, 3, 0, 0, 50, -1.0f}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
+        {{37, 13, 7, 2, 0, 0, 30, -1.0f}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
+        {{48, 10, 5, 4, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* whole blocks only */
+        {{50, 16, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* every limit reached */
+        {{50, 17, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},   /* and one past each */
+        {{50, 16, 9, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
+        {{50, 16, 8, 9, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f}, TRAIN_LORA_NARROW}, /* on a frozen base */
+        {{500, 10, 5, 2, 1, 0, 5, -1.0f}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
+        {{1, 3, 2, 1, 0, 0, 10, -1.0f}, TRAIN_LORA_NARROW},    /* one sample */
+        {{300, 64, 33, 5, 1, 0, 20, -1.0f}, TRAIN_LORA_FUSED}, /* on a frozen base */
+        {{300, 40, 70, 9, 1, 64, 6, -1.0f}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
+        {{260, 33, 40, 1, 0, 100, 6, -1.0f}, TRAIN_LORA_FUSED},
     };
-    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
-        const setup *s = &setups[i];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const setup *s = &cases[i].s;
         char name[128], what[256];
         setup_name(name, sizeof name, s);
-        run_out fu = train_run(s, 1, 1);
         run_out ref = train_run(s, 0, 0);
-        CHECK(fu.method == TRAIN_LORA_FUSED, "%s: expected the fused LoRA pass", name);
-        snprintf(what, sizeof what, "%s fused: losses", name);
-        check_close(what, fu.losses, ref.losses, (size_t)s->epochs, 0.0, 1e-6);
-        CHECK(same_bits(fu.grad0, ref.grad0, fu.np), "%s fused: step-0 gradients differ at [%zu]", name,
-              first_diff(fu.grad0, ref.grad0, fu.np));
-        CHECK(same_bits(fu.params, ref.params, fu.np), "%s fused: final parameters differ at [%zu]",
-              name, first_diff(fu.params, ref.params, fu.np));
-        run_free(&fu);
+        /* the narrow pass has a portable and an AVX2 build: both */
+        for (int isa = 0; isa < 2; isa++) {
+            matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+            run_out fu = train_run(s, 1, 1);
+            matmul_set_isa(MATMUL_ISA_AUTO);
+            const char *path = isa == 0 ? "portable" : matmul_isa_name();
+            CHECK(fu.method == cases[i].method, "%s: method %d, expected %d", name, fu.method,
+                  cases[i].method);
+            snprintf(what, sizeof what, "%s %s fused: losses", name, path);
+            check_close(what, fu.losses, ref.losses, (size_t)s->epochs, 0.0, 1e-6);
+            CHECK(same_bits(fu.grad0, ref.grad0, fu.np), "%s %s fused: step-0 gradients differ at [%zu]",
+                  name, path, first_diff(fu.grad0, ref.grad0, fu.np));
+            CHECK(same_bits(fu.params, ref.params, fu.np), "%s %s fused: final parameters differ at [%zu]",
+                  name, path, first_diff(fu.params, ref.params, fu.np));
+            run_free(&fu);
+        }
         run_free(&ref);
     }
 }
@@ -457,6 +542,8 @@ static void check_thread_identity(void)
         {300, 64, 33, 0, 0, 0, 8, -1.0f},   /* closed form */
         {300, 64, 33, 0, 0, 50, 4, -1.0f},  /* dense forward-backward, mini-batches */
         {700, 64, 33, 4, 0, 0, 6, -1.0f},   /* fused LoRA, several row blocks */
+        {100, 10, 5, 3, 0, 0, 30, -1.0f},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
+        {100, 10, 5, 2, 1, 36, 8, -1.0f},   /* the same on a base, mini-batches */
         {700, 64, 40, 9, 1, 250, 4, -1.0f}, /* fused LoRA on a base, mini-batches */
         {200, 17, 9, 0, 0, 0, 200, 0.01f},  /* closed form with fallbacks */
     };
@@ -493,6 +580,7 @@ void test_matmul(void)
           "pool_init accepted %d threads", POOL_MAX_THREADS + 1);
 
     check_kernels(pools);
+    check_tiny_edges();
     check_k_split();
     check_gram(pools);
     for (int i = 0; i < 3; i++)

@@ -142,9 +142,10 @@ int main(int argc, char **argv)
             best = b;
     }
     const double t2 = now_ms();
-    const char *method = t.method == TRAIN_CLOSED_FORM  ? "closed_form"
-                         : t.method == TRAIN_LORA_FUSED ? "lora_fused"
-                                                        : "forward_backward";
+    const char *method = t.method == TRAIN_CLOSED_FORM   ? "closed_form"
+                         : t.method == TRAIN_LORA_FUSED  ? "lora_fused"
+                         : t.method == TRAIN_LORA_NARROW ? "lora_narrow"
+                                                         : "forward_backward";
     printf("{\"model\": \"%s\", \"in\": %d, \"out\": %d, \"samples\": %d, \"rank\": %d, "
            "\"epochs\": %d, \"threads\": %d, \"isa\": \"%s\", \"method\": \"%s\", "
            "\"setup_ms\": %.3f, \"train_ms\": %.3f, \"epoch_ms_mean\": %.3f, "
