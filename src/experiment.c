@@ -951,6 +951,9 @@ int experiment_memory_needed(const config *cfg, experiment_memory *mem)
     add3(&m.buffers, I + 3 * O + (B > O ? B : O), 1, sizeof(double), &bad);
     add3(&m.buffers, cfg->threads > 1 ? (size_t)cfg->threads : 1,
          matmul_scratch_floats() + 128 * O, F, &bad);
+    /* the narrow LoRA pass (train.c, small layers): the batch padded to
+     * whole blocks of 16 samples, (B+16) x (I + 16 + 2 O) */
+    add3(&m.buffers, B + 16, I + 16 + 2 * O, F, &bad);
     if (B < N) {
         add3(&m.buffers, B, IO, F, &bad);
         add3(&m.buffers, N, 1, sizeof(int), &bad);

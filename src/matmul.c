@@ -217,7 +217,7 @@ MM_INLINE void tiny_rows(int MR, const gemm_args *g, int i, int q, int n, const 
     if (g->accumulate)
         for (int m = 0; m < MR; m++)
             for (int j = 0; j < n; j++)
-                acc[m][j] = g->c[(i + m) * g->ldc + q * 8 + j];
+                acc[m][j] = g->c[(i + m) * g->ldc + (ptrdiff_t)q * 8 + j];
     const float *a = g->a + i * g->rsa;
     for (int k = 0; k < g->K; k++) {
 #if !defined(__clang__)
@@ -230,7 +230,7 @@ MM_INLINE void tiny_rows(int MR, const gemm_args *g, int i, int q, int n, const 
         }
     }
     for (int m = 0; m < MR; m++) {
-        float *c = g->c + (i + m) * g->ldc + q * 8;
+        float *c = g->c + (i + m) * g->ldc + (ptrdiff_t)q * 8;
         if (n == 8) {
             for (int j = 0; j < 8; j++)
                 c[j] = acc[m][j];
@@ -246,10 +246,10 @@ MM_INLINE void tiny_gemm(const gemm_args *g)
     float bp[TINY_PANEL];
     const int K = g->K, npan = (g->N + 7) / 8;
     for (int q = 0; q < npan; q++) {
-        const int n = g->N - q * 8 < 8 ? g->N - q * 8 : 8;
+        const int n = q < g->N / 8 ? 8 : g->N % 8; /* a last, partial panel has N % 8 columns */
         float *dst = bp + (size_t)q * K * 8;
         for (int k = 0; k < K; k++) {
-            const float *src = g->b + k * g->rsb + q * 8 * g->csb;
+            const float *src = g->b + k * g->rsb + (ptrdiff_t)q * 8 * g->csb;
             for (int j = 0; j < 8; j++)
                 dst[k * 8 + j] = j < n ? src[j * g->csb] : 0.0f;
         }
@@ -695,7 +695,7 @@ static void narrow_rows(const plan *pl, const gemm_args *g, int lo, int hi, floa
             for (int q = 0; q < npan; q++) {
                 const int n = q < N / 8 ? 8 : N % 8; /* a last, partial panel has N % 8 columns */
                 const float *pq = ws + (size_t)q * kc * 8;
-                float *cq = g->c + (size_t)i * (size_t)g->ldc + (size_t)q * 8;
+                float *cq = g->c + i * g->ldc + (ptrdiff_t)q * 8;
                 /* full row tiles take the MR-row kernel, the last few rows
                  * go one at a time */
                 const int step = mr == MR ? MR : 1;

@@ -323,7 +323,9 @@ ROW_INLINE void narrow_rows(double *row_sq, model *m, const float *xt, const flo
     float dbt[NARROW_W][NARROW_W] = {{0}}, da[NARROW_W][NARROW_I] = {{0}};
 
     for (int n0 = 0; n0 < cnt; n0 += NARROW_S) {
-        const int nb = cnt - n0 < NARROW_S ? cnt - n0 : NARROW_S;
+        /* samples in this block: all of them, or cnt % NARROW_S in a last,
+         * partial one (written so cppcheck's value flow can follow it) */
+        const int nb = n0 / NARROW_S < cnt / NARROW_S ? NARROW_S : cnt % NARROW_S;
         const size_t blk = (size_t)(n0 / NARROW_S) * NARROW_S;
         const narrow_vec *xb = (const narrow_vec *)(xt + blk * I);
         const narrow_vec *yb = (const narrow_vec *)(yt + blk * O);

@@ -586,9 +586,11 @@ static void test_memory_estimate(void)
     c.batch_size = 10;
     experiment_memory_needed(&c, &mini);
     /* batches of 10 of 500: (B,O) x 2 and (B,R) x 2 shrink from 500 rows to
-     * 10, and so do the per-row sums in double; the gathered batch (B, I+O)
-     * and its base rows (B,O) and the order (N ints) are added */
-    const size_t shrink = (2 * 490 * 5 + 2 * 490 * 4) * sizeof(float) + 490 * sizeof(double);
+     * 10, and so do the per-row sums in double and the narrow pass's
+     * (B+16, I+16+2O); the gathered batch (B, I+O) and its base rows (B,O)
+     * and the order (N ints) are added */
+    const size_t shrink = (2 * 490 * 5 + 2 * 490 * 4 + 490 * (10 + 16 + 2 * 5)) * sizeof(float) +
+                          490 * sizeof(double);
     const size_t added = (10 * 15 + 10 * 5) * sizeof(float) + 500 * sizeof(int);
     CHECK(full.buffers - mini.buffers == shrink - added && mini.models == full.models,
           "mini-batch buffers: %zu, full batch %zu", mini.buffers, full.buffers);

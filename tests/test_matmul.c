@@ -62,18 +62,18 @@ static size_t first_diff(const float *a, const float *b, size_t n)
 typedef void (*mm_naive)(float *, const float *, const float *, int, int, int, int);
 typedef void (*mm_mt)(float *, const float *, const float *, int, int, int, int, pool *);
 
-/* A and B have M*K and N*K elements in every layout; only their order
- * differs: nt A (M,K), B (N,K); tn A (K,M), B (K,N); nn A (M,K), B (K,N). */
 typedef struct {
     const char *name;
     mm_naive naive;
     mm_mt fast;
+    int a_rows_k; /* 1: A is (K,M) (tn), 0: A is (M,K) */
+    int b_rows_n; /* 1: B is (N,K) (nt), 0: B is (K,N) */
 } layout;
 
 static const layout LAYOUTS[] = {
-    {"nt", matmul_nt_naive, matmul_nt_mt},
-    {"tn", matmul_tn_naive, matmul_tn_mt},
-    {"nn", matmul_nn_naive, matmul_nn_mt},
+    {"nt", matmul_nt_naive, matmul_nt_mt, 0, 1},
+    {"tn", matmul_tn_naive, matmul_tn_mt, 1, 0},
+    {"nn", matmul_nn_naive, matmul_nn_mt, 0, 0},
 };
 
 /* ------------------------------------------------------------------------ */
