@@ -176,9 +176,10 @@ static ld_status parse_u64(const char *flag, const char *s, uint64_t *out, char 
     return LD_OK;
 }
 
-/* Finite real number > 0. */
-static ld_status parse_positive(const char *flag, const char *s, double *out, char *err,
-                                size_t errlen)
+/* A finite real number, > 0 (allow_zero == 0) or >= 0 (allow_zero == 1).
+ * A value that underflows to zero is refused rather than rounded. */
+static ld_status parse_real(const char *flag, const char *s, int allow_zero, double *out,
+                            char *err, size_t errlen)
 {
     char *end = NULL;
     errno = 0;
@@ -187,23 +188,8 @@ static ld_status parse_positive(const char *flag, const char *s, double *out, ch
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a number", flag, s);
     if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not finite", flag, s);
-    if (!(v > 0.0) || errno == ERANGE)
+    if (!allow_zero && (!(v > 0.0) || errno == ERANGE))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' must be greater than 0", flag, s);
-    *out = v;
-    return LD_OK;
-}
-
-/* Finite real number >= 0. */
-static ld_status parse_nonnegative(const char *flag, const char *s, double *out, char *err,
-                                   size_t errlen)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '\t')
-        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a number", flag, s);
-    if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
-        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not finite", flag, s);
     if (errno == ERANGE)
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too small to represent", flag, s);
     if (!(v >= 0.0))
@@ -335,7 +321,7 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
             st = parse_int(name, optarg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
             break;
         case OPT_SEED: st = parse_u64(name, optarg, &cfg->seed, err, errlen); break;
-        case OPT_LR: st = parse_positive(name, optarg, &cfg->lr, err, errlen); break;
+        case OPT_LR: st = parse_real(name, optarg, 0, &cfg->lr, err, errlen); break;
         case OPT_SAMPLES: st = parse_int(name, optarg, 1, INT_MAX, &cfg->samples, err, errlen); break;
         case OPT_TEST_SAMPLES:
             st = parse_int(name, optarg, 1, INT_MAX, &cfg->test_samples, err, errlen);
@@ -343,7 +329,7 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
         case OPT_IN: st = parse_int(name, optarg, 1, INT_MAX, &cfg->in, err, errlen); break;
         case OPT_OUT: st = parse_int(name, optarg, 1, INT_MAX, &cfg->out, err, errlen); break;
         case OPT_RANKS: st = parse_ranks(optarg, cfg, err, errlen); break;
-        case OPT_ALPHA: st = parse_positive(name, optarg, &cfg->alpha, err, errlen); break;
+        case OPT_ALPHA: st = parse_real(name, optarg, 0, &cfg->alpha, err, errlen); break;
         case OPT_BATCH_SIZE:
             st = parse_int(name, optarg, 1, INT_MAX, &cfg->batch_size, err, errlen);
             break;
@@ -356,7 +342,7 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
         case OPT_DELTA_RANK:
             st = parse_int(name, optarg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
             break;
-        case OPT_NOISE: st = parse_nonnegative(name, optarg, &cfg->noise, err, errlen); break;
+        case OPT_NOISE: st = parse_real(name, optarg, 1, &cfg->noise, err, errlen); break;
         case OPT_PRETRAIN_EPOCHS:
             st = parse_int(name, optarg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
             break;

@@ -256,6 +256,39 @@ static ld_status build_scratch_model(model *m, const config *cfg, uint64_t seed,
     return st;
 }
 
+/* Train the built model m of seed index s for cfg->epochs and record the
+ * run in mr: its curve, time, epochs done, divergence, and with
+ * --save-weights (first seed) its initial and final parameters. *t is left
+ * initialised for the caller to evaluate with and free, whatever the result.
+ * *finished is 1 when every epoch ran (no divergence, no interrupt). */
+static ld_status train_recorded(run_ctx *rc, model_result *mr, float *curve, int s,
+                                const config *cfg, uint64_t seed, int rank, model *m, trainer *t,
+                                const dataset *train, int *finished, char *err, size_t errlen)
+{
+    const int keep = s == 0 && cfg->save_weights;
+    double ms = 0.0;
+    fit_outcome fo;
+    *finished = 0;
+    memset(t, 0, sizeof *t);
+    ld_status st = keep ? keep_params(mr, m, &mr->init_params, err, errlen) : LD_OK;
+    if (st == LD_OK)
+        st = start_trainer(t, m, train->x, train->y, train->n, cfg, err, errlen);
+    if (st == LD_OK)
+        st = fit(rc, mr->name, t, m, cfg->epochs, cfg->lr, seed,
+                 STREAM_SHUFFLE_BASE + (uint64_t)rank, curve, &ms, &fo, err, errlen);
+    if (st != LD_OK)
+        return st;
+    mr->train_ms += ms;
+    mr->epochs_done[s] = fo.epochs_done;
+    mr->diverged_at[s] = fo.diverged_at;
+    if (!completed(&fo, cfg->epochs))
+        return LD_OK;
+    *finished = 1;
+    mr->n_completed++;
+    /* LoRA: the trained A and B, before any merge touches the base */
+    return keep ? keep_params(mr, m, &mr->final_params, err, errlen) : LD_OK;
+}
+
 /* Train one model of seed index s; its curve (E) goes to `curve`. */
 static ld_status scratch_model(run_ctx *rc, model_result *mr, float *curve, int s,
                                const config *cfg, uint64_t seed, int rank, const dataset *train,
@@ -263,35 +296,15 @@ static ld_status scratch_model(run_ctx *rc, model_result *mr, float *curve, int 
 {
     model m;
     trainer t;
-    double ms = 0.0;
-    fit_outcome fo;
-    const int keep = s == 0 && cfg->save_weights;
+    int finished = 0;
     ld_status st = build_scratch_model(&m, cfg, seed, rank, err, errlen);
-    if (st == LD_OK && keep)
-        st = keep_params(mr, &m, &mr->init_params, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
     }
-    st = start_trainer(&t, &m, train->x, train->y, train->n, cfg, err, errlen);
-    if (st != LD_OK) {
-        model_free(&m);
-        return st;
-    }
-    st = fit(rc, mr->name, &t, &m, cfg->epochs, cfg->lr, seed, STREAM_SHUFFLE_BASE + (uint64_t)rank,
-             curve, &ms, &fo, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    mr->train_ms += ms;
-    mr->epochs_done[s] = fo.epochs_done;
-    mr->diverged_at[s] = fo.diverged_at;
-    if (!completed(&fo, cfg->epochs))
-        goto done; /* no test loss, predictions or final weights for a model that did not finish */
-    mr->n_completed++;
-    if (keep)
-        st = keep_params(mr, &m, &mr->final_params, err, errlen);
-    if (st != LD_OK)
-        goto done;
+    st = train_recorded(rc, mr, curve, s, cfg, seed, rank, &m, &t, train, &finished, err, errlen);
+    if (st != LD_OK || !finished)
+        goto done; /* no test loss or predictions for a model that did not finish */
     mr->test_losses[s] = trainer_eval(&t, &m, test->x, test->y, test->n);
     if (s == 0) {
         /* predictions on the first held-out rows, shown beside their targets */
@@ -393,8 +406,6 @@ static ld_status finetune_model(run_ctx *rc, model_result *mr, float *curve, int
     const size_t I = (size_t)cfg->in, O = (size_t)cfg->out, ny = (size_t)test->n * O;
     model m;
     trainer t;
-    double ms = 0.0;
-    fit_outcome fo;
     ld_status st;
     if (rank == 0) {
         st = model_init_dense(&m, cfg->in, cfg->out, err, errlen);
@@ -411,34 +422,15 @@ static ld_status finetune_model(run_ctx *rc, model_result *mr, float *curve, int
             lora_init_peft(m.a, m.bm, cfg->in, rank, cfg->out, &r);
         }
     }
-    const int keep = s == 0 && cfg->save_weights;
-    if (st == LD_OK && keep)
-        st = keep_params(mr, &m, &mr->init_params, err, errlen);
     if (st != LD_OK) {
         model_free(&m);
         return st;
     }
-    st = start_trainer(&t, &m, train->x, train->y, train->n, cfg, err, errlen);
-    if (st != LD_OK) {
-        model_free(&m);
-        return st;
-    }
-    st = fit(rc, mr->name, &t, &m, cfg->epochs, cfg->lr, seed, STREAM_SHUFFLE_BASE + (uint64_t)rank,
-             curve, &ms, &fo, err, errlen);
+    int finished = 0;
+    st = train_recorded(rc, mr, curve, s, cfg, seed, rank, &m, &t, train, &finished, err, errlen);
     trainer_free(&t);
-    if (st != LD_OK)
-        goto done;
-    mr->train_ms += ms;
-    mr->epochs_done[s] = fo.epochs_done;
-    mr->diverged_at[s] = fo.diverged_at;
-    if (!completed(&fo, cfg->epochs))
-        goto done; /* no test loss, merge, predictions or final weights for a model that did not finish */
-    mr->n_completed++;
-    /* the trained A and B, before the merge below touches the base */
-    if (keep)
-        st = keep_params(mr, &m, &mr->final_params, err, errlen);
-    if (st != LD_OK)
-        goto done;
+    if (st != LD_OK || !finished)
+        goto done; /* no test loss, merge or predictions for a model that did not finish */
 
     const float *yhat = fs->yu;
     model_forward(&m, fs->yu, fs->h, test->x, NULL, test->n);
