@@ -568,6 +568,10 @@ static ld_status run_finetune(run_ctx *rc, const config *cfg, const run_inputs *
         res->pretrain_losses[s] = pre_curve[cfg->pretrain_epochs - 1];
         w0 = pre.w;
         b0 = pre.b;
+        /* Pretraining is over: its trainer (closed-form buffers, threads) and
+         * the task-1 data are not needed while the models fine-tune. */
+        trainer_free(&t);
+        dataset_free(&task1);
     }
     if (s == 0 && cfg->save_weights) {
         res->base_w = malloc(O * I * sizeof(float));
