@@ -18,7 +18,7 @@ BIN     ?= lora_demo
 RESULTS ?= results
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 
-LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c) tests/fixture.c
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
@@ -29,7 +29,8 @@ all: $(BIN)
 $(BIN): $(BUILD)/main.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
@@ -131,7 +132,8 @@ FUZZ_CFLAGS = -std=c11 -g -O1 -ffp-contract=off -fno-omit-frame-pointer -fsaniti
 FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
 $(FUZZ_BUILD):
 	mkdir -p $@
-$(FUZZ_BUILD)/%.o: src/%.c | $(FUZZ_BUILD)
+$(FUZZ_BUILD)/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ -lm -lpthread
@@ -147,7 +149,7 @@ fuzz: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 # uninitialised va_list in the second file's vsnprintf.
 CPPCHECK ?= cppcheck
 CLANG_TIDY ?= clang-tidy
-LINT_SRC = $(wildcard src/*.c) $(wildcard tests/*.c) $(wildcard tests/fuzz/*.c)
+LINT_SRC = $(wildcard src/*.c src/*/*.c) $(wildcard tests/*.c) $(wildcard tests/fuzz/*.c)
 lint:
 	@command -v $(CPPCHECK) >/dev/null || { echo "lint: apt-get install cppcheck" >&2; exit 1; }
 	@command -v $(CLANG_TIDY) >/dev/null || { echo "lint: apt-get install clang-tidy" >&2; exit 1; }
@@ -199,4 +201,4 @@ clean:
 # rebuilds nothing.
 .SECONDARY:
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(BUILD)/bench/*.d $(FUZZ_BUILD)/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d $(BUILD)/tests/*.d $(BUILD)/tests/fuzz/*.d $(BUILD)/bench/*.d $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/*/*.d)

@@ -250,7 +250,7 @@ def main():
     res["memory"] = {"budget": budget, "peak_rss": res["ours"]["peak_rss"]}
     if ft_rss is not None:
         # The fine-tune run's peak is its pretraining, when these live at once
-        # (src/experiment.c, run_finetune): task-1, task-2 and held-out data
+        # (src/experiment/experiment.c, run_finetune): task-1, task-2 and held-out data
         # (finetune holds out 1000 samples by default); the teacher
         # (W_base, dW, W_base + dW, b); the pretrained dense model's block
         # (params, grads, m, v); its closed-form trainer (X^T X, Y^T X, W G);

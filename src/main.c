@@ -16,11 +16,11 @@
 
 #include "cli.h"
 #include "config.h"
-#include "dataio.h"
-#include "experiment.h"
-#include "export.h"
-#include "progress.h"
-#include "report.h"
+#include "io/dataio.h"
+#include "experiment/experiment.h"
+#include "report/export.h"
+#include "report/progress.h"
+#include "report/report.h"
 #include "status.h"
 
 #define EXIT_INTERRUPTED 130

@@ -25,16 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
+#include "io/atomicio.h"
 #include "cli.h"
 #include "config.h"
-#include "csv.h"
-#include "dataio.h"
-#include "experiment.h"
-#include "export.h"
-#include "json.h"
-#include "report.h"
-#include "safetensors.h"
+#include "io/csv.h"
+#include "io/dataio.h"
+#include "experiment/experiment.h"
+#include "report/export.h"
+#include "io/json.h"
+#include "report/report.h"
+#include "io/safetensors.h"
 #include "test.h"
 
 int t_passed = 0;

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "io/json.h"
 
 static int problems = 0;
 

@@ -13,9 +13,10 @@ trap 'rm -rf "$out"' EXIT
 # gcov -n: summaries only, no .gcov files. Each source file's block is
 #   File 'src/x.c'
 #   Lines executed:93.10% of 290
-for f in src/*.c; do
-    o="$BUILD/$(basename "$f" .c).o"
-    [ -f "$BUILD/$(basename "$f" .c).gcda" ] || { echo "coverage: no $BUILD/$(basename "$f" .c).gcda (was the suite run?)" >&2; exit 1; }
+for f in src/*.c src/*/*.c; do
+    rel=${f#src/}
+    o="$BUILD/${rel%.c}.o"
+    [ -f "$BUILD/${rel%.c}.gcda" ] || { echo "coverage: no $BUILD/${rel%.c}.gcda (was the suite run?)" >&2; exit 1; }
     gcov -n -o "$o" "$f" 2>/dev/null
 done >"$out/gcov.txt"
 awk -v min="$MIN" '
@@ -23,7 +24,7 @@ awk -v min="$MIN" '
     /^Lines executed:/ && file ~ /^src\// {
         split($2, a, ":"); pct = a[2] + 0; n = $4 + 0
         hit = pct * n / 100; tot_hit += hit; tot += n
-        printf "  %-22s %6.1f%% of %5d lines\n", file, pct, n
+        printf "  %-30s %6.1f%% of %5d lines\n", file, pct, n
         file = ""
     }
     END {

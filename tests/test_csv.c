@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
-#include "csv.h"
+#include "io/atomicio.h"
+#include "io/csv.h"
 #include "test.h"
 
 /* Parse a string literal (its NUL terminator excluded, inner NULs kept). */

@@ -12,16 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
+#include "io/atomicio.h"
 #include "config.h"
-#include "experiment.h"
-#include "export.h"
-#include "data.h"
-#include "json.h"
-#include "model.h"
-#include "progress.h"
-#include "report.h"
-#include "rng.h"
+#include "experiment/experiment.h"
+#include "report/export.h"
+#include "core/data.h"
+#include "io/json.h"
+#include "core/model.h"
+#include "report/progress.h"
+#include "report/report.h"
+#include "core/rng.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */

@@ -8,20 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
+#include "io/atomicio.h"
 #include "cli.h"
 #include "config.h"
-#include "data.h"
-#include "experiment.h"
-#include "finetune.h"
-#include "linear.h"
-#include "lora.h"
-#include "model.h"
-#include "optim.h"
-#include "report.h"
-#include "rng.h"
+#include "core/data.h"
+#include "experiment/experiment.h"
+#include "experiment/teacher.h"
+#include "core/linear.h"
+#include "core/lora.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "report/report.h"
+#include "core/rng.h"
 #include "test.h"
-#include "train.h"
+#include "train/train.h"
 
 /* ------------------------------------------------------------------------ */
 /* helpers */

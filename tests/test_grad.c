@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "linear.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
+#include "core/linear.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/rng.h"
 #include "test.h"
 
 enum { N = 6, I = 7, O = 4 };

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "io/json.h"
 #include "test.h"
 
 /* Parse a C string; NULL (and a printed failure) if it does not parse. */

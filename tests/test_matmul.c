@@ -22,15 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "linear.h"
-#include "lora.h"
-#include "matmul.h"
-#include "model.h"
-#include "optim.h"
-#include "pool.h"
-#include "rng.h"
+#include "core/linear.h"
+#include "core/lora.h"
+#include "kernels/matmul.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "kernels/pool.h"
+#include "core/rng.h"
 #include "test.h"
-#include "train.h"
+#include "train/train.h"
 
 /* ------------------------------------------------------------------------ */
 /* helpers */

@@ -1,7 +1,7 @@
 /* test_optim.c - MSE and Adam against values computed independently. */
 #include <math.h>
 
-#include "optim.h"
+#include "core/optim.h"
 #include "test.h"
 
 void test_optim(void)

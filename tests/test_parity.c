@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "model.h"
-#include "optim.h"
+#include "core/model.h"
+#include "core/optim.h"
 #include "test.h"
-#include "train.h"
+#include "train/train.h"
 
 #define FIXTURE_DIR "tests/fixtures/"
 

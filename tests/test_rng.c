@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "rng.h"
+#include "core/rng.h"
 #include "test.h"
 
 void test_rng(void)

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
-#include "json.h"
-#include "safetensors.h"
+#include "io/atomicio.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
+#include "io/atomicio.h"
 #include "status.h"
 #include "test.h"
 

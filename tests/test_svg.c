@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomicio.h"
-#include "svg.h"
+#include "io/atomicio.h"
+#include "report/svg.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */

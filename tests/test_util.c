@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "atomicio.h"
+#include "io/atomicio.h"
 #include "test.h"
 
 const char *test_tmpdir(const char *name)

@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
-#include "linear.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
-#include "train.h"
+#include "core/data.h"
+#include "core/linear.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "train/train.h"
 
 typedef struct {
     float *losses, *grad0, *params;

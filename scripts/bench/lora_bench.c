@@ -21,14 +21,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "data.h"
-#include "linear.h"
-#include "lora.h"
-#include "matmul.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
-#include "train.h"
+#include "core/data.h"
+#include "core/linear.h"
+#include "core/lora.h"
+#include "kernels/matmul.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "train/train.h"
 
 static double now_ms(void)
 {

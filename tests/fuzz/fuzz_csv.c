@@ -2,7 +2,7 @@
  *
  * Build and run (from the repository root):
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_csv.c src/csv.c src/status.c src/atomicio.c -lm -o fuzz_csv
+ *       tests/fuzz/fuzz_csv.c src/io/csv.c src/status.c src/io/atomicio.c -lm -o fuzz_csv
  *   ./fuzz_csv -max_total_time=60 tests/fuzz/corpus/csv
  *
  * Input: the first byte picks the --in/--out hints, the rest is the CSV text.
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "csv.h"
+#include "io/csv.h"
 
 #define REQUIRE(cond)          \
     do {                       \

@@ -3,8 +3,8 @@
  * Build and run (from the repository root):
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_json.c src/safetensors.c src/json.c \
- *       src/status.c src/atomicio.c -lm -o fuzz_json
+ *       tests/fuzz/fuzz_json.c src/io/safetensors.c src/io/json.c \
+ *       src/status.c src/io/atomicio.c -lm -o fuzz_json
  *   ./fuzz_json -dict=tests/fuzz/json.dict -max_total_time=30 \
  *       fuzz-out/json tests/fuzz/corpus/json
  *
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "io/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,8 +3,8 @@
  * Build and run (from the repository root):
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_safetensors.c src/safetensors.c src/json.c \
- *       src/status.c src/atomicio.c -lm -o fuzz_safetensors
+ *       tests/fuzz/fuzz_safetensors.c src/io/safetensors.c src/io/json.c \
+ *       src/status.c src/io/atomicio.c -lm -o fuzz_safetensors
  *   ./fuzz_safetensors -dict=tests/fuzz/safetensors.dict -max_total_time=30 \
  *       fuzz-out/safetensors tests/fuzz/corpus/safetensors
  *
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "safetensors.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

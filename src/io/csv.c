@@ -1,0 +1,712 @@
+/* csv.c - numeric CSV tables: a strict reader, the (X, Y) split, the writer.
+ *
+ * Dimension key: N samples (rows), I inputs, O outputs.
+ *
+ * The reader works on the whole input in memory, one line at a time: a line
+ * is cut into cells (quotes removed, spaces/tabs trimmed) in a scratch
+ * buffer, then each cell is classified as a number or not. See csv.h for the
+ * accepted format and why each rejection is made. Nothing here trusts a count
+ * from the input: every buffer grows geometrically as data arrives and every
+ * size product is overflow-checked.
+ */
+#include "io/csv.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/atomicio.h"
+
+/* The smallest double that rounds to +inf as a float: FLT_MAX plus half an
+ * ulp (2^103). FLT_MAX's mantissa is odd, so the exact tie also rounds up.
+ * Checking against this, not FLT_MAX, keeps "3.40282347e+38" (the %.9g form
+ * of FLT_MAX, slightly above it as a double) readable; and it means the
+ * double->float cast below never overflows. */
+#define CSV_FLOAT_OVERFLOW 0x1.ffffffp+127
+
+/* How much of an offending cell a message quotes. */
+#define CSV_SHOW_MAX 32
+
+/* ------------------------------------------------------------------------- */
+/* small helpers */
+
+/* Make *p hold at least need elements of size elem. Grows to max(need,
+ * 2*cap) so n appends cost O(n). Returns 0, or -1 on overflow or allocation
+ * failure (then *p and *cap are unchanged). */
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap < 16 ? 16 : *cap;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2) {
+            ncap = need;
+            break;
+        }
+        ncap *= 2;
+    }
+    size_t bytes;
+    if (ld_mul_size(&bytes, ncap, elem) != 0)
+        return -1;
+    void *np = realloc(*p, bytes);
+    if (np == NULL)
+        return -1;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+static int is_blank_char(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Render len bytes of s for a message: at most CSV_SHOW_MAX bytes (cut on a
+ * UTF-8 character boundary, then "..."), control characters and '\' escaped,
+ * so the message stays one printable line whatever the input holds. */
+static const char *show(char *dst, size_t dstlen, const char *s, size_t len)
+{
+    size_t n = len, o = 0;
+    int cut = 0;
+    if (n > CSV_SHOW_MAX) {
+        n = CSV_SHOW_MAX;
+        /* Do not split a multi-byte character: back off over continuation
+         * bytes (10xxxxxx) that would start the dropped part; at most 3, as
+         * in valid UTF-8, so invalid input still shows its first bytes. */
+        for (int k = 0; k < 3 && ((unsigned char)s[n] & 0xC0) == 0x80; k++)
+            n--;
+        cut = 1;
+    }
+    for (size_t i = 0; i < n && o + 8 < dstlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        switch (c) {
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\\': esc = "\\\\"; break;
+        default: break;
+        }
+        if (esc != NULL) {
+            o += (size_t)snprintf(dst + o, dstlen - o, "%s", esc);
+        } else if (c < 0x20 || c == 0x7F) {
+            o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", c);
+        } else {
+            dst[o++] = (char)c;
+        }
+    }
+    if (cut && o + 4 <= dstlen) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+/* Room for show(): every byte may become a 4-byte escape, plus "..." and NUL. */
+#define CSV_SHOW_BUF (CSV_SHOW_MAX * 4 + 16)
+
+/* ------------------------------------------------------------------------- */
+/* numbers */
+
+typedef enum {
+    NUM_OK,
+    NUM_EMPTY,     /* "" */
+    NUM_NONFINITE, /* nan, inf, infinity in any case, with sign or payload */
+    NUM_HEX,       /* 0x1p3: strtod takes it, a data file should not */
+    NUM_RANGE,     /* finite decimal, but +-inf once rounded to float */
+    NUM_BAD,       /* not a number at all */
+} num_kind;
+
+/* Classify the NUL-terminated cell s of length len; on NUM_OK store it in
+ * *out. Only NUM_BAD counts as "not a number" for header detection: the
+ * others are numbers we refuse, and are better reported as such. */
+static num_kind parse_float(const char *s, size_t len, float *out)
+{
+    if (len == 0)
+        return NUM_EMPTY;
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (end != s + len)
+        return NUM_BAD;
+    if (!isfinite(d))
+        return errno == ERANGE ? NUM_RANGE : NUM_NONFINITE;
+    const char *p = s + (s[0] == '+' || s[0] == '-');
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        return NUM_HEX;
+    /* strtod skips any leading isspace (\v, \f, \r, ...), which the cell
+     * trimming (spaces and tabs only) left in place on purpose. */
+    if (!((p[0] >= '0' && p[0] <= '9') || p[0] == '.'))
+        return NUM_BAD;
+    /* ERANGE with a finite result is underflow: d is then the correctly
+     * rounded tiny value or zero, which is what we want. */
+    if (fabs(d) >= CSV_FLOAT_OVERFLOW)
+        return NUM_RANGE;
+    *out = (float)d;
+    return NUM_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* reader */
+
+typedef struct {
+    size_t off; /* start of the cell's text in parser.text */
+    size_t len; /* its length; text[off + len] is NUL */
+} csv_cell;
+
+typedef struct {
+    const char *label;
+    char *err;
+    size_t errlen;
+    char *text;       /* decoded cells of the current line, each NUL-terminated */
+    size_t text_cap;
+    csv_cell *cells;  /* (ncells) */
+    size_t cells_cap;
+    size_t ncells;
+} parser;
+
+static ld_status oom(parser *p)
+{
+    return ld_fail(p->err, p->errlen, LD_ENOMEM, "%s: out of memory", p->label);
+}
+
+/* Cut the line s[0..len) (no line end) into cells. Errors name line_no and the
+ * 1-based index of the cell being read. */
+static ld_status split_line(parser *p, const char *s, size_t len, size_t line_no)
+{
+    /* Each cell's decoded text is no longer than its raw bytes, plus a NUL;
+     * there are at most len + 1 cells. So 2*len + 2 bytes always suffice. */
+    size_t need;
+    if (ld_mul_size(&need, len, 2) != 0 || ld_add_size(&need, need, 2) != 0)
+        return oom(p);
+    if (grow((void **)&p->text, &p->text_cap, need, 1) != 0)
+        return oom(p);
+
+    char *t = p->text;
+    size_t i = 0, o = 0;
+    p->ncells = 0;
+    for (;;) {
+        size_t col = p->ncells + 1;
+        if (grow((void **)&p->cells, &p->cells_cap, col, sizeof *p->cells) != 0)
+            return oom(p);
+        size_t start = o;
+        while (i < len && is_blank_char(s[i]))
+            i++;
+        if (i < len && s[i] == '"') {
+            i++;
+            for (;;) {
+                if (i >= len)
+                    return ld_fail(p->err, p->errlen, LD_EINPUT,
+                                   "%s:%zu:%zu: unterminated quoted cell", p->label,
+                                   line_no, col);
+                char c = s[i];
+                if (c == '\0')
+                    return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: NUL byte",
+                                   p->label, line_no, col);
+                if (c == '"') {
+                    if (i + 1 < len && s[i + 1] == '"') {
+                        t[o++] = '"';
+                        i += 2;
+                        continue;
+                    }
+                    i++;
+                    break;
+                }
+                t[o++] = c;
+                i++;
+            }
+            while (i < len && is_blank_char(s[i]))
+                i++;
+            if (i < len && s[i] != ',')
+                return ld_fail(p->err, p->errlen, LD_EINPUT,
+                               "%s:%zu:%zu: text after the closing quote", p->label,
+                               line_no, col);
+        } else {
+            while (i < len && s[i] != ',') {
+                if (s[i] == '\0')
+                    return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: NUL byte",
+                                   p->label, line_no, col);
+                /* A quote inside an unquoted cell means the quoting is
+                 * broken; guessing what was meant would hide that. */
+                if (s[i] == '"')
+                    return ld_fail(p->err, p->errlen, LD_EINPUT,
+                                   "%s:%zu:%zu: '\"' inside an unquoted cell", p->label,
+                                   line_no, col);
+                t[o++] = s[i++];
+            }
+            while (o > start && is_blank_char(t[o - 1]))
+                o--;
+        }
+        p->cells[p->ncells].off = start;
+        p->cells[p->ncells].len = o - start;
+        t[o++] = '\0';
+        p->ncells++;
+        if (i >= len)
+            return LD_OK;
+        i++; /* the ',' */
+    }
+}
+
+typedef struct {
+    const char *name;
+    size_t col;
+} named_col;
+
+/* qsort order for header names: by text, then by column, so within a run of
+ * equal names the earliest column comes first. (A struct, not a global
+ * pointer for the comparator, keeps this thread-safe.) */
+static int cmp_named_col(const void *a, const void *b)
+{
+    const named_col *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    return (x->col > y->col) - (x->col < y->col);
+}
+
+/* Validate the header cells of line line_no and copy them into *names. */
+static ld_status take_header(parser *p, size_t line_no, char ***names)
+{
+    size_t n = p->ncells; /* <= line length + 1, so n * 16 cannot overflow */
+    char **nm = calloc(n, sizeof *nm);
+    named_col *order = malloc(n * sizeof *order);
+    ld_status st = LD_OK;
+    if (nm == NULL || order == NULL)
+        st = oom(p);
+    for (size_t j = 0; j < n && st == LD_OK; j++) {
+        const csv_cell *c = &p->cells[j];
+        if (c->len == 0) {
+            st = ld_fail(p->err, p->errlen, LD_EINPUT,
+                         "%s:%zu:%zu: empty column name in the header", p->label, line_no,
+                         j + 1);
+            break;
+        }
+        nm[j] = malloc(c->len + 1);
+        if (nm[j] == NULL) {
+            st = oom(p);
+            break;
+        }
+        memcpy(nm[j], p->text + c->off, c->len + 1);
+        order[j].name = nm[j];
+        order[j].col = j;
+    }
+    if (st == LD_OK) {
+        /* Sort rather than compare all pairs, so a header of 10^6 names costs
+         * a second, not hours. Report the earliest column whose name already
+         * appeared (what a left-to-right scan would find): in each run of
+         * equal names, the second entry is the first repeat. */
+        qsort(order, n, sizeof *order, cmp_named_col);
+        size_t dup = SIZE_MAX, orig = 0;
+        for (size_t r = 1; r < n; r++) {
+            if (strcmp(order[r - 1].name, order[r].name) == 0 && order[r].col < dup &&
+                (r < 2 || strcmp(order[r - 2].name, order[r].name) != 0)) {
+                dup = order[r].col;
+                orig = order[r - 1].col;
+            }
+        }
+        if (dup != SIZE_MAX) {
+            char buf[CSV_SHOW_BUF];
+            st = ld_fail(p->err, p->errlen, LD_EINPUT,
+                         "%s:%zu:%zu: duplicate column name '%s' (also column %zu)", p->label,
+                         line_no, dup + 1, show(buf, sizeof buf, nm[dup], strlen(nm[dup])),
+                         orig + 1);
+        }
+    }
+    free(order);
+    if (st != LD_OK) {
+        if (nm != NULL)
+            for (size_t j = 0; j < n; j++)
+                free(nm[j]);
+        free(nm);
+        return st;
+    }
+    *names = nm;
+    return LD_OK;
+}
+
+static ld_status cell_error(parser *p, num_kind k, size_t line_no, size_t col,
+                            const csv_cell *c)
+{
+    char buf[CSV_SHOW_BUF];
+    const char *txt = p->text + c->off;
+    switch (k) {
+    case NUM_EMPTY:
+        return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: empty cell", p->label,
+                       line_no, col);
+    case NUM_NONFINITE:
+        return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: NaN/Inf not allowed: '%s'",
+                       p->label, line_no, col, show(buf, sizeof buf, txt, c->len));
+    case NUM_HEX:
+        return ld_fail(p->err, p->errlen, LD_EINPUT,
+                       "%s:%zu:%zu: hex float not allowed: '%s'", p->label, line_no, col,
+                       show(buf, sizeof buf, txt, c->len));
+    case NUM_RANGE:
+        return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: out of float range: '%s'",
+                       p->label, line_no, col, show(buf, sizeof buf, txt, c->len));
+    case NUM_BAD:
+    case NUM_OK:
+        break;
+    }
+    return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: not a number: '%s'", p->label,
+                   line_no, col, show(buf, sizeof buf, txt, c->len));
+}
+
+/* Append the cells of line line_no as one data row of t. */
+static ld_status take_row(parser *p, size_t line_no, csv_table *t, size_t *data_cap)
+{
+    if (p->ncells != t->cols) {
+        /* Point at the first missing or the first extra cell. */
+        size_t col = (p->ncells < t->cols ? p->ncells : t->cols) + 1;
+        return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: expected %zu cells, found %zu",
+                       p->label, line_no, col, t->cols, p->ncells);
+    }
+    size_t rows1, need;
+    if (ld_add_size(&rows1, t->rows, 1) != 0 || ld_mul_size(&need, rows1, t->cols) != 0)
+        return oom(p);
+    if (grow((void **)&t->data, data_cap, need, sizeof *t->data) != 0)
+        return oom(p);
+    float *row = t->data + t->rows * t->cols;
+    for (size_t j = 0; j < t->cols; j++) {
+        const csv_cell *c = &p->cells[j];
+        num_kind k = parse_float(p->text + c->off, c->len, &row[j]);
+        if (k != NUM_OK)
+            return cell_error(p, k, line_no, j + 1, c);
+    }
+    t->rows = rows1;
+    return LD_OK;
+}
+
+/* 1 if the line s[0..len) holds only spaces and tabs. */
+static int is_blank_line(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_blank_char(s[i]))
+            return 0;
+    return 1;
+}
+
+void csv_table_free(csv_table *t)
+{
+    if (t == NULL)
+        return;
+    if (t->names != NULL) {
+        for (size_t j = 0; j < t->cols; j++)
+            free(t->names[j]);
+        free(t->names);
+    }
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+ld_status csv_parse_table(const char *buf, size_t len, const char *label, csv_table *out,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (label == NULL)
+        label = "(input)";
+    if (buf == NULL)
+        len = 0;
+    parser p = {.label = label, .err = err, .errlen = errlen};
+    csv_table t = {0};
+    size_t data_cap = 0;
+    int seen_first = 0;    /* header or first data row taken */
+    size_t blank_line = 0; /* first blank line after the first row, 0 if none */
+    ld_status st = LD_OK;
+
+    size_t pos = 0;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
+    for (size_t line_no = 1; pos < len && st == LD_OK; line_no++) {
+        const char *s = buf + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
+        pos += n + (nl != NULL);
+        if (n > 0 && s[n - 1] == '\r')
+            n--;
+
+        if (is_blank_line(s, n)) {
+            /* Leading blank lines are skipped; later ones are fine only if
+             * nothing but blank lines follows them. */
+            if (seen_first && blank_line == 0)
+                blank_line = line_no;
+            continue;
+        }
+        if (blank_line != 0) {
+            st = ld_fail(err, errlen, LD_EINPUT,
+                         "%s:%zu:1: blank line inside the table (blank lines are allowed "
+                         "only at the end)",
+                         label, blank_line);
+            break;
+        }
+        st = split_line(&p, s, n, line_no);
+        if (st != LD_OK)
+            break;
+        if (!seen_first) {
+            seen_first = 1;
+            t.cols = p.ncells;
+            int header = 0;
+            for (size_t j = 0; j < p.ncells && !header; j++) {
+                float dummy;
+                header = parse_float(p.text + p.cells[j].off, p.cells[j].len, &dummy) == NUM_BAD;
+            }
+            if (header) {
+                st = take_header(&p, line_no, &t.names);
+                continue;
+            }
+        }
+        st = take_row(&p, line_no, &t, &data_cap);
+    }
+    free(p.text);
+    free(p.cells);
+    if (st == LD_OK && t.rows == 0)
+        st = ld_fail(err, errlen, LD_EINPUT, "%s: no data rows", label);
+    if (st != LD_OK) {
+        csv_table_free(&t);
+        return st;
+    }
+    /* Give back the slack of the last doubling; failing to is harmless. */
+    float *shrunk = realloc(t.data, t.rows * t.cols * sizeof *t.data);
+    if (shrunk != NULL)
+        t.data = shrunk;
+    *out = t;
+    return LD_OK;
+}
+
+ld_status csv_read_table(const char *path, csv_table *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno));
+    /* Read to EOF rather than trusting a size from stat/ftell: pipes and
+     * files that change under us are read correctly too. */
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    ld_status st = LD_OK;
+    for (;;) {
+        size_t need;
+        if (ld_add_size(&need, len, 65536) != 0 || grow((void **)&buf, &cap, need, 1) != 0) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
+            break;
+        }
+        size_t want = cap - len;
+        errno = 0;
+        size_t got = fread(buf + len, 1, want, f);
+        len += got;
+        if (got < want) {
+            if (ferror(f))
+                st = ld_fail(err, errlen, LD_EIO, "%s: %s", path,
+                             strerror(errno != 0 ? errno : EIO));
+            break;
+        }
+    }
+    fclose(f);
+    if (st == LD_OK)
+        st = csv_parse_table(buf, len, path, out, err, errlen);
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------------- */
+/* split into (X, Y) */
+
+/* Parse the <k> of "x<k>": decimal digits, no sign, no leading zero except
+ * "0" itself, so every index has exactly one spelling and "x01" cannot
+ * silently stand in for x1. Returns 0 and sets *k, or -1. */
+static int parse_index(const char *s, size_t *k)
+{
+    if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
+        return -1;
+    size_t v = 0;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        size_t d = (size_t)(*s - '0');
+        if (v > (SIZE_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *k = v;
+    return 0;
+}
+
+/* Fill map (count) so that map[k] is the column named <letter><k>. The
+ * header's names are unique, so each k appears at most once; with count of
+ * them, any k >= count means some smaller k is missing. */
+static ld_status map_columns(const csv_table *t, char letter, size_t *map, size_t count,
+                             const char *label, char *err, size_t errlen)
+{
+    size_t kmax = 0;
+    for (size_t k = 0; k < count; k++)
+        map[k] = SIZE_MAX;
+    for (size_t j = 0; j < t->cols; j++) {
+        size_t k;
+        if (t->names[j][0] != letter || parse_index(t->names[j] + 1, &k) != 0)
+            continue;
+        if (k < count)
+            map[k] = j;
+        if (k > kmax)
+            kmax = k;
+    }
+    for (size_t k = 0; k < count; k++)
+        if (map[k] == SIZE_MAX)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: header has %c%zu but no %c%zu", label,
+                           letter, kmax, letter, k);
+    return LD_OK;
+}
+
+ld_status csv_table_split_xy(const csv_table *t, int in_hint, int out_hint, float **x,
+                             float **y, int *n, int *in, int *out, const char *label,
+                             char *err, size_t errlen)
+{
+    *x = *y = NULL;
+    *n = *in = *out = 0;
+    if (label == NULL)
+        label = "(input)";
+    if (t->rows == 0 || t->cols == 0 || t->data == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: no data rows", label);
+    if (t->rows > INT_MAX || t->cols > INT_MAX)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: table too large (%zu rows, %zu columns)",
+                       label, t->rows, t->cols);
+    if (in_hint < 0 || out_hint < 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: negative --in %d or --out %d", label,
+                       in_hint, out_hint);
+
+    size_t ni = 0, no = 0;
+    if (t->names != NULL) {
+        for (size_t j = 0; j < t->cols; j++) {
+            const char *nm = t->names[j];
+            size_t k;
+            if ((nm[0] == 'x' || nm[0] == 'y') && parse_index(nm + 1, &k) == 0) {
+                if (nm[0] == 'x')
+                    ni++;
+                else
+                    no++;
+                continue;
+            }
+            char buf[CSV_SHOW_BUF];
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: unknown column '%s' (column %zu); columns must be named "
+                           "x0, x1, ... and y0, y1, ...",
+                           label, show(buf, sizeof buf, nm, strlen(nm)), j + 1);
+        }
+        if (ni == 0)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: header has no input column x0", label);
+        if (no == 0)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: header has no output column y0", label);
+        if (in_hint > 0 && (size_t)in_hint != ni)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: header has %zu input columns but --in is %d",
+                           label, ni, in_hint);
+        if (out_hint > 0 && (size_t)out_hint != no)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: header has %zu output columns but --out is %d", label, no,
+                           out_hint);
+    } else {
+        if (in_hint == 0 || out_hint == 0)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: no header, so --in and --out must say how many of the %zu "
+                           "columns are inputs and outputs",
+                           label, t->cols);
+        ni = (size_t)in_hint;
+        no = (size_t)out_hint;
+        if (ni + no != t->cols) /* each is <= INT_MAX: no overflow */
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: %zu columns but --in %d + --out %d = %zu", label, t->cols,
+                           in_hint, out_hint, ni + no);
+    }
+
+    /* ni + no == cols here (every column is an x or a y), so both fit in int,
+     * and both are at least 1 (said again for the static analyzer, which
+     * cannot follow that through the branches above) */
+    if (ni == 0 || no == 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: no input or no output column", label);
+    size_t nx, ny;
+    if (ld_mul_size(&nx, t->rows, ni) != 0 || ld_mul_size(&ny, t->rows, no) != 0 ||
+        ld_mul_size(&nx, nx, sizeof(float)) != 0 || ld_mul_size(&ny, ny, sizeof(float)) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label);
+    size_t *map = calloc(t->cols, sizeof *map); /* x columns, then y columns; zeroed for the analyzer */
+    float *xs = malloc(nx > 0 ? nx : 1); /* never 0 here; malloc(0) may return NULL */
+    float *ys = malloc(ny > 0 ? ny : 1);
+    ld_status st = LD_OK;
+    if (map == NULL || xs == NULL || ys == NULL) {
+        st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label);
+    } else if (t->names != NULL) {
+        st = map_columns(t, 'x', map, ni, label, err, errlen);
+        if (st == LD_OK)
+            st = map_columns(t, 'y', map + ni, no, label, err, errlen);
+    } else {
+        for (size_t j = 0; j < t->cols; j++)
+            map[j] = j;
+    }
+    if (st != LD_OK) {
+        free(map);
+        free(xs);
+        free(ys);
+        return st;
+    }
+    for (size_t r = 0; r < t->rows; r++) {
+        const float *row = t->data + r * t->cols;
+        for (size_t k = 0; k < ni; k++)
+            xs[r * ni + k] = row[map[k]];
+        for (size_t k = 0; k < no; k++)
+            ys[r * no + k] = row[map[ni + k]];
+    }
+    free(map);
+    *x = xs;
+    *y = ys;
+    *n = (int)t->rows;
+    *in = (int)ni;
+    *out = (int)no;
+    return LD_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* writer */
+
+ld_status csv_write_xy(const char *path, const float *x, const float *y, int n, int in,
+                       int out, char *err, size_t errlen)
+{
+    if (n < 1 || in < 1 || out < 1 || x == NULL || y == NULL)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: nothing to write (n %d, in %d, out %d; each must be >= 1)", path,
+                       n, in, out);
+    size_t nx, ny;
+    if (ld_mul_size(&nx, (size_t)n, (size_t)in) != 0 ||
+        ld_mul_size(&ny, (size_t)n, (size_t)out) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: data too large", path);
+    /* The reader rejects NaN/Inf, so refuse to write a file it cannot read. */
+    for (size_t i = 0; i < nx; i++)
+        if (!isfinite(x[i]))
+            return ld_fail(err, errlen, LD_EINPUT, "%s: x[%zu][%zu] is not finite (%g)", path,
+                           i / (size_t)in, i % (size_t)in, (double)x[i]);
+    for (size_t i = 0; i < ny; i++)
+        if (!isfinite(y[i]))
+            return ld_fail(err, errlen, LD_EINPUT, "%s: y[%zu][%zu] is not finite (%g)", path,
+                           i / (size_t)out, i % (size_t)out, (double)y[i]);
+
+    atomic_file af;
+    ld_status st = atomic_open(&af, path, err, errlen);
+    if (st != LD_OK)
+        return st;
+    for (int k = 0; k < in; k++)
+        fprintf(af.fp, "x%d,", k);
+    for (int k = 0; k < out; k++)
+        fprintf(af.fp, "y%d%c", k, k + 1 < out ? ',' : '\n');
+    for (size_t r = 0; r < (size_t)n; r++) {
+        /* %.9g: 9 significant digits identify every float uniquely. */
+        for (size_t k = 0; k < (size_t)in; k++)
+            fprintf(af.fp, "%.9g,", (double)x[r * (size_t)in + k]);
+        for (size_t k = 0; k < (size_t)out; k++)
+            fprintf(af.fp, "%.9g%c", (double)y[r * (size_t)out + k],
+                    k + 1 < (size_t)out ? ',' : '\n');
+        if (ferror(af.fp))
+            break; /* atomic_commit reports it */
+    }
+    return atomic_commit(&af, err, errlen);
+}

@@ -1,0 +1,747 @@
+/* safetensors.c - safetensors reader (full validation) and F32 writer.
+ *
+ * The reader treats every file as hostile: the length prefix, the JSON
+ * header and every tensor's dtype/shape/offsets are checked before anything
+ * is indexed, with overflow-checked arithmetic, so a file that passes can be
+ * read through its offsets without further bounds checks. The rules are those
+ * of the reference implementation (huggingface/safetensors): header at most
+ * 100 MB and starting with '{', unique names, known dtypes, byte size equal
+ * to prod(shape) * dtype size, and tensors that neither overlap nor leave
+ * holes in the data buffer.
+ */
+#include "io/safetensors.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/atomicio.h"
+#include "io/json.h"
+
+static const struct {
+    const char *name;
+    size_t size;
+} DTYPES[ST_NDTYPES] = {
+    [ST_BOOL] = {"BOOL", 1},       [ST_U8] = {"U8", 1},           [ST_I8] = {"I8", 1},
+    [ST_F8_E5M2] = {"F8_E5M2", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_F8_E8M0] = {"F8_E8M0", 1},
+    [ST_I16] = {"I16", 2},         [ST_U16] = {"U16", 2},         [ST_F16] = {"F16", 2},
+    [ST_BF16] = {"BF16", 2},       [ST_I32] = {"I32", 4},         [ST_U32] = {"U32", 4},
+    [ST_F32] = {"F32", 4},         [ST_I64] = {"I64", 8},         [ST_U64] = {"U64", 8},
+    [ST_F64] = {"F64", 8},         [ST_C64] = {"C64", 8},
+};
+
+static const char METADATA_KEY[] = "__metadata__";
+
+const char *st_dtype_name(st_dtype dt)
+{
+    return (unsigned)dt < ST_NDTYPES ? DTYPES[dt].name : "?";
+}
+
+size_t st_dtype_size(st_dtype dt)
+{
+    return (unsigned)dt < ST_NDTYPES ? DTYPES[dt].size : 0;
+}
+
+/* ======================================================================== */
+/* Small helpers */
+
+static uint64_t get_le64(const unsigned char *b)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = (x << 8) | b[i];
+    return x;
+}
+
+static void put_le64(unsigned char *b, uint64_t x)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(x >> (8 * i));
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* "[2, 3]" into buf. */
+static void format_shape(char *buf, size_t n, int ndim, const long long *shape)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    o += (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? ", " : "", shape[i]);
+    if (o < n)
+        snprintf(buf + o, n - o, "]");
+}
+
+/* Product of dims times elem, or -1 if it does not fit in uint64_t. */
+static int byte_size(uint64_t *out, int ndim, const long long *shape, size_t elem)
+{
+    uint64_t total = elem;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t d = (uint64_t)shape[i];
+        if (d != 0 && total > UINT64_MAX / d)
+            return -1;
+        total *= d;
+    }
+    *out = total;
+    return 0;
+}
+
+/* ======================================================================== */
+/* Reader */
+
+/* Everything a header check needs to build "<label>: tensor "x": reason". */
+typedef struct {
+    const char *label;
+    char *err;
+    size_t errlen;
+} ctx;
+
+static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const char *fmt, ...)
+{
+    char q[80], reason[200];
+    json_snippet(q, sizeof q, name, nlen);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    ld_fail_msg(c->err, c->errlen, LD_EINPUT, "%s: tensor %s: %s", c->label, q, reason);
+}
+
+/* The message, and LD_EINPUT as the value, visibly to the static analyzer
+ * (see ld_fail in status.h). */
+#define tensor_fail(c, name, nlen, ...) (tensor_fail_msg((c), (name), (nlen), __VA_ARGS__), LD_EINPUT)
+
+/* Fill t from the JSON description v of the tensor called name. */
+static ld_status parse_tensor(const ctx *c, const char *name, size_t nlen, const json_value *v,
+                              st_tensor *t)
+{
+    if (strlen(name) != nlen)
+        return tensor_fail(c, name, nlen, "name contains a NUL byte");
+    if (json_type_of(v) != JSON_OBJECT)
+        return tensor_fail(c, name, nlen, "entry must be an object, not %s",
+                           json_type_name(json_type_of(v)));
+    /* Unknown extra keys are ignored, as the reference implementation does. */
+    const json_value *dtype = json_get(v, "dtype");
+    const json_value *shape = json_get(v, "shape");
+    const json_value *offs = json_get(v, "data_offsets");
+    if (dtype == NULL)
+        return tensor_fail(c, name, nlen, "missing \"dtype\"");
+    if (shape == NULL)
+        return tensor_fail(c, name, nlen, "missing \"shape\"");
+    if (offs == NULL)
+        return tensor_fail(c, name, nlen, "missing \"data_offsets\"");
+
+    if (json_type_of(dtype) != JSON_STRING)
+        return tensor_fail(c, name, nlen, "\"dtype\" must be a string, not %s",
+                           json_type_name(json_type_of(dtype)));
+    int dt = -1;
+    for (int i = 0; i < ST_NDTYPES; i++)
+        if (json_string_len(dtype) == strlen(DTYPES[i].name) &&
+            strcmp(json_string(dtype), DTYPES[i].name) == 0)
+            dt = i;
+    if (dt < 0) {
+        char q[40];
+        json_snippet(q, sizeof q, json_string(dtype), json_string_len(dtype));
+        return tensor_fail(c, name, nlen, "unknown dtype %s", q);
+    }
+    t->dtype = (st_dtype)dt;
+
+    if (json_type_of(shape) != JSON_ARRAY)
+        return tensor_fail(c, name, nlen, "\"shape\" must be an array, not %s",
+                           json_type_name(json_type_of(shape)));
+    if (json_length(shape) > ST_MAX_NDIM)
+        return tensor_fail(c, name, nlen, "shape has %zu dimensions, more than %d",
+                           json_length(shape), ST_MAX_NDIM);
+    t->ndim = (int)json_length(shape);
+    for (int i = 0; i < t->ndim; i++) {
+        const json_value *d = json_at(shape, (size_t)i);
+        uint64_t u;
+        if (json_type_of(d) != JSON_NUMBER)
+            return tensor_fail(c, name, nlen, "shape[%d] must be a number, not %s", i,
+                               json_type_name(json_type_of(d)));
+        if (!json_number_is_integer(d))
+            return tensor_fail(c, name, nlen, "shape[%d] must be an integer without fraction or exponent, got %.17g", i,
+                               json_number(d));
+        if (json_number(d) < 0 || (json_number(d) == 0 && !json_number_u64(d, &u)))
+            return tensor_fail(c, name, nlen, "shape[%d] is negative", i);
+        if (!json_number_u64(d, &u) || u > (uint64_t)INT64_MAX)
+            return tensor_fail(c, name, nlen, "shape[%d] = %.17g is too large", i, json_number(d));
+        t->shape[i] = (long long)u;
+    }
+
+    if (json_type_of(offs) != JSON_ARRAY || json_length(offs) != 2)
+        return tensor_fail(c, name, nlen, "\"data_offsets\" must be an array of two integers");
+    uint64_t off[2];
+    for (size_t i = 0; i < 2; i++) {
+        const json_value *o = json_at(offs, i);
+        if (!json_number_u64(o, &off[i])) {
+            if (json_type_of(o) != JSON_NUMBER)
+                return tensor_fail(c, name, nlen, "data_offsets[%zu] must be a number, not %s", i,
+                                   json_type_name(json_type_of(o)));
+            if (!json_number_is_integer(o))
+                return tensor_fail(c, name, nlen, "data_offsets[%zu] is not an integer", i);
+            if (json_number(o) <= 0)
+                return tensor_fail(c, name, nlen, "data_offsets[%zu] is negative", i);
+            return tensor_fail(c, name, nlen, "data_offsets[%zu] is too large", i);
+        }
+    }
+    if (off[0] > off[1])
+        return tensor_fail(c, name, nlen, "data_offsets begin %llu is after end %llu",
+                           (unsigned long long)off[0], (unsigned long long)off[1]);
+
+    uint64_t want;
+    if (byte_size(&want, t->ndim, t->shape, DTYPES[dt].size) != 0) {
+        char s[160];
+        format_shape(s, sizeof s, t->ndim, t->shape);
+        return tensor_fail(c, name, nlen, "shape %s is too large", s);
+    }
+    if (off[1] - off[0] != want) {
+        char s[160];
+        format_shape(s, sizeof s, t->ndim, t->shape);
+        return tensor_fail(c, name, nlen,
+                           "data_offsets [%llu, %llu] hold %llu bytes but %s shape %s needs %llu",
+                           (unsigned long long)off[0], (unsigned long long)off[1],
+                           (unsigned long long)(off[1] - off[0]), DTYPES[dt].name, s,
+                           (unsigned long long)want);
+    }
+    /* Checked against the data buffer by the caller; both fit in size_t
+     * only once that check has passed, so keep them as u64 until then. */
+    t->begin = (size_t)off[0];
+    t->end = (size_t)off[1];
+    if ((uint64_t)t->begin != off[0] || (uint64_t)t->end != off[1])
+        return tensor_fail(c, name, nlen, "data_offsets end %llu is beyond the data buffer",
+                           (unsigned long long)off[1]);
+    return LD_OK;
+}
+
+static ld_status parse_metadata(const ctx *c, const json_value *m)
+{
+    if (json_type_of(m) != JSON_OBJECT)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: \"__metadata__\" must be an object, not %s",
+                       c->label, json_type_name(json_type_of(m)));
+    for (size_t i = 0; i < json_length(m); i++) {
+        const char *k = json_key_at(m, i);
+        size_t klen = json_key_len_at(m, i);
+        const json_value *v = json_value_at(m, i);
+        char q[80];
+        json_snippet(q, sizeof q, k, klen);
+        if (json_type_of(v) != JSON_STRING)
+            return ld_fail(c->err, c->errlen, LD_EINPUT,
+                           "%s: \"__metadata__\" value for %s must be a string, not %s", c->label, q,
+                           json_type_name(json_type_of(v)));
+        if (strlen(k) != klen || strlen(json_string(v)) != json_string_len(v))
+            return ld_fail(c->err, c->errlen, LD_EINPUT,
+                           "%s: \"__metadata__\" entry %s contains a NUL byte", c->label, q);
+    }
+    return LD_OK;
+}
+
+static int cmp_by_offset(const void *a, const void *b)
+{
+    const st_tensor *x = *(const st_tensor *const *)a;
+    const st_tensor *y = *(const st_tensor *const *)b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* Every byte of the data buffer must belong to exactly one tensor: sorted by
+ * offset, each tensor starts where the previous one ended, and the last ends
+ * at the end of the buffer. */
+static ld_status check_layout(const ctx *c, const st_file *f)
+{
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        if (t->end > f->data_len)
+            return tensor_fail(c, t->name, strlen(t->name),
+                               "data_offsets end %zu is beyond the data buffer (%zu bytes)", t->end,
+                               f->data_len);
+    }
+    if (f->n_tensors == 0) {
+        if (f->data_len != 0)
+            return ld_fail(c->err, c->errlen, LD_EINPUT,
+                           "%s: data buffer bytes [0, %zu) are not covered by any tensor (hole)",
+                           c->label, f->data_len);
+        return LD_OK;
+    }
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
+    const st_tensor **order = malloc(f->n_tensors * sizeof *order);
+    if (order == NULL)
+        return ld_fail(c->err, c->errlen, LD_ENOMEM, "%s: out of memory", c->label);
+    for (size_t i = 0; i < f->n_tensors; i++)
+        order[i] = &f->tensors[i];
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
+    qsort(order, f->n_tensors, sizeof *order, cmp_by_offset);
+    ld_status st = LD_OK;
+    size_t covered = 0;
+    const st_tensor *prev = NULL;
+    for (size_t i = 0; i < f->n_tensors && st == LD_OK; i++) {
+        const st_tensor *t = order[i];
+        if (t->begin < covered) {
+            char q[80];
+            json_snippet(q, sizeof q, prev->name, strlen(prev->name));
+            st = tensor_fail(c, t->name, strlen(t->name), "data_offsets [%zu, %zu] overlap tensor %s",
+                             t->begin, t->end, q);
+        } else if (t->begin > covered) {
+            st = ld_fail(c->err, c->errlen, LD_EINPUT,
+                         "%s: data buffer bytes [%zu, %zu) are not covered by any tensor (hole)",
+                         c->label, covered, t->begin);
+        }
+        covered = t->end;
+        prev = t;
+    }
+    if (st == LD_OK && covered != f->data_len)
+        st = ld_fail(c->err, c->errlen, LD_EINPUT,
+                     "%s: data buffer bytes [%zu, %zu) are not covered by any tensor (hole)", c->label,
+                     covered, f->data_len);
+    free(order);
+    return st;
+}
+
+/* Copy the JSON header's tensors and metadata into f, with all their strings
+ * in one allocation. */
+static ld_status fill_from_header(const ctx *c, const json_value *root, st_file *f)
+{
+    const json_value *meta = json_get(root, METADATA_KEY);
+    size_t members = json_length(root);
+    size_t n_meta = meta != NULL ? json_length(meta) : 0;
+    size_t strbytes = 0;
+    for (size_t i = 0; i < members; i++) {
+        if (json_value_at(root, i) == meta)
+            continue;
+        /* Each string is at most as long as the header, so no overflow. */
+        strbytes += json_key_len_at(root, i) + 1;
+    }
+    for (size_t i = 0; i < n_meta; i++)
+        strbytes += json_key_len_at(meta, i) + 1 + json_string_len(json_value_at(meta, i)) + 1;
+
+    f->n_tensors = members - (meta != NULL);
+    f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
+    f->meta = calloc(n_meta ? n_meta : 1, sizeof *f->meta);
+    f->strings = malloc(strbytes ? strbytes : 1);
+    if (f->tensors == NULL || f->meta == NULL || f->strings == NULL)
+        return ld_fail(c->err, c->errlen, LD_ENOMEM, "%s: out of memory", c->label);
+
+    char *s = f->strings;
+    size_t k = 0;
+    for (size_t i = 0; i < members; i++) {
+        const json_value *v = json_value_at(root, i);
+        if (v == meta)
+            continue;
+        const char *name = json_key_at(root, i);
+        size_t nlen = json_key_len_at(root, i);
+        ld_status st = parse_tensor(c, name, nlen, v, &f->tensors[k]);
+        if (st != LD_OK)
+            return st;
+        memcpy(s, name, nlen + 1);
+        f->tensors[k++].name = s;
+        s += nlen + 1;
+    }
+    for (size_t i = 0; i < n_meta; i++) {
+        const json_value *v = json_value_at(meta, i);
+        size_t klen = json_key_len_at(meta, i), vlen = json_string_len(v);
+        memcpy(s, json_key_at(meta, i), klen + 1);
+        f->meta[i].key = s;
+        s += klen + 1;
+        memcpy(s, json_string(v), vlen + 1);
+        f->meta[i].value = s;
+        s += vlen + 1;
+    }
+    f->n_meta = n_meta;
+    return LD_OK;
+}
+
+/* Shared by st_parse and st_load. If owned != NULL it is the malloc'd block
+ * that buf points into, and f takes it over (freed by st_free, also on
+ * failure); otherwise the data buffer is copied. */
+static ld_status parse_buffer(const unsigned char *buf, size_t len, unsigned char *owned,
+                              st_file *f, const char *label, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->bytes = owned;
+    f->label = dup_str(label != NULL ? label : "(memory)");
+    if (f->label == NULL) {
+        st_free(f);
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label != NULL ? label : "(memory)");
+    }
+    ctx c = {f->label, err, errlen};
+    ld_status st = LD_OK;
+    json_value *root = NULL;
+
+    if (len < 8) {
+        st = ld_fail(err, errlen, LD_EINPUT,
+                     "%s: file is %zu bytes, shorter than the 8-byte header length", f->label, len);
+        goto out;
+    }
+    uint64_t n = get_le64(buf);
+    if (n > ST_MAX_HEADER_LEN) {
+        st = ld_fail(err, errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
+                     f->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
+        goto out;
+    }
+    if (n > len - 8) {
+        st = ld_fail(err, errlen, LD_EINPUT,
+                     "%s: header length %llu is larger than the %zu bytes after the length prefix",
+                     f->label, (unsigned long long)n, len - 8);
+        goto out;
+    }
+    const char *hdr = (const char *)buf + 8;
+    char jerr[200];
+    st = json_parse(hdr, (size_t)n, &root, jerr, sizeof jerr);
+    if (st != LD_OK) {
+        st = ld_fail(err, errlen, st, "%s: header is not valid JSON: %s", f->label, jerr);
+        goto out;
+    }
+    if (json_type_of(root) != JSON_OBJECT) {
+        st = ld_fail(err, errlen, LD_EINPUT, "%s: header is a JSON %s, not an object", f->label,
+                     json_type_name(json_type_of(root)));
+        goto out;
+    }
+    /* The reference implementation insists on '{' as the very first byte
+     * (no leading whitespace); trailing spaces are the padding. */
+    if (hdr[0] != '{') {
+        st = ld_fail(err, errlen, LD_EINPUT, "%s: header does not start with '{'", f->label);
+        goto out;
+    }
+
+    f->data_len = len - 8 - (size_t)n;
+    /* Metadata first: fill_from_header copies its values as strings. */
+    const json_value *meta = json_get(root, METADATA_KEY);
+    if (meta != NULL && (st = parse_metadata(&c, meta)) != LD_OK)
+        goto out;
+    if ((st = fill_from_header(&c, root, f)) != LD_OK)
+        goto out;
+    if ((st = check_layout(&c, f)) != LD_OK)
+        goto out;
+
+    if (owned != NULL) {
+        f->data = buf + 8 + n;
+    } else {
+        f->bytes = malloc(f->data_len ? f->data_len : 1);
+        if (f->bytes == NULL) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", f->label);
+            goto out;
+        }
+        if (f->data_len > 0)
+            memcpy(f->bytes, buf + 8 + n, f->data_len);
+        f->data = f->bytes;
+    }
+out:
+    json_free(root);
+    if (st != LD_OK)
+        st_free(f);
+    return st;
+}
+
+ld_status st_parse(const unsigned char *buf, size_t len, st_file *out, const char *label,
+                   char *err, size_t errlen)
+{
+    if (buf == NULL)
+        len = 0;
+    return parse_buffer(buf, len, NULL, out, label, err, errlen);
+}
+
+ld_status st_load(const char *path, st_file *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno));
+    /* Read in growing chunks: works for any stream and needs no POSIX. */
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap == 0 ? 65536 : cap * 2;
+            unsigned char *q = ncap > cap ? realloc(buf, ncap) : NULL;
+            if (q == NULL) {
+                free(buf);
+                fclose(fp);
+                return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory reading the file", path);
+            }
+            buf = q;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        int e = errno;
+        free(buf);
+        fclose(fp);
+        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(e));
+    }
+    fclose(fp);
+    return parse_buffer(buf, len, buf, out, path, err, errlen);
+}
+
+void st_free(st_file *f)
+{
+    if (f == NULL)
+        return;
+    free(f->label);
+    free(f->bytes);
+    free(f->tensors);
+    free(f->meta);
+    free(f->strings);
+    memset(f, 0, sizeof *f);
+}
+
+const st_tensor *st_find(const st_file *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (strcmp(f->tensors[i].name, name) == 0)
+            return &f->tensors[i];
+    return NULL;
+}
+
+const char *st_meta_get(const st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta[i].key, key) == 0)
+            return f->meta[i].value;
+    return NULL;
+}
+
+const unsigned char *st_tensor_bytes(const st_file *f, const st_tensor *t)
+{
+    return f->data + t->begin;
+}
+
+ld_status st_get_f32(const st_file *f, const char *name, int ndim, const long long *shape,
+                     float **out_owned, char *err, size_t errlen)
+{
+    *out_owned = NULL;
+    const char *label = f->label != NULL ? f->label : "(safetensors)";
+    char q[80];
+    json_snippet(q, sizeof q, name, strlen(name));
+    const st_tensor *t = st_find(f, name);
+    if (t == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: no tensor named %s", label, q);
+    if (t->dtype != ST_F32)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s has dtype %s, expected F32", label, q,
+                       st_dtype_name(t->dtype));
+    int same = ndim == t->ndim;
+    for (int i = 0; same && i < ndim; i++)
+        same = shape[i] == t->shape[i];
+    if (!same) {
+        char have[160], want[160];
+        format_shape(have, sizeof have, t->ndim, t->shape);
+        format_shape(want, sizeof want, ndim >= 0 && ndim <= ST_MAX_NDIM ? ndim : 0, shape);
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s has shape %s, expected %s", label, q,
+                       have, want);
+    }
+    size_t n = (t->end - t->begin) / 4;
+    float *out = malloc(n ? n * sizeof *out : 1);
+    if (out == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory reading tensor %s", label, q);
+    const unsigned char *b = st_tensor_bytes(f, t);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 |
+                     (uint32_t)b[4 * i + 2] << 16 | (uint32_t)b[4 * i + 3] << 24;
+        memcpy(&out[i], &u, sizeof u);
+    }
+    *out_owned = out;
+    return LD_OK;
+}
+
+/* ======================================================================== */
+/* Writer */
+
+static ld_status check_name(const char *path, const char *what, const char *s, char *err, size_t errlen)
+{
+    if (s == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: %s is NULL", path, what);
+    if (!json_utf8_valid(s, strlen(s))) {
+        char q[80];
+        json_snippet(q, sizeof q, s, strlen(s));
+        return ld_fail(err, errlen, LD_EINPUT, "%s: %s %s is not valid UTF-8", path, what, q);
+    }
+    return LD_OK;
+}
+
+/* Everything the writer could be asked to do wrong is caught here, before
+ * a file is opened. Duplicate checks are O(n^2): n is the handful of tensors
+ * lora_demo itself saves. */
+static ld_status check_write_args(const char *path, const st_f32_tensor *tensors, size_t n,
+                                  const st_kv *meta, size_t n_meta, char *err, size_t errlen)
+{
+    ld_status st;
+    if ((n > 0 && tensors == NULL) || (n_meta > 0 && meta == NULL))
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor or metadata list is NULL", path);
+    for (size_t i = 0; i < n; i++) {
+        const st_f32_tensor *t = &tensors[i];
+        if ((st = check_name(path, "tensor name", t->name, err, errlen)) != LD_OK)
+            return st;
+        char q[80];
+        json_snippet(q, sizeof q, t->name, strlen(t->name));
+        if (strcmp(t->name, METADATA_KEY) == 0)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor name %s is reserved", path, q);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(tensors[j].name, t->name) == 0)
+                return ld_fail(err, errlen, LD_EINPUT, "%s: duplicate tensor name %s", path, q);
+        if (t->ndim < 0 || t->ndim > ST_MAX_NDIM)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: ndim %d not in 0..%d", path, q,
+                           t->ndim, ST_MAX_NDIM);
+        for (int d = 0; d < t->ndim; d++)
+            if (t->shape[d] < 0)
+                return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: shape[%d] = %lld is negative",
+                               path, q, d, t->shape[d]);
+        uint64_t bytes;
+        if (byte_size(&bytes, t->ndim, t->shape, 4) != 0 || bytes > SIZE_MAX)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: shape is too large", path, q);
+        if (bytes > 0 && t->data == NULL)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: data is NULL", path, q);
+    }
+    for (size_t i = 0; i < n_meta; i++) {
+        if ((st = check_name(path, "metadata key", meta[i].key, err, errlen)) != LD_OK ||
+            (st = check_name(path, "metadata value", meta[i].value, err, errlen)) != LD_OK)
+            return st;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(meta[j].key, meta[i].key) == 0) {
+                char q[80];
+                json_snippet(q, sizeof q, meta[i].key, strlen(meta[i].key));
+                return ld_fail(err, errlen, LD_EINPUT, "%s: duplicate metadata key %s", path, q);
+            }
+    }
+    /* Quoted strings alone are a lower bound on the header size: refuse an
+     * oversized header before writing anything (st_write_f32 checks the
+     * exact size again after escaping). */
+    unsigned long long least = 0;
+    for (size_t i = 0; i < n; i++)
+        least += strlen(tensors[i].name) + 2;
+    for (size_t i = 0; i < n_meta; i++)
+        least += strlen(meta[i].key) + strlen(meta[i].value) + 4;
+    if (least > ST_MAX_HEADER_LEN)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: header would be at least %llu bytes, over the %llu-byte limit", path, least,
+                       ST_MAX_HEADER_LEN);
+    return LD_OK;
+}
+
+static void write_header_json(FILE *fp, const st_f32_tensor *tensors, size_t n, const st_kv *meta,
+                              size_t n_meta)
+{
+    fputc('{', fp);
+    int first = 1;
+    if (n_meta > 0) {
+        json_write_string(fp, METADATA_KEY);
+        fputs(":{", fp);
+        for (size_t i = 0; i < n_meta; i++) {
+            if (i > 0)
+                fputc(',', fp);
+            json_write_string(fp, meta[i].key);
+            fputc(':', fp);
+            json_write_string(fp, meta[i].value);
+        }
+        fputc('}', fp);
+        first = 0;
+    }
+    unsigned long long offset = 0;
+    for (size_t i = 0; i < n; i++) {
+        const st_f32_tensor *t = &tensors[i];
+        uint64_t bytes = 0;
+        byte_size(&bytes, t->ndim, t->shape, 4); /* cannot fail: checked */
+        if (!first)
+            fputc(',', fp);
+        first = 0;
+        json_write_string(fp, t->name);
+        fputs(":{\"dtype\":\"F32\",\"shape\":[", fp);
+        for (int d = 0; d < t->ndim; d++)
+            fprintf(fp, "%s%lld", d ? "," : "", t->shape[d]);
+        fprintf(fp, "],\"data_offsets\":[%llu,%llu]}", offset, offset + (unsigned long long)bytes);
+        offset += bytes;
+    }
+    fputc('}', fp);
+}
+
+/* Little-endian float bytes, a chunk at a time. */
+static int write_f32_le(FILE *fp, const float *x, size_t n)
+{
+    unsigned char chunk[4096] = {0}; /* only its first 4*m bytes are written, and those are set */
+    size_t per = sizeof chunk / 4;
+    for (size_t i = 0; i < n; i += per) {
+        size_t m = n - i < per ? n - i : per;
+        for (size_t j = 0; j < m; j++) {
+            uint32_t u;
+            memcpy(&u, &x[i + j], sizeof u);
+            chunk[4 * j] = (unsigned char)u;
+            chunk[4 * j + 1] = (unsigned char)(u >> 8);
+            chunk[4 * j + 2] = (unsigned char)(u >> 16);
+            chunk[4 * j + 3] = (unsigned char)(u >> 24);
+        }
+        if (fwrite(chunk, 1, 4 * m, fp) != 4 * m)
+            return -1;
+    }
+    return 0;
+}
+
+ld_status st_write_f32(const char *path, const st_f32_tensor *tensors, size_t n,
+                       const st_kv *meta, size_t n_meta, char *err, size_t errlen)
+{
+    ld_status st = check_write_args(path, tensors, n, meta, n_meta, err, errlen);
+    if (st != LD_OK)
+        return st;
+    atomic_file af;
+    if ((st = atomic_open(&af, path, err, errlen)) != LD_OK)
+        return st;
+    FILE *fp = af.fp;
+    errno = 0; /* so a failed write below reports its own errno, not a stale one */
+
+    /* The header length is known only after writing the header, so write a
+     * placeholder prefix, the JSON and its padding, then seek back. */
+    unsigned char prefix[8] = {0};
+    fwrite(prefix, 1, sizeof prefix, fp);
+    write_header_json(fp, tensors, n, meta, n_meta);
+    long end = ftell(fp);
+    if (end < 8 || ferror(fp))
+        goto io_error;
+    /* Never write a file our own reader (and the reference) would refuse. */
+    if ((unsigned long long)end - 8 > ST_MAX_HEADER_LEN - 7) {
+        st = ld_fail(err, errlen, LD_EINPUT, "%s: header would be %ld bytes, over the %llu-byte limit",
+                     path, end - 8, ST_MAX_HEADER_LEN);
+        atomic_abort(&af);
+        return st;
+    }
+    /* Pad with spaces (JSON whitespace) so 8 + N is a multiple of 8 and the
+     * data buffer is aligned for whoever mmaps the file. */
+    while (end % 8 != 0) {
+        fputc(' ', fp);
+        end++;
+    }
+    put_le64(prefix, (uint64_t)(end - 8));
+    if (fseek(fp, 0, SEEK_SET) != 0 || fwrite(prefix, 1, sizeof prefix, fp) != sizeof prefix ||
+        fseek(fp, 0, SEEK_END) != 0 || ferror(fp))
+        goto io_error;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes = 0;
+        byte_size(&bytes, tensors[i].ndim, tensors[i].shape, 4);
+        if (write_f32_le(fp, tensors[i].data, (size_t)bytes / 4) != 0)
+            goto io_error;
+    }
+    return atomic_commit(&af, err, errlen);
+
+io_error:
+    st = ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno ? errno : EIO));
+    atomic_abort(&af);
+    return st;
+}

@@ -1,0 +1,230 @@
+/* export.c - train.csv/test.csv, weights as safetensors, PEFT adapters and
+ * the finetune base (see export.h).
+ *
+ * Dimension key: N samples, I in, O out, R rank.
+ *
+ * The tensor names and shapes come from each model's parameter table
+ * (model.h), so a model is written by one loop over it.
+ */
+#include "report/export.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/atomicio.h"
+#include "io/csv.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+
+/* The most tensors one weights file holds: the model's own plus the base. */
+#define EXPORT_MAX_TENSORS (MODEL_MAX_TENSORS + 2)
+
+void export_float_string(char *buf, size_t n, float x)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)x);
+        if (strtof(buf, NULL) == x)
+            break;
+    }
+}
+
+/* "dir/a/b" (b may be NULL: "dir/a"), newly allocated. */
+static char *join(const char *dir, const char *a, const char *b)
+{
+    char *p = path_join(dir, a);
+    if (p == NULL || b == NULL)
+        return p;
+    char *q = path_join(p, b);
+    free(p);
+    return q;
+}
+
+/* make_dirs on dir/sub. */
+static ld_status make_sub(const char *dir, const char *sub, char *err, size_t errlen)
+{
+    char *p = join(dir, sub, NULL);
+    if (p == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+    ld_status st = make_dirs(p, err, errlen);
+    free(p);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* data */
+
+ld_status export_data(const char *dir, const experiment_result *res, char *err, size_t errlen)
+{
+    if (res->train.x == NULL || res->test.x == NULL)
+        return ld_fail(err, errlen, LD_ESTATE, "no data was kept to save (config.save_data unset)");
+    char *train = path_join(dir, "train.csv");
+    char *test = path_join(dir, "test.csv");
+    ld_status st = train == NULL || test == NULL ? ld_fail(err, errlen, LD_ENOMEM, "out of memory")
+                                                 : LD_OK;
+    if (st == LD_OK)
+        st = csv_write_xy(train, res->train.x, res->train.y, res->train.n, res->train.in,
+                          res->train.out, err, errlen);
+    if (st == LD_OK)
+        st = csv_write_xy(test, res->test.x, res->test.y, res->test.n, res->test.in, res->test.out,
+                          err, errlen);
+    free(train);
+    free(test);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* weights */
+
+/* An F32 tensor entry: 2-D if cols > 0, else 1-D of length rows. */
+static st_f32_tensor tensor(const char *name, int rows, int cols, const float *data)
+{
+    st_f32_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.ndim = cols > 0 ? 2 : 1;
+    t.shape[0] = rows;
+    t.shape[1] = cols > 0 ? cols : 0;
+    t.data = data;
+    return t;
+}
+
+/* weights/<model>.<stage>.safetensors from params (the model's block). */
+static ld_status write_model(const char *dir, const experiment_result *res, const model_result *mr,
+                             const float *params, const char *stage, char *err, size_t errlen)
+{
+    st_f32_tensor t[EXPORT_MAX_TENSORS];
+    size_t n = 0;
+    if (mr->has_base) {
+        if (res->base_w == NULL || res->base_b == NULL)
+            return ld_fail(err, errlen, LD_ESTATE, "%s: its base was not kept to save", mr->name);
+        t[n++] = tensor("base_layer.weight", res->out, res->in, res->base_w);
+        t[n++] = tensor("base_layer.bias", res->out, 0, res->base_b);
+    }
+    for (int i = 0; i < mr->n_tensors; i++) {
+        const param_tensor *p = &mr->tensors[i];
+        t[n++] = tensor(p->name, p->shape[0], p->ndim == 2 ? p->shape[1] : 0, params + p->offset);
+    }
+
+    char r[16], seed[24], alpha[32], scale[32];
+    snprintf(r, sizeof r, "%d", mr->rank);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->seeds[0]);
+    export_float_string(alpha, sizeof alpha, mr->alpha);
+    export_float_string(scale, sizeof scale, mr->scale);
+    const st_kv meta[] = {{"format", "pt"}, {"model", mr->name}, {"r", r}, {"seed", seed},
+                          {"lora_alpha", alpha}, {"scale", scale}};
+    const size_t n_meta = mr->rank > 0 ? 6 : 4; /* dense has no alpha or scale */
+
+    char name[64];
+    snprintf(name, sizeof name, "%s.%s.safetensors", mr->name, stage);
+    char *path = join(dir, "weights", name);
+    if (path == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+    ld_status st = st_write_f32(path, t, n, meta, n_meta, err, errlen);
+    free(path);
+    return st;
+}
+
+/* adapters/lora_r<k>/adapter_config.json: the LoraConfig fields that say
+ * how to apply the adapter (the rest keep PEFT's defaults). */
+static ld_status write_adapter_config(const char *path, const config *cfg, const model_result *mr,
+                                      char *err, size_t errlen)
+{
+    atomic_file af;
+    ld_status st = atomic_open(&af, path, err, errlen);
+    if (st != LD_OK)
+        return st;
+    FILE *fp = af.fp;
+    fputs("{\n  \"peft_type\": \"LORA\",\n  \"task_type\": null,\n"
+          "  \"base_model_name_or_path\": null,\n  \"revision\": null,\n"
+          "  \"inference_mode\": true,\n",
+          fp);
+    fprintf(fp, "  \"r\": %d,\n  \"lora_alpha\": ", mr->rank);
+    json_write_float(fp, mr->alpha);
+    fprintf(fp, ",\n  \"use_rslora\": %s,\n  \"target_modules\": [", cfg->rslora ? "true" : "false");
+    json_write_string(fp, EXPORT_TARGET_MODULE);
+    fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false,\n"
+          "  \"modules_to_save\": null,\n  \"init_lora_weights\": true,\n"
+          "  \"layers_to_transform\": null,\n  \"layers_pattern\": null,\n"
+          "  \"rank_pattern\": {},\n  \"alpha_pattern\": {}\n}\n",
+          fp);
+    return atomic_commit(&af, err, errlen);
+}
+
+/* adapters/lora_r<k>/: the trained A and B under PEFT's names, and the config. */
+static ld_status write_adapter(const char *dir, const config *cfg, const model_result *mr,
+                               char *err, size_t errlen)
+{
+    const param_tensor *a = NULL, *b = NULL;
+    for (int i = 0; i < mr->n_tensors; i++) {
+        if (strcmp(mr->tensors[i].name, "lora_A.weight") == 0)
+            a = &mr->tensors[i];
+        else if (strcmp(mr->tensors[i].name, "lora_B.weight") == 0)
+            b = &mr->tensors[i];
+    }
+    if (a == NULL || b == NULL)
+        return ld_fail(err, errlen, LD_ESTATE, "%s has no lora_A/lora_B to save", mr->name);
+    char sub[64];
+    snprintf(sub, sizeof sub, "adapters/%s", mr->name);
+    ld_status st = make_sub(dir, sub, err, errlen);
+    if (st != LD_OK)
+        return st;
+    const st_f32_tensor t[2] = {
+        tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_A.weight", a->shape[0], a->shape[1],
+               mr->final_params + a->offset),
+        tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_B.weight", b->shape[0], b->shape[1],
+               mr->final_params + b->offset),
+    };
+    const st_kv meta[] = {{"format", "pt"}};
+    char *st_path = join(dir, sub, "adapter_model.safetensors");
+    char *cfg_path = join(dir, sub, "adapter_config.json");
+    if (st_path == NULL || cfg_path == NULL)
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+    if (st == LD_OK)
+        st = st_write_f32(st_path, t, 2, meta, 1, err, errlen);
+    if (st == LD_OK)
+        st = write_adapter_config(cfg_path, cfg, mr, err, errlen);
+    free(st_path);
+    free(cfg_path);
+    return st;
+}
+
+ld_status export_weights(const char *dir, const config *cfg, const experiment_result *res,
+                         char *err, size_t errlen)
+{
+    ld_status st = make_sub(dir, "weights", err, errlen);
+    for (int i = 0; i < res->n_models && st == LD_OK; i++) {
+        const model_result *mr = &res->models[i];
+        /* A model whose first seed diverged or was interrupted has no final
+         * weights worth saving (experiment.h): it gets no files at all. */
+        if (mr->epochs_done != NULL &&
+            (mr->epochs_done[0] != res->epochs || mr->diverged_at[0] != 0))
+            continue;
+        if (mr->init_params == NULL || mr->final_params == NULL)
+            return ld_fail(err, errlen, LD_ESTATE,
+                           "%s: no weights were kept to save (config.save_weights unset)", mr->name);
+        st = write_model(dir, res, mr, mr->init_params, "init", err, errlen);
+        if (st == LD_OK)
+            st = write_model(dir, res, mr, mr->final_params, "final", err, errlen);
+        if (st == LD_OK && mr->rank > 0)
+            st = write_adapter(dir, cfg, mr, err, errlen);
+    }
+    if (st == LD_OK && res->experiment == EXPERIMENT_FINETUNE &&
+        !(res->interrupted && res->base_w == NULL)) { /* stopped while pretraining: no base */
+        if (res->base_w == NULL || res->base_b == NULL)
+            return ld_fail(err, errlen, LD_ESTATE, "the base was not kept to save");
+        const st_f32_tensor t[2] = {
+            tensor(EXPORT_TARGET_MODULE ".weight", res->out, res->in, res->base_w),
+            tensor(EXPORT_TARGET_MODULE ".bias", res->out, 0, res->base_b),
+        };
+        char seed[24];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->seeds[0]);
+        const st_kv meta[] = {{"format", "pt"}, {"model", "base"}, {"seed", seed}};
+        char *path = path_join(dir, "base.safetensors");
+        if (path == NULL)
+            return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+        st = st_write_f32(path, t, 2, meta, 3, err, errlen);
+        free(path);
+    }
+    return st;
+}

@@ -1,0 +1,517 @@
+/* report.c - losses.csv, summary.json and the stdout tables. */
+#define _POSIX_C_SOURCE 200809L /* getpid, unlink */
+#include "report/report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/atomicio.h"
+#include "io/json.h"
+#include "report/svg.h"
+
+ld_status report_prepare_dir(const char *dir, char *err, size_t errlen)
+{
+    ld_status st = make_dirs(dir, err, errlen);
+    if (st != LD_OK)
+        return st;
+    char name[64];
+    snprintf(name, sizeof name, ".lora_demo_probe.%ld", (long)getpid());
+    char *probe = path_join(dir, name);
+    if (probe == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+    FILE *f = fopen(probe, "wb");
+    if (f == NULL) {
+        st = ld_fail(err, errlen, LD_EIO, "%s: cannot write there: %s", dir, strerror(errno));
+        free(probe);
+        return st;
+    }
+    fclose(f);
+    unlink(probe);
+    free(probe);
+    return LD_OK;
+}
+
+/* Open dir/name for atomic writing. */
+static ld_status open_out(atomic_file *af, const char *dir, const char *name, char *err,
+                          size_t errlen)
+{
+    char *path = path_join(dir, name);
+    if (path == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+    ld_status st = atomic_open(af, path, err, errlen);
+    free(path);
+    return st;
+}
+
+/* One CSV of a per-epoch curve: the mean (std = 0) or the std (std = 1).
+ * A value that does not exist (NaN: the model diverged, or an interrupt
+ * stopped it before that epoch) is an empty cell, never "nan". */
+static ld_status write_curves(const char *dir, const char *name, const experiment_result *res,
+                              int std, char *err, size_t errlen)
+{
+    atomic_file af;
+    ld_status st = open_out(&af, dir, name, err, errlen);
+    if (st != LD_OK)
+        return st;
+    fputs("epoch", af.fp);
+    for (int i = 0; i < res->n_models; i++)
+        fprintf(af.fp, ",%s", res->models[i].name);
+    fputc('\n', af.fp);
+    for (int e = 0; e < res->epochs; e++) {
+        fprintf(af.fp, "%d", e + 1);
+        for (int i = 0; i < res->n_models; i++) {
+            const float *curve = std ? res->models[i].losses_std : res->models[i].losses;
+            if (isfinite(curve[e]))
+                fprintf(af.fp, ",%.9g", (double)curve[e]);
+            else
+                fputc(',', af.fp);
+        }
+        fputc('\n', af.fp);
+    }
+    return atomic_commit(&af, err, errlen);
+}
+
+ld_status report_write_losses(const char *dir, const experiment_result *res, char *err,
+                              size_t errlen)
+{
+    ld_status st = write_curves(dir, "losses.csv", res, 0, err, errlen);
+    if (st == LD_OK)
+        st = write_curves(dir, "losses_std.csv", res, 1, err, errlen);
+    return st;
+}
+
+/* A JSON string, or null for NULL. */
+static void json_str_or_null(FILE *fp, const char *s)
+{
+    if (s != NULL)
+        json_write_string(fp, s);
+    else
+        fputs("null", fp);
+}
+
+static void write_config(FILE *fp, const config *cfg)
+{
+    fprintf(fp, "  \"config\": {\n");
+    fprintf(fp, "    \"experiment\": \"%s\",\n", config_experiment_name(cfg->experiment));
+    fprintf(fp, "    \"epochs\": %d,\n", cfg->epochs);
+    fprintf(fp, "    \"seed\": %llu,\n", (unsigned long long)cfg->seed);
+    fprintf(fp, "    \"lr\": ");
+    json_write_number(fp, cfg->lr);
+    fprintf(fp, ",\n    \"samples\": %d,\n", cfg->samples);
+    fprintf(fp, "    \"test_samples\": %d,\n", cfg->test_samples);
+    fprintf(fp, "    \"in\": %d,\n", cfg->in);
+    fprintf(fp, "    \"out\": %d,\n", cfg->out);
+    fprintf(fp, "    \"ranks\": [");
+    for (int i = 0; i < cfg->n_ranks; i++)
+        fprintf(fp, "%s%d", i ? ", " : "", cfg->ranks[i]);
+    fprintf(fp, "],\n    \"alpha\": ");
+    if (cfg->alpha > 0)
+        json_write_number(fp, cfg->alpha);
+    else
+        fputs("null", fp);
+    fprintf(fp, ",\n    \"batch_size\": ");
+    if (cfg->batch_size > 0)
+        fprintf(fp, "%d", cfg->batch_size);
+    else
+        fputs("null", fp);
+    fprintf(fp, ",\n    \"rslora\": %s", cfg->rslora ? "true" : "false");
+    fprintf(fp, ",\n    \"repeats\": %d", cfg->repeats);
+    /* Options a run does not use are null: the finetune-only ones in a
+     * scratch run, the teacher's with --data, pretraining's with
+     * --base-weights. */
+    const int ft = cfg->experiment == EXPERIMENT_FINETUNE;
+    const int teacher = ft && cfg->data == NULL, pretrain = ft && cfg->base_weights == NULL;
+    if (teacher) {
+        fprintf(fp, ",\n    \"delta_rank\": %d,\n    \"noise\": ", cfg->delta_rank);
+        json_write_number(fp, cfg->noise);
+    } else {
+        fprintf(fp, ",\n    \"delta_rank\": null,\n    \"noise\": null");
+    }
+    if (pretrain)
+        fprintf(fp, ",\n    \"pretrain_epochs\": %d", cfg->pretrain_epochs);
+    else
+        fprintf(fp, ",\n    \"pretrain_epochs\": null");
+    fprintf(fp, ",\n    \"data\": ");
+    json_str_or_null(fp, cfg->data);
+    fprintf(fp, ",\n    \"test_data\": ");
+    json_str_or_null(fp, cfg->test_data);
+    fprintf(fp, ",\n    \"base_weights\": ");
+    json_str_or_null(fp, cfg->base_weights);
+    fprintf(fp, ",\n    \"save_data\": %s", cfg->save_data ? "true" : "false");
+    fprintf(fp, ",\n    \"save_weights\": %s", cfg->save_weights ? "true" : "false");
+    fprintf(fp, ",\n    \"output_dir\": ");
+    json_write_string(fp, cfg->output_dir);
+    fprintf(fp, ",\n    \"quiet\": %s\n  },\n", cfg->quiet ? "true" : "false");
+}
+
+/* A JSON array of n floats. */
+static void json_floats(FILE *fp, const float *x, int n)
+{
+    fputc('[', fp);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", fp);
+        json_write_float(fp, x[i]);
+    }
+    fputc(']', fp);
+}
+
+/* ", \"key\": value" for a double, and for a float (its shortest decimal). */
+static void json_field(FILE *fp, const char *key, double x)
+{
+    fprintf(fp, ", \"%s\": ", key);
+    json_write_number(fp, x);
+}
+
+static void json_field_f(FILE *fp, const char *key, float x)
+{
+    fprintf(fp, ", \"%s\": ", key);
+    json_write_float(fp, x);
+}
+
+/* A JSON array of n ints; with zero_null, 0 is written as null. */
+static void json_ints(FILE *fp, const int *x, int n, int zero_null)
+{
+    fputc('[', fp);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", fp);
+        if (zero_null && x[i] == 0)
+            fputs("null", fp);
+        else
+            fprintf(fp, "%d", x[i]);
+    }
+    fputc(']', fp);
+}
+
+/* The earliest nonzero of x (n), 0 if none. */
+static int first_nonzero_min(const int *x, int n)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (x[i] != 0 && (m == 0 || x[i] < m))
+            m = x[i];
+    return m;
+}
+
+/* ", \"diverged_at_epoch\": N or null" */
+static void json_epoch_or_null(FILE *fp, const char *key, int epoch)
+{
+    if (epoch > 0)
+        fprintf(fp, ", \"%s\": %d", key, epoch);
+    else
+        fprintf(fp, ", \"%s\": null", key);
+}
+
+ld_status report_write_summary(const char *dir, const config *cfg, const experiment_result *res,
+                               char *err, size_t errlen)
+{
+    atomic_file af;
+    ld_status st = open_out(&af, dir, "summary.json", err, errlen);
+    if (st != LD_OK)
+        return st;
+    FILE *fp = af.fp;
+    const int ft = res->experiment == EXPERIMENT_FINETUNE;
+    fprintf(fp, "{\n  \"experiment\": \"%s\",\n", config_experiment_name(res->experiment));
+    fprintf(fp, "  \"interrupted\": %s,\n", res->interrupted ? "true" : "false");
+    write_config(fp, cfg);
+    fprintf(fp, "  \"seeds\": [");
+    for (int s = 0; s < res->repeats; s++)
+        fprintf(fp, "%s%llu", s ? ", " : "", (unsigned long long)res->seeds[s]);
+    fprintf(fp, "],\n");
+    if (ft) {
+        if (cfg->base_weights == NULL)
+            fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
+        else
+            fprintf(fp, "  \"pretrain\": {\"epochs\": null");
+        json_field(fp, "noise_floor", res->noise_floor);
+        json_epoch_or_null(fp, "diverged_at_epoch",
+                           first_nonzero_min(res->pretrain_diverged_at, res->repeats));
+        fprintf(fp, ",\n    \"epochs_trained_per_seed\": ");
+        json_ints(fp, res->pretrain_epochs_done, res->repeats, 0);
+        fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
+        json_ints(fp, res->pretrain_diverged_at, res->repeats, 1);
+        fprintf(fp, ",\n    \"final_loss_per_seed\": ");
+        json_floats(fp, res->pretrain_losses, res->repeats);
+        fprintf(fp, ",\n    \"test_loss_before_per_seed\": ");
+        json_floats(fp, res->base_test_losses, res->repeats);
+        fprintf(fp, "},\n");
+    }
+    fprintf(fp, "  \"models\": [\n");
+    for (int i = 0; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "    {\"name\": ");
+        json_write_string(fp, m->name);
+        fprintf(fp, ", \"rank\": %d, \"trainable_params\": %zu", m->rank, m->trainable);
+        json_field(fp, "trainable_fraction", m->trainable_fraction);
+        fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
+        if (m->rank > 0) {
+            json_field_f(fp, "alpha", m->alpha);
+            json_field_f(fp, "scale", m->scale);
+        }
+        json_field_f(fp, "first_loss", m->first_loss);
+        json_field_f(fp, "final_loss", m->final_loss);
+        json_field_f(fp, "final_loss_std", m->final_loss_std);
+        if (ft)
+            json_field_f(fp, "test_loss_before", m->test_loss_before);
+        json_field_f(fp, "test_loss", m->test_loss);
+        json_field_f(fp, "test_loss_std", m->test_loss_std);
+        json_field_f(fp, "test_ratio_to_dense", m->test_ratio);
+        json_field_f(fp, "test_ratio_to_dense_min", m->test_ratio_min);
+        json_field_f(fp, "test_ratio_to_dense_max", m->test_ratio_max);
+        if (ft && m->rank > 0) {
+            json_field_f(fp, "merge_max_abs_diff", m->merge_max_diff);
+            json_field_f(fp, "merge_max_rel_diff", m->merge_rel_diff);
+            json_field_f(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
+        }
+        fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
+        json_epoch_or_null(fp, "diverged_at_epoch", m->diverged_first);
+        fprintf(fp, ",\n     \"epochs_trained_per_seed\": ");
+        json_ints(fp, m->epochs_done, res->repeats, 0);
+        fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
+        json_ints(fp, m->diverged_at, res->repeats, 1);
+        fprintf(fp, ",\n     \"final_loss_per_seed\": ");
+        json_floats(fp, m->final_losses, res->repeats);
+        fprintf(fp, ", \"test_loss_per_seed\": ");
+        json_floats(fp, m->test_losses, res->repeats);
+        fprintf(fp, "}%s\n", i + 1 < res->n_models ? "," : "");
+    }
+    fprintf(fp, "  ]\n}\n");
+    return atomic_commit(&af, err, errlen);
+}
+
+ld_status report_write_svg(const char *dir, const config *cfg, const experiment_result *res,
+                           char *err, size_t errlen)
+{
+    const size_t E = (size_t)res->epochs, C = (size_t)res->n_models;
+    double *values = malloc(E * C * sizeof *values); /* E*C floats already exist */
+    const char **names = malloc(C * sizeof *names);
+    char *path = path_join(dir, "losses.svg");
+    ld_status st = LD_OK;
+    if (values == NULL || names == NULL || path == NULL) {
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory drawing losses.svg");
+    } else {
+        for (size_t c = 0; c < C; c++) {
+            names[c] = res->models[c].name;
+            for (size_t e = 0; e < E; e++)
+                values[e * C + c] = res->models[c].losses[e];
+        }
+        char title[128];
+        if (res->repeats > 1)
+            snprintf(title, sizeof title, "lora_demo: %s experiment, mean of seeds %llu..%llu",
+                     config_experiment_name(res->experiment), (unsigned long long)res->seeds[0],
+                     (unsigned long long)res->seeds[res->repeats - 1]);
+        else
+            snprintf(title, sizeof title, "lora_demo: %s experiment, seed %llu",
+                     config_experiment_name(res->experiment), (unsigned long long)cfg->seed);
+        st = svg_write_losses(path, title, "training MSE (log scale)", names, (int)C, values,
+                              res->epochs, err, errlen);
+    }
+    free(values);
+    free(names);
+    free(path);
+    return st;
+}
+
+/* One number of a table in a column of width w: "-" where there is none. */
+static void print_num(FILE *fp, int w, const char *fmt, double x)
+{
+    char cell[40];
+    if (isfinite(x))
+        snprintf(cell, sizeof cell, fmt, x);
+    else
+        snprintf(cell, sizeof cell, "-");
+    fprintf(fp, " %*s", w, cell);
+}
+
+/* The predictions on the first held-out rows, beside their targets (a
+ * model that did not finish training has none). */
+static void print_predictions(FILE *fp, const experiment_result *res)
+{
+    for (int p = 0; p < res->n_pred; p++) {
+        fprintf(fp, "\nheld-out input %d%s\n", p + 1, res->repeats > 1 ? " (first seed)" : "");
+        fprintf(fp, "  %-10s", "target");
+        for (int o = 0; o < res->out; o++)
+            print_num(fp, 9, "%.4f", (double)res->pred_y[(size_t)p * res->out + o]);
+        fputc('\n', fp);
+        for (int i = 0; i < res->n_models; i++) {
+            fprintf(fp, "  %-10s", res->models[i].name);
+            for (int o = 0; o < res->out; o++)
+                print_num(fp, 9, "%.4f", (double)res->models[i].pred[(size_t)p * res->out + o]);
+            fputc('\n', fp);
+        }
+    }
+}
+
+/* "mean +- std" in a column of width w (each number %.*g), or just the mean
+ * with one repeat; "-" when there is no mean (experiment.h). */
+static void print_stat(FILE *fp, int w, const char *fmt, double mean, double std, int repeats)
+{
+    char a[32], b[32], cell[72];
+    snprintf(a, sizeof a, fmt, mean);
+    if (!isfinite(mean)) {
+        snprintf(cell, sizeof cell, "-");
+    } else if (repeats > 1) {
+        snprintf(b, sizeof b, fmt, std);
+        snprintf(cell, sizeof cell, "%s +- %s", a, b);
+    } else {
+        snprintf(cell, sizeof cell, "%s", a);
+    }
+    fprintf(fp, " %*s", w, cell);
+}
+
+/* The status of model m: "" when every seed trained it to the end, else
+ * "diverged at epoch N" (the earliest; with repeats, which seed), "interrupted
+ * at epoch N", "not started" or, with repeats, "K of S seeds complete". */
+static void model_status(char *buf, size_t len, const experiment_result *res, const model_result *m)
+{
+    const int S = res->repeats;
+    buf[0] = '\0';
+    if (m->diverged_first > 0) {
+        int s = 0;
+        while (s < S && m->diverged_at[s] != m->diverged_first)
+            s++;
+        if (S > 1)
+            snprintf(buf, len, "diverged at epoch %d (seed %llu)", m->diverged_first,
+                     (unsigned long long)res->seeds[s]);
+        else
+            snprintf(buf, len, "diverged at epoch %d", m->diverged_first);
+    } else if (m->n_completed < S) {
+        if (S > 1)
+            snprintf(buf, len, "%d of %d seeds complete", m->n_completed, S);
+        else if (m->epochs_done[0] == 0)
+            snprintf(buf, len, "not started");
+        else
+            snprintf(buf, len, "interrupted at epoch %d", m->epochs_done[0]);
+    }
+}
+
+/* 1 if some model did not finish on every seed: the tables get a status column. */
+static int any_status(const experiment_result *res)
+{
+    for (int i = 0; i < res->n_models; i++)
+        if (res->models[i].diverged_first > 0 || res->models[i].n_completed < res->repeats)
+            return 1;
+    return 0;
+}
+
+/* " status" cell at the end of a row, if the table has that column. */
+static void print_status(FILE *fp, int show, const experiment_result *res, const model_result *m)
+{
+    char st[64];
+    if (!show)
+        return;
+    model_status(st, sizeof st, res, m);
+    fprintf(fp, "  %s", st[0] != '\0' ? st : "ok");
+}
+
+/* With --data, where the data came from (one line). */
+static void print_data_source(FILE *fp, const config *cfg)
+{
+    if (cfg->data == NULL)
+        return;
+    if (cfg->test_data != NULL)
+        fprintf(fp, "\ndata from %s, held out: %s", cfg->data, cfg->test_data);
+    else
+        fprintf(fp, "\ndata from %s, held out: %d of its rows, drawn per seed", cfg->data,
+                cfg->test_samples);
+}
+
+static void print_scratch(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    const int show = any_status(res);
+    const int S = res->repeats, w = S > 1 ? 22 : 12;
+    fprintf(fp, "lora_demo: %d -> %d, %d training samples, %d held out, %d epochs, lr %g, seed %llu",
+            cfg->in, cfg->out, cfg->samples, cfg->test_samples, cfg->epochs, cfg->lr,
+            (unsigned long long)cfg->seed);
+    print_data_source(fp, cfg);
+    if (S > 1)
+        fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
+                (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
+    fprintf(fp, "\n\n%-10s %6s %10s %12s %*s %*s %10s%s\n", "model", "rank", "trainable", "first loss",
+            w, "final loss", w, "test MSE", "train ms", show ? "  status" : "");
+    for (int i = 0; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "%-10s %6d %10zu", m->name, m->rank, m->trainable);
+        print_num(fp, 12, "%.6f", (double)m->first_loss);
+        print_stat(fp, w, "%.6f", m->final_loss, m->final_loss_std, S);
+        print_stat(fp, w, "%.6f", m->test_loss, m->test_loss_std, S);
+        fprintf(fp, " %10.2f", m->train_ms);
+        print_status(fp, show, res, m);
+        fputc('\n', fp);
+    }
+}
+
+static void print_finetune(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    const int show = any_status(res);
+    const int S = res->repeats, w = S > 1 ? 22 : 11;
+    if (cfg->data != NULL)
+        fprintf(fp, "lora_demo finetune: %d -> %d, %d training samples, %d held out\n", cfg->in,
+                cfg->out, cfg->samples, cfg->test_samples);
+    else
+        fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
+                    "%d samples per task, %d held out\n",
+                cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor,
+                cfg->samples, cfg->test_samples);
+    if (cfg->base_weights != NULL)
+        fprintf(fp, "base from %s, ", cfg->base_weights);
+    else
+        fprintf(fp, "pretrain %d epochs, ", cfg->pretrain_epochs);
+    fprintf(fp, "fine-tune %d epochs, lr %g, %s, seed %llu", cfg->epochs, cfg->lr,
+            cfg->rslora ? "scale alpha/sqrt(r)" : "scale alpha/r", (unsigned long long)cfg->seed);
+    print_data_source(fp, cfg);
+    if (S > 1)
+        fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
+                (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
+    fprintf(fp, "\n\n%-9s %4s %9s %7s %10s %11s %*s %*s %8s", "model", "rank", "trainable",
+            "% dense", "Adam bytes", "MSE before", w, "final loss", w, "test MSE", "x dense");
+    if (S > 1)
+        fprintf(fp, " %17s", "x dense, by seed");
+    fprintf(fp, " %9s%s\n", "train ms", show ? "  status" : "");
+    for (int i = 0; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "%-9s %4d %9zu %6.1f%% %10zu", m->name, m->rank, m->trainable,
+                100.0 * m->trainable_fraction, m->optimizer_bytes);
+        print_num(fp, 11, "%.4g", (double)m->test_loss_before);
+        print_stat(fp, w, "%.4g", m->final_loss, m->final_loss_std, S);
+        print_stat(fp, w, "%.4g", m->test_loss, m->test_loss_std, S);
+        print_num(fp, 8, "%.3f", (double)m->test_ratio);
+        if (S > 1) {
+            char range[40];
+            if (isfinite(m->test_ratio_min))
+                snprintf(range, sizeof range, "%.3f..%.3f", (double)m->test_ratio_min,
+                         (double)m->test_ratio_max);
+            else
+                snprintf(range, sizeof range, "-");
+            fprintf(fp, " %17s", range);
+        }
+        fprintf(fp, " %9.2f", m->train_ms);
+        print_status(fp, show, res, m);
+        fputc('\n', fp);
+    }
+    fprintf(fp, "\nLoRA models predict with the merged weight W0 + s B A%s:\n",
+            S > 1 ? " (worst seed)" : "");
+    fprintf(fp, "%-9s %21s %21s %21s\n", "model", "max |merged-unmerged|", "relative",
+            "unmerge: max |W-W0|");
+    for (int i = 1; i < res->n_models; i++) {
+        const model_result *m = &res->models[i];
+        fprintf(fp, "%-9s", m->name);
+        print_num(fp, 21, "%.3g", (double)m->merge_max_diff);
+        print_num(fp, 21, "%.3g", (double)m->merge_rel_diff);
+        print_num(fp, 21, "%.3g", (double)m->unmerge_max_diff);
+        fputc('\n', fp);
+    }
+}
+
+void report_print(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    if (res->experiment == EXPERIMENT_FINETUNE)
+        print_finetune(fp, cfg, res);
+    else
+        print_scratch(fp, cfg, res);
+    print_predictions(fp, res);
+}
