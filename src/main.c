@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     progress_init(&bar, stderr, !cfg.quiet && isatty(STDERR_FILENO));
     const experiment_hooks hooks = {&interrupt_requested, progress_update, &bar};
     experiment_result res;
-    st = experiment_run_hooked(&cfg, &inputs, &hooks, &res, err, sizeof err);
+    st = experiment_run(&cfg, &inputs, &hooks, &res, err, sizeof err);
     progress_clear(&bar);
     inputs_free(&inputs);
     if (st != LD_OK)

@@ -197,7 +197,7 @@ static ld_status run_all(const char *dir, const char *const *args, int nargs, ch
     if (st != LD_OK)
         return st;
     experiment_result res;
-    st = experiment_run_with(&cfg, &in, &res, err, errlen);
+    st = experiment_run(&cfg, &in, NULL, &res, err, errlen);
     inputs_free(&in);
     if (st != LD_OK)
         return st;

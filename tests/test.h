@@ -37,4 +37,11 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
  * fresh (emptied) on each call. Returns a static buffer. */
 const char *test_tmpdir(const char *name);
 
+/* One-layer models for tests, through model_init as the program builds
+ * them: dense, and LoRA (on the frozen base w0, b0 when w0 is not NULL). */
+#include "core/model.h"
+ld_status test_model_dense(model *m, int in, int out, char *err, size_t errlen);
+ld_status test_model_lora(model *m, int in, int out, int rank, float alpha, float scale,
+                          const float *w0, const float *b0, char *err, size_t errlen);
+
 #endif /* LORA_DEMO_TEST_H */

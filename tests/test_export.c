@@ -120,7 +120,7 @@ static void read_dataset(const char *path, dataset *d)
 static float model_mse(const model *m, const dataset *d)
 {
     float *y = malloc((size_t)d->n * (size_t)m->out * sizeof(float));
-    float *h = malloc((size_t)d->n * (size_t)(m->rank > 0 ? m->rank : 1) * sizeof(float));
+    float *h = malloc((size_t)d->n * (size_t)(m->layers[0].rank > 0 ? m->layers[0].rank : 1) * sizeof(float));
     model_forward(m, y, h, d->x, NULL, d->n);
     const float l = mse_forward(y, d->y, (size_t)d->n * (size_t)m->out);
     free(y);
@@ -141,7 +141,7 @@ static int run_and_save(config *c, const char *dir, experiment_result *res)
     c->save_data = 1;
     c->save_weights = 1;
     c->quiet = 1;
-    ld_status st = experiment_run(c, res, err, sizeof err);
+    ld_status st = experiment_run(c, NULL, NULL, res, err, sizeof err);
     CHECK(st == LD_OK, "%s", err);
     if (st != LD_OK)
         return 0;
@@ -241,17 +241,17 @@ static void test_scratch_weights(void)
         rng r;
         rng_seed(&r, 5, STREAM_INIT_BASE + (uint64_t)R);
         if (R == 0) {
-            model_init_dense(&m, 7, 3, err, sizeof err);
-            linear_init(m.w, m.b, 7, 3, &r);
+            test_model_dense(&m, 7, 3, err, sizeof err);
+            linear_init(m.layers[0].W, m.layers[0].b, 7, 3, &r);
             float *w = get(&fi, "weight", 3, 7), *b = get(&fi, "bias", 3, 0);
-            CHECK(same_floats(w, m.w, 21) && same_floats(b, m.b, 3), "dense init weights");
+            CHECK(same_floats(w, m.layers[0].W, 21) && same_floats(b, m.layers[0].b, 3), "dense init weights");
             free(w);
             free(b);
         } else {
-            model_init_lora(&m, 7, 3, R, mr->alpha, mr->scale, NULL, NULL, err, sizeof err);
-            lora_init_scratch(m.a, m.bm, 7, R, 3, &r);
+            test_model_lora(&m, 7, 3, R, mr->alpha, mr->scale, NULL, NULL, err, sizeof err);
+            lora_init_scratch(m.layers[0].A, m.layers[0].B, 7, R, 3, &r);
             float *a = get(&fi, "lora_A.weight", R, 7), *b = get(&fi, "lora_B.weight", 3, R);
-            CHECK(same_floats(a, m.a, (size_t)R * 7) && same_floats(b, m.bm, (size_t)3 * R),
+            CHECK(same_floats(a, m.layers[0].A, (size_t)R * 7) && same_floats(b, m.layers[0].B, (size_t)3 * R),
                   "%s init weights", mr->name);
             free(a);
             free(b);
@@ -402,11 +402,11 @@ static void test_finetune_weights(void)
                   "dense init is the pretrained base");
             free(w);
             free(b);
-            model_init_dense(&m, 6, 4, err, sizeof err);
+            test_model_dense(&m, 6, 4, err, sizeof err);
             float *wf = get(&ff, "weight", 4, 6), *bf = get(&ff, "bias", 4, 0);
             if (wf != NULL && bf != NULL) {
-                memcpy(m.w, wf, 24 * sizeof(float));
-                memcpy(m.b, bf, 4 * sizeof(float));
+                memcpy(m.layers[0].W, wf, 24 * sizeof(float));
+                memcpy(m.layers[0].b, bf, 4 * sizeof(float));
             }
             free(wf);
             free(bf);
@@ -423,18 +423,18 @@ static void test_finetune_weights(void)
             /* PEFT's init: A from its stream, B = 0 */
             rng r;
             rng_seed(&r, 9, STREAM_INIT_BASE + (uint64_t)R);
-            model_init_lora(&m, 6, 4, R, mr->alpha, mr->scale, w0, b0, err, sizeof err);
-            lora_init_peft(m.a, m.bm, 6, R, 4, &r);
+            test_model_lora(&m, 6, 4, R, mr->alpha, mr->scale, w0, b0, err, sizeof err);
+            lora_init_peft(m.layers[0].A, m.layers[0].B, 6, R, 4, &r);
             float *a = get(&fi, "lora_A.weight", R, 6), *b = get(&fi, "lora_B.weight", 4, R);
-            CHECK(same_floats(a, m.a, (size_t)R * 6) && same_floats(b, m.bm, (size_t)4 * R),
+            CHECK(same_floats(a, m.layers[0].A, (size_t)R * 6) && same_floats(b, m.layers[0].B, (size_t)4 * R),
                   "%s init (B = 0)", mr->name);
             free(a);
             free(b);
             a = get(&ff, "lora_A.weight", R, 6);
             b = get(&ff, "lora_B.weight", 4, R);
             if (a != NULL && b != NULL) {
-                memcpy(m.a, a, (size_t)R * 6 * sizeof(float));
-                memcpy(m.bm, b, (size_t)4 * R * sizeof(float));
+                memcpy(m.layers[0].A, a, (size_t)R * 6 * sizeof(float));
+                memcpy(m.layers[0].B, b, (size_t)4 * R * sizeof(float));
             }
             free(a);
             free(b);
@@ -482,7 +482,7 @@ static void test_summary_json(void)
     CHECK(make_dirs(dir, err, sizeof err) == LD_OK, "%s", err);
     c.output_dir = dir;
     c.quiet = 1;
-    CHECK(experiment_run(&c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, NULL, NULL, &res, err, sizeof err) == LD_OK, "%s", err);
     if (res.models == NULL)
         return;
     CHECK(report_write_summary(dir, &c, &res, err, sizeof err) == LD_OK, "%s", err);
@@ -545,7 +545,7 @@ static void test_summary_json(void)
     in.base_b = calloc(2, sizeof(float));
     const char *dir2 = test_tmpdir("export_json_data");
     c.output_dir = dir2;
-    CHECK(experiment_run_with(&c, &in, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, &in, NULL, &res, err, sizeof err) == LD_OK, "%s", err);
     if (res.models != NULL) {
         CHECK(report_write_summary(dir2, &c, &res, err, sizeof err) == LD_OK, "%s", err);
         p = path2(dir2, "summary.json");
@@ -753,7 +753,7 @@ static void test_data_round_trip(void)
         }
         c.save_data = 1;
         c.save_weights = 1;
-        CHECK(experiment_run(&c, &a, err, sizeof err) == LD_OK, "%s", err);
+        CHECK(experiment_run(&c, NULL, NULL, &a, err, sizeof err) == LD_OK, "%s", err);
         if (a.models == NULL)
             continue;
         run_inputs in;
@@ -770,7 +770,7 @@ static void test_data_round_trip(void)
             memcpy(in.base_w, a.base_w, (size_t)c.in * c.out * sizeof(float));
             memcpy(in.base_b, a.base_b, (size_t)c.out * sizeof(float));
         }
-        CHECK(experiment_run_with(&c2, &in, &b, err, sizeof err) == LD_OK, "%s", err);
+        CHECK(experiment_run(&c2, &in, NULL, &b, err, sizeof err) == LD_OK, "%s", err);
         if (b.models != NULL)
             for (int i = 0; i < a.n_models; i++)
                 CHECK(memcmp(a.models[i].losses, b.models[i].losses, (size_t)c.epochs * sizeof(float)) == 0 &&

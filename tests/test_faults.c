@@ -15,6 +15,7 @@
 #include "io/atomicio.h"
 #include "config.h"
 #include "experiment/experiment.h"
+#include "train/train.h"
 #include "report/export.h"
 #include "core/data.h"
 #include "io/json.h"
@@ -112,7 +113,7 @@ static void test_divergence_loss(void)
     c.lr = 1e10;
     experiment_result res;
     char err[256];
-    ld_status st = experiment_run(&c, &res, err, sizeof err);
+    ld_status st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
     CHECK(st == LD_OK, "lr 1e10 run: %s", err);
     if (st != LD_OK)
         return;
@@ -149,7 +150,7 @@ static void test_divergence_params(void)
     c.lr = 1e38;
     experiment_result res;
     char err[256];
-    ld_status st = experiment_run(&c, &res, err, sizeof err);
+    ld_status st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
     CHECK(st == LD_OK, "lr 1e38 run: %s", err);
     if (st != LD_OK)
         return;
@@ -175,7 +176,7 @@ static void test_divergence_repeats(void)
     c.ranks[0] = 2;
     experiment_result res;
     char err[256];
-    ld_status st = experiment_run(&c, &res, err, sizeof err);
+    ld_status st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
     CHECK(st == LD_OK, "repeats run: %s", err);
     if (st != LD_OK)
         return;
@@ -210,7 +211,7 @@ static void test_divergence_files(void)
     c.output_dir = test_tmpdir("faults_diverged");
     experiment_result res;
     char err[256];
-    if (experiment_run(&c, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run(&c, NULL, NULL, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
@@ -263,7 +264,7 @@ static void test_divergence_save_weights(void)
     c.output_dir = test_tmpdir("faults_weights");
     experiment_result res;
     char err[256];
-    if (experiment_run(&c, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run(&c, NULL, NULL, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
@@ -297,7 +298,7 @@ static void test_stop_mid_run(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res, one[2];
     char err[256];
-    ld_status st = experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err);
+    ld_status st = experiment_run(&c, NULL, &hooks, &res, err, sizeof err);
     CHECK(st == LD_OK, "stopped run: %s", err);
     if (st != LD_OK)
         return;
@@ -316,10 +317,10 @@ static void test_stop_mid_run(void)
     /* the same seeds one at a time */
     config c1 = c;
     c1.repeats = 1;
-    st = experiment_run(&c1, &one[0], err, sizeof err);
+    st = experiment_run(&c1, NULL, NULL, &one[0], err, sizeof err);
     c1.seed = c.seed + 1;
     if (st == LD_OK)
-        st = experiment_run(&c1, &one[1], err, sizeof err);
+        st = experiment_run(&c1, NULL, NULL, &one[1], err, sizeof err);
     CHECK(st == LD_OK, "single runs: %s", err);
     if (st != LD_OK) {
         experiment_result_free(&res);
@@ -367,7 +368,7 @@ static void test_stop_before_start(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res;
     char err[256];
-    ld_status st = experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err);
+    ld_status st = experiment_run(&c, NULL, &hooks, &res, err, sizeof err);
     CHECK(st == LD_OK, "run: %s", err);
     if (st != LD_OK)
         return;
@@ -421,7 +422,7 @@ static void test_stop_after_last_epoch(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res;
     char err[256];
-    if (experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run(&c, NULL, &hooks, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
@@ -449,7 +450,7 @@ static void test_stop_in_pretraining(void)
     const experiment_hooks hooks = {&sp.flag, stop_at, &sp};
     experiment_result res;
     char err[256];
-    if (experiment_run_hooked(&c, NULL, &hooks, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run(&c, NULL, &hooks, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
@@ -576,7 +577,7 @@ static void test_memory_estimate(void)
     st = experiment_check_memory(&c, 0, err, sizeof err);
     CHECK(st == LD_ENOMEM && strstr(err, "overflows") != NULL, "overflow refused: %s", err);
     experiment_result res;
-    st = experiment_run(&c, &res, err, sizeof err);
+    st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
     CHECK(st == LD_ENOMEM, "experiment_run refuses it too, before allocating");
 
     /* finetune with mini-batches counts the extra buffers */
@@ -585,14 +586,21 @@ static void test_memory_estimate(void)
     experiment_memory_needed(&c, &full);
     c.batch_size = 10;
     experiment_memory_needed(&c, &mini);
-    /* batches of 10 of 500: (B,O) x 2 and (B,R) x 2 shrink from 500 rows to
-     * 10, and so do the per-row sums in double and the narrow pass's
-     * (B+16, I+16+2O); the gathered batch (B, I+O) and its base rows (B,O)
-     * and the order (N ints) are added */
-    const size_t shrink = (2 * 490 * 5 + 2 * 490 * 4 + 490 * (10 + 16 + 2 * 5)) * sizeof(float) +
-                          490 * sizeof(double);
-    const size_t added = (10 * 15 + 10 * 5) * sizeof(float) + 500 * sizeof(int);
-    CHECK(full.buffers - mini.buffers == shrink - added && mini.models == full.models,
+    /* the estimate is the owners' own size functions: every model's
+     * trainer, as trainer_sizes_for sizes it, fits in the training buffers;
+     * batches of 10 of 500 need less than the full batch, and the same
+     * models */
+    for (int i = 0; i <= c.n_ranks; i++) {
+        const model_spec spec = i == 0 ? model_spec_dense(c.in, c.out)
+                                       : model_spec_lora(c.in, c.out, c.ranks[i - 1], 1.0f, 1.0f, 1);
+        trainer_sizes tf, tm;
+        CHECK(trainer_sizes_for(&tf, &spec, c.samples, 0, NULL) == 0 &&
+                  trainer_sizes_for(&tm, &spec, c.samples, 10, NULL) == 0 &&
+                  tf.bytes <= full.buffers && tm.bytes <= mini.buffers && tm.bytes < tf.bytes,
+              "model %d: trainer %zu / %zu bytes, estimate %zu / %zu", i, tf.bytes, tm.bytes,
+              full.buffers, mini.buffers);
+    }
+    CHECK(mini.buffers < full.buffers && mini.models == full.models,
           "mini-batch buffers: %zu, full batch %zu", mini.buffers, full.buffers);
 }
 
@@ -616,19 +624,19 @@ static void test_model_sizes(void)
     c.test_samples = 2;
     experiment_result res;
     char err[256];
-    if (experiment_run(&c, &res, err, sizeof err) != LD_OK) {
+    if (experiment_run(&c, NULL, NULL, &res, err, sizeof err) != LD_OK) {
         CHECK(0, "run: %s", err);
         return;
     }
     for (int i = 0; i < res.n_models; i++) {
         model m;
         const int r = res.models[i].rank;
-        ld_status st = r == 0 ? model_init_dense(&m, c.in, c.out, err, sizeof err)
-                              : model_init_lora(&m, c.in, c.out, r, config_alpha(&c, r),
+        ld_status st = r == 0 ? test_model_dense(&m, c.in, c.out, err, sizeof err)
+                              : test_model_lora(&m, c.in, c.out, r, config_alpha(&c, r),
                                                 config_scale(&c, r), NULL, NULL, err, sizeof err);
-        CHECK(st == LD_OK && res.models[i].trainable == model_trainable(&m) &&
-                  res.models[i].optimizer_bytes == model_optimizer_bytes(&m) &&
-                  res.models[i].alpha == m.alpha && res.models[i].scale == m.scale,
+        CHECK(st == LD_OK && res.models[i].trainable == m.n_params &&
+                  res.models[i].optimizer_bytes == 2 * m.n_params * sizeof(float) &&
+                  res.models[i].alpha == m.layers[0].alpha && res.models[i].scale == m.layers[0].scale,
               "%s: reported sizes differ from the model's", res.models[i].name);
         if (st == LD_OK)
             model_free(&m);
@@ -654,11 +662,11 @@ static void test_error_paths(void)
     dataset d;
     model m;
     CHECK(dataset_alloc(&d, 0, 3, 2, err, sizeof err) == LD_EINPUT, "a data set of 0 samples");
-    CHECK(model_init_dense(&m, 0, 2, err, sizeof err) == LD_EINPUT, "a dense layer with 0 inputs");
-    CHECK(model_init_lora(&m, 3, 2, 0, 1.0f, 1.0f, NULL, NULL, err, sizeof err) == LD_EINPUT &&
+    CHECK(test_model_dense(&m, 0, 2, err, sizeof err) == LD_EINPUT, "a dense layer with 0 inputs");
+    CHECK(test_model_lora(&m, 3, 2, 0, 1.0f, 1.0f, NULL, NULL, err, sizeof err) == LD_EINPUT &&
               strstr(err, "rank 0") != NULL,
           "a LoRA of rank 0: %s", err);
-    CHECK(model_init_lora(&m, 2147483647, 2147483647, 2, 1.0f, 1.0f, NULL, NULL, err, sizeof err) ==
+    CHECK(test_model_lora(&m, 2147483647, 2147483647, 2, 1.0f, 1.0f, NULL, NULL, err, sizeof err) ==
               LD_ENOMEM,
           "a LoRA whose size overflows: %s", err);
 

@@ -61,11 +61,11 @@ static void fixture_free(fixture *f)
 static void lora_on_base(model *m, const fixture *f, int R, uint64_t seed)
 {
     char err[256];
-    if (model_init_lora(m, f->in, f->out, R, (float)R, 1.0f, f->w0, f->b0, err, sizeof err) != LD_OK)
+    if (test_model_lora(m, f->in, f->out, R, (float)R, 1.0f, f->w0, f->b0, err, sizeof err) != LD_OK)
         fprintf(stderr, "lora_on_base: %s\n", err);
     rng r;
     rng_seed(&r, seed, 1000u + (uint64_t)R);
-    lora_init_peft(m->a, m->bm, f->in, R, f->out, &r);
+    lora_init_peft(m->layers[0].A, m->layers[0].B, f->in, R, f->out, &r);
 }
 
 /* Train m for E epochs (order NULL: data order) and write each loss. */
@@ -183,7 +183,7 @@ static void test_identity_at_start(void)
         /* the trainer's first recorded loss is the base's own loss, exactly */
         char err[256];
         trainer t;
-        CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, 0, err, sizeof err) == LD_OK, "%s", err);
+        CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, 0, NULL, err, sizeof err) == LD_OK, "%s", err);
         const float first = trainer_epoch(&t, &m, NULL, adam_defaults(0.01));
         const float want = mse_forward(base, f.d.y, ny);
         CHECK(first == want, "r=%d: first loss %.9g, base loss %.9g", R, (double)first, (double)want);
@@ -212,8 +212,8 @@ static void test_base_untouched(void)
         trainer t;
         char err[256];
         lora_on_base(&m, &f, 2, 11);
-        CHECK(m.base_w != f.w0 && m.base_b != f.b0, "the model must own a copy of the base");
-        CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, batch, err, sizeof err) == LD_OK, "%s", err);
+        CHECK(m.layers[0].W0 != f.w0 && m.layers[0].b0 != f.b0, "the model must own a copy of the base");
+        CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, batch, NULL, err, sizeof err) == LD_OK, "%s", err);
         const adam_config adam = adam_defaults(0.01);
         int order[60];
         for (int i = 0; i < 60; i++)
@@ -221,8 +221,8 @@ static void test_base_untouched(void)
         for (int e = 0; e < 50; e++)
             losses[e] = trainer_epoch(&t, &m, batch ? order : NULL, adam);
         CHECK(losses[49] < losses[0], "batch %d: training did not reduce the loss", batch);
-        CHECK(memcmp(m.base_w, w_copy, nw * sizeof(float)) == 0, "batch %d: W0 changed", batch);
-        CHECK(memcmp(m.base_b, b_copy, (size_t)f.out * sizeof(float)) == 0, "batch %d: b0 changed", batch);
+        CHECK(memcmp(m.layers[0].W0, w_copy, nw * sizeof(float)) == 0, "batch %d: W0 changed", batch);
+        CHECK(memcmp(m.layers[0].b0, b_copy, (size_t)f.out * sizeof(float)) == 0, "batch %d: b0 changed", batch);
         CHECK(memcmp(f.w0, w_copy, nw * sizeof(float)) == 0, "batch %d: caller's W0 changed", batch);
         CHECK(m.n_params == (size_t)2 * (f.in + f.out), "only A and B are parameters (%zu)", m.n_params);
         trainer_free(&t);
@@ -251,15 +251,15 @@ static void test_base_cached(void)
             trainer t;
             char err[256];
             lora_on_base(&m, &f, 3, 12);
-            CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, batch, err, sizeof err) == LD_OK, "%s", err);
+            CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, batch, NULL, err, sizeof err) == LD_OK, "%s", err);
             if (pass == 0)
                 CHECK(t.base_all != NULL && memcmp(t.base_all, base, ny * sizeof(float)) == 0,
                       "batch %d: the cache is not X W0^T + b0", batch);
             if (pass == 1) {
                 for (size_t i = 0; i < nw; i++)
-                    m.base_w[i] = NAN;
+                    m.layers[0].W0[i] = NAN;
                 for (int o = 0; o < f.out; o++)
-                    m.base_b[o] = NAN;
+                    m.layers[0].b0[o] = NAN;
             }
             const adam_config adam = adam_defaults(0.01);
             int order[48];
@@ -293,8 +293,8 @@ static void test_merge(void)
             model m;
             trainer t;
             lora_on_base(&m, &f, R, 13);
-            m.scale = rs ? (float)(R / sqrt((double)R)) : 1.0f; /* alpha/r and alpha/sqrt(r) */
-            CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, 0, err, sizeof err) == LD_OK, "%s", err);
+            m.layers[0].scale = rs ? (float)(R / sqrt((double)R)) : 1.0f; /* alpha/r and alpha/sqrt(r) */
+            CHECK(trainer_init(&t, &m, f.d.x, f.d.y, f.n, 0, NULL, err, sizeof err) == LD_OK, "%s", err);
             train_epochs(&m, &t, 200, losses);
             trainer_free(&t);
 
@@ -304,7 +304,7 @@ static void test_merge(void)
             float ref = 0.0f;
             for (size_t i = 0; i < ny; i++)
                 ref = fmaxf(ref, fabsf(yu[i]));
-            CHECK(model_merge(&m, err, sizeof err) == LD_OK && m.merged, "merge: %s", err);
+            CHECK(model_merge(&m, err, sizeof err) == LD_OK && m.layers[0].merged, "merge: %s", err);
             model_forward(&m, ym, h, f.d.x, NULL, f.n);
             char name[64];
             snprintf(name, sizeof name, "merged vs unmerged, r=%d%s", R, rs ? " rslora" : "");
@@ -312,21 +312,21 @@ static void test_merge(void)
 
             /* merged predictions come from the merged dense weight alone */
             float *yd = malloc(ny * sizeof(float));
-            linear_forward(yd, f.d.x, m.base_w, m.base_b, f.n, f.in, f.out);
+            linear_forward(yd, f.d.x, m.layers[0].W0, m.layers[0].b0, f.n, f.in, f.out);
             CHECK(memcmp(yd, ym, ny * sizeof(float)) == 0, "r=%d: merged model is not W x + b0", R);
 
             /* merging twice is refused and changes nothing */
             float *wm = malloc(nw * sizeof(float));
-            memcpy(wm, m.base_w, nw * sizeof(float));
+            memcpy(wm, m.layers[0].W0, nw * sizeof(float));
             err[0] = '\0';
             CHECK(model_merge(&m, err, sizeof err) == LD_ESTATE && strstr(err, "already merged") != NULL,
                   "r=%d: second merge not refused ('%s')", R, err);
-            CHECK(memcmp(wm, m.base_w, nw * sizeof(float)) == 0, "r=%d: refused merge changed W", R);
+            CHECK(memcmp(wm, m.layers[0].W0, nw * sizeof(float)) == 0, "r=%d: refused merge changed W", R);
 
-            CHECK(model_unmerge(&m, err, sizeof err) == LD_OK && !m.merged, "unmerge: %s", err);
+            CHECK(model_unmerge(&m, err, sizeof err) == LD_OK && !m.layers[0].merged, "unmerge: %s", err);
             snprintf(name, sizeof name, "unmerge restores W0, r=%d%s", R, rs ? " rslora" : "");
-            check_close(name, m.base_w, f.w0, nw, 1e-6, 0.0);
-            CHECK(memcmp(m.base_b, f.b0, (size_t)f.out * sizeof(float)) == 0, "merge touched b0");
+            check_close(name, m.layers[0].W0, f.w0, nw, 1e-6, 0.0);
+            CHECK(memcmp(m.layers[0].b0, f.b0, (size_t)f.out * sizeof(float)) == 0, "merge touched b0");
             CHECK(model_unmerge(&m, err, sizeof err) == LD_ESTATE, "r=%d: unmerge twice not refused", R);
             free(yu);
             free(ym);
@@ -337,7 +337,7 @@ static void test_merge(void)
         }
     }
     model d;
-    CHECK(model_init_dense(&d, 4, 3, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(test_model_dense(&d, 4, 3, err, sizeof err) == LD_OK, "%s", err);
     CHECK(model_merge(&d, err, sizeof err) == LD_ESTATE, "merging a dense model not refused");
     model_free(&d);
     fixture_free(&f);
@@ -455,7 +455,7 @@ static void test_repeats(void)
     for (int s = 0; s < S; s++) {
         c.seed = 42 + (uint64_t)s;
         c.repeats = 1;
-        CHECK(experiment_run(&c, &one[s], err, sizeof err) == LD_OK, "%s", err);
+        CHECK(experiment_run(&c, NULL, NULL, &one[s], err, sizeof err) == LD_OK, "%s", err);
         for (int i = 0; i < M; i++) {
             const model_result *m = &one[s].models[i];
             int zero = 1;
@@ -469,7 +469,7 @@ static void test_repeats(void)
     }
     c.seed = 42;
     c.repeats = S;
-    CHECK(experiment_run(&c, &all, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, NULL, NULL, &all, err, sizeof err) == LD_OK, "%s", err);
     CHECK(all.repeats == S && all.seeds[0] == 42 && all.seeds[2] == 44, "seeds");
     for (int i = 0; i < M; i++) {
         const model_result *m = &all.models[i];
@@ -557,7 +557,7 @@ static void test_finding(void)
     small_config(&c, 2);
     c.seed = 1;
     c.repeats = 5;
-    CHECK(experiment_run(&c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, NULL, NULL, &res, err, sizeof err) == LD_OK, "%s", err);
     if (res.models != NULL) {
         check_finding(&res, 2, "small k=2");
         /* every model starts as the pretrained base: same first loss */
@@ -579,14 +579,14 @@ static void test_finding(void)
     small_config(&c, 3); /* the threshold moves with k */
     c.seed = 100;
     c.repeats = 3;
-    CHECK(experiment_run(&c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, NULL, NULL, &res, err, sizeof err) == LD_OK, "%s", err);
     if (res.models != NULL)
         check_finding(&res, 3, "small k=3");
     experiment_result_free(&res);
 
     config_defaults_for(&c, EXPERIMENT_FINETUNE); /* the documented default run */
     c.repeats = 3;
-    CHECK(experiment_run(&c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, NULL, NULL, &res, err, sizeof err) == LD_OK, "%s", err);
     if (res.models != NULL)
         check_finding(&res, 2, "default");
     experiment_result_free(&res);
@@ -616,7 +616,7 @@ static void test_outputs(void)
     c.rslora = 1;
     const char *dir = test_tmpdir("finetune");
     c.output_dir = dir;
-    CHECK(experiment_run(&c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(experiment_run(&c, NULL, NULL, &res, err, sizeof err) == LD_OK, "%s", err);
     CHECK(report_write_losses(dir, &res, err, sizeof err) == LD_OK, "%s", err);
     CHECK(report_write_summary(dir, &c, &res, err, sizeof err) == LD_OK, "%s", err);
     experiment_result_free(&res);

@@ -68,14 +68,14 @@ void test_grad(void)
     char err[256];
 
     model dense;
-    CHECK(model_init_dense(&dense, I, O, err, sizeof err) == LD_OK, "%s", err);
-    linear_init(dense.w, dense.b, I, O, &r);
+    CHECK(test_model_dense(&dense, I, O, err, sizeof err) == LD_OK, "%s", err);
+    linear_init(dense.layers[0].W, dense.layers[0].b, I, O, &r);
     check_model("dense", &dense, x, y);
     model_free(&dense);
 
     /* LoRA without a base, with a scale that is not 1 */
     model lora;
-    CHECK(model_init_lora(&lora, I, O, 3, 5.0f, 5.0f / 3.0f, NULL, NULL, err, sizeof err) == LD_OK,
+    CHECK(test_model_lora(&lora, I, O, 3, 5.0f, 5.0f / 3.0f, NULL, NULL, err, sizeof err) == LD_OK,
           "%s", err);
     rng_fill_normal(&r, lora.params, lora.n_params);
     check_model("lora r3", &lora, x, y);
@@ -86,7 +86,7 @@ void test_grad(void)
     float w0[O * I], b0[O];
     rng_fill_normal(&r, w0, (size_t)O * I);
     rng_fill_normal(&r, b0, O);
-    CHECK(model_init_lora(&lora, I, O, 2, 4.0f, 2.0f, w0, b0, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(test_model_lora(&lora, I, O, 2, 4.0f, 2.0f, w0, b0, err, sizeof err) == LD_OK, "%s", err);
     rng_fill_normal(&r, lora.params, lora.n_params);
     CHECK(lora.n_params == (size_t)2 * (I + O), "frozen base leaked into the trainable block");
     check_model("lora r2 on base", &lora, x, y);

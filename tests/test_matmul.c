@@ -302,25 +302,25 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
     char err[128];
     rng_seed(&r, seed, 1000);
     if (s->rank == 0) {
-        model_init_dense(&p->m, s->in, s->out, err, sizeof err);
-        linear_init(p->m.w, p->m.b, s->in, s->out, &r);
+        test_model_dense(&p->m, s->in, s->out, err, sizeof err);
+        linear_init(p->m.layers[0].W, p->m.layers[0].b, s->in, s->out, &r);
     } else if (s->base) {
         float *w0 = malloc((size_t)s->out * s->in * sizeof(float));
         float *b0 = malloc((size_t)s->out * sizeof(float));
         linear_init(w0, b0, s->in, s->out, &r);
         /* scales that are not powers of two, so that the order of the
          * scaling multiplies shows */
-        model_init_lora(&p->m, s->in, s->out, s->rank, 1.5f * (float)s->rank, 1.5f, w0, b0, err, sizeof err);
-        lora_init_peft(p->m.a, p->m.bm, s->in, s->rank, s->out, &r);
+        test_model_lora(&p->m, s->in, s->out, s->rank, 1.5f * (float)s->rank, 1.5f, w0, b0, err, sizeof err);
+        lora_init_peft(p->m.layers[0].A, p->m.layers[0].B, s->in, s->rank, s->out, &r);
         /* a nonzero B, so that dA is not zero at step 0 */
         for (size_t i = 0; i < (size_t)s->out * s->rank; i++)
-            p->m.bm[i] = 0.1f * rng_uniform_range(&r, -1.0f, 1.0f);
+            p->m.layers[0].B[i] = 0.1f * rng_uniform_range(&r, -1.0f, 1.0f);
         free(w0);
         free(b0);
     } else {
-        model_init_lora(&p->m, s->in, s->out, s->rank, 0.7f * (float)s->rank, 0.7f, NULL, NULL, err,
+        test_model_lora(&p->m, s->in, s->out, s->rank, 0.7f * (float)s->rank, 0.7f, NULL, NULL, err,
                         sizeof err);
-        lora_init_scratch(p->m.a, p->m.bm, s->in, s->rank, s->out, &r);
+        lora_init_scratch(p->m.layers[0].A, p->m.layers[0].B, s->in, s->rank, s->out, &r);
     }
 }
 
@@ -335,7 +335,7 @@ static void problem_free(problem *p)
 static float ref_epoch(model *m, const float *x, const float *y, int n, const int *order, int batch,
                        const float *base_all, adam_config cfg)
 {
-    const int I = m->in, O = m->out, R = m->rank > 0 ? m->rank : 1;
+    const int I = m->in, O = m->out, R = m->layers[0].rank > 0 ? m->layers[0].rank : 1;
     if (batch <= 0 || batch > n)
         batch = n;
     float *xb = malloc((size_t)batch * I * sizeof(float));
@@ -396,7 +396,7 @@ static run_out train_run(const setup *s, int threads, int closed_form)
     problem p;
     problem_make(&p, s, 42);
     run_out out = {malloc((size_t)s->epochs * sizeof(float)), malloc(p.m.n_params * sizeof(float)),
-                   malloc(p.m.n_params * sizeof(float)), p.m.n_params, 0, TRAIN_FORWARD_BACKWARD};
+                   malloc(p.m.n_params * sizeof(float)), p.m.n_params, 0, TRAIN_PLAIN};
     const adam_config cfg = adam_defaults(0.01);
     int *order = NULL;
     rng shuf;
@@ -412,13 +412,13 @@ static run_out train_run(const setup *s, int threads, int closed_form)
         char err[128];
         trainer_options opt = trainer_defaults();
         opt.threads = threads;
-        opt.closed_form = closed_form;
-        CHECK(trainer_init_opts(&t, &p.m, p.x, p.y, s->n, s->batch, &opt, err, sizeof err) == LD_OK,
+        opt.fast_paths = closed_form;
+        CHECK(trainer_init(&t, &p.m, p.x, p.y, s->n, s->batch, &opt, err, sizeof err) == LD_OK,
               "trainer_init_opts: %s", err);
         out.method = t.method;
-    } else if (p.m.has_base) {
+    } else if (p.m.layers[0].has_base) {
         base_all = malloc((size_t)s->n * s->out * sizeof(float));
-        model_base_forward(&p.m, base_all, p.x, s->n);
+        layer_base_forward(&p.m.layers[0], base_all, p.x, s->n);
     }
     for (int e = 0; e < s->epochs; e++) {
         if (order != NULL)
@@ -461,7 +461,7 @@ static void check_closed_form(void)
         setup_name(name, sizeof name, s);
         run_out cf = train_run(s, 1, 1);
         run_out fb = train_run(s, 1, 0);
-        CHECK(cf.method == TRAIN_CLOSED_FORM && fb.method == TRAIN_FORWARD_BACKWARD,
+        CHECK(cf.method == TRAIN_CLOSED_FORM && fb.method == TRAIN_PLAIN,
               "%s: expected closed form vs forward-backward, got methods %d, %d", name, cf.method,
               fb.method);
         snprintf(what, sizeof what, "%s closed form: losses", name);

@@ -151,9 +151,9 @@ static int build_model(model *m, const fixture *f, const char *cas)
     const fixture_tensor *bb = fixture_get(f, "init.base.bias");
     ld_status st;
     if (f->kind == FIXTURE_DENSE)
-        st = model_init_dense(m, f->in, f->out, err, sizeof err);
+        st = test_model_dense(m, f->in, f->out, err, sizeof err);
     else
-        st = model_init_lora(m, f->in, f->out, f->rank, (float)f->alpha, (float)f->scale,
+        st = test_model_lora(m, f->in, f->out, f->rank, (float)f->alpha, (float)f->scale,
                              f->kind == FIXTURE_LORA_BASE && bw != NULL ? bw->data : NULL,
                              f->kind == FIXTURE_LORA_BASE && bb != NULL ? bb->data : NULL, err,
                              sizeof err);
@@ -237,7 +237,7 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
         if (build_model(&m, f, cas)) {
             trainer t;
             char err[512] = "";
-            ld_status st = trainer_init(&t, &m, xb, yb, cnt, cnt, err, sizeof err);
+            ld_status st = trainer_init(&t, &m, xb, yb, cnt, cnt, NULL, err, sizeof err);
             CHECK(st == LD_OK, "parity %s: trainer_init: %s", cas, err);
             if (st == LD_OK) {
                 (void)trainer_epoch(&t, &m, NULL, fixture_adam(f)); /* leaves the grads */
@@ -307,7 +307,7 @@ static void run_model_case(const char *cas)
     /* The training run: trainer_epoch with the fixture's batch order. */
     trainer t;
     float *losses = malloc((size_t)E * sizeof(float));
-    st = trainer_init(&t, &m, tx->data, ty->data, N, f.batch, err, sizeof err);
+    st = trainer_init(&t, &m, tx->data, ty->data, N, f.batch, NULL, err, sizeof err);
     CHECK(st == LD_OK && losses != NULL, "parity %s: trainer_init: %s", cas, err);
     if (st == LD_OK && losses != NULL) {
         const adam_config cfg = fixture_adam(&f);
@@ -330,11 +330,11 @@ static void run_model_case(const char *cas)
             CHECK(model_find(&m, "base.weight") == NULL && model_find(&m, "base.bias") == NULL,
                   "parity %s: the frozen base is in the trainable block", cas);
             const size_t nw = (size_t)O * I * sizeof(float), nb = (size_t)O * sizeof(float);
-            CHECK(m.base_w != NULL && memcmp(m.base_w, bw->data, nw) == 0 &&
-                      memcmp(m.base_w, fbw->data, nw) == 0,
+            CHECK(m.layers[0].W0 != NULL && memcmp(m.layers[0].W0, bw->data, nw) == 0 &&
+                      memcmp(m.layers[0].W0, fbw->data, nw) == 0,
                   "parity %s: the frozen base weight changed in training", cas);
-            CHECK(m.base_b != NULL && memcmp(m.base_b, bb->data, nb) == 0 &&
-                      memcmp(m.base_b, fbb->data, nb) == 0,
+            CHECK(m.layers[0].b0 != NULL && memcmp(m.layers[0].b0, bb->data, nb) == 0 &&
+                      memcmp(m.layers[0].b0, fbb->data, nb) == 0,
                   "parity %s: the frozen base bias changed in training", cas);
         }
     }

@@ -14,6 +14,8 @@ typedef struct {
     float *y; /* (N,O) */
 } dataset;
 
+/* Bytes dataset_alloc takes for n samples of in -> out; -1 on overflow. */
+int dataset_bytes(int n, int in, int out, size_t *bytes);
 /* Allocate (zeroed) storage for n samples; checks the size arithmetic. */
 ld_status dataset_alloc(dataset *d, int n, int in, int out, char *err, size_t errlen);
 void dataset_free(dataset *d);

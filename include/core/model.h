@@ -1,20 +1,25 @@
-/* model.h - one trainable model (dense or LoRA) and its parameter block.
+/* model.h - a model as an ordered list of layers, with one parameter block.
  *
  * Dimension key: N samples, I in, O out, R rank.
  *
- * Every model keeps all of its trainable state in ONE allocation laid out as
+ * A layer is dense or LoRA:
+ *   dense:  y = x W^T + b                          weight (O,I), bias (O)
+ *   LoRA:   y = [x W0^T + b0] + s (x A^T) B^T      lora_A.weight (R,I), lora_B.weight (O,R)
+ *           (the bracket only on a frozen base; s = alpha/R, or alpha/sqrt(R) for rsLoRA)
+ * Today a model is one layer; the list is the shape the forward and backward
+ * passes walk, so that stacking layers adds entries rather than new code.
+ *
+ * Every trainable number of the model lives in ONE allocation laid out as
  *     params | grads | adam_m | adam_v        (n_params floats each)
  * with a table (tensors[]) naming each parameter the way PyTorch does and
  * giving its shape and offset. Gradients and Adam moments share the layout,
- * so the optimizer is one flat loop and the state is easy to save or compare.
+ * so the optimizer is one flat loop and the state is easy to save or compare
+ * (llm.c's fill_in_parameter_sizes). model_spec describes a model before it
+ * exists, so the memory estimate reads the same sizes model_init allocates.
  *
- *   dense:  weight (O,I), bias (O)                 y = x W^T + b
- *   LoRA:   lora_A.weight (R,I), lora_B.weight (O,R)
- *           y = [x W0^T + b0] + s * (x A^T) B^T   (bracket only with a base)
- *
- * A LoRA model may carry a frozen base (W0, b0): an owned copy that receives
- * no gradient. model_merge folds s*B.A into it so the model predicts as a
- * plain dense layer; model_unmerge takes it out again.
+ * A LoRA layer may carry a frozen base (W0, b0): an owned copy that receives
+ * no gradient. model_merge folds s B A into it so the layer predicts as a
+ * plain dense one; model_unmerge takes it out again.
  */
 #ifndef LORA_DEMO_MODEL_H
 #define LORA_DEMO_MODEL_H
@@ -24,9 +29,20 @@
 #include "core/optim.h"
 #include "status.h"
 
-typedef enum { MODEL_DENSE = 0, MODEL_LORA = 1 } model_kind;
+typedef enum { LAYER_DENSE = 0, LAYER_LORA = 1 } layer_kind;
 
-#define MODEL_MAX_TENSORS 2
+#define MODEL_MAX_LAYERS 1
+#define MODEL_MAX_TENSORS (2 * MODEL_MAX_LAYERS)
+
+/* What a model will be, before it is allocated. */
+typedef struct {
+    layer_kind kind;
+    int in, out;  /* I, O */
+    int rank;     /* R; 0 for dense */
+    float alpha;  /* LoRA alpha (0 for dense) */
+    float scale;  /* s, the factor on B A (0 for dense) */
+    int has_base; /* LoRA on a frozen base W0 (O,I), b0 (O) */
+} model_spec;
 
 typedef struct {
     const char *name; /* PyTorch parameter name */
@@ -37,10 +53,25 @@ typedef struct {
 } param_tensor;
 
 typedef struct {
-    model_kind kind;
-    int in, out, rank; /* rank 0 for dense */
-    float alpha;       /* LoRA alpha (0 for dense) */
-    float scale;       /* factor on B.A: alpha/R or alpha/sqrt(R) (0 for dense) */
+    layer_kind kind;
+    int in, out, rank; /* I, O, R (R = 0 for dense) */
+    float alpha, scale;
+    /* views into the model's params and grads */
+    float *W, *b;   /* dense: (O,I), (O) */
+    float *dW, *db;
+    float *A, *B;   /* LoRA: (R,I), (O,R) */
+    float *dA, *dB;
+    /* LoRA's frozen base (owned): NULL without one, until a merge needs it */
+    float *W0;    /* (O,I) */
+    float *b0;    /* (O), or NULL: zero bias */
+    int has_base; /* built on a frozen base */
+    int merged;   /* 1 after model_merge, until model_unmerge */
+} layer;
+
+typedef struct {
+    int n_layers;
+    layer layers[MODEL_MAX_LAYERS];
+    int in, out;    /* the first layer's I, the last layer's O */
 
     size_t n_params;
     float *mem;     /* the one allocation, 4 * n_params floats */
@@ -51,27 +82,27 @@ typedef struct {
     long step;      /* Adam steps taken */
     int n_tensors;
     param_tensor tensors[MODEL_MAX_TENSORS];
-
-    /* views into params / grads */
-    float *w, *b;   /* dense: (O,I), (O) */
-    float *dw, *db; /* dense grads */
-    float *a, *bm;  /* LoRA: A (R,I), B (O,R) */
-    float *da, *dbm;
-
-    /* frozen base for LoRA (owned); NULL for dense and for scratch LoRA
-     * until a merge needs one */
-    float *base_w; /* (O,I) */
-    float *base_b; /* (O) or NULL: zero bias */
-    int has_base;  /* 1 if the model was built on a frozen base */
-    int merged;    /* 1 after model_merge, until model_unmerge */
 } model;
 
-/* Allocate a dense model with zeroed parameters. */
-ld_status model_init_dense(model *m, int in, int out, char *err, size_t errlen);
-/* Allocate a LoRA model with zeroed A, B. base_w (O,I) and base_b (O) are
- * copied if non-NULL (base_b may be NULL with base_w set: zero bias). */
-ld_status model_init_lora(model *m, int in, int out, int rank, float alpha, float scale,
-                          const float *base_w, const float *base_b, char *err, size_t errlen);
+/* The spec of one dense layer, and of one LoRA layer. */
+model_spec model_spec_dense(int in, int out);
+model_spec model_spec_lora(int in, int out, int rank, float alpha, float scale, int has_base);
+
+/* The spec m was built from. */
+model_spec model_spec_of(const model *m);
+
+/* Trainable parameters of a model of this spec (what model_init lays out),
+ * and the bytes of their Adam moments m and v. */
+size_t model_spec_params(const model_spec *spec);
+size_t model_spec_adam_bytes(const model_spec *spec);
+/* Bytes model_init allocates for it: the parameter block and a frozen base.
+ * Returns -1 on overflow. */
+int model_spec_bytes(const model_spec *spec, size_t *bytes);
+
+/* Allocate a one-layer model of spec with zeroed parameters. With
+ * spec->has_base, W0 (O,I) and b0 (O) are copied (b0 may be NULL: zero bias). */
+ld_status model_init(model *m, const model_spec *spec, const float *W0, const float *b0, char *err,
+                     size_t errlen);
 void model_free(model *m);
 
 /* Look up a parameter by its PyTorch name; NULL if absent. */
@@ -79,28 +110,26 @@ const param_tensor *model_find(const model *m, const char *name);
 
 void model_zero_grad(model *m);
 
-/* Output of the frozen base alone: y (N,O) = x W0^T + b0 (zeros if no base). */
-void model_base_forward(const model *m, float *y, const float *x, int N);
+/* Output of a LoRA layer's frozen base alone: y (N,O) = x W0^T + b0. */
+void layer_base_forward(const layer *L, float *y, const float *x, int N);
 
 /* y (N,O) = model(x). h (N,R) saves the LoRA activation x A^T (unused for
- * dense). base_out (N,O) is the precomputed base output, or NULL to compute
- * it here. A merged model predicts with its merged dense weight. */
+ * dense). base_out (N,O) is the frozen base's output computed before, or
+ * NULL to compute it here. A merged layer predicts with its merged weight. */
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
                    int N);
 
-/* Accumulate grads from dy (N,O). dy is used as scratch (overwritten). */
+/* Accumulate grads from dy (N,O) and the saved h. dy is overwritten
+ * (LoRA scales it in place); dh (N,R) is scratch. */
 void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N);
 
 /* One Adam step over the whole parameter block. */
-void model_adam_step(model *m, adam_config cfg);
+void model_adam_step(model *m, adam_config adam);
 
-/* Merge s*B.A into the base (LD_ESTATE if already merged or dense). */
+/* Merge s B A into every LoRA layer's base (LD_ESTATE if already merged or
+ * if the model has no LoRA layer). */
 ld_status model_merge(model *m, char *err, size_t errlen);
 /* Undo model_merge (LD_ESTATE if not merged). */
 ld_status model_unmerge(model *m, char *err, size_t errlen);
-
-/* Number of trainable parameters and bytes of Adam state. */
-size_t model_trainable(const model *m);
-size_t model_optimizer_bytes(const model *m);
 
 #endif /* LORA_DEMO_MODEL_H */

@@ -35,7 +35,7 @@
  * are drawn from their own streams either way, so a run on the data another
  * run saved (--save-data) trains exactly as that run did.
  *
- * No printing and no files here: report.c and export.c do that.
+ * No printing and no files here: report/ does that.
  *
  * Faults, checked after every epoch of every model (pretraining included):
  *   divergence  the epoch's loss, or any parameter after its update, is NaN
@@ -172,15 +172,11 @@ typedef struct {
     void *progress_ctx;
 } experiment_hooks;
 
-/* Run cfg's experiment on generated data. */
-ld_status experiment_run(const config *cfg, experiment_result *res, char *err, size_t errlen);
-/* The same with the files of dataio.h (in may be NULL: generated data). */
-ld_status experiment_run_with(const config *cfg, const run_inputs *in, experiment_result *res,
-                              char *err, size_t errlen);
-/* experiment_run_with with hooks into the epoch loop (NULL: none). */
-ld_status experiment_run_hooked(const config *cfg, const run_inputs *in,
-                                const experiment_hooks *hooks, experiment_result *res, char *err,
-                                size_t errlen);
+/* Run cfg's experiment on the files of dataio.h (in NULL: generated data),
+ * with hooks into the epoch loop (NULL: none). The caller checks first that
+ * the run fits in memory (experiment_check_memory). */
+ld_status experiment_run(const config *cfg, const run_inputs *in, const experiment_hooks *hooks,
+                         experiment_result *res, char *err, size_t errlen);
 void experiment_result_free(experiment_result *res);
 
 /* Memory a run of cfg needs at its peak, estimated before anything is

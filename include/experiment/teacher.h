@@ -40,6 +40,10 @@ typedef struct {
     float *w_task2; /* (O,I) W_base + dW */
 } teacher;
 
+/* Bytes teacher_make allocates (the four arrays, and U, V in double while
+ * it draws them); -1 on overflow. */
+int teacher_bytes(int in, int out, int k, size_t *bytes);
+
 /* Draw the teacher: W_base then b from r_base, U then V from r_delta.
  * k must be 1..min(in, out) (LD_EINPUT otherwise). */
 ld_status teacher_make(teacher *t, int in, int out, int k, rng *r_base, rng *r_delta, char *err,

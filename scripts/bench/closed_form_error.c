@@ -86,7 +86,7 @@ static run train(const dataset *d, int epochs, int closed_form)
         fprintf(stderr, "closed_form_error: %s\n", err);
         exit(1);
     }
-    linear_init(m.w, m.b, d->in, d->out, &r);
+    linear_init(m.layers[0].W, m.layers[0].b, d->in, d->out, &r);
     trainer t;
     trainer_options opt = trainer_defaults();
     opt.closed_form = closed_form;

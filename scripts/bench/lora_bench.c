@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     if (dense) {
         st = model_init_dense(&m, in, out, err, sizeof err);
         if (st == LD_OK)
-            linear_init(m.w, m.b, in, out, &r);
+            linear_init(m.layers[0].W, m.layers[0].b, in, out, &r);
     } else if (finetune) {
         float *w0 = malloc((size_t)in * out * sizeof(float));
         float *b0 = malloc((size_t)out * sizeof(float));
@@ -106,13 +106,13 @@ int main(int argc, char **argv)
         linear_init(w0, b0, in, out, &r);
         st = model_init_lora(&m, in, out, rank, (float)rank, 1.0f, w0, b0, err, sizeof err);
         if (st == LD_OK)
-            lora_init_peft(m.a, m.bm, in, rank, out, &r);
+            lora_init_peft(m.layers[0].A, m.layers[0].B, in, rank, out, &r);
         free(w0);
         free(b0);
     } else {
         st = model_init_lora(&m, in, out, rank, (float)rank, 1.0f, NULL, NULL, err, sizeof err);
         if (st == LD_OK)
-            lora_init_scratch(m.a, m.bm, in, rank, out, &r);
+            lora_init_scratch(m.layers[0].A, m.layers[0].B, in, rank, out, &r);
     }
     if (st != LD_OK) {
         fprintf(stderr, "lora_bench: %s\n", err);

@@ -1,4 +1,4 @@
-/* model.c - parameter block, forward/backward dispatch, merge.
+/* model.c - the layer list, its parameter block, forward/backward, merge.
  *
  * Dimension key: N samples, I in, O out, R rank.
  */
@@ -10,29 +10,136 @@
 #include "core/linear.h"
 #include "core/lora.h"
 
-static void add_tensor(model *m, const char *name, int rows, int cols, size_t *offset)
+model_spec model_spec_dense(int in, int out)
 {
-    param_tensor *t = &m->tensors[m->n_tensors++];
-    t->name = name;
-    t->ndim = cols > 0 ? 2 : 1;
-    t->shape[0] = rows;
-    t->shape[1] = cols > 0 ? cols : 0;
-    t->numel = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
-    t->offset = *offset;
-    *offset += t->numel;
+    model_spec s = {LAYER_DENSE, in, out, 0, 0.0f, 0.0f, 0};
+    return s;
 }
 
-/* Allocate the block for the tensors already in the table. */
-static ld_status alloc_block(model *m, char *err, size_t errlen)
+model_spec model_spec_lora(int in, int out, int rank, float alpha, float scale, int has_base)
 {
-    size_t n = 0, bytes = 0;
-    for (int i = 0; i < m->n_tensors; i++)
-        n += m->tensors[i].numel; /* each numel was size-checked by the caller */
-    if (ld_mul3_size(&bytes, n, 4, sizeof(float)) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "model of %zu parameters does not fit in memory", n);
-    m->mem = calloc(1, bytes > 0 ? bytes : 1); /* never 0 here; calloc(0) may return NULL */
+    model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base};
+    return s;
+}
+
+model_spec model_spec_of(const model *m)
+{
+    const layer *L = &m->layers[0];
+    model_spec s = {L->kind, L->in, L->out, L->rank, L->alpha, L->scale, L->has_base};
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the size table: one function says how many floats each tensor takes */
+
+/* The tensors of one layer, in block order: (rows, cols), cols 0 for a
+ * vector. Returns how many. */
+static int layer_tensor_shapes(const model_spec *s, int rows[2], int cols[2])
+{
+    if (s->kind == LAYER_DENSE) {
+        rows[0] = s->out, cols[0] = s->in;  /* weight (O,I) */
+        rows[1] = s->out, cols[1] = 0;      /* bias (O) */
+    } else {
+        rows[0] = s->rank, cols[0] = s->in; /* lora_A.weight (R,I) */
+        rows[1] = s->out, cols[1] = s->rank; /* lora_B.weight (O,R) */
+    }
+    return 2;
+}
+
+static const char *const tensor_names[2][2] = {{"weight", "bias"},
+                                               {"lora_A.weight", "lora_B.weight"}};
+
+/* Parameters of spec, in size_t; -1 on overflow. */
+static int spec_params(const model_spec *spec, size_t *n)
+{
+    int rows[2], cols[2];
+    const int nt = layer_tensor_shapes(spec, rows, cols);
+    *n = 0;
+    for (int i = 0; i < nt; i++) {
+        size_t numel = 0;
+        if (ld_mul_size(&numel, (size_t)rows[i], (size_t)(cols[i] > 0 ? cols[i] : 1)) != 0 ||
+            ld_add_size(n, *n, numel) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+size_t model_spec_params(const model_spec *spec)
+{
+    size_t n = 0;
+    return spec_params(spec, &n) == 0 ? n : SIZE_MAX;
+}
+
+size_t model_spec_adam_bytes(const model_spec *spec)
+{
+    return 2 * model_spec_params(spec) * sizeof(float);
+}
+
+int model_spec_bytes(const model_spec *spec, size_t *bytes)
+{
+    size_t n = 0, base = 0;
+    if (spec_params(spec, &n) != 0 || ld_mul3_size(bytes, n, 4, sizeof(float)) != 0)
+        return -1;
+    if (spec->kind == LAYER_LORA && spec->has_base &&
+        (ld_mul3_size(&base, (size_t)spec->out, (size_t)spec->in + 1, sizeof(float)) != 0 ||
+         ld_add_size(bytes, *bytes, base) != 0))
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* init and free */
+
+static ld_status check_spec(const model_spec *s, char *err, size_t errlen)
+{
+    size_t bytes = 0;
+    if (s->in <= 0 || s->out <= 0)
+        return ld_fail(err, errlen, LD_EINPUT, "invalid layer shape %d x %d", s->out, s->in);
+    if (s->kind == LAYER_LORA && s->rank <= 0)
+        return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", s->rank);
+    /* every layer may come to hold an (O,I) weight: LoRA's merged base */
+    if (ld_mul3_size(&bytes, (size_t)s->out, (size_t)s->in, 4 * sizeof(float)) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s->out, s->in);
+    if (model_spec_bytes(s, &bytes) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "a rank-%d LoRA of %d -> %d does not fit in memory",
+                       s->rank, s->in, s->out);
+    return LD_OK;
+}
+
+/* Point layer L's parameter and gradient views at tensors [t0, t0+2). */
+static void point_layer(model *m, layer *L, int t0)
+{
+    float **p0 = L->kind == LAYER_DENSE ? &L->W : &L->A;
+    float **p1 = L->kind == LAYER_DENSE ? &L->b : &L->B;
+    float **g0 = L->kind == LAYER_DENSE ? &L->dW : &L->dA;
+    float **g1 = L->kind == LAYER_DENSE ? &L->db : &L->dB;
+    *p0 = m->params + m->tensors[t0].offset;
+    *p1 = m->params + m->tensors[t0 + 1].offset;
+    *g0 = m->grads + m->tensors[t0].offset;
+    *g1 = m->grads + m->tensors[t0 + 1].offset;
+}
+
+/* Fill the tensor table from spec and allocate the one block. */
+static ld_status alloc_block(model *m, const model_spec *spec, char *err, size_t errlen)
+{
+    int rows[2], cols[2];
+    const int nt = layer_tensor_shapes(spec, rows, cols);
+    size_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        param_tensor *t = &m->tensors[m->n_tensors++];
+        t->name = tensor_names[spec->kind][i];
+        t->ndim = cols[i] > 0 ? 2 : 1;
+        t->shape[0] = rows[i];
+        t->shape[1] = cols[i];
+        t->numel = (size_t)rows[i] * (size_t)(cols[i] > 0 ? cols[i] : 1);
+        t->offset = off;
+        off += t->numel;
+    }
+    const size_t n = off; /* check_spec proved 4 n floats fit in size_t */
+    m->mem = calloc(1, 4 * n * sizeof(float));
     if (m->mem == NULL)
-        return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes for a model", bytes);
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes for a model",
+                       4 * n * sizeof(float));
     m->n_params = n;
     m->params = m->mem;
     m->grads = m->mem + n;
@@ -41,90 +148,58 @@ static ld_status alloc_block(model *m, char *err, size_t errlen)
     return LD_OK;
 }
 
-static ld_status check_dims(size_t *wsize, int rows, int cols, char *err, size_t errlen)
+/* An owned copy of the frozen base W0 (O,I), b0 (O) or zero bias. */
+static ld_status copy_base(layer *L, const float *W0, const float *b0, char *err, size_t errlen)
 {
-    if (rows <= 0 || cols <= 0)
-        return ld_fail(err, errlen, LD_EINPUT, "invalid layer shape %d x %d", rows, cols);
-    if (ld_mul3_size(wsize, (size_t)rows, (size_t)cols, 4 * sizeof(float)) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", rows, cols);
+    const size_t nw = (size_t)L->out * (size_t)L->in;
+    L->W0 = malloc(nw * sizeof(float));
+    L->b0 = b0 != NULL ? malloc((size_t)L->out * sizeof(float)) : NULL;
+    if (L->W0 == NULL || (b0 != NULL && L->b0 == NULL))
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory copying a %d x %d base", L->out, L->in);
+    memcpy(L->W0, W0, nw * sizeof(float));
+    if (b0 != NULL)
+        memcpy(L->b0, b0, (size_t)L->out * sizeof(float));
+    L->has_base = 1;
     return LD_OK;
 }
 
-ld_status model_init_dense(model *m, int in, int out, char *err, size_t errlen)
+ld_status model_init(model *m, const model_spec *spec, const float *W0, const float *b0, char *err,
+                     size_t errlen)
 {
     memset(m, 0, sizeof *m);
-    size_t sz;
-    ld_status st = check_dims(&sz, out, in, err, errlen);
+    ld_status st = check_spec(spec, err, errlen);
     if (st != LD_OK)
         return st;
-    m->kind = MODEL_DENSE;
-    m->in = in;
-    m->out = out;
-    size_t off = 0;
-    add_tensor(m, "weight", out, in, &off);
-    add_tensor(m, "bias", out, 0, &off);
-    st = alloc_block(m, err, errlen);
-    if (st != LD_OK)
-        return st;
-    m->w = m->params + m->tensors[0].offset;
-    m->b = m->params + m->tensors[1].offset;
-    m->dw = m->grads + m->tensors[0].offset;
-    m->db = m->grads + m->tensors[1].offset;
-    return LD_OK;
-}
-
-ld_status model_init_lora(model *m, int in, int out, int rank, float alpha, float scale,
-                          const float *base_w, const float *base_b, char *err, size_t errlen)
-{
-    memset(m, 0, sizeof *m);
-    size_t sz;
-    ld_status st = check_dims(&sz, out, in, err, errlen);
-    /* A (R,I) and B (O,R) together: R*(I+O), with I+O summed in size_t (it
-     * overflows int for I, O near INT_MAX) */
-    if (st == LD_OK && (rank <= 0 || ld_mul3_size(&sz, (size_t)rank, (size_t)in + (size_t)out,
-                                                  4 * sizeof(float)) != 0))
-        st = rank <= 0 ? ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", rank)
-                       : ld_fail(err, errlen, LD_ENOMEM, "a rank-%d LoRA of %d -> %d does not fit in memory",
-                                 rank, in, out);
-    if (st != LD_OK)
-        return st;
-    m->kind = MODEL_LORA;
-    m->in = in;
-    m->out = out;
-    m->rank = rank;
-    m->alpha = alpha;
-    m->scale = scale;
-    size_t off = 0;
-    add_tensor(m, "lora_A.weight", rank, in, &off);
-    add_tensor(m, "lora_B.weight", out, rank, &off);
-    st = alloc_block(m, err, errlen);
-    if (st != LD_OK)
-        return st;
-    m->a = m->params + m->tensors[0].offset;
-    m->bm = m->params + m->tensors[1].offset;
-    m->da = m->grads + m->tensors[0].offset;
-    m->dbm = m->grads + m->tensors[1].offset;
-    if (base_w != NULL) {
-        size_t nw = (size_t)out * (size_t)in;
-        m->base_w = malloc(nw * sizeof(float));
-        m->base_b = base_b != NULL ? malloc((size_t)out * sizeof(float)) : NULL;
-        if (m->base_w == NULL || (base_b != NULL && m->base_b == NULL)) {
-            model_free(m);
-            return ld_fail(err, errlen, LD_ENOMEM, "out of memory copying a %d x %d base", out, in);
-        }
-        memcpy(m->base_w, base_w, nw * sizeof(float));
-        if (base_b != NULL)
-            memcpy(m->base_b, base_b, (size_t)out * sizeof(float));
-        m->has_base = 1;
+    if (spec->kind == LAYER_LORA && spec->has_base && W0 == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "a LoRA layer on a frozen base needs its weight");
+    m->n_layers = 1;
+    m->in = spec->in;
+    m->out = spec->out;
+    layer *L = &m->layers[0];
+    L->kind = spec->kind;
+    L->in = spec->in;
+    L->out = spec->out;
+    L->rank = spec->rank;
+    L->alpha = spec->alpha;
+    L->scale = spec->scale;
+    st = alloc_block(m, spec, err, errlen);
+    if (st == LD_OK) {
+        point_layer(m, L, 0);
+        if (spec->kind == LAYER_LORA && spec->has_base)
+            st = copy_base(L, W0, b0, err, errlen);
     }
-    return LD_OK;
+    if (st != LD_OK)
+        model_free(m);
+    return st;
 }
 
 void model_free(model *m)
 {
+    for (int l = 0; l < m->n_layers; l++) {
+        free(m->layers[l].W0);
+        free(m->layers[l].b0);
+    }
     free(m->mem);
-    free(m->base_w);
-    free(m->base_b);
     memset(m, 0, sizeof *m);
 }
 
@@ -141,81 +216,90 @@ void model_zero_grad(model *m)
     memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
-void model_base_forward(const model *m, float *y, const float *x, int N)
+/* ------------------------------------------------------------------------ */
+/* forward and backward, layer by layer */
+
+void layer_base_forward(const layer *L, float *y, const float *x, int N)
 {
-    if (m->base_w != NULL)
-        linear_forward(y, x, m->base_w, m->base_b, N, m->in, m->out);
+    if (L->W0 != NULL)
+        linear_forward(y, x, L->W0, L->b0, N, L->in, L->out);
     else
-        memset(y, 0, (size_t)N * (size_t)m->out * sizeof(float));
+        memset(y, 0, (size_t)N * (size_t)L->out * sizeof(float));
+}
+
+/* y (N,O) = L(x); h (N,R) keeps x A^T for backward. */
+static void layer_forward(const layer *L, float *y, float *h, const float *x, const float *base_out,
+                          int N)
+{
+    if (L->kind == LAYER_DENSE) {
+        linear_forward(y, x, L->W, L->b, N, L->in, L->out);
+        return;
+    }
+    if (L->merged) {
+        linear_forward(y, x, L->W0, L->b0, N, L->in, L->out);
+        return;
+    }
+    if (base_out != NULL)
+        memcpy(y, base_out, (size_t)N * (size_t)L->out * sizeof(float));
+    else
+        layer_base_forward(L, y, x, N); /* zeros without a base */
+    lora_forward(y, h, x, L->A, L->B, L->scale, N, L->in, L->rank, L->out);
+}
+
+static void layer_backward(layer *L, float *dy, float *dh, const float *h, const float *x, int N)
+{
+    if (L->kind == LAYER_DENSE)
+        linear_backward(NULL, L->dW, L->db, dy, x, L->W, N, L->in, L->out);
+    else
+        lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out);
 }
 
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
                    int N)
 {
-    const size_t ny = (size_t)N * (size_t)m->out;
-    if (m->kind == MODEL_DENSE) {
-        linear_forward(y, x, m->w, m->b, N, m->in, m->out);
-        return;
-    }
-    if (m->merged) {
-        linear_forward(y, x, m->base_w, m->base_b, N, m->in, m->out);
-        return;
-    }
-    if (base_out != NULL)
-        memcpy(y, base_out, ny * sizeof(float));
-    else if (m->has_base)
-        model_base_forward(m, y, x, N);
-    else
-        memset(y, 0, ny * sizeof(float));
-    lora_forward(y, h, x, m->a, m->bm, m->scale, N, m->in, m->rank, m->out);
+    for (int l = 0; l < m->n_layers; l++) /* one layer today (model.h) */
+        layer_forward(&m->layers[l], y, h, x, base_out, N);
 }
 
 void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N)
 {
-    if (m->kind == MODEL_DENSE)
-        linear_backward(NULL, m->dw, m->db, dy, x, m->w, N, m->in, m->out);
-    else
-        lora_backward(m->da, m->dbm, dh, dy, h, x, m->bm, m->scale, N, m->in, m->rank, m->out);
+    for (int l = m->n_layers - 1; l >= 0; l--)
+        layer_backward(&m->layers[l], dy, dh, h, x, N);
 }
 
-void model_adam_step(model *m, adam_config cfg)
+void model_adam_step(model *m, adam_config adam)
 {
     m->step++;
-    adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->step, cfg);
+    adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->step, adam);
 }
+
+/* ------------------------------------------------------------------------ */
+/* merge */
 
 ld_status model_merge(model *m, char *err, size_t errlen)
 {
-    if (m->kind != MODEL_LORA)
+    layer *L = &m->layers[0];
+    if (m->n_layers == 0 || L->kind != LAYER_LORA)
         return ld_fail(err, errlen, LD_ESTATE, "only a LoRA model can be merged");
-    if (m->merged)
-        return ld_fail(err, errlen, LD_ESTATE, "LoRA r=%d is already merged", m->rank);
-    if (m->base_w == NULL) {
-        /* scratch LoRA: the merged weight is s*B.A on a zero base */
-        m->base_w = calloc((size_t)m->out * (size_t)m->in, sizeof(float));
-        if (m->base_w == NULL)
-            return ld_fail(err, errlen, LD_ENOMEM, "out of memory merging LoRA r=%d", m->rank);
+    if (L->merged)
+        return ld_fail(err, errlen, LD_ESTATE, "LoRA r=%d is already merged", L->rank);
+    if (L->W0 == NULL) {
+        /* scratch LoRA: the merged weight is s B A on a zero base */
+        L->W0 = calloc((size_t)L->out * (size_t)L->in, sizeof(float));
+        if (L->W0 == NULL)
+            return ld_fail(err, errlen, LD_ENOMEM, "out of memory merging LoRA r=%d", L->rank);
     }
-    lora_merge_into(m->base_w, m->a, m->bm, m->scale, 1.0f, m->in, m->rank, m->out);
-    m->merged = 1;
+    lora_merge_into(L->W0, L->A, L->B, L->scale, 1.0f, L->in, L->rank, L->out);
+    L->merged = 1;
     return LD_OK;
 }
 
 ld_status model_unmerge(model *m, char *err, size_t errlen)
 {
-    if (m->kind != MODEL_LORA || !m->merged)
+    layer *L = &m->layers[0];
+    if (m->n_layers == 0 || L->kind != LAYER_LORA || !L->merged)
         return ld_fail(err, errlen, LD_ESTATE, "model is not merged");
-    lora_merge_into(m->base_w, m->a, m->bm, m->scale, -1.0f, m->in, m->rank, m->out);
-    m->merged = 0;
+    lora_merge_into(L->W0, L->A, L->B, L->scale, -1.0f, L->in, L->rank, L->out);
+    L->merged = 0;
     return LD_OK;
-}
-
-size_t model_trainable(const model *m)
-{
-    return m->n_params;
-}
-
-size_t model_optimizer_bytes(const model *m)
-{
-    return 2 * m->n_params * sizeof(float);
 }

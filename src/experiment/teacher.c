@@ -54,6 +54,28 @@ static void orthonormal_columns(double *q, int n, int k, rng *r)
     }
 }
 
+/* Bytes of the teacher's floats (W_base, b, dW, W_task2) and of U, V in
+ * double; -1 on overflow. */
+static int teacher_sizes(int in, int out, int k, size_t *bytes, size_t *uvbytes)
+{
+    const size_t I = (size_t)in, O = (size_t)out, K = (size_t)k;
+    size_t nw = 0, total = 0, nuv = 0;
+    /* one call per statement: each reads what the one before wrote */
+    int bad = ld_mul_size(&nw, O, I);
+    bad |= ld_mul_size(&total, nw, 3);
+    bad |= ld_add_size(&total, total, O);
+    bad |= ld_mul_size(bytes, total, sizeof(float));
+    bad |= ld_mul_size(&nuv, I + O, K);
+    bad |= ld_mul_size(uvbytes, nuv, sizeof(double));
+    return bad ? -1 : 0;
+}
+
+int teacher_bytes(int in, int out, int k, size_t *bytes)
+{
+    size_t floats = 0, uv = 0;
+    return teacher_sizes(in, out, k, &floats, &uv) != 0 || ld_add_size(bytes, floats, uv) != 0 ? -1 : 0;
+}
+
 ld_status teacher_make(teacher *t, int in, int out, int k, rng *r_base, rng *r_delta, char *err,
                        size_t errlen)
 {
@@ -61,16 +83,9 @@ ld_status teacher_make(teacher *t, int in, int out, int k, rng *r_base, rng *r_d
     const int kmax = in < out ? in : out;
     if (in <= 0 || out <= 0 || k < 1 || k > kmax)
         return ld_fail(err, errlen, LD_EINPUT, "delta rank %d is not in 1..min(in, out) = %d", k, kmax);
-    const size_t I = (size_t)in, O = (size_t)out, K = (size_t)k;
-    size_t nw = 0, total = 0, bytes = 0, nuv = 0, uvbytes = 0;
-    int bad = ld_mul_size(&nw, O, I);
-    /* one call per statement: the operands of | are evaluated in no fixed
-     * order, and each of these reads what the one before wrote */
-    bad |= ld_mul_size(&total, nw, 3);
-    bad |= ld_add_size(&total, total, O);
-    bad |= ld_mul_size(&bytes, total, sizeof(float));
-    bad |= ld_mul_size(&nuv, I + O, K);
-    bad |= ld_mul_size(&uvbytes, nuv, sizeof(double));
+    size_t bytes = 0, uvbytes = 0;
+    const int bad = teacher_sizes(in, out, k, &bytes, &uvbytes);
+    const size_t I = (size_t)in, O = (size_t)out, K = (size_t)k, nw = O * I;
     if (bad)
         return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d teacher does not fit in memory", out, in);
     /* calloc: every element is written below, but zeroed memory spares the

@@ -1,0 +1,297 @@
+/* finetune.c - one seed of the fine-tune experiment: a dense layer is
+ * pretrained on task 1 (or read, --base-weights), then adapted to task 2
+ * (teacher.h). "dense" is full fine-tuning from the pretrained weights;
+ * "lora_r<k>" freezes them and trains only A and B (PEFT's init, B = 0),
+ * then is merged (W = W0 + s B A) and predicts with the merged weight.
+ * See docs/finetune.md.
+ *
+ * Dimension key: N samples, NT held-out samples, P printed test rows,
+ * I in, O out, R rank.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/linear.h"
+#include "core/lora.h"
+#include "core/rng.h"
+#include "experiment/teacher.h"
+#include "runs.h"
+
+static float max_abs_diff(const float *a, const float *b, size_t n)
+{
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        const float d = fabsf(a[i] - b[i]);
+        if (d > worst || isnan(d))
+            worst = d;
+    }
+    return worst;
+}
+
+static float max_abs(const float *a, size_t n)
+{
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(a[i]) > worst)
+            worst = fabsf(a[i]);
+    return worst;
+}
+
+/* Everything one seed holds while its models fine-tune, freed together. */
+typedef struct {
+    teacher tc;
+    dataset task1, train, test;
+    model pre;        /* the pretrained dense layer (unless --base-weights) */
+    float *pre_curve; /* (pretrain_epochs) */
+    float *yu;        /* (NT,O) held-out predictions, unmerged (or dense) */
+    float *ym;        /* (NT,O) held-out predictions, merged */
+    float *h;         /* (NT,R) LoRA activation, R the largest rank */
+    const float *W0, *b0; /* (O,I), (O): the base every model starts from */
+} ft_seed;
+
+static void ft_seed_free(ft_seed *f)
+{
+    free(f->pre_curve);
+    free(f->yu);
+    free(f->ym);
+    free(f->h);
+    model_free(&f->pre);
+    dataset_free(&f->task1);
+    dataset_free(&f->train);
+    dataset_free(&f->test);
+    teacher_free(&f->tc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* one model */
+
+/* Merge, predict with the merged weight, check it against the unmerged
+ * predictions f->yu, unmerge and check W0 came back. */
+static ld_status merge_and_check(model *m, model_result *mr, const ft_seed *f, char *err,
+                                 size_t errlen)
+{
+    const size_t ny = (size_t)f->test.n * (size_t)m->out;
+    ld_status st = model_merge(m, err, errlen);
+    if (st != LD_OK)
+        return st;
+    model_forward(m, f->ym, f->h, f->test.x, NULL, f->test.n);
+    const float d = max_abs_diff(f->ym, f->yu, ny);
+    const float ref = max_abs(f->yu, ny);
+    const float rel = ref > 0.0f ? d / ref : d;
+    if (d > mr->merge_max_diff || isnan(d))
+        mr->merge_max_diff = d;
+    if (rel > mr->merge_rel_diff || isnan(rel))
+        mr->merge_rel_diff = rel;
+    st = model_unmerge(m, err, errlen);
+    if (st != LD_OK)
+        return st;
+    const float du = max_abs_diff(m->layers[0].W0, f->W0, (size_t)m->out * (size_t)m->in);
+    if (du > mr->unmerge_max_diff || isnan(du))
+        mr->unmerge_max_diff = du;
+    return LD_OK;
+}
+
+/* Model i from the base: rank 0, every parameter from W0, b0; rank r, W0
+ * and b0 frozen and A, B from lora_init_peft (B = 0). */
+static ld_status build_finetune_model(model *m, const seed_run *sr, int rank, const ft_seed *f,
+                                      char *err, size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    const size_t I = (size_t)cfg->in, O = (size_t)cfg->out;
+    const model_spec spec =
+        rank == 0 ? model_spec_dense(cfg->in, cfg->out)
+                  : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
+                                    config_scale(cfg, rank), 1);
+    ld_status st = model_init(m, &spec, f->W0, f->b0, err, errlen);
+    if (st != LD_OK)
+        return st;
+    layer *L = &m->layers[0];
+    if (rank == 0) {
+        memcpy(L->W, f->W0, O * I * sizeof(float));
+        memcpy(L->b, f->b0, O * sizeof(float));
+    } else {
+        rng r;
+        rng_seed(&r, sr->seed, STREAM_INIT_BASE + (uint64_t)rank);
+        lora_init_peft(L->A, L->B, cfg->in, rank, cfg->out, &r);
+    }
+    return LD_OK;
+}
+
+/* Fine-tune model i on task 2; evaluate it (merged, for LoRA) on the
+ * held-out set. */
+static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, char *err,
+                                size_t errlen)
+{
+    model_result *mr = &sr->rc->res->models[i];
+    const int rank = model_rank(sr->cfg, i);
+    const size_t ny = (size_t)f->test.n * (size_t)sr->cfg->out;
+    model m;
+    trainer t;
+    int finished = 0;
+    ld_status st = build_finetune_model(&m, sr, rank, f, err, errlen);
+    if (st != LD_OK)
+        return st;
+    st = train_recorded(sr, i, &m, &t, &f->train, &finished, err, errlen);
+    trainer_free(&t);
+    if (st == LD_OK && finished) { /* no test loss, merge or predictions otherwise */
+        const float *yhat = f->yu;
+        model_forward(&m, f->yu, f->h, f->test.x, NULL, f->test.n);
+        if (rank > 0) {
+            st = merge_and_check(&m, mr, f, err, errlen);
+            yhat = f->ym;
+        }
+        if (st == LD_OK) {
+            mr->test_losses[sr->s] = mse_forward(yhat, f->test.y, ny);
+            if (sr->s == 0)
+                memcpy(mr->pred, yhat, (size_t)sr->rc->res->n_pred * (size_t)sr->cfg->out * sizeof(float));
+        }
+    }
+    model_free(&m);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the seed */
+
+/* Task 2's data from the teacher (and task 1's, unless the base is given),
+ * or from the files. */
+static ld_status task_data(const seed_run *sr, ft_seed *f, int given_base, char *err,
+                           size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    if (sr->in != NULL && sr->in->has_data)
+        return file_data(sr, &f->train, &f->test, err, errlen);
+    rng rb, rd, r;
+    rng_seed(&rb, sr->seed, STREAM_TEACHER);
+    rng_seed(&rd, sr->seed, STREAM_DELTA);
+    ld_status st = teacher_make(&f->tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
+    if (st == LD_OK && !given_base)
+        st = dataset_alloc(&f->task1, cfg->samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&f->train, cfg->samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&f->test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+    if (st != LD_OK)
+        return st;
+    if (!given_base) {
+        rng_seed(&r, sr->seed, STREAM_PRETRAIN_DATA);
+        teacher_make_data(&f->task1, f->tc.w_base, f->tc.b, cfg->noise, &r);
+    }
+    rng_seed(&r, sr->seed, STREAM_TRAIN_DATA);
+    teacher_make_data(&f->train, f->tc.w_task2, f->tc.b, cfg->noise, &r);
+    rng_seed(&r, sr->seed, STREAM_TEST_DATA);
+    teacher_make_data(&f->test, f->tc.w_task2, f->tc.b, cfg->noise, &r);
+    return LD_OK;
+}
+
+/* Pretrain a dense layer on task 1 from nn.Linear's init: W0, b0. *stopped
+ * is 1 if the stop flag cut it short (then no model is fine-tuned). A
+ * pretraining that diverged leaves a base that is not finite; the models
+ * are still fine-tuned from it, and each one's own check reports its
+ * divergence (at epoch 1). */
+static ld_status pretrain(const seed_run *sr, ft_seed *f, int *stopped, char *err, size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    experiment_result *res = sr->rc->res;
+    const model_spec spec = model_spec_dense(cfg->in, cfg->out);
+    trainer t;
+    memset(&t, 0, sizeof t);
+    *stopped = 0;
+    ld_status st = model_init(&f->pre, &spec, NULL, NULL, err, errlen);
+    if (st != LD_OK)
+        return st;
+    rng r;
+    rng_seed(&r, sr->seed, STREAM_PRETRAIN_INIT);
+    linear_init(f->pre.layers[0].W, f->pre.layers[0].b, cfg->in, cfg->out, &r);
+    st = start_trainer(&t, &f->pre, f->task1.x, f->task1.y, f->task1.n, cfg, err, errlen);
+    double ms = 0.0;
+    fit_outcome fo = {0, 0};
+    if (st == LD_OK)
+        st = fit(sr->rc, "pretrain", &t, &f->pre, cfg->pretrain_epochs, cfg->lr, sr->seed,
+                 STREAM_PRETRAIN_SHUFFLE, f->pre_curve, &ms, &fo, err, errlen);
+    /* pretraining is over: its trainer (closed-form buffers, threads) and the
+     * task-1 data are not needed while the models fine-tune */
+    trainer_free(&t);
+    dataset_free(&f->task1);
+    if (st != LD_OK)
+        return st;
+    res->pretrain_epochs_done[sr->s] = fo.epochs_done;
+    res->pretrain_diverged_at[sr->s] = fo.diverged_at;
+    *stopped = fo.epochs_done < cfg->pretrain_epochs && fo.diverged_at == 0;
+    if (!*stopped)
+        res->pretrain_losses[sr->s] = f->pre_curve[cfg->pretrain_epochs - 1];
+    f->W0 = f->pre.layers[0].W;
+    f->b0 = f->pre.layers[0].b;
+    return LD_OK;
+}
+
+/* For --save-weights: the first seed's base, kept in the result. */
+static ld_status keep_base(const seed_run *sr, const ft_seed *f, char *err, size_t errlen)
+{
+    experiment_result *res = sr->rc->res;
+    const size_t I = (size_t)sr->cfg->in, O = (size_t)sr->cfg->out;
+    res->base_w = malloc(O * I * sizeof(float));
+    res->base_b = malloc(O * sizeof(float));
+    if (res->base_w == NULL || res->base_b == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the base to save");
+    memcpy(res->base_w, f->W0, O * I * sizeof(float));
+    memcpy(res->base_b, f->b0, O * sizeof(float));
+    return LD_OK;
+}
+
+/* The held-out buffers, sized for the largest rank, and the pretraining curve. */
+static ld_status alloc_buffers(const seed_run *sr, ft_seed *f, int given_base, char *err,
+                               size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    int max_rank = 1;
+    for (int i = 0; i < cfg->n_ranks; i++)
+        if (cfg->ranks[i] > max_rank)
+            max_rank = cfg->ranks[i];
+    const size_t ny = (size_t)f->test.n * (size_t)cfg->out;
+    f->yu = malloc(ny * sizeof(float));
+    f->ym = malloc(ny * sizeof(float));
+    f->h = malloc((size_t)f->test.n * (size_t)max_rank * sizeof(float));
+    if (!given_base)
+        f->pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
+    if (f->yu == NULL || f->ym == NULL || f->h == NULL || (!given_base && f->pre_curve == NULL))
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory for fine-tuning buffers");
+    return LD_OK;
+}
+
+ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    experiment_result *res = sr->rc->res;
+    const int given_base = sr->in != NULL && sr->in->base_w != NULL;
+    ft_seed f;
+    memset(&f, 0, sizeof f);
+    int stopped = 0;
+    ld_status st = task_data(sr, &f, given_base, err, errlen);
+    if (st == LD_OK)
+        st = keep_first_seed_data(sr, &f.train, &f.test, err, errlen);
+    if (st == LD_OK)
+        st = alloc_buffers(sr, &f, given_base, err, errlen);
+    if (st == LD_OK && given_base) {
+        f.W0 = sr->in->base_w;
+        f.b0 = sr->in->base_b;
+        res->pretrain_losses[sr->s] = NAN; /* nothing was pretrained */
+    } else if (st == LD_OK) {
+        st = pretrain(sr, &f, &stopped, err, errlen);
+    }
+    if (st == LD_OK && !stopped && sr->s == 0 && cfg->save_weights)
+        st = keep_base(sr, &f, err, errlen);
+    if (st == LD_OK && !stopped) {
+        /* the base alone on task 2: where every model starts */
+        linear_forward(f.yu, f.test.x, f.W0, f.b0, f.test.n, cfg->in, cfg->out);
+        res->base_test_losses[sr->s] = mse_forward(f.yu, f.test.y, (size_t)f.test.n * (size_t)cfg->out);
+    }
+    for (int i = 0; i < res->n_models && st == LD_OK && !stopped; i++) {
+        if (res->interrupted || stop_before(sr->rc, res->models[i].name))
+            break;
+        st = finetune_model(sr, i, &f, err, errlen);
+    }
+    ft_seed_free(&f);
+    return st;
+}
