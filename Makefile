@@ -88,7 +88,9 @@ native:
 
 # The whole suite: C unit tests, then the command-line and fault tests; the
 # last line is the total "N passed, M failed".
-TEST_TOOLS = $(BUILD)/check_outputs $(BUILD)/alloc_fail $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%)
+# The bench tools are built too, so that a change to the library cannot leave them behind.
+TEST_TOOLS = $(BUILD)/check_outputs $(BUILD)/alloc_fail $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%) \
+    $(BUILD)/lora_bench $(BUILD)/closed_form_error
 test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 	sh tests/run_all.sh ./$(BUILD)/run_tests ./$(BIN)
 

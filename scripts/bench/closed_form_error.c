@@ -82,15 +82,15 @@ static run train(const dataset *d, int epochs, int closed_form)
     char err[256];
     rng r;
     rng_seed(&r, 42, 1000);
-    if (model_init_dense(&m, d->in, d->out, err, sizeof err) != LD_OK) {
+    if (model_init(&m, (const model_spec[]){model_spec_dense(d->in, d->out)}, NULL, NULL, err, sizeof err) != LD_OK) {
         fprintf(stderr, "closed_form_error: %s\n", err);
         exit(1);
     }
     linear_init(m.layers[0].W, m.layers[0].b, d->in, d->out, &r);
     trainer t;
     trainer_options opt = trainer_defaults();
-    opt.closed_form = closed_form;
-    if (trainer_init_opts(&t, &m, d->x, d->y, d->n, 0, &opt, err, sizeof err) != LD_OK) {
+    opt.fast_paths = closed_form;
+    if (trainer_init(&t, &m, d->x, d->y, d->n, 0, &opt, err, sizeof err) != LD_OK) {
         fprintf(stderr, "closed_form_error: %s\n", err);
         exit(1);
     }

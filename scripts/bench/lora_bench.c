@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     ld_status st;
     rng_seed(&r, (uint64_t)seed, 1000);
     if (dense) {
-        st = model_init_dense(&m, in, out, err, sizeof err);
+        st = model_init(&m, (const model_spec[]){model_spec_dense(in, out)}, NULL, NULL, err, sizeof err);
         if (st == LD_OK)
             linear_init(m.layers[0].W, m.layers[0].b, in, out, &r);
     } else if (finetune) {
@@ -104,13 +104,15 @@ int main(int argc, char **argv)
             return 1;
         }
         linear_init(w0, b0, in, out, &r);
-        st = model_init_lora(&m, in, out, rank, (float)rank, 1.0f, w0, b0, err, sizeof err);
+        st = model_init(&m, (const model_spec[]){model_spec_lora(in, out, rank, (float)rank, 1.0f, 1)}, w0, b0,
+                       err, sizeof err);
         if (st == LD_OK)
             lora_init_peft(m.layers[0].A, m.layers[0].B, in, rank, out, &r);
         free(w0);
         free(b0);
     } else {
-        st = model_init_lora(&m, in, out, rank, (float)rank, 1.0f, NULL, NULL, err, sizeof err);
+        st = model_init(&m, (const model_spec[]){model_spec_lora(in, out, rank, (float)rank, 1.0f, 0)}, NULL,
+                       NULL, err, sizeof err);
         if (st == LD_OK)
             lora_init_scratch(m.layers[0].A, m.layers[0].B, in, rank, out, &r);
     }
@@ -123,7 +125,7 @@ int main(int argc, char **argv)
     trainer_options opt = trainer_defaults();
     opt.threads = threads;
     const double t0 = now_ms();
-    st = trainer_init_opts(&t, &m, d.x, d.y, n, 0, &opt, err, sizeof err);
+    st = trainer_init(&t, &m, d.x, d.y, n, 0, &opt, err, sizeof err);
     if (st != LD_OK) {
         fprintf(stderr, "lora_bench: %s\n", err);
         return 1;
@@ -145,7 +147,7 @@ int main(int argc, char **argv)
     const char *method = t.method == TRAIN_CLOSED_FORM   ? "closed_form"
                          : t.method == TRAIN_LORA_FUSED  ? "lora_fused"
                          : t.method == TRAIN_LORA_NARROW ? "lora_narrow"
-                                                         : "forward_backward";
+                                                         : "plain";
     printf("{\"model\": \"%s\", \"in\": %d, \"out\": %d, \"samples\": %d, \"rank\": %d, "
            "\"epochs\": %d, \"threads\": %d, \"isa\": \"%s\", \"method\": \"%s\", "
            "\"setup_ms\": %.3f, \"train_ms\": %.3f, \"epoch_ms_mean\": %.3f, "
