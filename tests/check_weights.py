@@ -1,12 +1,12 @@
-"""check_weights.py - the README's standard-library safetensors reader
+"""check_weights.py - the standard-library safetensors reader of docs/files.md
 against the C side.
 
-usage: python3 check_weights.py README.md DIR
+usage: python3 check_weights.py DOC.md DIR   (DOC.md: docs/files.md)
 
-Takes the first ```python block of README.md that defines load_safetensors,
+Takes the first ```python block of DOC.md that defines load_safetensors,
 runs it, example included, in DIR, and with that function alone checks the
 files of DIR/out/a, a finetune run with --save-data --save-weights (the
-directory the README's example reads):
+directory the example reads):
   * each model's final weights, applied to test.csv in Python (doubles),
     give the held-out MSE that summary.json reports (merged, for LoRA);
   * its initial weights on train.csv give the first loss of losses.csv;

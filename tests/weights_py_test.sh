@@ -1,5 +1,5 @@
 #!/bin/sh
-# weights_py_test.sh - the README's standard-library Python reader of
+# weights_py_test.sh - the standard-library Python reader of docs/files.md, for
 # --save-weights files, run on a finetune run's files and checked against
 # the C side (tests/check_weights.py). make test does not need Python: without
 # python3 this says so and counts nothing.
@@ -10,16 +10,16 @@ set -u
 BIN=${1:-./lora_demo}
 TMP=tests/tmp/weights_py
 if ! command -v python3 >/dev/null 2>&1; then
-    echo "python: python3 not found, the README's Python reader was not checked (skipped)"
+    echo "python: python3 not found, the Python reader of docs/files.md was not checked (skipped)"
     exit 0
 fi
 rm -rf "$TMP"
 mkdir -p "$TMP/out"
-# the README's example reads out/a/weights/lora_r2.final.safetensors
+# the example in docs/files.md reads out/a/weights/lora_r2.final.safetensors
 if ! "$BIN" --quiet --experiment finetune --epochs 40 --pretrain-epochs 60 --samples 80 \
         --test-samples 50 --save-data --save-weights --output-dir "$TMP/out/a"; then
     echo "FAIL python: the run failed" >&2
     echo "python: 0 passed, 1 failed"
     exit 1
 fi
-python3 tests/check_weights.py README.md "$TMP"
+python3 tests/check_weights.py docs/files.md "$TMP"
