@@ -56,6 +56,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(finetune) \
     X(export) \
     X(matmul) \
+    X(train) \
     X(faults)
 
 #define DECLARE(name) void test_##name(void);
