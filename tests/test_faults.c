@@ -593,7 +593,7 @@ static void test_memory_estimate(void)
     for (int i = 0; i <= c.n_ranks; i++) {
         const model_spec spec = i == 0 ? model_spec_dense(c.in, c.out)
                                        : model_spec_lora(c.in, c.out, c.ranks[i - 1], 1.0f, 1.0f, 1);
-        trainer_sizes tf, tm;
+        trainer_sizes tf = {0}, tm = {0};
         CHECK(trainer_sizes_for(&tf, &spec, c.samples, 0, NULL) == 0 &&
                   trainer_sizes_for(&tm, &spec, c.samples, 10, NULL) == 0 &&
                   tf.bytes <= full.buffers && tm.bytes <= mini.buffers && tm.bytes < tf.bytes,
