@@ -206,6 +206,66 @@ static void json_epoch_or_null(FILE *fp, const char *key, int epoch)
         fprintf(fp, ", \"%s\": null", key);
 }
 
+/* summary.json's "pretrain" object (finetune). */
+static void write_pretrain(FILE *fp, const config *cfg, const experiment_result *res)
+{
+    if (cfg->base_weights == NULL)
+        fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
+    else
+        fprintf(fp, "  \"pretrain\": {\"epochs\": null");
+    json_field(fp, "noise_floor", res->noise_floor);
+    json_epoch_or_null(fp, "diverged_at_epoch", first_nonzero_min(res->pretrain_diverged_at, res->repeats));
+    fprintf(fp, ",\n    \"epochs_trained_per_seed\": ");
+    json_ints(fp, res->pretrain_epochs_done, res->repeats, 0);
+    fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
+    json_ints(fp, res->pretrain_diverged_at, res->repeats, 1);
+    fprintf(fp, ",\n    \"final_loss_per_seed\": ");
+    json_floats(fp, res->pretrain_losses, res->repeats);
+    fprintf(fp, ",\n    \"test_loss_before_per_seed\": ");
+    json_floats(fp, res->base_test_losses, res->repeats);
+    fprintf(fp, "},\n");
+}
+
+/* One entry of summary.json's "models" array, without the separator. */
+static void write_model(FILE *fp, const model_result *m, int ft, int repeats)
+{
+    fprintf(fp, "    {\"name\": ");
+    json_write_string(fp, m->name);
+    fprintf(fp, ", \"rank\": %d, \"trainable_params\": %zu", m->rank, m->trainable);
+    json_field(fp, "trainable_fraction", m->trainable_fraction);
+    fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
+    if (m->rank > 0) {
+        json_field_f(fp, "alpha", m->alpha);
+        json_field_f(fp, "scale", m->scale);
+    }
+    json_field_f(fp, "first_loss", m->first_loss);
+    json_field_f(fp, "final_loss", m->final_loss);
+    json_field_f(fp, "final_loss_std", m->final_loss_std);
+    if (ft)
+        json_field_f(fp, "test_loss_before", m->test_loss_before);
+    json_field_f(fp, "test_loss", m->test_loss);
+    json_field_f(fp, "test_loss_std", m->test_loss_std);
+    json_field_f(fp, "test_ratio_to_dense", m->test_ratio);
+    json_field_f(fp, "test_ratio_to_dense_min", m->test_ratio_min);
+    json_field_f(fp, "test_ratio_to_dense_max", m->test_ratio_max);
+    if (ft && m->rank > 0) {
+        json_field_f(fp, "merge_max_abs_diff", m->merge_max_diff);
+        json_field_f(fp, "merge_max_rel_diff", m->merge_rel_diff);
+        json_field_f(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
+    }
+    fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
+    json_epoch_or_null(fp, "diverged_at_epoch", m->diverged_first);
+    fprintf(fp, ",\n     \"epochs_trained_per_seed\": ");
+    json_ints(fp, m->epochs_done, repeats, 0);
+    fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
+    json_ints(fp, m->diverged_at, repeats, 1);
+    fprintf(fp, ",\n     \"final_loss_per_seed\": ");
+    json_floats(fp, m->final_losses, repeats);
+    fprintf(fp, ", \"test_loss_per_seed\": ");
+    json_floats(fp, m->test_losses, repeats);
+    fprintf(fp, "}");
+}
+
 ld_status report_write_summary(const char *dir, const config *cfg, const experiment_result *res,
                                char *err, size_t errlen)
 {
@@ -222,62 +282,12 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     for (int s = 0; s < res->repeats; s++)
         fprintf(fp, "%s%llu", s ? ", " : "", (unsigned long long)res->seeds[s]);
     fprintf(fp, "],\n");
-    if (ft) {
-        if (cfg->base_weights == NULL)
-            fprintf(fp, "  \"pretrain\": {\"epochs\": %d", cfg->pretrain_epochs);
-        else
-            fprintf(fp, "  \"pretrain\": {\"epochs\": null");
-        json_field(fp, "noise_floor", res->noise_floor);
-        json_epoch_or_null(fp, "diverged_at_epoch",
-                           first_nonzero_min(res->pretrain_diverged_at, res->repeats));
-        fprintf(fp, ",\n    \"epochs_trained_per_seed\": ");
-        json_ints(fp, res->pretrain_epochs_done, res->repeats, 0);
-        fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
-        json_ints(fp, res->pretrain_diverged_at, res->repeats, 1);
-        fprintf(fp, ",\n    \"final_loss_per_seed\": ");
-        json_floats(fp, res->pretrain_losses, res->repeats);
-        fprintf(fp, ",\n    \"test_loss_before_per_seed\": ");
-        json_floats(fp, res->base_test_losses, res->repeats);
-        fprintf(fp, "},\n");
-    }
+    if (ft)
+        write_pretrain(fp, cfg, res);
     fprintf(fp, "  \"models\": [\n");
     for (int i = 0; i < res->n_models; i++) {
-        const model_result *m = &res->models[i];
-        fprintf(fp, "    {\"name\": ");
-        json_write_string(fp, m->name);
-        fprintf(fp, ", \"rank\": %d, \"trainable_params\": %zu", m->rank, m->trainable);
-        json_field(fp, "trainable_fraction", m->trainable_fraction);
-        fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
-        if (m->rank > 0) {
-            json_field_f(fp, "alpha", m->alpha);
-            json_field_f(fp, "scale", m->scale);
-        }
-        json_field_f(fp, "first_loss", m->first_loss);
-        json_field_f(fp, "final_loss", m->final_loss);
-        json_field_f(fp, "final_loss_std", m->final_loss_std);
-        if (ft)
-            json_field_f(fp, "test_loss_before", m->test_loss_before);
-        json_field_f(fp, "test_loss", m->test_loss);
-        json_field_f(fp, "test_loss_std", m->test_loss_std);
-        json_field_f(fp, "test_ratio_to_dense", m->test_ratio);
-        json_field_f(fp, "test_ratio_to_dense_min", m->test_ratio_min);
-        json_field_f(fp, "test_ratio_to_dense_max", m->test_ratio_max);
-        if (ft && m->rank > 0) {
-            json_field_f(fp, "merge_max_abs_diff", m->merge_max_diff);
-            json_field_f(fp, "merge_max_rel_diff", m->merge_rel_diff);
-            json_field_f(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
-        }
-        fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
-        json_epoch_or_null(fp, "diverged_at_epoch", m->diverged_first);
-        fprintf(fp, ",\n     \"epochs_trained_per_seed\": ");
-        json_ints(fp, m->epochs_done, res->repeats, 0);
-        fprintf(fp, ", \"diverged_at_epoch_per_seed\": ");
-        json_ints(fp, m->diverged_at, res->repeats, 1);
-        fprintf(fp, ",\n     \"final_loss_per_seed\": ");
-        json_floats(fp, m->final_losses, res->repeats);
-        fprintf(fp, ", \"test_loss_per_seed\": ");
-        json_floats(fp, m->test_losses, res->repeats);
-        fprintf(fp, "}%s\n", i + 1 < res->n_models ? "," : "");
+        write_model(fp, &res->models[i], ft, res->repeats);
+        fprintf(fp, "%s\n", i + 1 < res->n_models ? "," : "");
     }
     fprintf(fp, "  ]\n}\n");
     return atomic_commit(&af, err, errlen);
