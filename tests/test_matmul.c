@@ -4,7 +4,8 @@
  *
  * What is promised, and so checked:
  *   - every fast kernel with accumulate = 0 is bit-identical to its naive
- *     twin, on every code path (portable, AVX2) and thread count;
+ *     twin, on every code path (portable, AVX2) and thread count, and
+ *     with caller-owned scratch (*_ws);
  *   - with accumulate = 1 it agrees with the twin to rounding, and splitting
  *     K in two accumulating calls gives the same bits as one call;
  *   - both hold on either side of the tiny products' limits (matmul.h);
@@ -59,28 +60,31 @@ static size_t first_diff(const float *a, const float *b, size_t n)
 
 typedef void (*mm_naive)(float *, const float *, const float *, int, int, int, int);
 typedef void (*mm_mt)(float *, const float *, const float *, int, int, int, int, pool *);
+typedef void (*mm_ws)(float *, const float *, const float *, int, int, int, int, float *);
 
 typedef struct {
     const char *name;
     mm_naive naive;
     mm_mt fast;
+    mm_ws ws;
     int a_rows_k; /* 1: A is (K,M) (tn), 0: A is (M,K) */
     int b_rows_n; /* 1: B is (N,K) (nt), 0: B is (K,N) */
 } layout;
 
 static const layout LAYOUTS[] = {
-    {"nt", matmul_nt_naive, matmul_nt_mt, 0, 1},
-    {"tn", matmul_tn_naive, matmul_tn_mt, 1, 0},
-    {"nn", matmul_nn_naive, matmul_nn_mt, 0, 0},
+    {"nt", matmul_nt_naive, matmul_nt_mt, matmul_nt_ws, 0, 1},
+    {"tn", matmul_tn_naive, matmul_tn_mt, matmul_tn_ws, 1, 0},
+    {"nn", matmul_nn_naive, matmul_nn_mt, matmul_nn_ws, 0, 0},
 };
 
 /* ------------------------------------------------------------------------ */
 /* kernels against the twins */
 
-/* Shapes (M, N, K) chosen to reach every kernel and every edge: single
- * rows and columns, sizes one off the tiles, K across the KC = 256 and the
- * 4096-deep chunks, N across NC = 512, narrow (N <= 32) and thin (tn with
- * M or N <= 8) products and their partial strips. */
+/* Shapes (M, N, K) chosen to reach every kernel and every edge
+ * (src/kernels/gemm_*.c): single rows and columns, sizes one off the tiles,
+ * K across GEMM_KC = 256 and the 4096-deep passes (NARROW_KC, THIN_KC), N
+ * across GEMM_NC = 512, narrow (N <= 32) and thin (tn with M or N <= 8)
+ * products and their partial strips. */
 static const int SHAPES[][3] = {
     {1, 1, 1},     {3, 3, 3},     {17, 17, 17},   {1, 1023, 17}, {1023, 1, 17},
     {17, 1023, 1}, {1, 17, 1023}, {5, 7, 1023},   {13, 8, 300},  {300, 8, 1023},
@@ -89,58 +93,80 @@ static const int SHAPES[][3] = {
     {64, 64, 64},  {0, 5, 5},     {5, 5, 0},
 };
 
+/* One product of one layout and shape, its operands and C's start. */
+typedef struct {
+    const layout *L;
+    int M, N, K;
+    const float *a, *b, *c0;
+    size_t nc; /* M*N */
+} kernel_case;
+
+/* The fast kernel (each thread count, and through *_ws with caller scratch)
+ * against the naive twin, on both code paths. */
+static void check_against_twin(const kernel_case *q, int acc, pool *pools[3], float *scratch,
+                               float *want, float *got)
+{
+    const layout *L = q->L;
+    memcpy(want, q->c0, q->nc * sizeof(float));
+    L->naive(want, q->a, q->b, q->M, q->N, q->K, acc);
+    for (int isa = 0; isa < 2; isa++) {
+        matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+        for (int pi = -2; pi < 3; pi++) { /* -2: *_ws, -1: no pool, else pools[pi] */
+            memcpy(got, q->c0, q->nc * sizeof(float));
+            if (pi == -2)
+                L->ws(got, q->a, q->b, q->M, q->N, q->K, acc, scratch);
+            else
+                L->fast(got, q->a, q->b, q->M, q->N, q->K, acc, pi < 0 ? NULL : pools[pi]);
+            char name[96];
+            snprintf(name, sizeof name, "%s%s %dx%dx%d acc=%d %s threads=%d", L->name,
+                     pi == -2 ? "_ws" : "", q->M, q->N, q->K, acc, matmul_isa_name(),
+                     pi < 0 ? 0 : pi + 1);
+            if (acc == 0)
+                CHECK(same_bits(got, want, q->nc), "%s: not bit-identical to the naive twin at [%zu]",
+                      name, first_diff(got, want, q->nc));
+            else
+                check_close(name, got, want, q->nc, 1e-6 * (q->K + 1), 1e-5);
+        }
+    }
+    matmul_set_isa(MATMUL_ISA_AUTO);
+}
+
+/* Accumulate on: the same bits for every thread count and code path. */
+static void check_accumulate_bits(const kernel_case *q, pool *pools[3], float *ref, float *got)
+{
+    const layout *L = q->L;
+    memcpy(ref, q->c0, q->nc * sizeof(float));
+    L->fast(ref, q->a, q->b, q->M, q->N, q->K, 1, NULL);
+    for (int pi = 0; pi < 3; pi++) {
+        memcpy(got, q->c0, q->nc * sizeof(float));
+        L->fast(got, q->a, q->b, q->M, q->N, q->K, 1, pools[pi]);
+        CHECK(same_bits(got, ref, q->nc), "%s %dx%dx%d accumulate: %d threads differ", L->name,
+              q->M, q->N, q->K, pi + 1);
+    }
+    matmul_set_isa(MATMUL_ISA_PORTABLE);
+    memcpy(got, q->c0, q->nc * sizeof(float));
+    L->fast(got, q->a, q->b, q->M, q->N, q->K, 1, NULL);
+    matmul_set_isa(MATMUL_ISA_AUTO);
+    CHECK(same_bits(got, ref, q->nc), "%s %dx%dx%d accumulate: portable and %s differ", L->name,
+          q->M, q->N, q->K, matmul_isa_name());
+}
+
 static void check_kernels(pool *pools[3])
 {
-    const size_t nshapes = sizeof SHAPES / sizeof SHAPES[0];
+    float *scratch = malloc(matmul_scratch_floats() * sizeof(float));
     for (size_t li = 0; li < sizeof LAYOUTS / sizeof LAYOUTS[0]; li++) {
-        const layout *L = &LAYOUTS[li];
-        for (size_t si = 0; si < nshapes; si++) {
+        for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++) {
             const int M = SHAPES[si][0], N = SHAPES[si][1], K = SHAPES[si][2];
-            const size_t nc = (size_t)M * N;
+            const size_t nc = (size_t)M * N, nalloc = (nc > 0 ? nc : 1) * sizeof(float);
             float *a = randv((size_t)M * K, 1 + si);
             float *b = randv((size_t)N * K, 100 + si);
             float *c0 = randv(nc, 200 + si);
-            float *want = malloc((nc > 0 ? nc : 1) * sizeof(float));
-            float *got = malloc((nc > 0 ? nc : 1) * sizeof(float));
-            for (int acc = 0; acc <= 1; acc++) {
-                memcpy(want, c0, nc * sizeof(float));
-                L->naive(want, a, b, M, N, K, acc);
-                for (int isa = 0; isa < 2; isa++) {
-                    matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
-                    for (int pi = -1; pi < 3; pi++) {
-                        memcpy(got, c0, nc * sizeof(float));
-                        L->fast(got, a, b, M, N, K, acc, pi < 0 ? NULL : pools[pi]);
-                        char name[96];
-                        snprintf(name, sizeof name, "%s %dx%dx%d acc=%d %s threads=%d", L->name, M,
-                                 N, K, acc, matmul_isa_name(), pi < 0 ? 0 : pi + 1);
-                        if (acc == 0)
-                            CHECK(same_bits(got, want, nc), "%s: not bit-identical to the naive twin at [%zu]",
-                                  name, first_diff(got, want, nc));
-                        else
-                            check_close(name, got, want, nc, 1e-6 * (K + 1), 1e-5);
-                    }
-                }
-                matmul_set_isa(MATMUL_ISA_AUTO);
-                /* accumulate on: the same bits for every thread count and path */
-                if (acc == 1) {
-                    float *ref = malloc((nc > 0 ? nc : 1) * sizeof(float));
-                    memcpy(ref, c0, nc * sizeof(float));
-                    L->fast(ref, a, b, M, N, K, 1, NULL);
-                    for (int pi = 0; pi < 3; pi++) {
-                        memcpy(got, c0, nc * sizeof(float));
-                        L->fast(got, a, b, M, N, K, 1, pools[pi]);
-                        CHECK(same_bits(got, ref, nc), "%s %dx%dx%d accumulate: %d threads differ",
-                              L->name, M, N, K, pi + 1);
-                    }
-                    matmul_set_isa(MATMUL_ISA_PORTABLE);
-                    memcpy(got, c0, nc * sizeof(float));
-                    L->fast(got, a, b, M, N, K, 1, NULL);
-                    matmul_set_isa(MATMUL_ISA_AUTO);
-                    CHECK(same_bits(got, ref, nc), "%s %dx%dx%d accumulate: portable and %s differ",
-                          L->name, M, N, K, matmul_isa_name());
-                    free(ref);
-                }
-            }
+            float *want = malloc(nalloc);
+            float *got = malloc(nalloc);
+            const kernel_case q = {&LAYOUTS[li], M, N, K, a, b, c0, nc};
+            check_against_twin(&q, 0, pools, scratch, want, got);
+            check_against_twin(&q, 1, pools, scratch, want, got);
+            check_accumulate_bits(&q, pools, want, got);
             free(a);
             free(b);
             free(c0);
@@ -148,6 +174,7 @@ static void check_kernels(pool *pools[3])
             free(got);
         }
     }
+    free(scratch);
 }
 
 /* The edges of the tiny products' loop (matmul.h): shapes at and one past

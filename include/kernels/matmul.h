@@ -1,11 +1,15 @@
 /* matmul.h - the few matrix kernels every layer uses, each with a naive twin.
  *
- * Dimension key: M rows of the result, N columns of the result, K the summed
- * dimension. All matrices are row-major float32. When `accumulate` is nonzero
- * the product is added to C, otherwise C is overwritten.
+ * Dimension key: the generic GEMM letters, M rows of the result, N columns
+ * of the result, K the summed dimension; matmul_gram_mt uses the training
+ * key, N samples, I in. All matrices are row-major float32. When
+ * `accumulate` is nonzero the product is added to C, otherwise C is
+ * overwritten.
  *
  * The *_naive twins are the plain triple loops, kept as the test oracle for
- * the fast kernels (tests/test_matmul.c).
+ * the fast kernels (tests/test_matmul.c). src/kernels/matmul.c holds them and
+ * chooses the fast kernel for each product; src/kernels/gemm.h lists the
+ * files of the fast kernels.
  *
  * How the fast kernels sum. Every fast kernel forms each output element as
  * the same sequential float sum as its naive twin, c = ((0 + a0 b0) + a1 b1)

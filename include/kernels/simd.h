@@ -13,9 +13,8 @@
  *
  * Not target_clones: its resolvers run at load time, through libgcc's CPU
  * probe, a constructor that asks CPUID a dozen questions, and in a virtual
- * machine each CPUID traps to the hypervisor (4.4 us apiece on the machine
- * README.md describes) - more than a whole LoRA epoch of the default
- * experiment.
+ * machine each CPUID traps to the hypervisor, which costs a short run more
+ * than it saves (docs/performance.md).
  */
 #ifndef LORA_DEMO_SIMD_H
 #define LORA_DEMO_SIMD_H
