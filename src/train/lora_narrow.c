@@ -86,32 +86,38 @@ void lora_narrow_fill(trainer *t, const float *x, const float *y, const float *b
 /* ------------------------------------------------------------------------ */
 /* one block of S samples, in four steps */
 
-/* out[r] (rows, lanes) = sum over k of in[k] * w[r][k], k in order from 0:
- * h = x A^T (w = A, rows R, K = I) or t = h B^T (w = B, rows O, K = R). */
-ROW_INLINE void block_product(narrow_vec *out, const narrow_vec *in, const float *w, int rows,
-                              int K)
+/* out[r] (rows, lanes) = sum over k of in[k] * w[r sr + k sk], k in order
+ * from 0. h = x A^T (w = A, sr = I, sk = 1), t = h B^T (w = B, sr = R,
+ * sk = 1) and dh = g B (w = B, sr = 1, sk = R). */
+ROW_INLINE void block_product(narrow_vec *restrict out, const narrow_vec *restrict in,
+                              const float *restrict w, int rows, int K, int sr, int sk)
 {
     for (int r = 0; r < rows; r++) {
-        float acc[NARROW_S] = {0};
+        /* two sums of 8 lanes, not one of 16: in a helper inlined into its
+         * caller GCC keeps these in registers, where it would pass a 16-lane
+         * sum through the stack */
+        float lo[NARROW_S / 2] = {0}, hi[NARROW_S / 2] = {0};
         for (int k = 0; k < K; k++) {
-            const float wk = w[(size_t)r * K + k];
-            NARROW_UNROLL
-            for (int j = 0; j < NARROW_S; j++)
-                acc[j] += in[k][j] * wk;
+            const float wk = w[(size_t)r * sr + (size_t)k * sk];
+            for (int j = 0; j < NARROW_S / 2; j++)
+                lo[j] += in[k][j] * wk;
+            for (int j = 0; j < NARROW_S / 2; j++)
+                hi[j] += in[k][NARROW_S / 2 + j] * wk;
         }
-        NARROW_UNROLL
-        for (int j = 0; j < NARROW_S; j++)
-            out[r][j] = acc[j];
+        for (int j = 0; j < NARROW_S / 2; j++) {
+            out[r][j] = lo[j];
+            out[r][NARROW_S / 2 + j] = hi[j];
+        }
     }
 }
 
 /* pred = y0 + s t, each row's squared error into row_sq (the first nb
- * samples), and gl = (g (pred - y)) s. */
-ROW_INLINE void block_loss(narrow_vec *gl, double *row_sq, const narrow_vec *t,
-                           const narrow_vec *y0, const narrow_vec *y, float scale, float g, int O,
-                           int nb)
+ * samples), and gl = (g (pred - y)) s. sq is the caller's scratch, zero
+ * past row O (set once per batch, not per block). */
+ROW_INLINE void block_loss(narrow_vec *gl, double *row_sq, double sq[NARROW_W][NARROW_S],
+                           const narrow_vec *t, const narrow_vec *y0, const narrow_vec *y,
+                           float scale, float g, int O, int nb)
 {
-    double sq[NARROW_W][NARROW_S] = {{0}}; /* rows past O stay 0 */
     for (int o = 0; o < O; o++)
         for (int j = 0; j < NARROW_S; j++) {
             const float p = y0[o][j] + scale * t[o][j];
@@ -128,30 +134,14 @@ ROW_INLINE void block_loss(narrow_vec *gl, double *row_sq, const narrow_vec *t,
     }
 }
 
-/* dh = g B: dh[r] = sum over o of gl[o] B[o][r], o in order. */
-ROW_INLINE void block_dh(narrow_vec *dh, const narrow_vec *gl, const float *B, int O, int R)
-{
-    for (int r = 0; r < R; r++) {
-        float acc[NARROW_S] = {0};
-        for (int o = 0; o < O; o++) {
-            const float w = B[(size_t)o * R + r];
-            NARROW_UNROLL
-            for (int j = 0; j < NARROW_S; j++)
-                acc[j] += gl[o][j] * w;
-        }
-        NARROW_UNROLL
-        for (int j = 0; j < NARROW_S; j++)
-            dh[r][j] = acc[j];
-    }
-}
-
 /* dB^T += h^T g and dA += dh^T x over the block's nb rows, row after row;
- * each sum stays in registers for the block. xr: the block's padded x rows. */
+ * each sum stays in registers for the block. xr: the block's padded x rows;
+ * glr: the caller's scratch for g transposed, [sample][o], zero past O. */
 ROW_INLINE void block_grads(float dbt[NARROW_W][NARROW_W], float da[NARROW_W][NARROW_I],
-                            const narrow_vec *h, const narrow_vec *gl, const narrow_vec *dh,
+                            float glr[NARROW_S][NARROW_W], const narrow_vec *h,
+                            const narrow_vec *gl, const narrow_vec *dh,
                             const float (*xr)[NARROW_I], int O, int R, int nb)
 {
-    float glr[NARROW_S][NARROW_W] = {{0}}; /* g transposed, [sample][o], zero past O */
     for (int o = 0; o < O; o++)
         for (int j = 0; j < NARROW_S; j++)
             glr[j][o] = gl[o][j];
@@ -199,6 +189,8 @@ ROW_INLINE void narrow_batch(double *row_sq, layer *L, const float *xt, const fl
     const int I = L->in, O = L->out, R = L->rank;
     narrow_vec h[NARROW_W], t[NARROW_W], gl[NARROW_W], dh[NARROW_W];
     const narrow_vec zero[NARROW_W] = {{0}}; /* the base output when there is none */
+    double sq[NARROW_W][NARROW_S] = {{0}};   /* block_loss's scratch */
+    float glr[NARROW_S][NARROW_W] = {{0}};   /* block_grads' scratch */
     float dbt[NARROW_W][NARROW_W] = {{0}}, da[NARROW_W][NARROW_I] = {{0}}; /* dB^T, dA */
     for (int n0 = 0; n0 < cnt; n0 += NARROW_S) {
         /* samples in this block: all of them, or cnt % S in a last, partial
@@ -212,11 +204,11 @@ ROW_INLINE void narrow_batch(double *row_sq, layer *L, const float *xt, const fl
          * pointers to arrays to their const form by itself) */
         const narrow_vec *ch = (const narrow_vec *)h, *ct = (const narrow_vec *)t;
         const narrow_vec *cgl = (const narrow_vec *)gl, *cdh = (const narrow_vec *)dh;
-        block_product(h, xb, L->A, R, I); /* h = x A^T */
-        block_product(t, ch, L->B, O, R); /* t = h B^T */
-        block_loss(gl, row_sq + n0, ct, y0b, yb, L->scale, g, O, nb);
-        block_dh(dh, cgl, L->B, O, R);
-        block_grads(dbt, da, ch, cgl, cdh, (const float(*)[NARROW_I])(xr + (size_t)n0 * NARROW_I),
+        block_product(h, xb, L->A, R, I, I, 1); /* h = x A^T */
+        block_product(t, ch, L->B, O, R, R, 1); /* t = h B^T */
+        block_loss(gl, row_sq + n0, sq, ct, y0b, yb, L->scale, g, O, nb);
+        block_product(dh, cgl, L->B, R, O, 1, R); /* dh = g B */
+        block_grads(dbt, da, glr, ch, cgl, cdh, (const float(*)[NARROW_I])(xr + (size_t)n0 * NARROW_I),
                     O, R, nb);
     }
     for (int o = 0; o < O; o++)
