@@ -1,4 +1,5 @@
-/* status.h - error codes shared by every lora_demo module.
+/* status.h - error codes, and the small helpers every lora_demo module shares:
+ * message formatting, checked size arithmetic, a string copy.
  *
  * Library code never exits and never prints. A function that can fail returns
  * an ld_status and, where it takes one, fills a caller-owned message buffer
@@ -23,9 +24,6 @@ typedef enum {
 
 /* Exit status for a status: 0 ok, 2 bad input/usage, 1 anything else. */
 int ld_exit_code(ld_status st);
-
-/* Short lower-case name of a status, e.g. "bad input". Never NULL. */
-const char *ld_status_name(ld_status st);
 
 /* printf into err (if err != NULL and errlen > 0), always NUL-terminated.
  * Returns st so callers can write `return ld_fail(err, errlen, LD_EIO, ...)`.
@@ -71,5 +69,8 @@ static inline int ld_add_size(size_t *out, size_t a, size_t b)
     *out = a + b;
     return 0;
 }
+
+/* A malloc'd copy of s, or NULL if allocation fails. (C11 has no strdup.) */
+char *ld_strdup(const char *s);
 
 #endif /* LORA_DEMO_STATUS_H */

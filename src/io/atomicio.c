@@ -21,15 +21,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
 char *path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
@@ -48,7 +39,7 @@ char *path_join(const char *dir, const char *name)
 ld_status atomic_open(atomic_file *af, const char *path, char *err, size_t errlen)
 {
     af->fp = NULL;
-    af->path = dup_str(path);
+    af->path = ld_strdup(path);
     size_t n = strlen(path) + 32;
     af->tmp_path = malloc(n);
     if (af->path == NULL || af->tmp_path == NULL) {
@@ -130,7 +121,7 @@ ld_status atomic_write_bytes(const char *path, const void *buf, size_t len,
 
 ld_status make_dirs(const char *dir, char *err, size_t errlen)
 {
-    char *p = dup_str(dir);
+    char *p = ld_strdup(dir);
     if (p == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", dir);
     size_t n = strlen(p);

@@ -62,15 +62,6 @@ static void put_le64(unsigned char *b, uint64_t x)
         b[i] = (unsigned char)(x >> (8 * i));
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
-
 /* "[2, 3]" into buf. */
 static void format_shape(char *buf, size_t n, int ndim, const long long *shape)
 {
@@ -376,7 +367,7 @@ static ld_status parse_buffer(const unsigned char *buf, size_t len, unsigned cha
 {
     memset(f, 0, sizeof *f);
     f->bytes = owned;
-    f->label = dup_str(label != NULL ? label : "(memory)");
+    f->label = ld_strdup(label != NULL ? label : "(memory)");
     if (f->label == NULL) {
         st_free(f);
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label != NULL ? label : "(memory)");
