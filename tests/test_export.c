@@ -312,19 +312,17 @@ static void test_scratch_weights(void)
         CHECK(str_is(json_get(cfg, "peft_type"), "LORA"), "peft_type");
         CHECK(json_number(json_get(cfg, "r")) == R && json_number_is_integer(json_get(cfg, "r")), "r");
         CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.5, "lora_alpha");
-        CHECK(json_type_of(json_get(cfg, "use_rslora")) == JSON_BOOL && json_bool(json_get(cfg, "use_rslora")),
+        CHECK(json_type_of(json_get(cfg, "use_rslora")) == JSON_TRUE,
               "use_rslora");
         CHECK(json_length(tm) == 1 && str_is(json_at(tm, 0), "layer"), "target_modules");
         CHECK(json_type_of(json_get(cfg, "lora_dropout")) == JSON_NUMBER &&
                   json_number(json_get(cfg, "lora_dropout")) == 0.0,
               "lora_dropout");
         CHECK(str_is(json_get(cfg, "bias"), "none"), "bias");
-        CHECK(json_type_of(json_get(cfg, "fan_in_fan_out")) == JSON_BOOL &&
-                  !json_bool(json_get(cfg, "fan_in_fan_out")),
-              "fan_in_fan_out");
+        CHECK(json_type_of(json_get(cfg, "fan_in_fan_out")) == JSON_FALSE, "fan_in_fan_out");
         CHECK(is_null(json_get(cfg, "task_type")) && is_null(json_get(cfg, "base_model_name_or_path")),
               "task_type, base_model_name_or_path");
-        CHECK(json_bool(json_get(cfg, "inference_mode")), "inference_mode");
+        CHECK(json_type_of(json_get(cfg, "inference_mode")) == JSON_TRUE, "inference_mode");
         /* PEFT's scale from the config is the one the model trained with */
         const double scale = json_number(json_get(cfg, "lora_alpha")) / sqrt((double)R);
         CHECK((float)scale == mr->scale, "%s: PEFT scale %.9g, ours %.9g", mr->name, scale,
@@ -456,7 +454,8 @@ static void test_finetune_weights(void)
     json_value *cfg = parse_file(p);
     free(p);
     if (cfg != NULL) {
-        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.0 && !json_bool(json_get(cfg, "use_rslora")),
+        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.0 &&
+                  json_type_of(json_get(cfg, "use_rslora")) == JSON_FALSE,
               "finetune adapter: alpha = r, alpha/r scale");
         json_free(cfg);
     }
@@ -498,7 +497,7 @@ static void test_summary_json(void)
         CHECK(json_number(json_get(cf, "lr")) == 0.01 && json_number(json_get(cf, "noise")) == 0.01,
               "lr, noise");
         CHECK(is_null(json_get(cf, "data")) && is_null(json_get(cf, "base_weights")) &&
-                  json_type_of(json_get(cf, "save_weights")) == JSON_BOOL,
+                  json_type_of(json_get(cf, "save_weights")) == JSON_FALSE,
               "data, base_weights, save_weights");
         CHECK(json_length(json_get(root, "seeds")) == 2, "seeds");
         CHECK(json_length(models) == 3, "three models");

@@ -239,9 +239,7 @@ static void test_divergence_files(void)
         const json_value *per = json_get(r1, "diverged_at_epoch_per_seed");
         CHECK(json_length(per) == 2 && json_number(json_at(per, 0)) == 2.0,
               "lora_r1: per-seed divergence epochs");
-        CHECK(json_type_of(json_get(root, "interrupted")) == JSON_BOOL &&
-                  !json_bool(json_get(root, "interrupted")),
-              "interrupted: false");
+        CHECK(json_type_of(json_get(root, "interrupted")) == JSON_FALSE, "interrupted: false");
     } else {
         CHECK(0, "summary.json does not parse: %s", err);
     }
@@ -388,7 +386,7 @@ static void test_stop_before_start(void)
     char *js = read_text(c.output_dir, "summary.json");
     json_value *root = NULL;
     CHECK(js != NULL && json_parse(js, strlen(js), &root, err, sizeof err) == LD_OK &&
-              json_bool(json_get(root, "interrupted")),
+              json_type_of(json_get(root, "interrupted")) == JSON_TRUE,
           "summary.json parses, interrupted: true");
     json_free(root);
     free(csv);

@@ -85,10 +85,10 @@ static void test_scalars(void)
 {
     json_value *v;
     if ((v = parse_ok(" true ")) != NULL)
-        CHECK(json_type_of(v) == JSON_BOOL && json_bool(v) == 1, "true");
+        CHECK(json_type_of(v) == JSON_TRUE, "true");
     json_free(v);
     if ((v = parse_ok("false")) != NULL)
-        CHECK(json_type_of(v) == JSON_BOOL && json_bool(v) == 0, "false");
+        CHECK(json_type_of(v) == JSON_FALSE, "false");
     json_free(v);
     if ((v = parse_ok("\t\r\nnull\n")) != NULL)
         CHECK(json_type_of(v) == JSON_NULL, "null");

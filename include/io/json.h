@@ -35,9 +35,12 @@
  * parse, 65 do not. Bounds the parser's (and json_free's) recursion. */
 #define JSON_MAX_DEPTH 64
 
+/* true and false are types of their own, as null is: a boolean carries no
+ * value beyond its type. */
 typedef enum {
     JSON_NULL,
-    JSON_BOOL,
+    JSON_FALSE,
+    JSON_TRUE,
     JSON_NUMBER,
     JSON_STRING,
     JSON_ARRAY,
@@ -63,8 +66,6 @@ void json_free(json_value *root);
 
 json_type json_type_of(const json_value *v);      /* JSON_NULL for NULL */
 const char *json_type_name(json_type t);          /* "null", "boolean", ... */
-
-int json_bool(const json_value *v);               /* 1 for true, else 0 */
 
 /* The number as the nearest double (0 if v is not a number). */
 double json_number(const json_value *v);

@@ -20,7 +20,6 @@ typedef struct json_member json_member;
 struct json_value {
     json_type type;
     union {
-        int boolean;
         struct {
             double d;
             uint64_t u;            /* exact value when u_ok */
@@ -371,12 +370,7 @@ static ld_status parse_literal(parser *p, const char *word, json_value *out)
     if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0)
         return unexpected(p);
     p->pos += n;
-    if (word[0] == 'n') {
-        out->type = JSON_NULL;
-    } else {
-        out->type = JSON_BOOL;
-        out->u.boolean = word[0] == 't';
-    }
+    out->type = word[0] == 'n' ? JSON_NULL : word[0] == 't' ? JSON_TRUE : JSON_FALSE;
     return LD_OK;
 }
 
@@ -641,7 +635,8 @@ static void free_contents(json_value *v)
         free(v->u.obj.sorted);
         break;
     case JSON_NULL:
-    case JSON_BOOL:
+    case JSON_FALSE:
+    case JSON_TRUE:
     case JSON_NUMBER:
         break;
     }
@@ -667,18 +662,14 @@ const char *json_type_name(json_type t)
 {
     switch (t) {
     case JSON_NULL: return "null";
-    case JSON_BOOL: return "boolean";
+    case JSON_FALSE:
+    case JSON_TRUE: return "boolean";
     case JSON_NUMBER: return "number";
     case JSON_STRING: return "string";
     case JSON_ARRAY: return "array";
     case JSON_OBJECT: return "object";
     }
     return "unknown";
-}
-
-int json_bool(const json_value *v)
-{
-    return v != NULL && v->type == JSON_BOOL && v->u.boolean;
 }
 
 double json_number(const json_value *v)

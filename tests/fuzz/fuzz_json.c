@@ -54,7 +54,8 @@ static void write_tree(FILE *fp, const json_value *v)
 {
     switch (json_type_of(v)) {
     case JSON_NULL: fputs("null", fp); break;
-    case JSON_BOOL: fputs(json_bool(v) ? "true" : "false", fp); break;
+    case JSON_FALSE: fputs("false", fp); break;
+    case JSON_TRUE: fputs("true", fp); break;
     case JSON_NUMBER: json_write_number(fp, json_number(v)); break;
     case JSON_STRING: json_write_string(fp, json_string(v)); break;
     case JSON_ARRAY:
@@ -85,8 +86,9 @@ static int same_tree(const json_value *a, const json_value *b)
     if (json_type_of(a) != json_type_of(b))
         return 0;
     switch (json_type_of(a)) {
-    case JSON_NULL: return 1;
-    case JSON_BOOL: return json_bool(a) == json_bool(b);
+    case JSON_NULL:
+    case JSON_FALSE:
+    case JSON_TRUE: return 1;
     case JSON_NUMBER: {
         double x = json_number(a), y = json_number(b);
         return memcmp(&x, &y, sizeof x) == 0;
