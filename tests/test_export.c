@@ -166,19 +166,28 @@ static int load_weights(const char *dir, const char *model_name, const char *sta
     return st == LD_OK;
 }
 
+/* The value of metadata key in f (st_file.meta), or NULL. */
+static const char *meta_value(const st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta[i].key, key) == 0)
+            return f->meta[i].value;
+    return NULL;
+}
+
 /* The metadata every weights file carries. */
 static void check_meta(const st_file *f, const model_result *mr, uint64_t seed)
 {
     char r[16], s[24];
     snprintf(r, sizeof r, "%d", mr->rank);
     snprintf(s, sizeof s, "%llu", (unsigned long long)seed);
-    const char *fmt = st_meta_get(f, "format"), *model = st_meta_get(f, "model");
-    const char *rr = st_meta_get(f, "r"), *ss = st_meta_get(f, "seed");
+    const char *fmt = meta_value(f, "format"), *model = meta_value(f, "model");
+    const char *rr = meta_value(f, "r"), *ss = meta_value(f, "seed");
     CHECK(fmt != NULL && strcmp(fmt, "pt") == 0, "%s: format", mr->name);
     CHECK(model != NULL && strcmp(model, mr->name) == 0, "%s: model '%s'", mr->name, model ? model : "");
     CHECK(rr != NULL && strcmp(rr, r) == 0, "%s: r", mr->name);
     CHECK(ss != NULL && strcmp(ss, s) == 0, "%s: seed", mr->name);
-    const char *alpha = st_meta_get(f, "lora_alpha"), *scale = st_meta_get(f, "scale");
+    const char *alpha = meta_value(f, "lora_alpha"), *scale = meta_value(f, "scale");
     if (mr->rank == 0) {
         CHECK(alpha == NULL && scale == NULL && f->n_meta == 4, "dense: no lora_alpha/scale");
     } else {
@@ -291,7 +300,7 @@ static void test_scratch_weights(void)
         if (st != LD_OK)
             continue;
         const int R = mr->rank;
-        CHECK(f.n_tensors == 2 && f.n_meta == 1 && strcmp(st_meta_get(&f, "format"), "pt") == 0,
+        CHECK(f.n_tensors == 2 && f.n_meta == 1 && strcmp(meta_value(&f, "format"), "pt") == 0,
               "%s adapter: tensors and metadata", mr->name);
         float *a = get(&f, "base_model.model.layer.lora_A.weight", R, 7);
         float *b = get(&f, "base_model.model.layer.lora_B.weight", 3, R);
@@ -374,7 +383,7 @@ static void test_finetune_weights(void)
     float *w0 = get(&base, "layer.weight", 4, 6), *b0 = get(&base, "layer.bias", 4, 0);
     CHECK(base.n_tensors == 2 && same_floats(w0, res.base_w, 24) && same_floats(b0, res.base_b, 4),
           "base.safetensors holds the pretrained base");
-    CHECK(strcmp(st_meta_get(&base, "format"), "pt") == 0, "base: format pt");
+    CHECK(strcmp(meta_value(&base, "format"), "pt") == 0, "base: format pt");
     st_free(&base);
     dataset test;
     p = path2(dir, "test.csv");

@@ -110,9 +110,6 @@ void st_free(st_file *f);
 /* The tensor called name, or NULL. */
 const st_tensor *st_find(const st_file *f, const char *name);
 
-/* The metadata value for key, or NULL. */
-const char *st_meta_get(const st_file *f, const char *key);
-
 /* The raw little-endian bytes of t, (t->end - t->begin) of them. */
 const unsigned char *st_tensor_bytes(const st_file *f, const st_tensor *t);
 

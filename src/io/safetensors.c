@@ -505,14 +505,6 @@ const st_tensor *st_find(const st_file *f, const char *name)
     return NULL;
 }
 
-const char *st_meta_get(const st_file *f, const char *key)
-{
-    for (size_t i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta[i].key, key) == 0)
-            return f->meta[i].value;
-    return NULL;
-}
-
 const unsigned char *st_tensor_bytes(const st_file *f, const st_tensor *t)
 {
     return f->data + t->begin;
