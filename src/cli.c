@@ -279,22 +279,6 @@ static ld_status unknown_option(const char *arg, int opt, char *err, size_t errl
     return ld_fail(err, errlen, LD_EINPUT, "unknown option '%s'", arg);
 }
 
-ld_status cli_check_sizes(const config *cfg, const char *source, char *err, size_t errlen)
-{
-    char from[256] = "";
-    if (source != NULL)
-        snprintf(from, sizeof from, " (in %d, out %d from %s)", cfg->in, cfg->out, source);
-    const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
-    for (int i = 0; i < cfg->n_ranks; i++)
-        if (cfg->ranks[i] > max_rank)
-            return ld_fail(err, errlen, LD_EINPUT, "--ranks: rank %d exceeds min(--in, --out) = %d%s",
-                           cfg->ranks[i], max_rank, from);
-    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > max_rank)
-        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d%s",
-                       cfg->delta_rank, max_rank, from);
-    return LD_OK;
-}
-
 ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
                     size_t errlen)
 {
@@ -424,10 +408,10 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
                        "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");
 #undef GIVEN
 
-    /* With files, --in and --out come from them: dataio.c checks the sizes
-     * once it has read them. */
+    /* With files, --in and --out come from them: config_merge_sizes checks
+     * the sizes once they are read. */
     if (cfg->data == NULL && cfg->base_weights == NULL) {
-        st = cli_check_sizes(cfg, NULL, err, errlen);
+        st = config_check_sizes(cfg, NULL, err, errlen);
         if (st != LD_OK)
             return st;
     }

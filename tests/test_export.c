@@ -1,7 +1,7 @@
 /* test_export.c - the files a run hands to other tools, read back: weights
  * and adapters (safetensors), adapter_config.json and summary.json (parsed
  * with json_parse), train.csv/test.csv; and the input side: --data's
- * held-out split, inputs_load's checks and the data round trip.
+ * held-out split, the checks of the input files and the data round trip.
  *
  * Dimension key: N samples, I in, O out, R rank.
  */
@@ -579,7 +579,7 @@ static void test_summary_json(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* inputs: the held-out split, inputs_load's checks, the data round trip */
+/* inputs: the held-out split, the checks of the input files, the data round trip */
 
 static void test_holdout_split(void)
 {
@@ -642,12 +642,31 @@ static void write_text(const char *path, const char *text)
     }
 }
 
-/* inputs_load on cfg (a copy); returns the status, message in err. */
+/* The input files c names, read and merged into c as main.c's load_inputs
+ * does; on failure in is empty. */
+static ld_status load_inputs(config *c, run_inputs *in, char *err, size_t errlen)
+{
+    input_files files;
+    input_sizes sizes;
+    config_input_files(c, &files);
+    ld_status st = inputs_load_data(&files, in, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_counts(c, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = inputs_load_base(&files, in, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_sizes(c, &sizes, err, errlen);
+    if (st != LD_OK)
+        inputs_free(in);
+    return st;
+}
+
+/* load_inputs on cfg (a copy); returns the status, message in err. */
 static ld_status load(config c, config *out, char *err, size_t errlen)
 {
     run_inputs in;
     err[0] = '\0';
-    ld_status st = inputs_load(&c, &in, err, errlen);
+    ld_status st = load_inputs(&c, &in, err, errlen);
     inputs_free(&in);
     if (out != NULL)
         *out = c;
@@ -728,7 +747,7 @@ static void test_inputs_load(void)
     c.delta_rank = 1;
     c.base_weights = bw;
     run_inputs in;
-    CHECK(inputs_load(&c, &in, err, sizeof err) == LD_OK && c.in == 4 && c.out == 3 && in.base_w != NULL &&
+    CHECK(load_inputs(&c, &in, err, sizeof err) == LD_OK && c.in == 4 && c.out == 3 && in.base_w != NULL &&
               memcmp(in.base_w, w, sizeof w) == 0 && memcmp(in.base_b, b, sizeof b) == 0,
           "layer.weight/layer.bias (%s)", err);
     inputs_free(&in);
