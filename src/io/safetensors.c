@@ -89,13 +89,8 @@ typedef struct {
     size_t errlen;
 } ctx;
 
-static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const char *fmt, ...)
+LD_PRINTF(4, 5) static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen,
+                                            const char *fmt, ...)
 {
     char q[80], reason[200];
     json_snippet(q, sizeof q, name, nlen);
