@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/json.h"
+#include "io/utf8.h"
 #include "test.h"
 
 /* Parse a C string; NULL (and a printed failure) if it does not parse. */
@@ -363,10 +364,10 @@ static void test_write_number(void)
 
 static void test_utf8_and_snippet(void)
 {
-    CHECK(json_utf8_valid("abc\xc3\xa9", 5), "valid utf-8");
-    CHECK(!json_utf8_valid("\xc3", 1), "truncated utf-8");
-    CHECK(!json_utf8_valid("\xed\xbf\xbf", 3), "surrogate utf-8");
-    CHECK(json_utf8_valid("", 0), "empty is valid");
+    CHECK(utf8_valid("abc\xc3\xa9", 5), "valid utf-8");
+    CHECK(!utf8_valid("\xc3", 1), "truncated utf-8");
+    CHECK(!utf8_valid("\xed\xbf\xbf", 3), "surrogate utf-8");
+    CHECK(utf8_valid("", 0), "empty is valid");
 
     char buf[64];
     json_snippet(buf, sizeof buf, "a\nb\"", 4);

@@ -11,6 +11,7 @@
 
 #include "io/atomicio.h"
 #include "io/json.h"
+#include "io/utf8.h"
 
 static void put_le64(unsigned char *b, uint64_t x)
 {
@@ -22,7 +23,7 @@ static ld_status check_name(const char *path, const char *what, const char *s, c
 {
     if (s == NULL)
         return ld_fail(err, errlen, LD_EINPUT, "%s: %s is NULL", path, what);
-    if (!json_utf8_valid(s, strlen(s))) {
+    if (!utf8_valid(s, strlen(s))) {
         char q[80];
         json_snippet(q, sizeof q, s, strlen(s));
         return ld_fail(err, errlen, LD_EINPUT, "%s: %s %s is not valid UTF-8", path, what, q);

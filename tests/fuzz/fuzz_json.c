@@ -3,8 +3,8 @@
  * Build and run (from the repository root):
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_json.c src/io/safetensors.c src/io/json.c \
- *       src/status.c src/io/atomicio.c -lm -o fuzz_json
+ *       tests/fuzz/fuzz_json.c src/io/json.c src/io/json_write.c \
+ *       src/io/utf8.c src/status.c -lm -o fuzz_json
  *   ./fuzz_json -dict=tests/fuzz/json.dict -max_total_time=30 \
  *       fuzz-out/json tests/fuzz/corpus/json
  *
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "io/json.h"
+#include "io/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -124,7 +125,7 @@ static void check_utf8(const json_value *v)
 {
     switch (json_type_of(v)) {
     case JSON_STRING:
-        REQUIRE(json_utf8_valid(json_string(v), json_string_len(v)));
+        REQUIRE(utf8_valid(json_string(v), json_string_len(v)));
         break;
     case JSON_ARRAY:
         for (size_t i = 0; i < json_length(v); i++)
@@ -132,7 +133,7 @@ static void check_utf8(const json_value *v)
         break;
     case JSON_OBJECT:
         for (size_t i = 0; i < json_length(v); i++) {
-            REQUIRE(json_utf8_valid(json_key_at(v, i), json_key_len_at(v, i)));
+            REQUIRE(utf8_valid(json_key_at(v, i), json_key_len_at(v, i)));
             check_utf8(json_value_at(v, i));
         }
         break;

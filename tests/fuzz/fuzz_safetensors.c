@@ -4,7 +4,7 @@
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
  *       tests/fuzz/fuzz_safetensors.c src/io/safetensors.c src/io/json.c \
- *       src/status.c -lm -o fuzz_safetensors
+ *       src/io/json_write.c src/io/utf8.c src/status.c -lm -o fuzz_safetensors
  *   ./fuzz_safetensors -dict=tests/fuzz/safetensors.dict -max_total_time=30 \
  *       fuzz-out/safetensors tests/fuzz/corpus/safetensors
  *
