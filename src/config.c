@@ -40,12 +40,9 @@ void config_defaults_for(config *cfg, experiment_kind kind)
     config_defaults(cfg);
     cfg->experiment = kind;
     if (kind == EXPERIMENT_FINETUNE) {
-        /* Enough data that full fine-tuning's 55 parameters barely overfit
-         * (its test MSE is about noise^2 (1 + (I+1)/N)), a held-out set large
-         * enough to measure MSEs near noise^2 = 1e-4, and enough epochs for
-         * Adam to reach that floor on every seed; checked on 2000 seeds by
-         * scripts/check_finetune_seeds.sh (see docs/finetune.md). The
-         * alpha default stays alpha = r: scale 1 for every rank. */
+        /* Enough samples, held-out rows and epochs that full fine-tuning
+         * reaches the noise floor on every seed (why these values, and the
+         * seed check: docs/finetune.md). alpha stays r: scale 1 for every rank. */
         cfg->epochs = 400;
         cfg->samples = 500;
         cfg->test_samples = 1000;

@@ -3,14 +3,10 @@
  * POSIX is needed for getpid, unlink and mkdir; the rest of the project is
  * plain C11.
  *
- * No fsync: the rename makes each file appear whole or not at all to every
- * other process, and a run killed at any moment (SIGINT, SIGKILL, a crash)
- * leaves no truncated file under a final name, because the data already sit
- * in the kernel's page cache. What fsync would add is durability across a
- * power failure or kernel crash right after the run; these files are the
- * output of a reproducible computation that can simply be run again, and
- * fsync cost 0.5 to 6 ms per file on this project's machines, more than the
- * whole default experiment's training. */
+ * No fsync: the rename alone means that no other process, and no run killed
+ * at any moment, sees a truncated file under a final name. fsync would add
+ * only durability across a power failure, for files that a rerun
+ * reproduces; what it would cost is in docs/performance.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "io/atomicio.h"
 

@@ -297,10 +297,10 @@ static ld_status take_header(parser *p, size_t line_no, char ***names)
         order[j].col = j;
     }
     if (st == LD_OK) {
-        /* Sort rather than compare all pairs, so a header of 10^6 names costs
-         * a second, not hours. Report the earliest column whose name already
-         * appeared (what a left-to-right scan would find): in each run of
-         * equal names, the second entry is the first repeat. */
+        /* Sort rather than compare all pairs: O(n log n), also for a hostile
+         * header of millions of names. Report the earliest column whose name
+         * already appeared (what a left-to-right scan would find): in each
+         * run of equal names, the second entry is the first repeat. */
         qsort(order, n, sizeof *order, cmp_named_col);
         size_t dup = SIZE_MAX, orig = 0;
         for (size_t r = 1; r < n; r++) {
