@@ -150,16 +150,16 @@ static int hex4(const unsigned char *s, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned c = s[i], d;
+        unsigned c = s[i], digit;
         if (c >= '0' && c <= '9')
-            d = c - '0';
+            digit = c - '0';
         else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
+            digit = c - 'a' + 10;
         else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
+            digit = c - 'A' + 10;
         else
             return -1;
-        v = v * 16 + d;
+        v = v * 16 + digit;
     }
     *out = v;
     return 0;
@@ -279,11 +279,11 @@ static ld_status parse_number(parser *p, json_value *out)
             return bad(p, start, "leading zero in number");
     } else {
         while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9') {
-            unsigned d = p->s[i] - '0';
-            if (u > (UINT64_MAX - d) / 10)
+            const unsigned digit = p->s[i] - '0';
+            if (u > (UINT64_MAX - digit) / 10)
                 u_ok = 0;
             else
-                u = u * 10 + d;
+                u = u * 10 + digit;
             i++;
         }
     }
@@ -315,16 +315,16 @@ static ld_status parse_number(parser *p, json_value *out)
     memcpy(tmp, p->s + start, n);
     tmp[n] = '\0';
     errno = 0;
-    double d = strtod(tmp, NULL);
+    const double value = strtod(tmp, NULL);
     if (tmp != small)
         free(tmp);
     /* Underflow to 0 or a subnormal is fine; overflow to infinity is not,
      * because the writer could never reproduce it. */
-    if (isinf(d))
+    if (isinf(value))
         return bad(p, start, "number out of range");
 
     out->type = JSON_NUMBER;
-    out->u.num.d = d;
+    out->u.num.d = value;
     out->u.num.is_int = (unsigned char)is_int;
     out->u.num.u_ok = (unsigned char)(is_int && !neg && u_ok);
     out->u.num.u = out->u.num.u_ok ? u : 0;

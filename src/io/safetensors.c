@@ -134,18 +134,18 @@ static ld_status parse_shape(const ctx *c, const char *name, size_t nlen, const 
                            json_length(shape), ST_MAX_NDIM);
     t->ndim = (int)json_length(shape);
     for (int i = 0; i < t->ndim; i++) {
-        const json_value *d = json_at(shape, (size_t)i);
+        const json_value *dim = json_at(shape, (size_t)i);
         uint64_t u;
-        if (json_type_of(d) != JSON_NUMBER)
+        if (json_type_of(dim) != JSON_NUMBER)
             return tensor_fail(c, name, nlen, "shape[%d] must be a number, not %s", i,
-                               json_type_name(json_type_of(d)));
-        if (!json_number_is_integer(d))
+                               json_type_name(json_type_of(dim)));
+        if (!json_number_is_integer(dim))
             return tensor_fail(c, name, nlen, "shape[%d] must be an integer without fraction or exponent, got %.17g", i,
-                               json_number(d));
-        if (json_number(d) < 0 || (json_number(d) == 0 && !json_number_u64(d, &u)))
+                               json_number(dim));
+        if (json_number(dim) < 0 || (json_number(dim) == 0 && !json_number_u64(dim, &u)))
             return tensor_fail(c, name, nlen, "shape[%d] is negative", i);
-        if (!json_number_u64(d, &u) || u > (uint64_t)INT64_MAX)
-            return tensor_fail(c, name, nlen, "shape[%d] = %.17g is too large", i, json_number(d));
+        if (!json_number_u64(dim, &u) || u > (uint64_t)INT64_MAX)
+            return tensor_fail(c, name, nlen, "shape[%d] = %.17g is too large", i, json_number(dim));
         t->shape[i] = (long long)u;
     }
     return LD_OK;
@@ -158,15 +158,15 @@ static ld_status parse_offsets(const ctx *c, const char *name, size_t nlen, cons
     if (json_type_of(offs) != JSON_ARRAY || json_length(offs) != 2)
         return tensor_fail(c, name, nlen, "\"data_offsets\" must be an array of two integers");
     for (size_t i = 0; i < 2; i++) {
-        const json_value *o = json_at(offs, i);
-        if (json_number_u64(o, &off[i]))
+        const json_value *value = json_at(offs, i);
+        if (json_number_u64(value, &off[i]))
             continue;
-        if (json_type_of(o) != JSON_NUMBER)
+        if (json_type_of(value) != JSON_NUMBER)
             return tensor_fail(c, name, nlen, "data_offsets[%zu] must be a number, not %s", i,
-                               json_type_name(json_type_of(o)));
-        if (!json_number_is_integer(o))
+                               json_type_name(json_type_of(value)));
+        if (!json_number_is_integer(value))
             return tensor_fail(c, name, nlen, "data_offsets[%zu] is not an integer", i);
-        if (json_number(o) <= 0)
+        if (json_number(value) <= 0)
             return tensor_fail(c, name, nlen, "data_offsets[%zu] is negative", i);
         return tensor_fail(c, name, nlen, "data_offsets[%zu] is too large", i);
     }
