@@ -373,6 +373,56 @@ static ld_status fill_from_header(const ctx *c, const json_value *root, st_file 
     return LD_OK;
 }
 
+/* The JSON header of the file in buf[0..len): the length prefix, then the
+ * header itself, which must be an object. *header_len gets its length. */
+static ld_status parse_header(const ctx *c, const unsigned char *buf, size_t len,
+                              json_value **root, uint64_t *header_len)
+{
+    *root = NULL;
+    if (len < 8)
+        return ld_fail(c->err, c->errlen, LD_EINPUT,
+                       "%s: file is %zu bytes, shorter than the 8-byte header length", c->label, len);
+    const uint64_t n = get_le64(buf);
+    if (n > ST_MAX_HEADER_LEN)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
+                       c->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
+    if (n > len - 8)
+        return ld_fail(c->err, c->errlen, LD_EINPUT,
+                       "%s: header length %llu is larger than the %zu bytes after the length prefix",
+                       c->label, (unsigned long long)n, len - 8);
+    const char *hdr = (const char *)buf + 8;
+    char jerr[200];
+    ld_status st = json_parse(hdr, (size_t)n, root, jerr, sizeof jerr);
+    if (st != LD_OK)
+        return ld_fail(c->err, c->errlen, st, "%s: header is not valid JSON: %s", c->label, jerr);
+    if (json_type_of(*root) != JSON_OBJECT)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header is a JSON %s, not an object",
+                       c->label, json_type_name(json_type_of(*root)));
+    /* The reference implementation insists on '{' as the very first byte
+     * (no leading whitespace); trailing spaces are the padding. */
+    if (hdr[0] != '{')
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header does not start with '{'", c->label);
+    *header_len = n;
+    return LD_OK;
+}
+
+/* f's data buffer: the bytes after the header, which are in f->bytes
+ * already if owned, else copied there. */
+static ld_status take_data(const ctx *c, const unsigned char *data, int owned, st_file *f)
+{
+    if (owned) {
+        f->data = data;
+        return LD_OK;
+    }
+    f->bytes = malloc(f->data_len ? f->data_len : 1);
+    if (f->bytes == NULL)
+        return ld_fail(c->err, c->errlen, LD_ENOMEM, "%s: out of memory", c->label);
+    if (f->data_len > 0)
+        memcpy(f->bytes, data, f->data_len);
+    f->data = f->bytes;
+    return LD_OK;
+}
+
 /* Shared by st_parse and st_load. If owned != NULL it is the malloc'd block
  * that buf points into, and f takes it over (freed by st_free, also on
  * failure); otherwise the data buffer is copied. */
@@ -386,69 +436,23 @@ static ld_status parse_buffer(const unsigned char *buf, size_t len, unsigned cha
         st_free(f);
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label != NULL ? label : "(memory)");
     }
-    ctx c = {f->label, err, errlen};
-    ld_status st = LD_OK;
+    const ctx c = {f->label, err, errlen};
     json_value *root = NULL;
-
-    if (len < 8) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: file is %zu bytes, shorter than the 8-byte header length", f->label, len);
-        goto out;
+    uint64_t n = 0;
+    ld_status st = parse_header(&c, buf, len, &root, &n);
+    if (st == LD_OK) {
+        f->data_len = len - 8 - (size_t)n;
+        /* Metadata first: fill_from_header copies its values as strings. */
+        const json_value *meta = json_get(root, ST_METADATA_KEY);
+        if (meta != NULL)
+            st = parse_metadata(&c, meta);
     }
-    uint64_t n = get_le64(buf);
-    if (n > ST_MAX_HEADER_LEN) {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
-                     f->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
-        goto out;
-    }
-    if (n > len - 8) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: header length %llu is larger than the %zu bytes after the length prefix",
-                     f->label, (unsigned long long)n, len - 8);
-        goto out;
-    }
-    const char *hdr = (const char *)buf + 8;
-    char jerr[200];
-    st = json_parse(hdr, (size_t)n, &root, jerr, sizeof jerr);
-    if (st != LD_OK) {
-        st = ld_fail(err, errlen, st, "%s: header is not valid JSON: %s", f->label, jerr);
-        goto out;
-    }
-    if (json_type_of(root) != JSON_OBJECT) {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header is a JSON %s, not an object", f->label,
-                     json_type_name(json_type_of(root)));
-        goto out;
-    }
-    /* The reference implementation insists on '{' as the very first byte
-     * (no leading whitespace); trailing spaces are the padding. */
-    if (hdr[0] != '{') {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header does not start with '{'", f->label);
-        goto out;
-    }
-
-    f->data_len = len - 8 - (size_t)n;
-    /* Metadata first: fill_from_header copies its values as strings. */
-    const json_value *meta = json_get(root, ST_METADATA_KEY);
-    if (meta != NULL && (st = parse_metadata(&c, meta)) != LD_OK)
-        goto out;
-    if ((st = fill_from_header(&c, root, f)) != LD_OK)
-        goto out;
-    if ((st = check_layout(&c, f)) != LD_OK)
-        goto out;
-
-    if (owned != NULL) {
-        f->data = buf + 8 + n;
-    } else {
-        f->bytes = malloc(f->data_len ? f->data_len : 1);
-        if (f->bytes == NULL) {
-            st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", f->label);
-            goto out;
-        }
-        if (f->data_len > 0)
-            memcpy(f->bytes, buf + 8 + n, f->data_len);
-        f->data = f->bytes;
-    }
-out:
+    if (st == LD_OK)
+        st = fill_from_header(&c, root, f);
+    if (st == LD_OK)
+        st = check_layout(&c, f);
+    if (st == LD_OK)
+        st = take_data(&c, buf + 8 + n, owned != NULL, f);
     json_free(root);
     if (st != LD_OK)
         st_free(f);
