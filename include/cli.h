@@ -21,13 +21,6 @@ typedef enum { CLI_RUN = 0, CLI_HELP, CLI_VERSION } cli_action;
 ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
                     size_t errlen);
 
-/* The checks that need the final --in and --out: every rank (and, finetune
- * on generated data, --delta-rank) at most min(in, out). cli_parse runs it
- * unless the sizes come from files (--data, --base-weights); dataio.c runs
- * it after reading them, with source naming the file they came from (NULL:
- * the command line). */
-ld_status cli_check_sizes(const config *cfg, const char *source, char *err, size_t errlen);
-
 /* The --help text: every option with its default. */
 void cli_usage(FILE *fp);
 

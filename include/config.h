@@ -1,6 +1,8 @@
 /* config.h - every option of a run, with its default, in one struct.
  *
- * cli.c fills it from argv; experiment.c and report.c only read it.
+ * cli.c fills it from argv, and the config_merge_* functions below add what
+ * the input files say; main.c calls both, and every module below main only
+ * reads the config.
  *
  * Two experiments share the struct. Their defaults differ where noted:
  * config_defaults() gives the scratch (notebook) defaults, and
@@ -12,6 +14,8 @@
 #define LORA_DEMO_CONFIG_H
 
 #include <stdint.h>
+
+#include "status.h"
 
 #define CONFIG_MAX_RANKS 64
 #define CONFIG_MAX_THREADS 256
@@ -60,16 +64,49 @@ typedef struct {
 } config;
 
 /* The scratch defaults (the notebook's run). */
-void config_defaults(config *c);
-/* The defaults of experiment `kind`, with c->experiment set to it. */
-void config_defaults_for(config *c, experiment_kind kind);
+void config_defaults(config *cfg);
+/* The defaults of experiment `kind`, with cfg->experiment set to it. */
+void config_defaults_for(config *cfg, experiment_kind kind);
 
 /* "scratch" or "finetune". */
 const char *config_experiment_name(experiment_kind kind);
 
-/* alpha and scale of LoRA rank r under c: alpha is --alpha if given, else r;
- * scale is alpha/r, or alpha/sqrt(r) with --rslora. */
-float config_alpha(const config *c, int rank);
-float config_scale(const config *c, int rank);
+/* alpha and scale of LoRA rank r under cfg: alpha is --alpha if given, else
+ * r; scale is alpha/r, or alpha/sqrt(r) with --rslora. */
+float config_alpha(const config *cfg, int rank);
+float config_scale(const config *cfg, int rank);
+
+/* ------------------------------------------------------------------------ */
+/* The input files (io/dataio.h), merged in the order dataio.h gives.
+ *
+ * With --data, --in, --out, --samples and --test-samples come from the
+ * file(s); one given on the command line as well is a check, and a
+ * disagreement is an error that names both values. The exceptions: a file
+ * without a header needs --in and --out to split its columns, and without
+ * --test-data, --test-samples chooses how many rows are held out. With
+ * --base-weights and no --data, --in and --out come from the weight's shape
+ * in the same way. */
+
+struct input_files;
+struct input_sizes;
+
+/* The files cfg names and what it knows of their sizes: the request for
+ * inputs_load_data and inputs_load_base. */
+void config_input_files(const config *cfg, struct input_files *files);
+
+/* Check the rows of --data and --test-data against --samples and
+ * --test-samples, and set those two from them. Nothing to do without --data. */
+ld_status config_merge_counts(config *cfg, const struct input_sizes *sizes, char *err,
+                              size_t errlen);
+
+/* Set --in and --out from the files, then check the ranks against them
+ * (config_check_sizes, naming the file). Nothing to do without a file. */
+ld_status config_merge_sizes(config *cfg, const struct input_sizes *sizes, char *err,
+                             size_t errlen);
+
+/* The checks that need the final --in and --out: every rank (and, finetune
+ * on generated data, --delta-rank) at most min(in, out). source names the
+ * file they came from, or is NULL: the command line (cli_parse). */
+ld_status config_check_sizes(const config *cfg, const char *source, char *err, size_t errlen);
 
 #endif /* LORA_DEMO_CONFIG_H */

@@ -1,4 +1,5 @@
-/* status.h - error codes shared by every lora_demo module.
+/* status.h - error codes, and the small helpers every lora_demo module shares:
+ * message formatting, checked size arithmetic, a string copy.
  *
  * Library code never exits and never prints. A function that can fail returns
  * an ld_status and, where it takes one, fills a caller-owned message buffer
@@ -24,29 +25,26 @@ typedef enum {
 /* Exit status for a status: 0 ok, 2 bad input/usage, 1 anything else. */
 int ld_exit_code(ld_status st);
 
-/* Short lower-case name of a status, e.g. "bad input". Never NULL. */
-const char *ld_status_name(ld_status st);
+/* Marks a printf-like function: argument fmt is the format, first the first
+ * value, so the compiler checks every call. */
+#if defined(__GNUC__)
+#define LD_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#else
+#define LD_PRINTF(fmt, first)
+#endif
 
 /* printf into err (if err != NULL and errlen > 0), always NUL-terminated.
  * Returns st so callers can write `return ld_fail(err, errlen, LD_EIO, ...)`.
  *
- * ld_fail is a macro whose value is st itself, so the static analyzer sees
- * that a failure path returns st: as a function defined in status.c (and a
- * variadic one, which the analyzer does not inline) it looked as if it could
- * return LD_OK, and the analyzer reported uses of what such a path never
- * set. st is evaluated twice; every caller passes a constant or a variable. */
-ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
+ * ld_fail is a macro whose value is st itself, so that the static analyzer,
+ * which does not look into a variadic function, sees every failure path
+ * return st. st is evaluated twice: pass a constant or a variable. */
+LD_PRINTF(4, 5) ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, ...);
 #define ld_fail(err, errlen, st, ...) (ld_fail_msg((err), (errlen), (st), __VA_ARGS__), (st))
 
 /* Overflow-checked size arithmetic: *out = a*b (or a*b*c). Returns 0 on
  * success, -1 if the product does not fit in size_t (then *out is left
- * alone). Inline, so that every caller's compiler and static analyzer sees
- * what *out becomes: defined in status.c, the analyzer had to assume any
- * value, e.g. a zero size, and reported paths that cannot happen. */
+ * alone). Inline, so that the static analyzer sees what *out becomes. */
 static inline int ld_mul_size(size_t *out, size_t a, size_t b)
 {
     if (a != 0 && b > SIZE_MAX / a)
@@ -71,5 +69,8 @@ static inline int ld_add_size(size_t *out, size_t a, size_t b)
     *out = a + b;
     return 0;
 }
+
+/* A malloc'd copy of s, or NULL if allocation fails. (C11 has no strdup.) */
+char *ld_strdup(const char *s);
 
 #endif /* LORA_DEMO_STATUS_H */

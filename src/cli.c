@@ -213,7 +213,7 @@ static ld_status parse_experiment(const char *flag, const char *s, experiment_ki
 
 /* "1,2,4": non-empty, each a whole number >= 1, no repeats. The upper bound
  * min(in, out) is checked after all options are read. */
-static ld_status parse_ranks(const char *s, config *c, char *err, size_t errlen)
+static ld_status parse_ranks(const char *s, config *cfg, char *err, size_t errlen)
 {
     int n = 0;
     const char *p = s;
@@ -232,16 +232,16 @@ static ld_status parse_ranks(const char *s, config *c, char *err, size_t errlen)
         if (n == CONFIG_MAX_RANKS)
             return ld_fail(err, errlen, LD_EINPUT, "--ranks: '%s' has more than %d ranks", s, CONFIG_MAX_RANKS);
         for (int i = 0; i < n; i++)
-            if (c->ranks[i] == (int)v)
+            if (cfg->ranks[i] == (int)v)
                 return ld_fail(err, errlen, LD_EINPUT, "--ranks: '%s' lists rank %ld twice", s, v);
-        c->ranks[n++] = (int)v;
+        cfg->ranks[n++] = (int)v;
         if (*end == '\0')
             break;
         if (*end != ',')
             return ld_fail(err, errlen, LD_EINPUT, "--ranks: '%s' is not a comma-separated list of ranks", s);
         p = end + 1;
     }
-    c->n_ranks = n;
+    cfg->n_ranks = n;
     return LD_OK;
 }
 
@@ -279,131 +279,133 @@ static ld_status unknown_option(const char *arg, int opt, char *err, size_t errl
     return ld_fail(err, errlen, LD_EINPUT, "unknown option '%s'", arg);
 }
 
-ld_status cli_check_sizes(const config *cfg, const char *source, char *err, size_t errlen)
+/* Which long options were given, so the finetune defaults fill only the
+ * rest and finetune-only options can be refused in scratch. */
+typedef struct {
+    unsigned char opt[OPT_END - OPT_EPOCHS];
+} given_options;
+
+static int was_given(const given_options *given, int opt)
 {
-    char from[256] = "";
-    if (source != NULL)
-        snprintf(from, sizeof from, " (in %d, out %d from %s)", cfg->in, cfg->out, source);
-    const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
-    for (int i = 0; i < cfg->n_ranks; i++)
-        if (cfg->ranks[i] > max_rank)
-            return ld_fail(err, errlen, LD_EINPUT, "--ranks: rank %d exceeds min(--in, --out) = %d%s",
-                           cfg->ranks[i], max_rank, from);
-    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > max_rank)
-        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d%s",
-                       cfg->delta_rank, max_rank, from);
-    return LD_OK;
+    return given->opt[opt - OPT_EPOCHS] != 0;
 }
 
-ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
-                    size_t errlen)
+/* The value arg of the long option opt (called name) into cfg. */
+static ld_status parse_value(int opt, const char *name, const char *arg, config *cfg, char *err,
+                             size_t errlen)
 {
-    config_defaults(cfg);
-    *action = CLI_RUN;
-    ld_status st = LD_OK;
-    /* which long options were given, so the finetune defaults fill only the
-     * rest and finetune-only options can be refused in scratch */
-    unsigned char given[OPT_END - OPT_EPOCHS];
-    memset(given, 0, sizeof given);
-    opterr = 0;  /* we report errors ourselves */
-    optind = 0;  /* GNU: full reset, so cli_parse can be called repeatedly */
+    switch (opt) {
+    case OPT_EPOCHS: return parse_int(name, arg, 1, INT_MAX, &cfg->epochs, err, errlen);
+    case OPT_THREADS: return parse_int(name, arg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
+    case OPT_SEED: return parse_u64(name, arg, &cfg->seed, err, errlen);
+    case OPT_LR: return parse_real(name, arg, 0, &cfg->lr, err, errlen);
+    case OPT_SAMPLES: return parse_int(name, arg, 1, INT_MAX, &cfg->samples, err, errlen);
+    case OPT_TEST_SAMPLES: return parse_int(name, arg, 1, INT_MAX, &cfg->test_samples, err, errlen);
+    case OPT_IN: return parse_int(name, arg, 1, INT_MAX, &cfg->in, err, errlen);
+    case OPT_OUT: return parse_int(name, arg, 1, INT_MAX, &cfg->out, err, errlen);
+    case OPT_RANKS: return parse_ranks(arg, cfg, err, errlen);
+    case OPT_ALPHA: return parse_real(name, arg, 0, &cfg->alpha, err, errlen);
+    case OPT_BATCH_SIZE: return parse_int(name, arg, 1, INT_MAX, &cfg->batch_size, err, errlen);
+    case OPT_EXPERIMENT: return parse_experiment(name, arg, &cfg->experiment, err, errlen);
+    case OPT_DELTA_RANK: return parse_int(name, arg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
+    case OPT_NOISE: return parse_real(name, arg, 1, &cfg->noise, err, errlen);
+    case OPT_PRETRAIN_EPOCHS:
+        return parse_int(name, arg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
+    case OPT_REPEATS: return parse_int(name, arg, 1, INT_MAX, &cfg->repeats, err, errlen);
+    case OPT_RSLORA: cfg->rslora = 1; return LD_OK;
+    case OPT_SAVE_DATA: cfg->save_data = 1; return LD_OK;
+    case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; return LD_OK;
+    case OPT_OUTPUT_DIR:
+        if (arg[0] == '\0')
+            return ld_fail(err, errlen, LD_EINPUT, "--output-dir: empty path");
+        cfg->output_dir = arg;
+        return LD_OK;
+    case OPT_DATA:
+    case OPT_TEST_DATA:
+    case OPT_BASE_WEIGHTS:
+        if (arg[0] == '\0')
+            return ld_fail(err, errlen, LD_EINPUT, "--%s: empty path", name);
+        if (opt == OPT_DATA)
+            cfg->data = arg;
+        else if (opt == OPT_TEST_DATA)
+            cfg->test_data = arg;
+        else
+            cfg->base_weights = arg;
+        return LD_OK;
+    default: return LD_OK;
+    }
+}
+
+/* getopt_long over argv: every option into cfg and given, or *action set
+ * by --help or --version (which end the parse). */
+static ld_status read_options(int argc, char **argv, config *cfg, given_options *given,
+                              cli_action *action, char *err, size_t errlen)
+{
+    opterr = 0; /* we report errors ourselves */
+    optind = 0; /* GNU: full reset, so cli_parse can be called repeatedly */
     for (;;) {
         int longidx = -1;
-        int c = getopt_long(argc, argv, ":qhV", long_options, &longidx);
-        if (c == -1)
+        const int opt = getopt_long(argc, argv, ":qhV", long_options, &longidx);
+        if (opt == -1)
             break;
-        const char *name = longidx >= 0 ? long_options[longidx].name : "";
-        if (c >= OPT_EPOCHS && c < OPT_END)
-            given[c - OPT_EPOCHS] = 1;
-        switch (c) {
-        case OPT_EPOCHS: st = parse_int(name, optarg, 1, INT_MAX, &cfg->epochs, err, errlen); break;
-        case OPT_THREADS:
-            st = parse_int(name, optarg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
-            break;
-        case OPT_SEED: st = parse_u64(name, optarg, &cfg->seed, err, errlen); break;
-        case OPT_LR: st = parse_real(name, optarg, 0, &cfg->lr, err, errlen); break;
-        case OPT_SAMPLES: st = parse_int(name, optarg, 1, INT_MAX, &cfg->samples, err, errlen); break;
-        case OPT_TEST_SAMPLES:
-            st = parse_int(name, optarg, 1, INT_MAX, &cfg->test_samples, err, errlen);
-            break;
-        case OPT_IN: st = parse_int(name, optarg, 1, INT_MAX, &cfg->in, err, errlen); break;
-        case OPT_OUT: st = parse_int(name, optarg, 1, INT_MAX, &cfg->out, err, errlen); break;
-        case OPT_RANKS: st = parse_ranks(optarg, cfg, err, errlen); break;
-        case OPT_ALPHA: st = parse_real(name, optarg, 0, &cfg->alpha, err, errlen); break;
-        case OPT_BATCH_SIZE:
-            st = parse_int(name, optarg, 1, INT_MAX, &cfg->batch_size, err, errlen);
-            break;
-        case OPT_OUTPUT_DIR:
-            if (optarg[0] == '\0')
-                st = ld_fail(err, errlen, LD_EINPUT, "--output-dir: empty path");
-            cfg->output_dir = optarg;
-            break;
-        case OPT_EXPERIMENT: st = parse_experiment(name, optarg, &cfg->experiment, err, errlen); break;
-        case OPT_DELTA_RANK:
-            st = parse_int(name, optarg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
-            break;
-        case OPT_NOISE: st = parse_real(name, optarg, 1, &cfg->noise, err, errlen); break;
-        case OPT_PRETRAIN_EPOCHS:
-            st = parse_int(name, optarg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
-            break;
-        case OPT_REPEATS: st = parse_int(name, optarg, 1, INT_MAX, &cfg->repeats, err, errlen); break;
-        case OPT_RSLORA: cfg->rslora = 1; break;
-        case OPT_DATA:
-        case OPT_TEST_DATA:
-        case OPT_BASE_WEIGHTS:
-            if (optarg[0] == '\0')
-                st = ld_fail(err, errlen, LD_EINPUT, "--%s: empty path", name);
-            if (c == OPT_DATA)
-                cfg->data = optarg;
-            else if (c == OPT_TEST_DATA)
-                cfg->test_data = optarg;
-            else
-                cfg->base_weights = optarg;
-            break;
-        case OPT_SAVE_DATA: cfg->save_data = 1; break;
-        case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; break;
-        case 'q': cfg->quiet = 1; break;
+        switch (opt) {
+        case 'q': cfg->quiet = 1; continue;
         case 'h': *action = CLI_HELP; return LD_OK;
         case 'V': *action = CLI_VERSION; return LD_OK;
-        case ':':
-            return ld_fail(err, errlen, LD_EINPUT, "%s: missing value", argv[optind - 1]);
-        default:
-            return unknown_option(argv[optind - 1], optopt, err, errlen);
+        case ':': return ld_fail(err, errlen, LD_EINPUT, "%s: missing value", argv[optind - 1]);
+        default: break;
         }
+        if (opt < OPT_EPOCHS || opt >= OPT_END)
+            return unknown_option(argv[optind - 1], optopt, err, errlen);
+        given->opt[opt - OPT_EPOCHS] = 1;
+        const char *name = longidx >= 0 ? long_options[longidx].name : "";
+        const ld_status st = parse_value(opt, name, optarg, cfg, err, errlen);
         if (st != LD_OK)
             return st;
     }
     if (optind < argc)
         return ld_fail(err, errlen, LD_EINPUT, "unexpected argument '%s'", argv[optind]);
+    return LD_OK;
+}
 
-#define GIVEN(opt) (given[(opt) - OPT_EPOCHS] != 0)
-    cfg->given = (GIVEN(OPT_IN) ? CONFIG_GIVEN_IN : 0u) | (GIVEN(OPT_OUT) ? CONFIG_GIVEN_OUT : 0u) |
-                 (GIVEN(OPT_SAMPLES) ? CONFIG_GIVEN_SAMPLES : 0u) |
-                 (GIVEN(OPT_TEST_SAMPLES) ? CONFIG_GIVEN_TEST_SAMPLES : 0u);
+/* The options whose default depends on the experiment take the finetune
+ * one unless given; in scratch, the finetune-only options are refused. */
+static ld_status apply_experiment(config *cfg, const given_options *given, char *err,
+                                  size_t errlen)
+{
     if (cfg->experiment == EXPERIMENT_FINETUNE) {
-        /* the options whose default depends on the experiment */
         config ft;
         config_defaults_for(&ft, EXPERIMENT_FINETUNE);
-        if (!GIVEN(OPT_EPOCHS))
+        if (!was_given(given, OPT_EPOCHS))
             cfg->epochs = ft.epochs;
-        if (!GIVEN(OPT_LR))
+        if (!was_given(given, OPT_LR))
             cfg->lr = ft.lr;
-        if (!GIVEN(OPT_SAMPLES))
+        if (!was_given(given, OPT_SAMPLES))
             cfg->samples = ft.samples;
-        if (!GIVEN(OPT_TEST_SAMPLES))
+        if (!was_given(given, OPT_TEST_SAMPLES))
             cfg->test_samples = ft.test_samples;
-    } else {
-        static const struct { int opt; const char *name; } ft_only[] = {
-            {OPT_DELTA_RANK, "delta-rank"},
-            {OPT_NOISE, "noise"},
-            {OPT_PRETRAIN_EPOCHS, "pretrain-epochs"},
-            {OPT_BASE_WEIGHTS, "base-weights"},
-        };
-        for (size_t i = 0; i < sizeof ft_only / sizeof ft_only[0]; i++)
-            if (GIVEN(ft_only[i].opt))
-                return ld_fail(err, errlen, LD_EINPUT,
-                               "--%s: only used by --experiment finetune", ft_only[i].name);
+        return LD_OK;
     }
+    static const struct {
+        int opt;
+        const char *name;
+    } ft_only[] = {
+        {OPT_DELTA_RANK, "delta-rank"},
+        {OPT_NOISE, "noise"},
+        {OPT_PRETRAIN_EPOCHS, "pretrain-epochs"},
+        {OPT_BASE_WEIGHTS, "base-weights"},
+    };
+    for (size_t i = 0; i < sizeof ft_only / sizeof ft_only[0]; i++)
+        if (was_given(given, ft_only[i].opt))
+            return ld_fail(err, errlen, LD_EINPUT, "--%s: only used by --experiment finetune",
+                           ft_only[i].name);
+    return LD_OK;
+}
+
+/* The options that go with the input files, or not. */
+static ld_status check_file_options(const config *cfg, const given_options *given, char *err,
+                                    size_t errlen)
+{
     if (cfg->test_data != NULL && cfg->data == NULL)
         return ld_fail(err, errlen, LD_EINPUT, "--test-data: needs --data FILE, the training set");
     if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data != NULL) {
@@ -413,27 +415,42 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
             return ld_fail(err, errlen, LD_EINPUT,
                            "--data: --experiment finetune needs --base-weights FILE too "
                            "(there is no task 1 to pretrain on for data from a file)");
-        if (GIVEN(OPT_NOISE))
-            return ld_fail(err, errlen, LD_EINPUT, "--noise: not used with --data (no teacher draws the data)");
-        if (GIVEN(OPT_DELTA_RANK))
+        if (was_given(given, OPT_NOISE))
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--noise: not used with --data (no teacher draws the data)");
+        if (was_given(given, OPT_DELTA_RANK))
             return ld_fail(err, errlen, LD_EINPUT,
                            "--delta-rank: not used with --data (no teacher draws the data)");
     }
-    if (cfg->base_weights != NULL && GIVEN(OPT_PRETRAIN_EPOCHS))
+    if (cfg->base_weights != NULL && was_given(given, OPT_PRETRAIN_EPOCHS))
         return ld_fail(err, errlen, LD_EINPUT,
                        "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");
-#undef GIVEN
-
-    /* With files, --in and --out come from them: dataio.c checks the sizes
-     * once it has read them. */
-    if (cfg->data == NULL && cfg->base_weights == NULL) {
-        st = cli_check_sizes(cfg, NULL, err, errlen);
-        if (st != LD_OK)
-            return st;
-    }
-    if ((uint64_t)cfg->repeats - 1u > UINT64_MAX - cfg->seed)
-        return ld_fail(err, errlen, LD_EINPUT,
-                       "--repeats: %d seeds from --seed %llu run past 2^64-1", cfg->repeats,
-                       (unsigned long long)cfg->seed);
     return LD_OK;
+}
+
+ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
+                    size_t errlen)
+{
+    config_defaults(cfg);
+    *action = CLI_RUN;
+    given_options given;
+    memset(&given, 0, sizeof given);
+    ld_status st = read_options(argc, argv, cfg, &given, action, err, errlen);
+    if (st != LD_OK || *action != CLI_RUN)
+        return st;
+    cfg->given = (was_given(&given, OPT_IN) ? CONFIG_GIVEN_IN : 0u) |
+                 (was_given(&given, OPT_OUT) ? CONFIG_GIVEN_OUT : 0u) |
+                 (was_given(&given, OPT_SAMPLES) ? CONFIG_GIVEN_SAMPLES : 0u) |
+                 (was_given(&given, OPT_TEST_SAMPLES) ? CONFIG_GIVEN_TEST_SAMPLES : 0u);
+    st = apply_experiment(cfg, &given, err, errlen);
+    if (st == LD_OK)
+        st = check_file_options(cfg, &given, err, errlen);
+    /* With files, --in and --out come from them: config_merge_sizes checks
+     * the sizes once they are read. */
+    if (st == LD_OK && cfg->data == NULL && cfg->base_weights == NULL)
+        st = config_check_sizes(cfg, NULL, err, errlen);
+    if (st == LD_OK && (uint64_t)cfg->repeats - 1u > UINT64_MAX - cfg->seed)
+        st = ld_fail(err, errlen, LD_EINPUT, "--repeats: %d seeds from --seed %llu run past 2^64-1",
+                     cfg->repeats, (unsigned long long)cfg->seed);
+    return st;
 }

@@ -1,50 +1,51 @@
-/* config.c - the defaults of every option, declared in one block per experiment. */
+/* config.c - the defaults of every option, declared in one block per
+ * experiment, and the merging of what the input files say. */
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-void config_defaults(config *c)
+#include "io/dataio.h"
+
+void config_defaults(config *cfg)
 {
-    memset(c, 0, sizeof *c);
-    c->experiment = EXPERIMENT_SCRATCH;
-    c->epochs = 100;
-    c->seed = 42;
-    c->lr = 0.01;
-    c->samples = 100;
-    c->test_samples = 20;
-    c->in = 10;
-    c->out = 5;
-    c->n_ranks = 4;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->experiment = EXPERIMENT_SCRATCH;
+    cfg->epochs = 100;
+    cfg->seed = 42;
+    cfg->lr = 0.01;
+    cfg->samples = 100;
+    cfg->test_samples = 20;
+    cfg->in = 10;
+    cfg->out = 5;
+    cfg->n_ranks = 4;
     for (int i = 0; i < 4; i++)
-        c->ranks[i] = i + 1;
-    c->alpha = 0.0;
-    c->rslora = 0;
-    c->batch_size = 0;
-    c->repeats = 1;
+        cfg->ranks[i] = i + 1;
+    cfg->alpha = 0.0;
+    cfg->rslora = 0;
+    cfg->batch_size = 0;
+    cfg->repeats = 1;
     /* used by finetune only */
-    c->delta_rank = 2;
-    c->noise = 0.01;
-    c->pretrain_epochs = 500;
-    c->output_dir = "results";
-    c->quiet = 0;
-    c->threads = 1;
+    cfg->delta_rank = 2;
+    cfg->noise = 0.01;
+    cfg->pretrain_epochs = 500;
+    cfg->output_dir = "results";
+    cfg->quiet = 0;
+    cfg->threads = 1;
 }
 
-void config_defaults_for(config *c, experiment_kind kind)
+void config_defaults_for(config *cfg, experiment_kind kind)
 {
-    config_defaults(c);
-    c->experiment = kind;
+    config_defaults(cfg);
+    cfg->experiment = kind;
     if (kind == EXPERIMENT_FINETUNE) {
-        /* Enough data that full fine-tuning's 55 parameters barely overfit
-         * (its test MSE is about noise^2 (1 + (I+1)/N)), a held-out set large
-         * enough to measure MSEs near noise^2 = 1e-4, and enough epochs for
-         * Adam to reach that floor on every seed; checked on 2000 seeds by
-         * scripts/check_finetune_seeds.sh (see docs-finetune.md). The
-         * alpha default stays alpha = r: scale 1 for every rank. */
-        c->epochs = 400;
-        c->samples = 500;
-        c->test_samples = 1000;
+        /* Enough samples, held-out rows and epochs that full fine-tuning
+         * reaches the noise floor on every seed (why these values, and the
+         * seed check: docs/finetune.md). alpha stays r: scale 1 for every rank. */
+        cfg->epochs = 400;
+        cfg->samples = 500;
+        cfg->test_samples = 1000;
     }
 }
 
@@ -53,13 +54,90 @@ const char *config_experiment_name(experiment_kind kind)
     return kind == EXPERIMENT_FINETUNE ? "finetune" : "scratch";
 }
 
-float config_alpha(const config *c, int rank)
+float config_alpha(const config *cfg, int rank)
 {
-    return c->alpha > 0.0 ? (float)c->alpha : (float)rank;
+    return cfg->alpha > 0.0 ? (float)cfg->alpha : (float)rank;
 }
 
-float config_scale(const config *c, int rank)
+float config_scale(const config *cfg, int rank)
 {
-    const double alpha = (double)config_alpha(c, rank);
-    return (float)(c->rslora ? alpha / sqrt((double)rank) : alpha / (double)rank);
+    const double alpha = (double)config_alpha(cfg, rank);
+    return (float)(cfg->rslora ? alpha / sqrt((double)rank) : alpha / (double)rank);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the input files */
+
+void config_input_files(const config *cfg, input_files *files)
+{
+    memset(files, 0, sizeof *files);
+    files->data = cfg->data;
+    files->test_data = cfg->test_data;
+    files->base_weights = cfg->base_weights;
+    files->in = cfg->in;
+    files->out = cfg->out;
+    files->in_fixed = (cfg->given & CONFIG_GIVEN_IN) != 0;
+    files->out_fixed = (cfg->given & CONFIG_GIVEN_OUT) != 0;
+    files->hold_out = (cfg->given & CONFIG_GIVEN_TEST_SAMPLES) ? cfg->test_samples : 0;
+}
+
+ld_status config_merge_counts(config *cfg, const input_sizes *sizes, char *err, size_t errlen)
+{
+    if (cfg->data == NULL)
+        return LD_OK;
+    const int given_samples = (cfg->given & CONFIG_GIVEN_SAMPLES) != 0;
+    const int given_test = (cfg->given & CONFIG_GIVEN_TEST_SAMPLES) != 0;
+    const int rows = sizes->rows, n_test = sizes->held_out;
+    int n_train;
+    if (cfg->test_data != NULL) {
+        n_train = rows;
+        if (given_test && cfg->test_samples != n_test)
+            return ld_fail(err, errlen, LD_EINPUT, "--test-samples: %d, but %s has %d rows",
+                           cfg->test_samples, cfg->test_data, n_test);
+        if (given_samples && cfg->samples != n_train)
+            return ld_fail(err, errlen, LD_EINPUT, "--samples: %d, but %s has %d rows", cfg->samples,
+                           cfg->data, n_train);
+    } else {
+        if (rows < 2)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: 1 data row; holding some out needs at least 2 (or give --test-data)",
+                           cfg->data);
+        if (given_test && n_test >= rows)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--test-samples: %d leaves no training rows of the %d in %s", n_test, rows,
+                           cfg->data);
+        n_train = rows - n_test;
+        if (given_samples && cfg->samples != n_train)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--samples: %d, but %s has %d training rows (%d rows, %d held out)",
+                           cfg->samples, cfg->data, n_train, rows, n_test);
+    }
+    cfg->samples = n_train;
+    cfg->test_samples = n_test;
+    return LD_OK;
+}
+
+ld_status config_merge_sizes(config *cfg, const input_sizes *sizes, char *err, size_t errlen)
+{
+    if (sizes->source == NULL)
+        return LD_OK;
+    cfg->in = sizes->in;
+    cfg->out = sizes->out;
+    return config_check_sizes(cfg, sizes->source, err, errlen);
+}
+
+ld_status config_check_sizes(const config *cfg, const char *source, char *err, size_t errlen)
+{
+    char from[256] = "";
+    if (source != NULL)
+        snprintf(from, sizeof from, " (in %d, out %d from %s)", cfg->in, cfg->out, source);
+    const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
+    for (int i = 0; i < cfg->n_ranks; i++)
+        if (cfg->ranks[i] > max_rank)
+            return ld_fail(err, errlen, LD_EINPUT, "--ranks: rank %d exceeds min(--in, --out) = %d%s",
+                           cfg->ranks[i], max_rank, from);
+    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > max_rank)
+        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d%s",
+                       cfg->delta_rank, max_rank, from);
+    return LD_OK;
 }

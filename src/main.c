@@ -7,6 +7,8 @@
  *   130 interrupted by SIGINT (128 + 2, as a shell reports a ^C)
  * It also owns the two things a library may not do: it installs the SIGINT
  * handler, whose flag the experiment polls, and it draws the progress line.
+ * The config is filled here and only read below: cli_parse fills it from
+ * argv, and config_merge_* add what the input files say (load_inputs).
  */
 #define _POSIX_C_SOURCE 200809L /* sigaction, isatty */
 #include <signal.h>
@@ -83,6 +85,44 @@ static void warn_diverged(const experiment_result *res)
     }
 }
 
+/* Read the input files cfg names and merge what they say into cfg, in the
+ * order dataio.h gives. Before the output directory is touched: bad input
+ * exits 2 having written nothing. */
+static ld_status load_inputs(config *cfg, run_inputs *inputs, char *err, size_t errlen)
+{
+    input_files files;
+    input_sizes sizes;
+    config_input_files(cfg, &files);
+    ld_status st = inputs_load_data(&files, inputs, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_counts(cfg, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = inputs_load_base(&files, inputs, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_sizes(cfg, &sizes, err, errlen);
+    if (st != LD_OK)
+        inputs_free(inputs);
+    return st;
+}
+
+/* Every result file the options ask for, then the table on stdout. */
+static ld_status write_outputs(const config *cfg, const experiment_result *res, char *err,
+                               size_t errlen)
+{
+    ld_status st = report_write_losses(cfg->output_dir, res, err, errlen);
+    if (st == LD_OK)
+        st = report_write_summary(cfg->output_dir, cfg, res, err, errlen);
+    if (st == LD_OK)
+        st = report_write_svg(cfg->output_dir, cfg, res, err, errlen);
+    if (st == LD_OK && cfg->save_data)
+        st = export_data(cfg->output_dir, res, err, errlen);
+    if (st == LD_OK && cfg->save_weights)
+        st = export_weights(cfg->output_dir, cfg, res, err, errlen);
+    if (st == LD_OK && !cfg->quiet)
+        report_print(stdout, cfg, res);
+    return st;
+}
+
 int main(int argc, char **argv)
 {
     config cfg;
@@ -102,10 +142,8 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    /* Input files are read and checked before the output directory is
-     * touched: bad input exits 2 having written nothing. */
     run_inputs inputs;
-    st = inputs_load(&cfg, &inputs, err, sizeof err);
+    st = load_inputs(&cfg, &inputs, err, sizeof err);
     if (st != LD_OK)
         return fail(st, err);
 
@@ -137,17 +175,7 @@ int main(int argc, char **argv)
         return fail(st, err);
     warn_diverged(&res);
 
-    st = report_write_losses(cfg.output_dir, &res, err, sizeof err);
-    if (st == LD_OK)
-        st = report_write_summary(cfg.output_dir, &cfg, &res, err, sizeof err);
-    if (st == LD_OK)
-        st = report_write_svg(cfg.output_dir, &cfg, &res, err, sizeof err);
-    if (st == LD_OK && cfg.save_data)
-        st = export_data(cfg.output_dir, &res, err, sizeof err);
-    if (st == LD_OK && cfg.save_weights)
-        st = export_weights(cfg.output_dir, &cfg, &res, err, sizeof err);
-    if (st == LD_OK && !cfg.quiet)
-        report_print(stdout, &cfg, &res);
+    st = write_outputs(&cfg, &res, err, sizeof err);
     if (st == LD_OK && res.interrupted)
         fprintf(stderr, "lora_demo: interrupted in %s at epoch %d (seed %llu); the results so far "
                         "are in %s\n",

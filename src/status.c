@@ -1,9 +1,11 @@
-/* status.c - error codes, message formatting and checked size arithmetic. */
+/* status.c - exit codes, message formatting and a string copy. */
 #include "status.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int ld_exit_code(ld_status st)
 {
@@ -17,18 +19,6 @@ int ld_exit_code(ld_status st)
     return 1;
 }
 
-const char *ld_status_name(ld_status st)
-{
-    switch (st) {
-    case LD_OK: return "ok";
-    case LD_EINPUT: return "bad input";
-    case LD_EIO: return "i/o error";
-    case LD_ENOMEM: return "out of memory";
-    case LD_ESTATE: return "invalid state";
-    }
-    return "unknown error";
-}
-
 ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, ...)
 {
     if (err != NULL && errlen > 0) {
@@ -38,4 +28,13 @@ ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, .
         va_end(ap);
     }
     return st;
+}
+
+char *ld_strdup(const char *s)
+{
+    const size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
 }

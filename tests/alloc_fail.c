@@ -192,10 +192,22 @@ static ld_status run_all(const char *dir, const char *const *args, int nargs, ch
     if (st != LD_OK)
         return st;
     cfg.output_dir = dir;
+    /* the input files, as main.c's load_inputs reads and merges them */
     run_inputs in;
-    st = inputs_load(&cfg, &in, err, errlen);
-    if (st != LD_OK)
+    input_files files;
+    input_sizes sizes;
+    config_input_files(&cfg, &files);
+    st = inputs_load_data(&files, &in, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_counts(&cfg, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = inputs_load_base(&files, &in, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_sizes(&cfg, &sizes, err, errlen);
+    if (st != LD_OK) {
+        inputs_free(&in);
         return st;
+    }
     experiment_result res;
     st = experiment_run(&cfg, &in, NULL, &res, err, errlen);
     inputs_free(&in);

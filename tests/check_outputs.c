@@ -148,9 +148,10 @@ static int check_summary(const char *dir, int want_interrupted)
     } else {
         const json_value *intr = json_get(root, "interrupted");
         const json_value *ms = json_get(root, "models");
-        if (json_type_of(intr) != JSON_BOOL || json_type_of(ms) != JSON_ARRAY)
+        const int is_true = json_type_of(intr) == JSON_TRUE;
+        if ((!is_true && json_type_of(intr) != JSON_FALSE) || json_type_of(ms) != JSON_ARRAY)
             problem(dir, "summary.json", "no boolean \"interrupted\" or no \"models\" array");
-        else if (want_interrupted >= 0 && json_bool(intr) != want_interrupted)
+        else if (want_interrupted >= 0 && is_true != want_interrupted)
             problem(dir, "summary.json", "\"interrupted\" has the wrong value");
         else
             models = (int)json_length(ms);

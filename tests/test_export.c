@@ -1,7 +1,7 @@
 /* test_export.c - the files a run hands to other tools, read back: weights
  * and adapters (safetensors), adapter_config.json and summary.json (parsed
  * with json_parse), train.csv/test.csv; and the input side: --data's
- * held-out split, inputs_load's checks and the data round trip.
+ * held-out split, the checks of the input files and the data round trip.
  *
  * Dimension key: N samples, I in, O out, R rank.
  */
@@ -166,19 +166,28 @@ static int load_weights(const char *dir, const char *model_name, const char *sta
     return st == LD_OK;
 }
 
+/* The value of metadata key in f (st_file.meta), or NULL. */
+static const char *meta_value(const st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta[i].key, key) == 0)
+            return f->meta[i].value;
+    return NULL;
+}
+
 /* The metadata every weights file carries. */
 static void check_meta(const st_file *f, const model_result *mr, uint64_t seed)
 {
     char r[16], s[24];
     snprintf(r, sizeof r, "%d", mr->rank);
     snprintf(s, sizeof s, "%llu", (unsigned long long)seed);
-    const char *fmt = st_meta_get(f, "format"), *model = st_meta_get(f, "model");
-    const char *rr = st_meta_get(f, "r"), *ss = st_meta_get(f, "seed");
+    const char *fmt = meta_value(f, "format"), *model = meta_value(f, "model");
+    const char *rr = meta_value(f, "r"), *ss = meta_value(f, "seed");
     CHECK(fmt != NULL && strcmp(fmt, "pt") == 0, "%s: format", mr->name);
     CHECK(model != NULL && strcmp(model, mr->name) == 0, "%s: model '%s'", mr->name, model ? model : "");
     CHECK(rr != NULL && strcmp(rr, r) == 0, "%s: r", mr->name);
     CHECK(ss != NULL && strcmp(ss, s) == 0, "%s: seed", mr->name);
-    const char *alpha = st_meta_get(f, "lora_alpha"), *scale = st_meta_get(f, "scale");
+    const char *alpha = meta_value(f, "lora_alpha"), *scale = meta_value(f, "scale");
     if (mr->rank == 0) {
         CHECK(alpha == NULL && scale == NULL && f->n_meta == 4, "dense: no lora_alpha/scale");
     } else {
@@ -291,7 +300,7 @@ static void test_scratch_weights(void)
         if (st != LD_OK)
             continue;
         const int R = mr->rank;
-        CHECK(f.n_tensors == 2 && f.n_meta == 1 && strcmp(st_meta_get(&f, "format"), "pt") == 0,
+        CHECK(f.n_tensors == 2 && f.n_meta == 1 && strcmp(meta_value(&f, "format"), "pt") == 0,
               "%s adapter: tensors and metadata", mr->name);
         float *a = get(&f, "base_model.model.layer.lora_A.weight", R, 7);
         float *b = get(&f, "base_model.model.layer.lora_B.weight", 3, R);
@@ -312,19 +321,17 @@ static void test_scratch_weights(void)
         CHECK(str_is(json_get(cfg, "peft_type"), "LORA"), "peft_type");
         CHECK(json_number(json_get(cfg, "r")) == R && json_number_is_integer(json_get(cfg, "r")), "r");
         CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.5, "lora_alpha");
-        CHECK(json_type_of(json_get(cfg, "use_rslora")) == JSON_BOOL && json_bool(json_get(cfg, "use_rslora")),
+        CHECK(json_type_of(json_get(cfg, "use_rslora")) == JSON_TRUE,
               "use_rslora");
         CHECK(json_length(tm) == 1 && str_is(json_at(tm, 0), "layer"), "target_modules");
         CHECK(json_type_of(json_get(cfg, "lora_dropout")) == JSON_NUMBER &&
                   json_number(json_get(cfg, "lora_dropout")) == 0.0,
               "lora_dropout");
         CHECK(str_is(json_get(cfg, "bias"), "none"), "bias");
-        CHECK(json_type_of(json_get(cfg, "fan_in_fan_out")) == JSON_BOOL &&
-                  !json_bool(json_get(cfg, "fan_in_fan_out")),
-              "fan_in_fan_out");
+        CHECK(json_type_of(json_get(cfg, "fan_in_fan_out")) == JSON_FALSE, "fan_in_fan_out");
         CHECK(is_null(json_get(cfg, "task_type")) && is_null(json_get(cfg, "base_model_name_or_path")),
               "task_type, base_model_name_or_path");
-        CHECK(json_bool(json_get(cfg, "inference_mode")), "inference_mode");
+        CHECK(json_type_of(json_get(cfg, "inference_mode")) == JSON_TRUE, "inference_mode");
         /* PEFT's scale from the config is the one the model trained with */
         const double scale = json_number(json_get(cfg, "lora_alpha")) / sqrt((double)R);
         CHECK((float)scale == mr->scale, "%s: PEFT scale %.9g, ours %.9g", mr->name, scale,
@@ -376,7 +383,7 @@ static void test_finetune_weights(void)
     float *w0 = get(&base, "layer.weight", 4, 6), *b0 = get(&base, "layer.bias", 4, 0);
     CHECK(base.n_tensors == 2 && same_floats(w0, res.base_w, 24) && same_floats(b0, res.base_b, 4),
           "base.safetensors holds the pretrained base");
-    CHECK(strcmp(st_meta_get(&base, "format"), "pt") == 0, "base: format pt");
+    CHECK(strcmp(meta_value(&base, "format"), "pt") == 0, "base: format pt");
     st_free(&base);
     dataset test;
     p = path2(dir, "test.csv");
@@ -456,7 +463,8 @@ static void test_finetune_weights(void)
     json_value *cfg = parse_file(p);
     free(p);
     if (cfg != NULL) {
-        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.0 && !json_bool(json_get(cfg, "use_rslora")),
+        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.0 &&
+                  json_type_of(json_get(cfg, "use_rslora")) == JSON_FALSE,
               "finetune adapter: alpha = r, alpha/r scale");
         json_free(cfg);
     }
@@ -498,7 +506,7 @@ static void test_summary_json(void)
         CHECK(json_number(json_get(cf, "lr")) == 0.01 && json_number(json_get(cf, "noise")) == 0.01,
               "lr, noise");
         CHECK(is_null(json_get(cf, "data")) && is_null(json_get(cf, "base_weights")) &&
-                  json_type_of(json_get(cf, "save_weights")) == JSON_BOOL,
+                  json_type_of(json_get(cf, "save_weights")) == JSON_FALSE,
               "data, base_weights, save_weights");
         CHECK(json_length(json_get(root, "seeds")) == 2, "seeds");
         CHECK(json_length(models) == 3, "three models");
@@ -571,7 +579,7 @@ static void test_summary_json(void)
 }
 
 /* ------------------------------------------------------------------------ */
-/* inputs: the held-out split, inputs_load's checks, the data round trip */
+/* inputs: the held-out split, the checks of the input files, the data round trip */
 
 static void test_holdout_split(void)
 {
@@ -634,12 +642,31 @@ static void write_text(const char *path, const char *text)
     }
 }
 
-/* inputs_load on cfg (a copy); returns the status, message in err. */
+/* The input files c names, read and merged into c as main.c's load_inputs
+ * does; on failure in is empty. */
+static ld_status load_inputs(config *c, run_inputs *in, char *err, size_t errlen)
+{
+    input_files files;
+    input_sizes sizes;
+    config_input_files(c, &files);
+    ld_status st = inputs_load_data(&files, in, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_counts(c, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = inputs_load_base(&files, in, &sizes, err, errlen);
+    if (st == LD_OK)
+        st = config_merge_sizes(c, &sizes, err, errlen);
+    if (st != LD_OK)
+        inputs_free(in);
+    return st;
+}
+
+/* load_inputs on cfg (a copy); returns the status, message in err. */
 static ld_status load(config c, config *out, char *err, size_t errlen)
 {
     run_inputs in;
     err[0] = '\0';
-    ld_status st = inputs_load(&c, &in, err, errlen);
+    ld_status st = load_inputs(&c, &in, err, errlen);
     inputs_free(&in);
     if (out != NULL)
         *out = c;
@@ -720,7 +747,7 @@ static void test_inputs_load(void)
     c.delta_rank = 1;
     c.base_weights = bw;
     run_inputs in;
-    CHECK(inputs_load(&c, &in, err, sizeof err) == LD_OK && c.in == 4 && c.out == 3 && in.base_w != NULL &&
+    CHECK(load_inputs(&c, &in, err, sizeof err) == LD_OK && c.in == 4 && c.out == 3 && in.base_w != NULL &&
               memcmp(in.base_w, w, sizeof w) == 0 && memcmp(in.base_b, b, sizeof b) == 0,
           "layer.weight/layer.bias (%s)", err);
     inputs_free(&in);

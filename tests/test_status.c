@@ -1,4 +1,4 @@
-/* test_status.c - checked size arithmetic and atomic file output. */
+/* test_status.c - checked size arithmetic, the string copy and atomic file output. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,9 @@ void test_status(void)
     CHECK(ld_add_size(&r, SIZE_MAX, 1) == -1, "add overflow not detected");
     CHECK(ld_exit_code(LD_EINPUT) == 2 && ld_exit_code(LD_EIO) == 1 && ld_exit_code(LD_OK) == 0,
           "exit codes");
+    char *copy = ld_strdup("a/b.csv");
+    CHECK(copy != NULL && strcmp(copy, "a/b.csv") == 0, "ld_strdup: '%s'", copy ? copy : "(null)");
+    free(copy);
 
     char err[256];
     const char *dir = test_tmpdir("status");

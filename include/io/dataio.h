@@ -1,62 +1,91 @@
 /* dataio.h - the run's input files, read and checked before anything is
- * trained: --data and --test-data (CSV, csv.h) and --base-weights
- * (safetensors, safetensors.h).
+ * trained: the training data and the held-out data (CSV, csv.h) and the
+ * base weights (safetensors, safetensors.h).
  *
  * Dimension key: N samples, I in, O out.
  *
- * Sizes. With --data, --in, --out, --samples and --test-samples come from
- * the file(s); one given on the command line as well is a check, and a
- * disagreement is an error that names both values. The exceptions: a file
- * without a header needs --in and --out to split its columns, and without
- * --test-data, --test-samples chooses how many rows are held out. With
- * --base-weights and no --data, --in and --out come from the weight's shape
- * in the same way.
+ * This module says what the files hold (input_sizes) and knows nothing of the
+ * command line or the config: config.c checks the sizes against the options
+ * and merges them into the config. main.c takes the steps in this order:
  *
- * Held-out rows. Without --test-data, each seed holds out its own
- * DATAIO_HOLDOUT_FRACTION of --data's rows (rounded down, at least 1):
- * inputs_split shuffles the row numbers with the generator it is given
- * (experiment.c seeds it with stream STREAM_HOLDOUT), takes the first
- * n_test of them as the held-out set, and keeps both parts in file order.
- *
- * --base-weights FILE: an F32 tensor "layer.weight" (O,I) and "layer.bias"
- * (O), as base.safetensors is written, or else "weight" and "bias", as in
- * weights/dense.*.safetensors. A file with both pairs is refused as
- * ambiguous; both tensors must be present and every value finite.
+ *     inputs_load_data     the data and the held-out data
+ *     config_merge_counts  the numbers of rows, against the options
+ *     inputs_load_base     the base weights, whose shape the data fix
+ *     config_merge_sizes   in and out, and the ranks against them
  *
  * Every problem, a file that cannot be read included, is LD_EINPUT with a
  * one-line message that starts with the file name.
+ *
+ * Held-out rows. Without test_data, each seed holds out its own
+ * input_files.hold_out rows of the data, by default DATAIO_HOLDOUT_FRACTION
+ * of them (rounded down, at least 1): inputs_split shuffles the row numbers
+ * with the generator it is given (experiment.c seeds it with stream
+ * STREAM_HOLDOUT), takes the first n_test of them as the held-out set, and
+ * keeps both parts in file order.
+ *
+ * Base weights: an F32 tensor "layer.weight" (O,I) and "layer.bias" (O), as
+ * base.safetensors is written, or else "weight" and "bias", as in
+ * weights/dense.*.safetensors. A file with both pairs is refused as
+ * ambiguous; both tensors must be present and every value finite.
  */
 #ifndef LORA_DEMO_DATAIO_H
 #define LORA_DEMO_DATAIO_H
 
-#include "config.h"
 #include "core/data.h"
 #include "core/rng.h"
 #include "status.h"
 
-/* The part of --data held out when there is no --test-data. */
+/* The part of the data held out when there is no test_data. */
 #define DATAIO_HOLDOUT_FRACTION 0.2
 
+/* What to read, and what is known of the sizes before reading it. */
+typedef struct input_files {
+    const char *data;         /* CSV of training rows, or NULL */
+    const char *test_data;    /* CSV of held-out rows, or NULL (needs data) */
+    const char *base_weights; /* safetensors with the base layer's W0 and b0, or NULL */
+    int in, out;              /* the sizes so far (>= 1) */
+    int in_fixed, out_fixed;  /* 1: a file must agree with in (out); 0: the files say */
+    int hold_out;             /* rows of data to hold out without test_data; 0: the default */
+} input_files;
+
+/* What the files say. */
+typedef struct input_sizes {
+    const char *source; /* the file in and out come from: data, else base_weights; NULL: neither */
+    int in, out;        /* columns of data, else the base weight's shape (out, in) */
+    int rows;           /* rows of data */
+    int held_out;       /* rows of test_data, or of data that each seed holds out */
+} input_sizes;
+
 typedef struct {
-    int has_data;  /* --data was given */
-    dataset all;   /* (N) every row of --data */
-    int has_test;  /* --test-data was given */
-    dataset test;  /* every row of --test-data */
-    int n_test;    /* without --test-data: rows of --data each seed holds out */
-    float *base_w; /* (O,I) --base-weights, or NULL */
+    int has_data;  /* data was read */
+    dataset all;   /* (N) every row of data */
+    int has_test;  /* test_data was read */
+    dataset test;  /* every row of test_data */
+    int n_test;    /* without test_data: rows of data each seed holds out */
+    float *base_w; /* (O,I) the base weights, or NULL */
     float *base_b; /* (O) */
 } run_inputs;
 
-/* Read and check every input file cfg names, and set cfg's sizes from them
- * (in, out, samples, test_samples); then check the ranks against the final
- * in and out (cli_check_sizes). *in is all zero/NULL if cfg names no file. */
-ld_status inputs_load(config *cfg, run_inputs *in, char *err, size_t errlen);
-void inputs_free(run_inputs *in);
+/* Read files->data and files->test_data (if given) into *inputs, which it
+ * first empties, and say what they hold in *sizes. in and out split a data
+ * file without a header; fixed, they are checks on a header. On failure
+ * *inputs is empty. */
+ld_status inputs_load_data(const input_files *files, run_inputs *inputs, input_sizes *sizes,
+                           char *err, size_t errlen);
+
+/* Read files->base_weights (if given) into *inputs and set sizes->in and
+ * ->out to the weight's shape. The shape must agree with the data already
+ * read, or else with files->in and ->out where they are fixed. On failure
+ * *inputs is empty. */
+ld_status inputs_load_base(const input_files *files, run_inputs *inputs, input_sizes *sizes,
+                           char *err, size_t errlen);
+
+void inputs_free(run_inputs *inputs);
 
 /* One seed's training and held-out sets (newly allocated; dataset_free
- * them): --data and --test-data as read, or --data split into n_test
- * held-out rows drawn with r and the rest. */
-ld_status inputs_split(const run_inputs *in, rng *r, dataset *train, dataset *test, char *err,
+ * them): data and test_data as read, or data split into n_test held-out
+ * rows drawn with r and the rest. */
+ld_status inputs_split(const run_inputs *inputs, rng *r, dataset *train, dataset *test, char *err,
                        size_t errlen);
 
 /* A copy of src in dst (allocated). */

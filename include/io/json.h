@@ -1,5 +1,5 @@
-/* json.h - a small strict JSON (RFC 8259) parser and the writing helpers that
- * every lora_demo output uses.
+/* json.h - a small strict JSON (RFC 8259) parser (json.c) and the writing
+ * helpers that every lora_demo output uses (json_write.c).
  *
  * The parser is meant for untrusted input (safetensors headers): it never
  * reads outside [text, text+len), limits nesting to JSON_MAX_DEPTH, and
@@ -35,9 +35,12 @@
  * parse, 65 do not. Bounds the parser's (and json_free's) recursion. */
 #define JSON_MAX_DEPTH 64
 
+/* true and false are types of their own, as null is: a boolean carries no
+ * value beyond its type. */
 typedef enum {
     JSON_NULL,
-    JSON_BOOL,
+    JSON_FALSE,
+    JSON_TRUE,
     JSON_NUMBER,
     JSON_STRING,
     JSON_ARRAY,
@@ -63,8 +66,6 @@ void json_free(json_value *root);
 
 json_type json_type_of(const json_value *v);      /* JSON_NULL for NULL */
 const char *json_type_name(json_type t);          /* "null", "boolean", ... */
-
-int json_bool(const json_value *v);               /* 1 for true, else 0 */
 
 /* The number as the nearest double (0 if v is not a number). */
 double json_number(const json_value *v);
@@ -93,12 +94,12 @@ const json_value *json_value_at(const json_value *obj, size_t i);
 const json_value *json_get(const json_value *obj, const char *key);
 
 /* ------------------------------------------------------------------------ */
-/* Writing */
+/* Writing (json_write.c) */
 
 /* Write s as a JSON string: quoted, with '"' and '\\' escaped, \b \f \n \r \t
  * as short escapes and other control characters as \u00XX. Bytes >= 0x80 are
  * copied as they are, so s must be valid UTF-8 for the output to be valid
- * JSON (check with json_utf8_valid). Errors are left in ferror(fp). */
+ * JSON (check with utf8_valid, utf8.h). Errors are left in ferror(fp). */
 void json_write_string(FILE *fp, const char *s);
 
 /* Write x as the shortest decimal that reads back as the same double
@@ -108,13 +109,6 @@ void json_write_number(FILE *fp, double x);
 /* Like json_write_number, but shortest for a float: 0.1f writes "0.1"
  * instead of "0.10000000149011612". */
 void json_write_float(FILE *fp, float x);
-
-/* ------------------------------------------------------------------------ */
-/* Helpers */
-
-/* 1 if s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), else 0. */
-int json_utf8_valid(const char *s, size_t len);
 
 /* Write a short, single-line, quoted rendering of s[0..len) into dst for an
  * error message: control bytes, quotes and backslashes are escaped, and long

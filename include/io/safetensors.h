@@ -12,9 +12,10 @@
  *               Tensors are row-major and little-endian, do not overlap,
  *               and together cover the whole buffer.
  *
- * The reader keeps every tensor's dtype/shape/offsets whatever its dtype, and
- * converts F32 tensors to host floats on request (st_get_f32). The writer
- * writes F32 tensors only, which is all lora_demo produces.
+ * The reader (safetensors.c) keeps every tensor's dtype/shape/offsets
+ * whatever its dtype, and converts F32 tensors to host floats on request
+ * (st_get_f32). The writer (safetensors_write.c) writes F32 tensors only,
+ * which is all lora_demo produces.
  *
  *     st_file f;
  *     if (st_load("adapter.safetensors", &f, err, sizeof err) != LD_OK) ...;
@@ -29,6 +30,7 @@
 #define LORA_DEMO_SAFETENSORS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -64,6 +66,13 @@ typedef enum {
 /* Header name ("F32") and element size in bytes of a dtype. */
 const char *st_dtype_name(st_dtype dt);
 size_t st_dtype_size(st_dtype dt);
+
+/* The header key of the metadata, which no tensor may be called. */
+#define ST_METADATA_KEY "__metadata__"
+
+/* *out = prod(shape) * elem, the bytes of a tensor: 0 on success, -1 if it
+ * does not fit in uint64_t. */
+int st_byte_size(uint64_t *out, int ndim, const long long *shape, size_t elem);
 
 /* ------------------------------------------------------------------------ */
 /* Reading */
@@ -109,9 +118,6 @@ void st_free(st_file *f);
 
 /* The tensor called name, or NULL. */
 const st_tensor *st_find(const st_file *f, const char *name);
-
-/* The metadata value for key, or NULL. */
-const char *st_meta_get(const st_file *f, const char *key);
 
 /* The raw little-endian bytes of t, (t->end - t->begin) of them. */
 const unsigned char *st_tensor_bytes(const st_file *f, const st_tensor *t);

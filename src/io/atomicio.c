@@ -3,14 +3,10 @@
  * POSIX is needed for getpid, unlink and mkdir; the rest of the project is
  * plain C11.
  *
- * No fsync: the rename makes each file appear whole or not at all to every
- * other process, and a run killed at any moment (SIGINT, SIGKILL, a crash)
- * leaves no truncated file under a final name, because the data already sit
- * in the kernel's page cache. What fsync would add is durability across a
- * power failure or kernel crash right after the run; these files are the
- * output of a reproducible computation that can simply be run again, and
- * fsync cost 0.5 to 6 ms per file on this project's machines, more than the
- * whole default experiment's training. */
+ * No fsync: the rename alone means that no other process, and no run killed
+ * at any moment, sees a truncated file under a final name. fsync would add
+ * only durability across a power failure, for files that a rerun
+ * reproduces; what it would cost is in docs/performance.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "io/atomicio.h"
 
@@ -20,15 +16,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
-}
 
 char *path_join(const char *dir, const char *name)
 {
@@ -48,7 +35,7 @@ char *path_join(const char *dir, const char *name)
 ld_status atomic_open(atomic_file *af, const char *path, char *err, size_t errlen)
 {
     af->fp = NULL;
-    af->path = dup_str(path);
+    af->path = ld_strdup(path);
     size_t n = strlen(path) + 32;
     af->tmp_path = malloc(n);
     if (af->path == NULL || af->tmp_path == NULL) {
@@ -130,7 +117,7 @@ ld_status atomic_write_bytes(const char *path, const void *buf, size_t len,
 
 ld_status make_dirs(const char *dir, char *err, size_t errlen)
 {
-    char *p = dup_str(dir);
+    char *p = ld_strdup(dir);
     if (p == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", dir);
     size_t n = strlen(p);

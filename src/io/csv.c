@@ -1,4 +1,5 @@
-/* csv.c - numeric CSV tables: a strict reader, the (X, Y) split, the writer.
+/* csv.c - numeric CSV tables: a strict reader and the (X, Y) split. The
+ * writer is csv_write.c.
  *
  * Dimension key: N samples (rows), I inputs, O outputs.
  *
@@ -20,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomicio.h"
 
 /* The smallest double that rounds to +inf as a float: FLT_MAX plus half an
  * ulp (2^103). FLT_MAX's mantissa is odd, so the exact tie also rounds up.
@@ -188,7 +188,7 @@ static ld_status split_line(parser *p, const char *s, size_t len, size_t line_no
     if (grow((void **)&p->text, &p->text_cap, need, 1) != 0)
         return oom(p);
 
-    char *t = p->text;
+    char *dst = p->text;
     size_t i = 0, o = 0;
     p->ncells = 0;
     for (;;) {
@@ -211,14 +211,14 @@ static ld_status split_line(parser *p, const char *s, size_t len, size_t line_no
                                    p->label, line_no, col);
                 if (c == '"') {
                     if (i + 1 < len && s[i + 1] == '"') {
-                        t[o++] = '"';
+                        dst[o++] = '"';
                         i += 2;
                         continue;
                     }
                     i++;
                     break;
                 }
-                t[o++] = c;
+                dst[o++] = c;
                 i++;
             }
             while (i < len && is_blank_char(s[i]))
@@ -238,14 +238,14 @@ static ld_status split_line(parser *p, const char *s, size_t len, size_t line_no
                     return ld_fail(p->err, p->errlen, LD_EINPUT,
                                    "%s:%zu:%zu: '\"' inside an unquoted cell", p->label,
                                    line_no, col);
-                t[o++] = s[i++];
+                dst[o++] = s[i++];
             }
-            while (o > start && is_blank_char(t[o - 1]))
+            while (o > start && is_blank_char(dst[o - 1]))
                 o--;
         }
         p->cells[p->ncells].off = start;
         p->cells[p->ncells].len = o - start;
-        t[o++] = '\0';
+        dst[o++] = '\0';
         p->ncells++;
         if (i >= len)
             return LD_OK;
@@ -264,9 +264,9 @@ typedef struct {
 static int cmp_named_col(const void *a, const void *b)
 {
     const named_col *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    if (c != 0)
-        return c;
+    const int order = strcmp(x->name, y->name);
+    if (order != 0)
+        return order;
     return (x->col > y->col) - (x->col < y->col);
 }
 
@@ -280,27 +280,27 @@ static ld_status take_header(parser *p, size_t line_no, char ***names)
     if (nm == NULL || order == NULL)
         st = oom(p);
     for (size_t j = 0; j < n && st == LD_OK; j++) {
-        const csv_cell *c = &p->cells[j];
-        if (c->len == 0) {
+        const csv_cell *cell = &p->cells[j];
+        if (cell->len == 0) {
             st = ld_fail(p->err, p->errlen, LD_EINPUT,
                          "%s:%zu:%zu: empty column name in the header", p->label, line_no,
                          j + 1);
             break;
         }
-        nm[j] = malloc(c->len + 1);
+        nm[j] = malloc(cell->len + 1);
         if (nm[j] == NULL) {
             st = oom(p);
             break;
         }
-        memcpy(nm[j], p->text + c->off, c->len + 1);
+        memcpy(nm[j], p->text + cell->off, cell->len + 1);
         order[j].name = nm[j];
         order[j].col = j;
     }
     if (st == LD_OK) {
-        /* Sort rather than compare all pairs, so a header of 10^6 names costs
-         * a second, not hours. Report the earliest column whose name already
-         * appeared (what a left-to-right scan would find): in each run of
-         * equal names, the second entry is the first repeat. */
+        /* Sort rather than compare all pairs: O(n log n), also for a hostile
+         * header of millions of names. Report the earliest column whose name
+         * already appeared (what a left-to-right scan would find): in each
+         * run of equal names, the second entry is the first repeat. */
         qsort(order, n, sizeof *order, cmp_named_col);
         size_t dup = SIZE_MAX, orig = 0;
         for (size_t r = 1; r < n; r++) {
@@ -330,31 +330,31 @@ static ld_status take_header(parser *p, size_t line_no, char ***names)
     return LD_OK;
 }
 
-static ld_status cell_error(parser *p, num_kind k, size_t line_no, size_t col,
-                            const csv_cell *c)
+static ld_status cell_error(parser *p, num_kind kind, size_t line_no, size_t col,
+                            const csv_cell *cell)
 {
     char buf[CSV_SHOW_BUF];
-    const char *txt = p->text + c->off;
-    switch (k) {
+    const char *txt = p->text + cell->off;
+    switch (kind) {
     case NUM_EMPTY:
         return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: empty cell", p->label,
                        line_no, col);
     case NUM_NONFINITE:
         return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: NaN/Inf not allowed: '%s'",
-                       p->label, line_no, col, show(buf, sizeof buf, txt, c->len));
+                       p->label, line_no, col, show(buf, sizeof buf, txt, cell->len));
     case NUM_HEX:
         return ld_fail(p->err, p->errlen, LD_EINPUT,
                        "%s:%zu:%zu: hex float not allowed: '%s'", p->label, line_no, col,
-                       show(buf, sizeof buf, txt, c->len));
+                       show(buf, sizeof buf, txt, cell->len));
     case NUM_RANGE:
         return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: out of float range: '%s'",
-                       p->label, line_no, col, show(buf, sizeof buf, txt, c->len));
+                       p->label, line_no, col, show(buf, sizeof buf, txt, cell->len));
     case NUM_BAD:
     case NUM_OK:
         break;
     }
     return ld_fail(p->err, p->errlen, LD_EINPUT, "%s:%zu:%zu: not a number: '%s'", p->label,
-                   line_no, col, show(buf, sizeof buf, txt, c->len));
+                   line_no, col, show(buf, sizeof buf, txt, cell->len));
 }
 
 /* Append the cells of line line_no as one data row of t. */
@@ -373,10 +373,10 @@ static ld_status take_row(parser *p, size_t line_no, csv_table *t, size_t *data_
         return oom(p);
     float *row = t->data + t->rows * t->cols;
     for (size_t j = 0; j < t->cols; j++) {
-        const csv_cell *c = &p->cells[j];
-        num_kind k = parse_float(p->text + c->off, c->len, &row[j]);
-        if (k != NUM_OK)
-            return cell_error(p, k, line_no, j + 1, c);
+        const csv_cell *cell = &p->cells[j];
+        const num_kind kind = parse_float(p->text + cell->off, cell->len, &row[j]);
+        if (kind != NUM_OK)
+            return cell_error(p, kind, line_no, j + 1, cell);
     }
     t->rows = rows1;
     return LD_OK;
@@ -561,6 +561,89 @@ static ld_status map_columns(const csv_table *t, char letter, size_t *map, size_
     return LD_OK;
 }
 
+/* The numbers of input and output columns of a table with a header: every
+ * name must be x<k> or y<k>, and there must be at least one of each.
+ * in_hint and out_hint, where > 0, must agree. */
+static ld_status count_named(const csv_table *t, int in_hint, int out_hint, size_t *ni, size_t *no,
+                             const char *label, char *err, size_t errlen)
+{
+    *ni = *no = 0;
+    for (size_t j = 0; j < t->cols; j++) {
+        const char *nm = t->names[j];
+        size_t k;
+        if ((nm[0] != 'x' && nm[0] != 'y') || parse_index(nm + 1, &k) != 0) {
+            char buf[CSV_SHOW_BUF];
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: unknown column '%s' (column %zu); columns must be named "
+                           "x0, x1, ... and y0, y1, ...",
+                           label, show(buf, sizeof buf, nm, strlen(nm)), j + 1);
+        }
+        if (nm[0] == 'x')
+            (*ni)++;
+        else
+            (*no)++;
+    }
+    if (*ni == 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: header has no input column x0", label);
+    if (*no == 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: header has no output column y0", label);
+    if (in_hint > 0 && (size_t)in_hint != *ni)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: header has %zu input columns but --in is %d",
+                       label, *ni, in_hint);
+    if (out_hint > 0 && (size_t)out_hint != *no)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: header has %zu output columns but --out is %d",
+                       label, *no, out_hint);
+    return LD_OK;
+}
+
+/* The same for a table without a header: the hints say, and must cover
+ * every column. */
+static ld_status count_unnamed(const csv_table *t, int in_hint, int out_hint, size_t *ni,
+                               size_t *no, const char *label, char *err, size_t errlen)
+{
+    if (in_hint == 0 || out_hint == 0)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: no header, so --in and --out must say how many of the %zu "
+                       "columns are inputs and outputs",
+                       label, t->cols);
+    if ((size_t)in_hint + (size_t)out_hint != t->cols) /* each is <= INT_MAX: no overflow */
+        return ld_fail(err, errlen, LD_EINPUT, "%s: %zu columns but --in %d + --out %d = %zu", label,
+                       t->cols, in_hint, out_hint, (size_t)in_hint + (size_t)out_hint);
+    *ni = (size_t)in_hint;
+    *no = (size_t)out_hint;
+    return LD_OK;
+}
+
+/* map (cols): the column of x<k> at map[k], then that of y<k> at
+ * map[ni + k]; without a header the columns are in that order already. */
+static ld_status map_xy(const csv_table *t, size_t ni, size_t no, size_t *map, const char *label,
+                        char *err, size_t errlen)
+{
+    if (t->names == NULL) {
+        for (size_t j = 0; j < t->cols; j++)
+            map[j] = j;
+        return LD_OK;
+    }
+    ld_status st = map_columns(t, 'x', map, ni, label, err, errlen);
+    if (st == LD_OK)
+        st = map_columns(t, 'y', map + ni, no, label, err, errlen);
+    return st;
+}
+
+/* x (N, I) and y (N, O) from the table's rows, the columns taken in map's
+ * order. */
+static void gather_xy(const csv_table *t, const size_t *map, size_t ni, size_t no, float *x,
+                      float *y)
+{
+    for (size_t r = 0; r < t->rows; r++) {
+        const float *row = t->data + r * t->cols;
+        for (size_t k = 0; k < ni; k++)
+            x[r * ni + k] = row[map[k]];
+        for (size_t k = 0; k < no; k++)
+            y[r * no + k] = row[map[ni + k]];
+    }
+}
+
 ld_status csv_table_split_xy(const csv_table *t, int in_hint, int out_hint, float **x,
                              float **y, int *n, int *in, int *out, const char *label,
                              char *err, size_t errlen)
@@ -577,136 +660,36 @@ ld_status csv_table_split_xy(const csv_table *t, int in_hint, int out_hint, floa
     if (in_hint < 0 || out_hint < 0)
         return ld_fail(err, errlen, LD_EINPUT, "%s: negative --in %d or --out %d", label,
                        in_hint, out_hint);
-
-    size_t ni = 0, no = 0;
-    if (t->names != NULL) {
-        for (size_t j = 0; j < t->cols; j++) {
-            const char *nm = t->names[j];
-            size_t k;
-            if ((nm[0] == 'x' || nm[0] == 'y') && parse_index(nm + 1, &k) == 0) {
-                if (nm[0] == 'x')
-                    ni++;
-                else
-                    no++;
-                continue;
-            }
-            char buf[CSV_SHOW_BUF];
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "%s: unknown column '%s' (column %zu); columns must be named "
-                           "x0, x1, ... and y0, y1, ...",
-                           label, show(buf, sizeof buf, nm, strlen(nm)), j + 1);
-        }
-        if (ni == 0)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: header has no input column x0", label);
-        if (no == 0)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: header has no output column y0", label);
-        if (in_hint > 0 && (size_t)in_hint != ni)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: header has %zu input columns but --in is %d",
-                           label, ni, in_hint);
-        if (out_hint > 0 && (size_t)out_hint != no)
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "%s: header has %zu output columns but --out is %d", label, no,
-                           out_hint);
-    } else {
-        if (in_hint == 0 || out_hint == 0)
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "%s: no header, so --in and --out must say how many of the %zu "
-                           "columns are inputs and outputs",
-                           label, t->cols);
-        ni = (size_t)in_hint;
-        no = (size_t)out_hint;
-        if (ni + no != t->cols) /* each is <= INT_MAX: no overflow */
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "%s: %zu columns but --in %d + --out %d = %zu", label, t->cols,
-                           in_hint, out_hint, ni + no);
-    }
-
-    /* ni + no == cols here (every column is an x or a y), so both fit in int,
-     * and both are at least 1 (said again for the static analyzer, which
-     * cannot follow that through the branches above) */
-    if (ni == 0 || no == 0)
-        return ld_fail(err, errlen, LD_EINPUT, "%s: no input or no output column", label);
+    size_t ni, no; /* every column is one of them: ni + no == cols */
+    ld_status st;
+    if (t->names != NULL)
+        st = count_named(t, in_hint, out_hint, &ni, &no, label, err, errlen);
+    else
+        st = count_unnamed(t, in_hint, out_hint, &ni, &no, label, err, errlen);
+    if (st != LD_OK)
+        return st;
     size_t nx, ny;
-    if (ld_mul_size(&nx, t->rows, ni) != 0 || ld_mul_size(&ny, t->rows, no) != 0 ||
-        ld_mul_size(&nx, nx, sizeof(float)) != 0 || ld_mul_size(&ny, ny, sizeof(float)) != 0)
+    if (ld_mul3_size(&nx, t->rows, ni, sizeof(float)) != 0 ||
+        ld_mul3_size(&ny, t->rows, no, sizeof(float)) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label);
-    size_t *map = calloc(t->cols, sizeof *map); /* x columns, then y columns; zeroed for the analyzer */
-    float *xs = malloc(nx > 0 ? nx : 1); /* never 0 here; malloc(0) may return NULL */
-    float *ys = malloc(ny > 0 ? ny : 1);
-    ld_status st = LD_OK;
-    if (map == NULL || xs == NULL || ys == NULL) {
+    size_t *map = calloc(t->cols, sizeof *map);
+    float *xs = malloc(nx > 0 ? nx : 1), *ys = malloc(ny > 0 ? ny : 1);
+    if (map == NULL || xs == NULL || ys == NULL)
         st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label);
-    } else if (t->names != NULL) {
-        st = map_columns(t, 'x', map, ni, label, err, errlen);
-        if (st == LD_OK)
-            st = map_columns(t, 'y', map + ni, no, label, err, errlen);
-    } else {
-        for (size_t j = 0; j < t->cols; j++)
-            map[j] = j;
-    }
+    else
+        st = map_xy(t, ni, no, map, label, err, errlen);
+    if (st == LD_OK)
+        gather_xy(t, map, ni, no, xs, ys);
+    free(map);
     if (st != LD_OK) {
-        free(map);
         free(xs);
         free(ys);
         return st;
     }
-    for (size_t r = 0; r < t->rows; r++) {
-        const float *row = t->data + r * t->cols;
-        for (size_t k = 0; k < ni; k++)
-            xs[r * ni + k] = row[map[k]];
-        for (size_t k = 0; k < no; k++)
-            ys[r * no + k] = row[map[ni + k]];
-    }
-    free(map);
     *x = xs;
     *y = ys;
     *n = (int)t->rows;
     *in = (int)ni;
     *out = (int)no;
     return LD_OK;
-}
-
-/* ------------------------------------------------------------------------- */
-/* writer */
-
-ld_status csv_write_xy(const char *path, const float *x, const float *y, int n, int in,
-                       int out, char *err, size_t errlen)
-{
-    if (n < 1 || in < 1 || out < 1 || x == NULL || y == NULL)
-        return ld_fail(err, errlen, LD_EINPUT,
-                       "%s: nothing to write (n %d, in %d, out %d; each must be >= 1)", path,
-                       n, in, out);
-    size_t nx, ny;
-    if (ld_mul_size(&nx, (size_t)n, (size_t)in) != 0 ||
-        ld_mul_size(&ny, (size_t)n, (size_t)out) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "%s: data too large", path);
-    /* The reader rejects NaN/Inf, so refuse to write a file it cannot read. */
-    for (size_t i = 0; i < nx; i++)
-        if (!isfinite(x[i]))
-            return ld_fail(err, errlen, LD_EINPUT, "%s: x[%zu][%zu] is not finite (%g)", path,
-                           i / (size_t)in, i % (size_t)in, (double)x[i]);
-    for (size_t i = 0; i < ny; i++)
-        if (!isfinite(y[i]))
-            return ld_fail(err, errlen, LD_EINPUT, "%s: y[%zu][%zu] is not finite (%g)", path,
-                           i / (size_t)out, i % (size_t)out, (double)y[i]);
-
-    atomic_file af;
-    ld_status st = atomic_open(&af, path, err, errlen);
-    if (st != LD_OK)
-        return st;
-    for (int k = 0; k < in; k++)
-        fprintf(af.fp, "x%d,", k);
-    for (int k = 0; k < out; k++)
-        fprintf(af.fp, "y%d%c", k, k + 1 < out ? ',' : '\n');
-    for (size_t r = 0; r < (size_t)n; r++) {
-        /* %.9g: 9 significant digits identify every float uniquely. */
-        for (size_t k = 0; k < (size_t)in; k++)
-            fprintf(af.fp, "%.9g,", (double)x[r * (size_t)in + k]);
-        for (size_t k = 0; k < (size_t)out; k++)
-            fprintf(af.fp, "%.9g%c", (double)y[r * (size_t)out + k],
-                    k + 1 < (size_t)out ? ',' : '\n');
-        if (ferror(af.fp))
-            break; /* atomic_commit reports it */
-    }
-    return atomic_commit(&af, err, errlen);
 }

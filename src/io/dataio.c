@@ -1,5 +1,5 @@
-/* dataio.c - read and check --data, --test-data and --base-weights before
- * anything is trained (see dataio.h).
+/* dataio.c - read and check the data, the held-out data and the base
+ * weights before anything is trained (see dataio.h).
  *
  * Dimension key: N samples, I in, O out.
  */
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "io/csv.h"
 #include "io/safetensors.h"
 
@@ -24,13 +23,21 @@ ld_status dataset_clone(dataset *dst, const dataset *src, char *err, size_t errl
     return LD_OK;
 }
 
-void inputs_free(run_inputs *in)
+void inputs_free(run_inputs *inputs)
 {
-    dataset_free(&in->all);
-    dataset_free(&in->test);
-    free(in->base_w);
-    free(in->base_b);
-    memset(in, 0, sizeof *in);
+    dataset_free(&inputs->all);
+    dataset_free(&inputs->test);
+    free(inputs->base_w);
+    free(inputs->base_b);
+    memset(inputs, 0, sizeof *inputs);
+}
+
+/* Empty *inputs after a failure. A missing or unreadable input file is the
+ * user's to fix, like any other bad input: exit 2, not 1. */
+static ld_status load_failed(run_inputs *inputs, ld_status st)
+{
+    inputs_free(inputs);
+    return st == LD_EIO ? LD_EINPUT : st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -43,25 +50,25 @@ void inputs_free(run_inputs *in)
 static ld_status read_csv(const char *path, int in_hint, int out_hint, const dataset *like,
                           const char *like_path, dataset *d, char *err, size_t errlen)
 {
-    csv_table t;
+    csv_table table;
     float *x = NULL, *y = NULL;
     int n = 0, in = 0, out = 0;
     memset(d, 0, sizeof *d);
-    ld_status st = csv_read_table(path, &t, err, errlen);
+    ld_status st = csv_read_table(path, &table, err, errlen);
     if (st != LD_OK)
         return st;
-    if (like != NULL && t.names == NULL) {
-        if (t.cols != (size_t)like->in + (size_t)like->out) {
+    if (like != NULL && table.names == NULL) {
+        if (table.cols != (size_t)like->in + (size_t)like->out) {
             st = ld_fail(err, errlen, LD_EINPUT, "%s: %zu columns, but %s has %d inputs + %d outputs",
-                         path, t.cols, like_path, like->in, like->out);
-            csv_table_free(&t);
+                         path, table.cols, like_path, like->in, like->out);
+            csv_table_free(&table);
             return st;
         }
         in_hint = like->in;
         out_hint = like->out;
     }
-    st = csv_table_split_xy(&t, in_hint, out_hint, &x, &y, &n, &in, &out, path, err, errlen);
-    csv_table_free(&t);
+    st = csv_table_split_xy(&table, in_hint, out_hint, &x, &y, &n, &in, &out, path, err, errlen);
+    csv_table_free(&table);
     if (st != LD_OK)
         return st;
     if (like != NULL && (in != like->in || out != like->out)) {
@@ -78,62 +85,46 @@ static ld_status read_csv(const char *path, int in_hint, int out_hint, const dat
     return LD_OK;
 }
 
-/* --data and --test-data: fill in and set cfg's sizes. */
-static ld_status load_data(config *cfg, run_inputs *in, char *err, size_t errlen)
+/* Rows of `rows` that each seed holds out: hold_out if given, else
+ * DATAIO_HOLDOUT_FRACTION of them, at least 1. */
+static int held_out_rows(int rows, int hold_out)
 {
-    const unsigned g = cfg->given;
-    ld_status st = read_csv(cfg->data, (g & CONFIG_GIVEN_IN) ? cfg->in : 0,
-                            (g & CONFIG_GIVEN_OUT) ? cfg->out : 0, NULL, NULL, &in->all, err, errlen);
+    if (hold_out > 0)
+        return hold_out;
+    const int n = (int)floor(DATAIO_HOLDOUT_FRACTION * (double)rows);
+    return n < 1 ? 1 : n;
+}
+
+ld_status inputs_load_data(const input_files *files, run_inputs *inputs, input_sizes *sizes,
+                           char *err, size_t errlen)
+{
+    memset(inputs, 0, sizeof *inputs);
+    memset(sizes, 0, sizeof *sizes);
+    if (files->data == NULL)
+        return LD_OK;
+    ld_status st = read_csv(files->data, files->in_fixed ? files->in : 0,
+                            files->out_fixed ? files->out : 0, NULL, NULL, &inputs->all, err, errlen);
     if (st != LD_OK)
-        return st;
-    in->has_data = 1;
-    const int rows = in->all.n;
-    int n_train, n_test;
-    if (cfg->test_data != NULL) {
-        st = read_csv(cfg->test_data, 0, 0, &in->all, cfg->data, &in->test, err, errlen);
+        return load_failed(inputs, st);
+    inputs->has_data = 1;
+    if (files->test_data != NULL) {
+        st = read_csv(files->test_data, 0, 0, &inputs->all, files->data, &inputs->test, err, errlen);
         if (st != LD_OK)
-            return st;
-        in->has_test = 1;
-        n_train = rows;
-        n_test = in->test.n;
-        if ((g & CONFIG_GIVEN_TEST_SAMPLES) && cfg->test_samples != n_test)
-            return ld_fail(err, errlen, LD_EINPUT, "--test-samples: %d, but %s has %d rows",
-                           cfg->test_samples, cfg->test_data, n_test);
-        if ((g & CONFIG_GIVEN_SAMPLES) && cfg->samples != n_train)
-            return ld_fail(err, errlen, LD_EINPUT, "--samples: %d, but %s has %d rows", cfg->samples,
-                           cfg->data, n_train);
+            return load_failed(inputs, st);
+        inputs->has_test = 1;
     } else {
-        if (rows < 2)
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "%s: 1 data row; holding some out needs at least 2 (or give --test-data)",
-                           cfg->data);
-        if (g & CONFIG_GIVEN_TEST_SAMPLES) {
-            n_test = cfg->test_samples;
-            if (n_test >= rows)
-                return ld_fail(err, errlen, LD_EINPUT,
-                               "--test-samples: %d leaves no training rows of the %d in %s", n_test,
-                               rows, cfg->data);
-        } else {
-            n_test = (int)floor(DATAIO_HOLDOUT_FRACTION * (double)rows);
-            if (n_test < 1)
-                n_test = 1;
-        }
-        n_train = rows - n_test;
-        in->n_test = n_test;
-        if ((g & CONFIG_GIVEN_SAMPLES) && cfg->samples != n_train)
-            return ld_fail(err, errlen, LD_EINPUT,
-                           "--samples: %d, but %s has %d training rows (%d rows, %d held out)",
-                           cfg->samples, cfg->data, n_train, rows, n_test);
+        inputs->n_test = held_out_rows(inputs->all.n, files->hold_out);
     }
-    cfg->in = in->all.in;
-    cfg->out = in->all.out;
-    cfg->samples = n_train;
-    cfg->test_samples = n_test;
+    sizes->source = files->data;
+    sizes->in = inputs->all.in;
+    sizes->out = inputs->all.out;
+    sizes->rows = inputs->all.n;
+    sizes->held_out = inputs->has_test ? inputs->test.n : inputs->n_test;
     return LD_OK;
 }
 
 /* ------------------------------------------------------------------------ */
-/* --base-weights */
+/* base weights */
 
 static ld_status check_finite(const char *path, const char *name, const float *x, size_t n,
                               char *err, size_t errlen)
@@ -145,107 +136,112 @@ static ld_status check_finite(const char *path, const char *name, const float *x
     return LD_OK;
 }
 
-/* Read W0 and b0. Sizes already known (from --data or the command line)
- * are checks; the others come from the weight's shape. */
-static ld_status load_base(config *cfg, run_inputs *in, char *err, size_t errlen)
+/* The names of the base layer's tensors in f: "layer.weight" and
+ * "layer.bias", or "weight" and "bias". */
+static ld_status base_names(const st_file *f, const char *path, const char **wname,
+                            const char **bname, char *err, size_t errlen)
 {
-    const char *path = cfg->base_weights;
-    st_file f;
-    ld_status st = st_load(path, &f, err, errlen);
-    if (st != LD_OK)
-        return st;
-    const int layer = st_find(&f, "layer.weight") != NULL || st_find(&f, "layer.bias") != NULL;
-    const int plain = st_find(&f, "weight") != NULL || st_find(&f, "bias") != NULL;
-    const char *wname = layer ? "layer.weight" : "weight";
-    const char *bname = layer ? "layer.bias" : "bias";
-    if (layer && plain) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: has both layer.weight/layer.bias and weight/bias, so which is the base "
-                     "is ambiguous",
-                     path);
-        goto done;
-    }
-    if (!layer && !plain) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: no tensor \"layer.weight\" or \"weight\" (the base layer's weight, (out, in))",
-                     path);
-        goto done;
-    }
-    const int known_in = in->has_data || (cfg->given & CONFIG_GIVEN_IN);
-    const int known_out = in->has_data || (cfg->given & CONFIG_GIVEN_OUT);
-    long long wshape[2] = {cfg->out, cfg->in};
-    const st_tensor *t = st_find(&f, wname);
-    if (t != NULL && t->ndim == 2) {
-        if (!known_out)
-            wshape[0] = t->shape[0];
-        if (!known_in)
-            wshape[1] = t->shape[1];
-    }
-    if (wshape[0] < 1 || wshape[1] < 1 || wshape[0] > INT_MAX || wshape[1] > INT_MAX) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: tensor \"%s\" has shape [%lld, %lld]; a layer needs 1 to %d inputs and outputs",
-                     path, wname, wshape[0], wshape[1], INT_MAX);
-        goto done;
-    }
-    st = st_get_f32(&f, wname, 2, wshape, &in->base_w, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    const long long bshape[1] = {wshape[0]};
-    st = st_get_f32(&f, bname, 1, bshape, &in->base_b, err, errlen);
-    if (st != LD_OK)
-        goto done;
-    st = check_finite(path, wname, in->base_w, (size_t)wshape[0] * (size_t)wshape[1], err, errlen);
-    if (st == LD_OK)
-        st = check_finite(path, bname, in->base_b, (size_t)wshape[0], err, errlen);
-    if (st == LD_OK) {
-        cfg->out = (int)wshape[0];
-        cfg->in = (int)wshape[1];
-    }
-done:
-    st_free(&f);
-    return st;
+    const int layer = st_find(f, "layer.weight") != NULL || st_find(f, "layer.bias") != NULL;
+    const int plain = st_find(f, "weight") != NULL || st_find(f, "bias") != NULL;
+    *wname = layer ? "layer.weight" : "weight";
+    *bname = layer ? "layer.bias" : "bias";
+    if (layer && plain)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: has both layer.weight/layer.bias and weight/bias, so which is the base "
+                       "is ambiguous",
+                       path);
+    if (!layer && !plain)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: no tensor \"layer.weight\" or \"weight\" (the base layer's weight, (out, in))",
+                       path);
+    return LD_OK;
 }
 
-ld_status inputs_load(config *cfg, run_inputs *in, char *err, size_t errlen)
+/* The shape (O,I) the base weight must have: the data's if data were read,
+ * else files' fixed sizes; a size that is neither comes from the weight
+ * itself when it is 2-D. */
+static void base_shape(const input_files *files, const run_inputs *inputs, const st_tensor *weight,
+                       long long shape[2])
 {
-    memset(in, 0, sizeof *in);
-    ld_status st = LD_OK;
-    if (cfg->data != NULL)
-        st = load_data(cfg, in, err, errlen);
-    if (st == LD_OK && cfg->base_weights != NULL)
-        st = load_base(cfg, in, err, errlen);
-    if (st == LD_OK && (cfg->data != NULL || cfg->base_weights != NULL))
-        st = cli_check_sizes(cfg, cfg->data != NULL ? cfg->data : cfg->base_weights, err, errlen);
+    shape[0] = inputs->has_data ? inputs->all.out : files->out;
+    shape[1] = inputs->has_data ? inputs->all.in : files->in;
+    if (inputs->has_data || weight == NULL || weight->ndim != 2)
+        return;
+    if (!files->out_fixed)
+        shape[0] = weight->shape[0];
+    if (!files->in_fixed)
+        shape[1] = weight->shape[1];
+}
+
+/* W0 (O,I) and b0 (O) from f into inputs; shape gets (O,I). */
+static ld_status read_base(const st_file *f, const input_files *files, run_inputs *inputs,
+                           long long shape[2], char *err, size_t errlen)
+{
+    const char *path = files->base_weights, *wname, *bname;
+    ld_status st = base_names(f, path, &wname, &bname, err, errlen);
     if (st != LD_OK)
-        inputs_free(in);
-    /* A missing or unreadable input file is the user's to fix, like any
-     * other bad input: exit 2, not 1. */
-    return st == LD_EIO ? LD_EINPUT : st;
+        return st;
+    base_shape(files, inputs, st_find(f, wname), shape);
+    if (shape[0] < 1 || shape[1] < 1 || shape[0] > INT_MAX || shape[1] > INT_MAX)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: tensor \"%s\" has shape [%lld, %lld]; a layer needs 1 to %d inputs and outputs",
+                       path, wname, shape[0], shape[1], INT_MAX);
+    st = st_get_f32(f, wname, 2, shape, &inputs->base_w, err, errlen);
+    if (st != LD_OK)
+        return st;
+    const long long bshape[1] = {shape[0]};
+    st = st_get_f32(f, bname, 1, bshape, &inputs->base_b, err, errlen);
+    if (st != LD_OK)
+        return st;
+    st = check_finite(path, wname, inputs->base_w, (size_t)shape[0] * (size_t)shape[1], err, errlen);
+    if (st != LD_OK)
+        return st;
+    return check_finite(path, bname, inputs->base_b, (size_t)shape[0], err, errlen);
+}
+
+ld_status inputs_load_base(const input_files *files, run_inputs *inputs, input_sizes *sizes,
+                           char *err, size_t errlen)
+{
+    if (files->base_weights == NULL)
+        return LD_OK;
+    st_file f;
+    long long shape[2] = {0, 0};
+    ld_status st = st_load(files->base_weights, &f, err, errlen);
+    if (st == LD_OK)
+        st = read_base(&f, files, inputs, shape, err, errlen);
+    st_free(&f);
+    if (st != LD_OK)
+        return load_failed(inputs, st);
+    sizes->out = (int)shape[0];
+    sizes->in = (int)shape[1];
+    if (sizes->source == NULL)
+        sizes->source = files->base_weights;
+    return LD_OK;
 }
 
 /* ------------------------------------------------------------------------ */
 /* one seed's split */
 
-ld_status inputs_split(const run_inputs *in, rng *r, dataset *train, dataset *test, char *err,
+ld_status inputs_split(const run_inputs *inputs, rng *r, dataset *train, dataset *test, char *err,
                        size_t errlen)
 {
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
-    if (!in->has_data)
+    if (!inputs->has_data)
         return ld_fail(err, errlen, LD_EINPUT, "no --data to split");
     ld_status st;
-    if (in->has_test) {
-        st = dataset_clone(train, &in->all, err, errlen);
+    if (inputs->has_test) {
+        st = dataset_clone(train, &inputs->all, err, errlen);
         if (st == LD_OK)
-            st = dataset_clone(test, &in->test, err, errlen);
+            st = dataset_clone(test, &inputs->test, err, errlen);
         if (st != LD_OK) {
             dataset_free(train);
             dataset_free(test);
         }
         return st;
     }
-    const int N = in->all.n, nt = in->n_test;
-    const size_t I = (size_t)in->all.in, O = (size_t)in->all.out;
+    const int N = inputs->all.n, nt = inputs->n_test;
+    const size_t I = (size_t)inputs->all.in, O = (size_t)inputs->all.out;
     if (nt < 1 || nt >= N)
         return ld_fail(err, errlen, LD_EINPUT, "cannot hold out %d of %d rows", nt, N);
     int *order = malloc((size_t)N * sizeof *order);
@@ -268,8 +264,8 @@ ld_status inputs_split(const run_inputs *in, rng *r, dataset *train, dataset *te
         for (int i = 0; i < N; i++) {
             dataset *d = held[i] ? test : train;
             const size_t row = held[i] ? b++ : a++;
-            memcpy(d->x + row * I, in->all.x + (size_t)i * I, I * sizeof(float));
-            memcpy(d->y + row * O, in->all.y + (size_t)i * O, O * sizeof(float));
+            memcpy(d->x + row * I, inputs->all.x + (size_t)i * I, I * sizeof(float));
+            memcpy(d->y + row * O, inputs->all.y + (size_t)i * O, O * sizeof(float));
         }
     } else {
         dataset_free(train);

@@ -1,4 +1,5 @@
-/* json.c - strict RFC 8259 JSON parser (for untrusted input) and writers.
+/* json.c - the strict RFC 8259 JSON parser (for untrusted input) and the
+ * tree it builds. The writers are json_write.c.
  *
  * The parser is a recursive-descent one over a (pointer, length) span; every
  * read is bounds-checked against the length, so it needs no NUL terminator.
@@ -15,12 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/utf8.h"
+
 typedef struct json_member json_member;
+
+/* An entry of an object's index: a member's key, the entries sorted by key
+ * bytes for lookup. */
+typedef struct {
+    const char *key;
+    size_t klen;
+    size_t member; /* its position in the object's members */
+} json_key;
 
 struct json_value {
     json_type type;
     union {
-        int boolean;
         struct {
             double d;
             uint64_t u;            /* exact value when u_ok */
@@ -37,7 +47,7 @@ struct json_value {
         } arr;
         struct {
             json_member *m;        /* (n) in document order */
-            json_member **sorted;  /* (n) by key bytes, for lookup */
+            json_key *index;       /* (n) by key bytes, for lookup */
             size_t n;
         } obj;
     } u;
@@ -50,6 +60,42 @@ struct json_member {
     json_value val;
 };
 
+/* Recursion depth is bounded by JSON_MAX_DEPTH, as in the parser. */
+static void free_contents(json_value *v)
+{
+    switch (v->type) {
+    case JSON_STRING:
+        free(v->u.str.s);
+        break;
+    case JSON_ARRAY:
+        for (size_t i = 0; i < v->u.arr.n; i++)
+            free_contents(&v->u.arr.items[i]);
+        free(v->u.arr.items);
+        break;
+    case JSON_OBJECT:
+        for (size_t i = 0; i < v->u.obj.n; i++) {
+            free(v->u.obj.m[i].key);
+            free_contents(&v->u.obj.m[i].val);
+        }
+        free(v->u.obj.m);
+        free(v->u.obj.index);
+        break;
+    case JSON_NULL:
+    case JSON_FALSE:
+    case JSON_TRUE:
+    case JSON_NUMBER:
+        break;
+    }
+}
+
+void json_free(json_value *root)
+{
+    if (root == NULL)
+        return;
+    free_contents(root);
+    free(root);
+}
+
 /* ======================================================================== */
 /* Parser */
 
@@ -61,13 +107,7 @@ typedef struct {
     size_t errlen;
 } parser;
 
-static void bad_msg(parser *p, size_t pos, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void bad_msg(parser *p, size_t pos, const char *fmt, ...)
+LD_PRINTF(3, 4) static void bad_msg(parser *p, size_t pos, const char *fmt, ...)
 {
     char reason[160];
     va_list ap;
@@ -77,9 +117,7 @@ static void bad_msg(parser *p, size_t pos, const char *fmt, ...)
     ld_fail_msg(p->err, p->errlen, LD_EINPUT, "invalid JSON at byte %zu: %s", pos, reason);
 }
 
-/* The message, and LD_EINPUT as the value; a macro, as ld_fail is
- * (status.h), so the static analyzer, which does not follow variadic calls,
- * sees that every failure path returns LD_EINPUT. */
+/* The message, then LD_EINPUT as the value, as ld_fail gives (status.h). */
 #define bad(p, pos, ...) (bad_msg((p), (pos), __VA_ARGS__), LD_EINPUT)
 
 static ld_status oom(parser *p)
@@ -108,96 +146,69 @@ static void skip_ws(parser *p)
     }
 }
 
-static void free_contents(json_value *v);
-
-/* Length of the well-formed UTF-8 sequence starting at s[0] (at most n bytes
- * available), or 0 if it is malformed. Table 3-7 of the Unicode standard. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;   /* allowed range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;               /* no overlong 3-byte forms */
-        else if (c == 0xED)
-            hi = 0x9F;               /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;               /* no overlong 4-byte forms */
-        else if (c == 0xF4)
-            hi = 0x8F;               /* nothing above U+10FFFF */
-    } else {
-        return 0;                    /* 0x80..0xC1, 0xF5..0xFF */
-    }
-    if (n < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return need;
-}
-
-int json_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = utf8_seq(u + i, len - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
 static int hex4(const unsigned char *s, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned c = s[i], d;
+        unsigned c = s[i], digit;
         if (c >= '0' && c <= '9')
-            d = c - '0';
+            digit = c - '0';
         else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
+            digit = c - 'a' + 10;
         else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
+            digit = c - 'A' + 10;
         else
             return -1;
-        v = v * 16 + d;
+        v = v * 16 + digit;
     }
     *out = v;
     return 0;
 }
 
-static size_t put_utf8(char *dst, unsigned cp)
+/* Decode the escape whose backslash is at p->s[*i] (the byte after it is
+ * before end) into buf at *n, and step *i past it. */
+static ld_status parse_escape(parser *p, size_t end, size_t *i, char *buf, size_t *n)
 {
-    if (cp < 0x80) {
-        dst[0] = (char)cp;
-        return 1;
+    const size_t at = *i;
+    const unsigned e = p->s[at + 1];
+    char simple = 0;
+    switch (e) {
+    case '"': simple = '"'; break;
+    case '\\': simple = '\\'; break;
+    case '/': simple = '/'; break;
+    case 'b': simple = '\b'; break;
+    case 'f': simple = '\f'; break;
+    case 'n': simple = '\n'; break;
+    case 'r': simple = '\r'; break;
+    case 't': simple = '\t'; break;
+    case 'u': break;
+    default:
+        if (e >= 0x20 && e < 0x7f)
+            return bad(p, at, "invalid escape '\\%c'", (char)e);
+        return bad(p, at, "invalid escape (byte 0x%02x after '\\')", e);
     }
-    if (cp < 0x800) {
-        dst[0] = (char)(0xC0 | (cp >> 6));
-        dst[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
+    if (simple != 0) {
+        buf[(*n)++] = simple;
+        *i += 2;
+        return LD_OK;
     }
-    if (cp < 0x10000) {
-        dst[0] = (char)(0xE0 | (cp >> 12));
-        dst[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        dst[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
+    unsigned cp, lo;
+    if (end - at < 6 || hex4(p->s + at + 2, &cp) != 0)
+        return bad(p, at, "invalid \\u escape (needs 4 hex digits)");
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return bad(p, at, "unpaired low surrogate \\u%04x", cp);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        /* A high surrogate must be followed at once by a low one. */
+        if (end - at < 12 || p->s[at + 6] != '\\' || p->s[at + 7] != 'u' ||
+            hex4(p->s + at + 8, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+            return bad(p, at, "unpaired high surrogate \\u%04x", cp);
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        *i += 12;
+    } else {
+        *i += 6;
     }
-    dst[0] = (char)(0xF0 | (cp >> 18));
-    dst[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    dst[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    dst[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
+    *n += utf8_put(buf + *n, cp);
+    return LD_OK;
 }
 
 /* Parse the string starting at the '"' at p->pos into a new NUL-terminated
@@ -218,74 +229,30 @@ static ld_status parse_string(parser *p, char **out, size_t *outlen)
     if (buf == NULL)
         return oom(p);
     size_t n = 0, i = start;
-    while (i < end) {
-        unsigned c = p->s[i];
+    ld_status st = LD_OK;
+    while (i < end && st == LD_OK) {
+        const unsigned c = p->s[i];
         if (c < 0x20) {
-            free(buf);
-            return bad(p, i, "unescaped control character 0x%02x in string", c);
-        }
-        if (c >= 0x80) {
-            size_t k = utf8_seq(p->s + i, end - i);
+            st = bad(p, i, "unescaped control character 0x%02x in string", c);
+        } else if (c >= 0x80) {
+            const size_t k = utf8_seq_len(p->s + i, end - i);
             if (k == 0) {
-                free(buf);
-                return bad(p, i, "invalid UTF-8 in string");
+                st = bad(p, i, "invalid UTF-8 in string");
+            } else {
+                memcpy(buf + n, p->s + i, k);
+                n += k;
+                i += k;
             }
-            memcpy(buf + n, p->s + i, k);
-            n += k;
-            i += k;
-            continue;
-        }
-        if (c != '\\') {
+        } else if (c == '\\') {
+            st = parse_escape(p, end, &i, buf, &n);
+        } else {
             buf[n++] = (char)c;
             i++;
-            continue;
         }
-        /* i+1 < end: the scan above skipped the byte after every backslash. */
-        unsigned e = p->s[i + 1];
-        char simple = 0;
-        switch (e) {
-        case '"': simple = '"'; break;
-        case '\\': simple = '\\'; break;
-        case '/': simple = '/'; break;
-        case 'b': simple = '\b'; break;
-        case 'f': simple = '\f'; break;
-        case 'n': simple = '\n'; break;
-        case 'r': simple = '\r'; break;
-        case 't': simple = '\t'; break;
-        case 'u': break;
-        default:
-            free(buf);
-            if (e >= 0x20 && e < 0x7f)
-                return bad(p, i, "invalid escape '\\%c'", (char)e);
-            return bad(p, i, "invalid escape (byte 0x%02x after '\\')", e);
-        }
-        if (simple != 0) {
-            buf[n++] = simple;
-            i += 2;
-            continue;
-        }
-        unsigned cp, lo;
-        if (end - i < 6 || hex4(p->s + i + 2, &cp) != 0) {
-            free(buf);
-            return bad(p, i, "invalid \\u escape (needs 4 hex digits)");
-        }
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            free(buf);
-            return bad(p, i, "unpaired low surrogate \\u%04x", cp);
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            /* A high surrogate must be followed at once by a low one. */
-            if (end - i < 12 || p->s[i + 6] != '\\' || p->s[i + 7] != 'u' ||
-                hex4(p->s + i + 8, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF) {
-                free(buf);
-                return bad(p, i, "unpaired high surrogate \\u%04x", cp);
-            }
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            i += 12;
-        } else {
-            i += 6;
-        }
-        n += put_utf8(buf + n, cp);
+    }
+    if (st != LD_OK) {
+        free(buf);
+        return st;
     }
     buf[n] = '\0';
     p->pos = end + 1;
@@ -312,11 +279,11 @@ static ld_status parse_number(parser *p, json_value *out)
             return bad(p, start, "leading zero in number");
     } else {
         while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9') {
-            unsigned d = p->s[i] - '0';
-            if (u > (UINT64_MAX - d) / 10)
+            const unsigned digit = p->s[i] - '0';
+            if (u > (UINT64_MAX - digit) / 10)
                 u_ok = 0;
             else
-                u = u * 10 + d;
+                u = u * 10 + digit;
             i++;
         }
     }
@@ -348,16 +315,16 @@ static ld_status parse_number(parser *p, json_value *out)
     memcpy(tmp, p->s + start, n);
     tmp[n] = '\0';
     errno = 0;
-    double d = strtod(tmp, NULL);
+    const double value = strtod(tmp, NULL);
     if (tmp != small)
         free(tmp);
     /* Underflow to 0 or a subnormal is fine; overflow to infinity is not,
      * because the writer could never reproduce it. */
-    if (isinf(d))
+    if (isinf(value))
         return bad(p, start, "number out of range");
 
     out->type = JSON_NUMBER;
-    out->u.num.d = d;
+    out->u.num.d = value;
     out->u.num.is_int = (unsigned char)is_int;
     out->u.num.u_ok = (unsigned char)(is_int && !neg && u_ok);
     out->u.num.u = out->u.num.u_ok ? u : 0;
@@ -371,12 +338,7 @@ static ld_status parse_literal(parser *p, const char *word, json_value *out)
     if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0)
         return unexpected(p);
     p->pos += n;
-    if (word[0] == 'n') {
-        out->type = JSON_NULL;
-    } else {
-        out->type = JSON_BOOL;
-        out->u.boolean = word[0] == 't';
-    }
+    out->type = word[0] == 'n' ? JSON_NULL : word[0] == 't' ? JSON_TRUE : JSON_FALSE;
     return LD_OK;
 }
 
@@ -449,49 +411,61 @@ fail:
     return st;
 }
 
-static int cmp_member(const void *a, const void *b)
+/* Keys compare as bytes (they may hold NUL bytes). */
+static int cmp_key(const void *a, const void *b)
 {
-    const json_member *x = *(const json_member *const *)a;
-    const json_member *y = *(const json_member *const *)b;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int c = memcmp(x->key, y->key, n);
-    if (c != 0)
-        return c;
+    const json_key *x = a, *y = b;
+    const size_t n = x->klen < y->klen ? x->klen : y->klen;
+    const int order = memcmp(x->key, y->key, n);
+    if (order != 0)
+        return order;
     return (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-/* Sort member pointers by key for O(log n) lookup, and reject duplicates:
- * after sorting they are neighbours, so this is O(n log n) even on hostile
- * input with millions of keys. */
-static ld_status index_object(parser *p, json_member *m, size_t n, json_member ***sorted_out)
+/* Equal keys stay in document order. */
+static int cmp_key_then_member(const void *a, const void *b)
 {
-    *sorted_out = NULL;
+    const int order = cmp_key(a, b);
+    if (order != 0)
+        return order;
+    const json_key *x = a, *y = b;
+    return (x->member > y->member) - (x->member < y->member);
+}
+
+/* Index the members by key for O(log n) lookup, and reject duplicates:
+ * once sorted they are neighbours, so this is O(n log n) even on hostile
+ * input with millions of keys. */
+static ld_status index_object(parser *p, const json_member *m, size_t n, json_key **index_out)
+{
+    *index_out = NULL;
     if (n == 0)
         return LD_OK;
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
-    json_member **sorted = malloc(n * sizeof *sorted); /* n*ptr < n*member: no overflow */
-    if (sorted == NULL)
+    json_key *index = malloc(n * sizeof *index); /* smaller than the n members: no overflow */
+    if (index == NULL)
         return oom(p);
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = &m[i];
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
-    qsort(sorted, n, sizeof *sorted, cmp_member);
+    for (size_t i = 0; i < n; i++) {
+        index[i].key = m[i].key;
+        index[i].klen = m[i].klen;
+        index[i].member = i;
+    }
+    qsort(index, n, sizeof *index, cmp_key_then_member);
     for (size_t i = 1; i < n; i++) {
-        if (cmp_member(&sorted[i - 1], &sorted[i]) == 0) {
-            const json_member *later = sorted[i - 1]->pos > sorted[i]->pos ? sorted[i - 1] : sorted[i];
+        if (cmp_key(&index[i - 1], &index[i]) == 0) {
+            const json_member *later = &m[index[i].member];
             char name[80];
             json_snippet(name, sizeof name, later->key, later->klen);
-            free(sorted);
+            free(index);
             return bad(p, later->pos, "duplicate object key %s", name);
         }
     }
-    *sorted_out = sorted;
+    *index_out = index;
     return LD_OK;
 }
 
 static ld_status parse_object(parser *p, json_value *out, int depth)
 {
-    json_member *m = NULL, **sorted = NULL;
+    json_member *m = NULL;
+    json_key *index = NULL;
     size_t n = 0, cap = 0;
     ld_status st = LD_OK;
     p->pos++; /* '{' */
@@ -546,12 +520,12 @@ static ld_status parse_object(parser *p, json_value *out, int depth)
                               : bad(p, p->pos, "expected ',' or '}' in object");
         goto fail;
     }
-    if ((st = index_object(p, m, n, &sorted)) != LD_OK)
+    if ((st = index_object(p, m, n, &index)) != LD_OK)
         goto fail;
 done:
     out->type = JSON_OBJECT;
     out->u.obj.m = m;
-    out->u.obj.sorted = sorted;
+    out->u.obj.index = index;
     out->u.obj.n = n;
     return LD_OK;
 fail:
@@ -620,41 +594,6 @@ ld_status json_parse(const char *text, size_t len, json_value **out, char *err, 
     return LD_OK;
 }
 
-/* Recursion depth is bounded by JSON_MAX_DEPTH, as in the parser. */
-static void free_contents(json_value *v)
-{
-    switch (v->type) {
-    case JSON_STRING:
-        free(v->u.str.s);
-        break;
-    case JSON_ARRAY:
-        for (size_t i = 0; i < v->u.arr.n; i++)
-            free_contents(&v->u.arr.items[i]);
-        free(v->u.arr.items);
-        break;
-    case JSON_OBJECT:
-        for (size_t i = 0; i < v->u.obj.n; i++) {
-            free(v->u.obj.m[i].key);
-            free_contents(&v->u.obj.m[i].val);
-        }
-        free(v->u.obj.m);
-        free(v->u.obj.sorted);
-        break;
-    case JSON_NULL:
-    case JSON_BOOL:
-    case JSON_NUMBER:
-        break;
-    }
-}
-
-void json_free(json_value *root)
-{
-    if (root == NULL)
-        return;
-    free_contents(root);
-    free(root);
-}
-
 /* ======================================================================== */
 /* Accessors */
 
@@ -667,18 +606,14 @@ const char *json_type_name(json_type t)
 {
     switch (t) {
     case JSON_NULL: return "null";
-    case JSON_BOOL: return "boolean";
+    case JSON_FALSE:
+    case JSON_TRUE: return "boolean";
     case JSON_NUMBER: return "number";
     case JSON_STRING: return "string";
     case JSON_ARRAY: return "array";
     case JSON_OBJECT: return "object";
     }
     return "unknown";
-}
-
-int json_bool(const json_value *v)
-{
-    return v != NULL && v->type == JSON_BOOL && v->u.boolean;
 }
 
 double json_number(const json_value *v)
@@ -757,126 +692,7 @@ const json_value *json_get(const json_value *obj, const char *key)
     /* bsearch's base must not be NULL, even for zero elements. */
     if (obj == NULL || obj->type != JSON_OBJECT || obj->u.obj.n == 0 || key == NULL)
         return NULL;
-    json_member probe;
-    probe.key = (char *)key; /* only read by cmp_member */
-    probe.klen = strlen(key);
-    const json_member *pp = &probe;
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
-    json_member **hit = bsearch(&pp, obj->u.obj.sorted, obj->u.obj.n, sizeof *obj->u.obj.sorted,
-                                cmp_member);
-    return hit == NULL ? NULL : &(*hit)->val;
-}
-
-/* ======================================================================== */
-/* Writers */
-
-void json_write_string(FILE *fp, const char *s)
-{
-    fputc('"', fp);
-    for (const unsigned char *u = (const unsigned char *)s; *u != '\0'; u++) {
-        unsigned c = *u;
-        switch (c) {
-        case '"': fputs("\\\"", fp); break;
-        case '\\': fputs("\\\\", fp); break;
-        case '\b': fputs("\\b", fp); break;
-        case '\f': fputs("\\f", fp); break;
-        case '\n': fputs("\\n", fp); break;
-        case '\r': fputs("\\r", fp); break;
-        case '\t': fputs("\\t", fp); break;
-        default:
-            if (c < 0x20)
-                fprintf(fp, "\\u%04x", c);
-            else
-                fputc((int)c, fp);
-        }
-    }
-    fputc('"', fp);
-}
-
-/* %g output is valid JSON for finite values: "-0", "1e+20", "1.5e-07" and
- * "0.1" all match the number grammar (an exponent may have a sign and
- * leading zeros). 15 significant digits reproduce any decimal of up to 15
- * digits and %g drops trailing zeros, so trying 15, 16, 17 in turn yields the
- * shortest string that round-trips; 17 always does. */
-void json_write_number(FILE *fp, double x)
-{
-    if (!isfinite(x)) {
-        fputs("null", fp);
-        return;
-    }
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            break;
-    }
-    fputs(buf, fp);
-}
-
-/* Same idea for float: 6 digits reproduce any 6-digit decimal, 9 always
- * round-trip a float. strtof rounds the decimal straight to float (going
- * through double could round twice). */
-void json_write_float(FILE *fp, float x)
-{
-    if (!isfinite(x)) {
-        fputs("null", fp);
-        return;
-    }
-    char buf[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)x);
-        if (strtof(buf, NULL) == x)
-            break;
-    }
-    fputs(buf, fp);
-}
-
-/* ======================================================================== */
-/* Helpers */
-
-void json_snippet(char *dst, size_t dstlen, const char *s, size_t len)
-{
-    if (dst == NULL || dstlen == 0)
-        return;
-    /* Show at most this many source bytes; keeps messages to one short line. */
-    const size_t max_show = 48;
-    size_t o = 0;
-    /* Reserve room for the closing quote, "..." and the NUL. */
-    size_t room = dstlen > 6 ? dstlen - 6 : 0;
-    if (o < room)
-        dst[o++] = '"';
-    size_t i = 0;
-    for (; i < len && i < max_show; i++) {
-        unsigned c = (unsigned char)s[i];
-        char esc[8];
-        size_t k;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            k = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            k = (size_t)snprintf(esc, sizeof esc, "\\x%02x", c);
-        } else {
-            esc[0] = (char)c;
-            k = 1;
-        }
-        if (o + k > room)
-            break;
-        memcpy(dst + o, esc, k);
-        o += k;
-    }
-    /* Do not cut a UTF-8 sequence in half: drop its already-copied bytes
-     * (copied raw, one byte each). */
-    if (i < len)
-        while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80 && (unsigned char)s[i - 1] >= 0x80) {
-            i--;
-            o--;
-        }
-    if (o < dstlen - 1)
-        dst[o++] = '"';
-    if (i < len && o + 3 < dstlen) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o < dstlen ? o : dstlen - 1] = '\0';
+    const json_key probe = {key, strlen(key), 0};
+    const json_key *hit = bsearch(&probe, obj->u.obj.index, obj->u.obj.n, sizeof probe, cmp_key);
+    return hit == NULL ? NULL : &obj->u.obj.m[hit->member].val;
 }

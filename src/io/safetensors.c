@@ -1,4 +1,5 @@
-/* safetensors.c - safetensors reader (full validation) and F32 writer.
+/* safetensors.c - the safetensors reader (full validation), and the dtype
+ * table it shares with the writer (safetensors_write.c).
  *
  * The reader treats every file as hostile: the length prefix, the JSON
  * header and every tensor's dtype/shape/offsets are checked before anything
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/atomicio.h"
 #include "io/json.h"
 
 static const struct {
@@ -33,8 +33,6 @@ static const struct {
     [ST_F64] = {"F64", 8},         [ST_C64] = {"C64", 8},
 };
 
-static const char METADATA_KEY[] = "__metadata__";
-
 const char *st_dtype_name(st_dtype dt)
 {
     return (unsigned)dt < ST_NDTYPES ? DTYPES[dt].name : "?";
@@ -43,6 +41,19 @@ const char *st_dtype_name(st_dtype dt)
 size_t st_dtype_size(st_dtype dt)
 {
     return (unsigned)dt < ST_NDTYPES ? DTYPES[dt].size : 0;
+}
+
+int st_byte_size(uint64_t *out, int ndim, const long long *shape, size_t elem)
+{
+    uint64_t total = elem;
+    for (int i = 0; i < ndim; i++) {
+        uint64_t d = (uint64_t)shape[i];
+        if (d != 0 && total > UINT64_MAX / d)
+            return -1;
+        total *= d;
+    }
+    *out = total;
+    return 0;
 }
 
 /* ======================================================================== */
@@ -54,21 +65,6 @@ static uint64_t get_le64(const unsigned char *b)
     for (int i = 7; i >= 0; i--)
         x = (x << 8) | b[i];
     return x;
-}
-
-static void put_le64(unsigned char *b, uint64_t x)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(x >> (8 * i));
-}
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p != NULL)
-        memcpy(p, s, n);
-    return p;
 }
 
 /* "[2, 3]" into buf. */
@@ -83,20 +79,6 @@ static void format_shape(char *buf, size_t n, int ndim, const long long *shape)
         snprintf(buf + o, n - o, "]");
 }
 
-/* Product of dims times elem, or -1 if it does not fit in uint64_t. */
-static int byte_size(uint64_t *out, int ndim, const long long *shape, size_t elem)
-{
-    uint64_t total = elem;
-    for (int i = 0; i < ndim; i++) {
-        uint64_t d = (uint64_t)shape[i];
-        if (d != 0 && total > UINT64_MAX / d)
-            return -1;
-        total *= d;
-    }
-    *out = total;
-    return 0;
-}
-
 /* ======================================================================== */
 /* Reader */
 
@@ -107,13 +89,8 @@ typedef struct {
     size_t errlen;
 } ctx;
 
-static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const char *fmt, ...)
+LD_PRINTF(4, 5) static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen,
+                                            const char *fmt, ...)
 {
     char q[80], reason[200];
     json_snippet(q, sizeof q, name, nlen);
@@ -124,9 +101,80 @@ static void tensor_fail_msg(const ctx *c, const char *name, size_t nlen, const c
     ld_fail_msg(c->err, c->errlen, LD_EINPUT, "%s: tensor %s: %s", c->label, q, reason);
 }
 
-/* The message, and LD_EINPUT as the value, visibly to the static analyzer
- * (see ld_fail in status.h). */
+/* The message, then LD_EINPUT as the value, as ld_fail gives (status.h). */
 #define tensor_fail(c, name, nlen, ...) (tensor_fail_msg((c), (name), (nlen), __VA_ARGS__), LD_EINPUT)
+
+/* t->dtype from the tensor's "dtype" value. */
+static ld_status parse_dtype(const ctx *c, const char *name, size_t nlen, const json_value *dtype,
+                             st_tensor *t)
+{
+    if (json_type_of(dtype) != JSON_STRING)
+        return tensor_fail(c, name, nlen, "\"dtype\" must be a string, not %s",
+                           json_type_name(json_type_of(dtype)));
+    for (int i = 0; i < ST_NDTYPES; i++)
+        if (json_string_len(dtype) == strlen(DTYPES[i].name) &&
+            strcmp(json_string(dtype), DTYPES[i].name) == 0) {
+            t->dtype = (st_dtype)i;
+            return LD_OK;
+        }
+    char q[40];
+    json_snippet(q, sizeof q, json_string(dtype), json_string_len(dtype));
+    return tensor_fail(c, name, nlen, "unknown dtype %s", q);
+}
+
+/* t->ndim and t->shape from the tensor's "shape" value. */
+static ld_status parse_shape(const ctx *c, const char *name, size_t nlen, const json_value *shape,
+                             st_tensor *t)
+{
+    if (json_type_of(shape) != JSON_ARRAY)
+        return tensor_fail(c, name, nlen, "\"shape\" must be an array, not %s",
+                           json_type_name(json_type_of(shape)));
+    if (json_length(shape) > ST_MAX_NDIM)
+        return tensor_fail(c, name, nlen, "shape has %zu dimensions, more than %d",
+                           json_length(shape), ST_MAX_NDIM);
+    t->ndim = (int)json_length(shape);
+    for (int i = 0; i < t->ndim; i++) {
+        const json_value *dim = json_at(shape, (size_t)i);
+        uint64_t u;
+        if (json_type_of(dim) != JSON_NUMBER)
+            return tensor_fail(c, name, nlen, "shape[%d] must be a number, not %s", i,
+                               json_type_name(json_type_of(dim)));
+        if (!json_number_is_integer(dim))
+            return tensor_fail(c, name, nlen, "shape[%d] must be an integer without fraction or exponent, got %.17g", i,
+                               json_number(dim));
+        if (json_number(dim) < 0 || (json_number(dim) == 0 && !json_number_u64(dim, &u)))
+            return tensor_fail(c, name, nlen, "shape[%d] is negative", i);
+        if (!json_number_u64(dim, &u) || u > (uint64_t)INT64_MAX)
+            return tensor_fail(c, name, nlen, "shape[%d] = %.17g is too large", i, json_number(dim));
+        t->shape[i] = (long long)u;
+    }
+    return LD_OK;
+}
+
+/* off[0] <= off[1] from the tensor's "data_offsets" value. */
+static ld_status parse_offsets(const ctx *c, const char *name, size_t nlen, const json_value *offs,
+                               uint64_t off[2])
+{
+    if (json_type_of(offs) != JSON_ARRAY || json_length(offs) != 2)
+        return tensor_fail(c, name, nlen, "\"data_offsets\" must be an array of two integers");
+    for (size_t i = 0; i < 2; i++) {
+        const json_value *value = json_at(offs, i);
+        if (json_number_u64(value, &off[i]))
+            continue;
+        if (json_type_of(value) != JSON_NUMBER)
+            return tensor_fail(c, name, nlen, "data_offsets[%zu] must be a number, not %s", i,
+                               json_type_name(json_type_of(value)));
+        if (!json_number_is_integer(value))
+            return tensor_fail(c, name, nlen, "data_offsets[%zu] is not an integer", i);
+        if (json_number(value) <= 0)
+            return tensor_fail(c, name, nlen, "data_offsets[%zu] is negative", i);
+        return tensor_fail(c, name, nlen, "data_offsets[%zu] is too large", i);
+    }
+    if (off[0] > off[1])
+        return tensor_fail(c, name, nlen, "data_offsets begin %llu is after end %llu",
+                           (unsigned long long)off[0], (unsigned long long)off[1]);
+    return LD_OK;
+}
 
 /* Fill t from the JSON description v of the tensor called name. */
 static ld_status parse_tensor(const ctx *c, const char *name, size_t nlen, const json_value *v,
@@ -147,78 +195,27 @@ static ld_status parse_tensor(const ctx *c, const char *name, size_t nlen, const
         return tensor_fail(c, name, nlen, "missing \"shape\"");
     if (offs == NULL)
         return tensor_fail(c, name, nlen, "missing \"data_offsets\"");
-
-    if (json_type_of(dtype) != JSON_STRING)
-        return tensor_fail(c, name, nlen, "\"dtype\" must be a string, not %s",
-                           json_type_name(json_type_of(dtype)));
-    int dt = -1;
-    for (int i = 0; i < ST_NDTYPES; i++)
-        if (json_string_len(dtype) == strlen(DTYPES[i].name) &&
-            strcmp(json_string(dtype), DTYPES[i].name) == 0)
-            dt = i;
-    if (dt < 0) {
-        char q[40];
-        json_snippet(q, sizeof q, json_string(dtype), json_string_len(dtype));
-        return tensor_fail(c, name, nlen, "unknown dtype %s", q);
-    }
-    t->dtype = (st_dtype)dt;
-
-    if (json_type_of(shape) != JSON_ARRAY)
-        return tensor_fail(c, name, nlen, "\"shape\" must be an array, not %s",
-                           json_type_name(json_type_of(shape)));
-    if (json_length(shape) > ST_MAX_NDIM)
-        return tensor_fail(c, name, nlen, "shape has %zu dimensions, more than %d",
-                           json_length(shape), ST_MAX_NDIM);
-    t->ndim = (int)json_length(shape);
-    for (int i = 0; i < t->ndim; i++) {
-        const json_value *d = json_at(shape, (size_t)i);
-        uint64_t u;
-        if (json_type_of(d) != JSON_NUMBER)
-            return tensor_fail(c, name, nlen, "shape[%d] must be a number, not %s", i,
-                               json_type_name(json_type_of(d)));
-        if (!json_number_is_integer(d))
-            return tensor_fail(c, name, nlen, "shape[%d] must be an integer without fraction or exponent, got %.17g", i,
-                               json_number(d));
-        if (json_number(d) < 0 || (json_number(d) == 0 && !json_number_u64(d, &u)))
-            return tensor_fail(c, name, nlen, "shape[%d] is negative", i);
-        if (!json_number_u64(d, &u) || u > (uint64_t)INT64_MAX)
-            return tensor_fail(c, name, nlen, "shape[%d] = %.17g is too large", i, json_number(d));
-        t->shape[i] = (long long)u;
-    }
-
-    if (json_type_of(offs) != JSON_ARRAY || json_length(offs) != 2)
-        return tensor_fail(c, name, nlen, "\"data_offsets\" must be an array of two integers");
     uint64_t off[2];
-    for (size_t i = 0; i < 2; i++) {
-        const json_value *o = json_at(offs, i);
-        if (!json_number_u64(o, &off[i])) {
-            if (json_type_of(o) != JSON_NUMBER)
-                return tensor_fail(c, name, nlen, "data_offsets[%zu] must be a number, not %s", i,
-                                   json_type_name(json_type_of(o)));
-            if (!json_number_is_integer(o))
-                return tensor_fail(c, name, nlen, "data_offsets[%zu] is not an integer", i);
-            if (json_number(o) <= 0)
-                return tensor_fail(c, name, nlen, "data_offsets[%zu] is negative", i);
-            return tensor_fail(c, name, nlen, "data_offsets[%zu] is too large", i);
-        }
-    }
-    if (off[0] > off[1])
-        return tensor_fail(c, name, nlen, "data_offsets begin %llu is after end %llu",
-                           (unsigned long long)off[0], (unsigned long long)off[1]);
+    ld_status st = parse_dtype(c, name, nlen, dtype, t);
+    if (st == LD_OK)
+        st = parse_shape(c, name, nlen, shape, t);
+    if (st == LD_OK)
+        st = parse_offsets(c, name, nlen, offs, off);
+    if (st != LD_OK)
+        return st;
 
+    char dims[160];
     uint64_t want;
-    if (byte_size(&want, t->ndim, t->shape, DTYPES[dt].size) != 0) {
-        char s[160];
-        format_shape(s, sizeof s, t->ndim, t->shape);
-        return tensor_fail(c, name, nlen, "shape %s is too large", s);
+    if (st_byte_size(&want, t->ndim, t->shape, st_dtype_size(t->dtype)) != 0) {
+        format_shape(dims, sizeof dims, t->ndim, t->shape);
+        return tensor_fail(c, name, nlen, "shape %s is too large", dims);
     }
     if (off[1] - off[0] != want) {
-        char s[160];
-        format_shape(s, sizeof s, t->ndim, t->shape);
+        format_shape(dims, sizeof dims, t->ndim, t->shape);
         return tensor_fail(c, name, nlen,
                            "data_offsets [%llu, %llu] hold %llu bytes but %s shape %s needs %llu",
                            (unsigned long long)off[0], (unsigned long long)off[1],
-                           (unsigned long long)(off[1] - off[0]), DTYPES[dt].name, s,
+                           (unsigned long long)(off[1] - off[0]), st_dtype_name(t->dtype), dims,
                            (unsigned long long)want);
     }
     /* Checked against the data buffer by the caller; both fit in size_t
@@ -253,13 +250,21 @@ static ld_status parse_metadata(const ctx *c, const json_value *m)
     return LD_OK;
 }
 
-static int cmp_by_offset(const void *a, const void *b)
+/* A tensor's byte range, for sorting the tensors by offset. */
+typedef struct {
+    size_t begin, end;
+    size_t index; /* into st_file.tensors */
+} span;
+
+/* By offset; tensors with the same range stay in header order. */
+static int cmp_span(const void *a, const void *b)
 {
-    const st_tensor *x = *(const st_tensor *const *)a;
-    const st_tensor *y = *(const st_tensor *const *)b;
+    const span *x = a, *y = b;
     if (x->begin != y->begin)
         return x->begin < y->begin ? -1 : 1;
-    return (x->end > y->end) - (x->end < y->end);
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
 }
 
 /* Every byte of the data buffer must belong to exactly one tensor: sorted by
@@ -281,22 +286,23 @@ static ld_status check_layout(const ctx *c, const st_file *f)
                            c->label, f->data_len);
         return LD_OK;
     }
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
-    const st_tensor **order = malloc(f->n_tensors * sizeof *order);
+    span *order = calloc(f->n_tensors, sizeof *order);
     if (order == NULL)
         return ld_fail(c->err, c->errlen, LD_ENOMEM, "%s: out of memory", c->label);
-    for (size_t i = 0; i < f->n_tensors; i++)
-        order[i] = &f->tensors[i];
-    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized by its element, a pointer */
-    qsort(order, f->n_tensors, sizeof *order, cmp_by_offset);
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        order[i].begin = f->tensors[i].begin;
+        order[i].end = f->tensors[i].end;
+        order[i].index = i;
+    }
+    qsort(order, f->n_tensors, sizeof *order, cmp_span);
     ld_status st = LD_OK;
     size_t covered = 0;
-    const st_tensor *prev = NULL;
     for (size_t i = 0; i < f->n_tensors && st == LD_OK; i++) {
-        const st_tensor *t = order[i];
+        const st_tensor *t = &f->tensors[order[i].index];
         if (t->begin < covered) {
+            const char *prev = f->tensors[order[i - 1].index].name;
             char q[80];
-            json_snippet(q, sizeof q, prev->name, strlen(prev->name));
+            json_snippet(q, sizeof q, prev, strlen(prev));
             st = tensor_fail(c, t->name, strlen(t->name), "data_offsets [%zu, %zu] overlap tensor %s",
                              t->begin, t->end, q);
         } else if (t->begin > covered) {
@@ -305,7 +311,6 @@ static ld_status check_layout(const ctx *c, const st_file *f)
                          c->label, covered, t->begin);
         }
         covered = t->end;
-        prev = t;
     }
     if (st == LD_OK && covered != f->data_len)
         st = ld_fail(c->err, c->errlen, LD_EINPUT,
@@ -319,7 +324,7 @@ static ld_status check_layout(const ctx *c, const st_file *f)
  * in one allocation. */
 static ld_status fill_from_header(const ctx *c, const json_value *root, st_file *f)
 {
-    const json_value *meta = json_get(root, METADATA_KEY);
+    const json_value *meta = json_get(root, ST_METADATA_KEY);
     size_t members = json_length(root);
     size_t n_meta = meta != NULL ? json_length(meta) : 0;
     size_t strbytes = 0;
@@ -368,6 +373,56 @@ static ld_status fill_from_header(const ctx *c, const json_value *root, st_file 
     return LD_OK;
 }
 
+/* The JSON header of the file in buf[0..len): the length prefix, then the
+ * header itself, which must be an object. *header_len gets its length. */
+static ld_status parse_header(const ctx *c, const unsigned char *buf, size_t len,
+                              json_value **root, uint64_t *header_len)
+{
+    *root = NULL;
+    if (len < 8)
+        return ld_fail(c->err, c->errlen, LD_EINPUT,
+                       "%s: file is %zu bytes, shorter than the 8-byte header length", c->label, len);
+    const uint64_t n = get_le64(buf);
+    if (n > ST_MAX_HEADER_LEN)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
+                       c->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
+    if (n > len - 8)
+        return ld_fail(c->err, c->errlen, LD_EINPUT,
+                       "%s: header length %llu is larger than the %zu bytes after the length prefix",
+                       c->label, (unsigned long long)n, len - 8);
+    const char *hdr = (const char *)buf + 8;
+    char jerr[200];
+    ld_status st = json_parse(hdr, (size_t)n, root, jerr, sizeof jerr);
+    if (st != LD_OK)
+        return ld_fail(c->err, c->errlen, st, "%s: header is not valid JSON: %s", c->label, jerr);
+    if (json_type_of(*root) != JSON_OBJECT)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header is a JSON %s, not an object",
+                       c->label, json_type_name(json_type_of(*root)));
+    /* The reference implementation insists on '{' as the very first byte
+     * (no leading whitespace); trailing spaces are the padding. */
+    if (hdr[0] != '{')
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header does not start with '{'", c->label);
+    *header_len = n;
+    return LD_OK;
+}
+
+/* f's data buffer: the bytes after the header, which are in f->bytes
+ * already if owned, else copied there. */
+static ld_status take_data(const ctx *c, const unsigned char *data, int owned, st_file *f)
+{
+    if (owned) {
+        f->data = data;
+        return LD_OK;
+    }
+    f->bytes = malloc(f->data_len ? f->data_len : 1);
+    if (f->bytes == NULL)
+        return ld_fail(c->err, c->errlen, LD_ENOMEM, "%s: out of memory", c->label);
+    if (f->data_len > 0)
+        memcpy(f->bytes, data, f->data_len);
+    f->data = f->bytes;
+    return LD_OK;
+}
+
 /* Shared by st_parse and st_load. If owned != NULL it is the malloc'd block
  * that buf points into, and f takes it over (freed by st_free, also on
  * failure); otherwise the data buffer is copied. */
@@ -376,74 +431,28 @@ static ld_status parse_buffer(const unsigned char *buf, size_t len, unsigned cha
 {
     memset(f, 0, sizeof *f);
     f->bytes = owned;
-    f->label = dup_str(label != NULL ? label : "(memory)");
+    f->label = ld_strdup(label != NULL ? label : "(memory)");
     if (f->label == NULL) {
         st_free(f);
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", label != NULL ? label : "(memory)");
     }
-    ctx c = {f->label, err, errlen};
-    ld_status st = LD_OK;
+    const ctx c = {f->label, err, errlen};
     json_value *root = NULL;
-
-    if (len < 8) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: file is %zu bytes, shorter than the 8-byte header length", f->label, len);
-        goto out;
+    uint64_t n = 0;
+    ld_status st = parse_header(&c, buf, len, &root, &n);
+    if (st == LD_OK) {
+        f->data_len = len - 8 - (size_t)n;
+        /* Metadata first: fill_from_header copies its values as strings. */
+        const json_value *meta = json_get(root, ST_METADATA_KEY);
+        if (meta != NULL)
+            st = parse_metadata(&c, meta);
     }
-    uint64_t n = get_le64(buf);
-    if (n > ST_MAX_HEADER_LEN) {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
-                     f->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
-        goto out;
-    }
-    if (n > len - 8) {
-        st = ld_fail(err, errlen, LD_EINPUT,
-                     "%s: header length %llu is larger than the %zu bytes after the length prefix",
-                     f->label, (unsigned long long)n, len - 8);
-        goto out;
-    }
-    const char *hdr = (const char *)buf + 8;
-    char jerr[200];
-    st = json_parse(hdr, (size_t)n, &root, jerr, sizeof jerr);
-    if (st != LD_OK) {
-        st = ld_fail(err, errlen, st, "%s: header is not valid JSON: %s", f->label, jerr);
-        goto out;
-    }
-    if (json_type_of(root) != JSON_OBJECT) {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header is a JSON %s, not an object", f->label,
-                     json_type_name(json_type_of(root)));
-        goto out;
-    }
-    /* The reference implementation insists on '{' as the very first byte
-     * (no leading whitespace); trailing spaces are the padding. */
-    if (hdr[0] != '{') {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header does not start with '{'", f->label);
-        goto out;
-    }
-
-    f->data_len = len - 8 - (size_t)n;
-    /* Metadata first: fill_from_header copies its values as strings. */
-    const json_value *meta = json_get(root, METADATA_KEY);
-    if (meta != NULL && (st = parse_metadata(&c, meta)) != LD_OK)
-        goto out;
-    if ((st = fill_from_header(&c, root, f)) != LD_OK)
-        goto out;
-    if ((st = check_layout(&c, f)) != LD_OK)
-        goto out;
-
-    if (owned != NULL) {
-        f->data = buf + 8 + n;
-    } else {
-        f->bytes = malloc(f->data_len ? f->data_len : 1);
-        if (f->bytes == NULL) {
-            st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", f->label);
-            goto out;
-        }
-        if (f->data_len > 0)
-            memcpy(f->bytes, buf + 8 + n, f->data_len);
-        f->data = f->bytes;
-    }
-out:
+    if (st == LD_OK)
+        st = fill_from_header(&c, root, f);
+    if (st == LD_OK)
+        st = check_layout(&c, f);
+    if (st == LD_OK)
+        st = take_data(&c, buf + 8 + n, owned != NULL, f);
     json_free(root);
     if (st != LD_OK)
         st_free(f);
@@ -514,14 +523,6 @@ const st_tensor *st_find(const st_file *f, const char *name)
     return NULL;
 }
 
-const char *st_meta_get(const st_file *f, const char *key)
-{
-    for (size_t i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta[i].key, key) == 0)
-            return f->meta[i].value;
-    return NULL;
-}
-
 const unsigned char *st_tensor_bytes(const st_file *f, const st_tensor *t)
 {
     return f->data + t->begin;
@@ -562,186 +563,4 @@ ld_status st_get_f32(const st_file *f, const char *name, int ndim, const long lo
     }
     *out_owned = out;
     return LD_OK;
-}
-
-/* ======================================================================== */
-/* Writer */
-
-static ld_status check_name(const char *path, const char *what, const char *s, char *err, size_t errlen)
-{
-    if (s == NULL)
-        return ld_fail(err, errlen, LD_EINPUT, "%s: %s is NULL", path, what);
-    if (!json_utf8_valid(s, strlen(s))) {
-        char q[80];
-        json_snippet(q, sizeof q, s, strlen(s));
-        return ld_fail(err, errlen, LD_EINPUT, "%s: %s %s is not valid UTF-8", path, what, q);
-    }
-    return LD_OK;
-}
-
-/* Everything the writer could be asked to do wrong is caught here, before
- * a file is opened. Duplicate checks are O(n^2): n is the handful of tensors
- * lora_demo itself saves. */
-static ld_status check_write_args(const char *path, const st_f32_tensor *tensors, size_t n,
-                                  const st_kv *meta, size_t n_meta, char *err, size_t errlen)
-{
-    ld_status st;
-    if ((n > 0 && tensors == NULL) || (n_meta > 0 && meta == NULL))
-        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor or metadata list is NULL", path);
-    for (size_t i = 0; i < n; i++) {
-        const st_f32_tensor *t = &tensors[i];
-        if ((st = check_name(path, "tensor name", t->name, err, errlen)) != LD_OK)
-            return st;
-        char q[80];
-        json_snippet(q, sizeof q, t->name, strlen(t->name));
-        if (strcmp(t->name, METADATA_KEY) == 0)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor name %s is reserved", path, q);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(tensors[j].name, t->name) == 0)
-                return ld_fail(err, errlen, LD_EINPUT, "%s: duplicate tensor name %s", path, q);
-        if (t->ndim < 0 || t->ndim > ST_MAX_NDIM)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: ndim %d not in 0..%d", path, q,
-                           t->ndim, ST_MAX_NDIM);
-        for (int d = 0; d < t->ndim; d++)
-            if (t->shape[d] < 0)
-                return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: shape[%d] = %lld is negative",
-                               path, q, d, t->shape[d]);
-        uint64_t bytes;
-        if (byte_size(&bytes, t->ndim, t->shape, 4) != 0 || bytes > SIZE_MAX)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: shape is too large", path, q);
-        if (bytes > 0 && t->data == NULL)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %s: data is NULL", path, q);
-    }
-    for (size_t i = 0; i < n_meta; i++) {
-        if ((st = check_name(path, "metadata key", meta[i].key, err, errlen)) != LD_OK ||
-            (st = check_name(path, "metadata value", meta[i].value, err, errlen)) != LD_OK)
-            return st;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(meta[j].key, meta[i].key) == 0) {
-                char q[80];
-                json_snippet(q, sizeof q, meta[i].key, strlen(meta[i].key));
-                return ld_fail(err, errlen, LD_EINPUT, "%s: duplicate metadata key %s", path, q);
-            }
-    }
-    /* Quoted strings alone are a lower bound on the header size: refuse an
-     * oversized header before writing anything (st_write_f32 checks the
-     * exact size again after escaping). */
-    unsigned long long least = 0;
-    for (size_t i = 0; i < n; i++)
-        least += strlen(tensors[i].name) + 2;
-    for (size_t i = 0; i < n_meta; i++)
-        least += strlen(meta[i].key) + strlen(meta[i].value) + 4;
-    if (least > ST_MAX_HEADER_LEN)
-        return ld_fail(err, errlen, LD_EINPUT,
-                       "%s: header would be at least %llu bytes, over the %llu-byte limit", path, least,
-                       ST_MAX_HEADER_LEN);
-    return LD_OK;
-}
-
-static void write_header_json(FILE *fp, const st_f32_tensor *tensors, size_t n, const st_kv *meta,
-                              size_t n_meta)
-{
-    fputc('{', fp);
-    int first = 1;
-    if (n_meta > 0) {
-        json_write_string(fp, METADATA_KEY);
-        fputs(":{", fp);
-        for (size_t i = 0; i < n_meta; i++) {
-            if (i > 0)
-                fputc(',', fp);
-            json_write_string(fp, meta[i].key);
-            fputc(':', fp);
-            json_write_string(fp, meta[i].value);
-        }
-        fputc('}', fp);
-        first = 0;
-    }
-    unsigned long long offset = 0;
-    for (size_t i = 0; i < n; i++) {
-        const st_f32_tensor *t = &tensors[i];
-        uint64_t bytes = 0;
-        byte_size(&bytes, t->ndim, t->shape, 4); /* cannot fail: checked */
-        if (!first)
-            fputc(',', fp);
-        first = 0;
-        json_write_string(fp, t->name);
-        fputs(":{\"dtype\":\"F32\",\"shape\":[", fp);
-        for (int d = 0; d < t->ndim; d++)
-            fprintf(fp, "%s%lld", d ? "," : "", t->shape[d]);
-        fprintf(fp, "],\"data_offsets\":[%llu,%llu]}", offset, offset + (unsigned long long)bytes);
-        offset += bytes;
-    }
-    fputc('}', fp);
-}
-
-/* Little-endian float bytes, a chunk at a time. */
-static int write_f32_le(FILE *fp, const float *x, size_t n)
-{
-    unsigned char chunk[4096] = {0}; /* only its first 4*m bytes are written, and those are set */
-    size_t per = sizeof chunk / 4;
-    for (size_t i = 0; i < n; i += per) {
-        size_t m = n - i < per ? n - i : per;
-        for (size_t j = 0; j < m; j++) {
-            uint32_t u;
-            memcpy(&u, &x[i + j], sizeof u);
-            chunk[4 * j] = (unsigned char)u;
-            chunk[4 * j + 1] = (unsigned char)(u >> 8);
-            chunk[4 * j + 2] = (unsigned char)(u >> 16);
-            chunk[4 * j + 3] = (unsigned char)(u >> 24);
-        }
-        if (fwrite(chunk, 1, 4 * m, fp) != 4 * m)
-            return -1;
-    }
-    return 0;
-}
-
-ld_status st_write_f32(const char *path, const st_f32_tensor *tensors, size_t n,
-                       const st_kv *meta, size_t n_meta, char *err, size_t errlen)
-{
-    ld_status st = check_write_args(path, tensors, n, meta, n_meta, err, errlen);
-    if (st != LD_OK)
-        return st;
-    atomic_file af;
-    if ((st = atomic_open(&af, path, err, errlen)) != LD_OK)
-        return st;
-    FILE *fp = af.fp;
-    errno = 0; /* so a failed write below reports its own errno, not a stale one */
-
-    /* The header length is known only after writing the header, so write a
-     * placeholder prefix, the JSON and its padding, then seek back. */
-    unsigned char prefix[8] = {0};
-    fwrite(prefix, 1, sizeof prefix, fp);
-    write_header_json(fp, tensors, n, meta, n_meta);
-    long end = ftell(fp);
-    if (end < 8 || ferror(fp))
-        goto io_error;
-    /* Never write a file our own reader (and the reference) would refuse. */
-    if ((unsigned long long)end - 8 > ST_MAX_HEADER_LEN - 7) {
-        st = ld_fail(err, errlen, LD_EINPUT, "%s: header would be %ld bytes, over the %llu-byte limit",
-                     path, end - 8, ST_MAX_HEADER_LEN);
-        atomic_abort(&af);
-        return st;
-    }
-    /* Pad with spaces (JSON whitespace) so 8 + N is a multiple of 8 and the
-     * data buffer is aligned for whoever mmaps the file. */
-    while (end % 8 != 0) {
-        fputc(' ', fp);
-        end++;
-    }
-    put_le64(prefix, (uint64_t)(end - 8));
-    if (fseek(fp, 0, SEEK_SET) != 0 || fwrite(prefix, 1, sizeof prefix, fp) != sizeof prefix ||
-        fseek(fp, 0, SEEK_END) != 0 || ferror(fp))
-        goto io_error;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t bytes = 0;
-        byte_size(&bytes, tensors[i].ndim, tensors[i].shape, 4);
-        if (write_f32_le(fp, tensors[i].data, (size_t)bytes / 4) != 0)
-            goto io_error;
-    }
-    return atomic_commit(&af, err, errlen);
-
-io_error:
-    st = ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno ? errno : EIO));
-    atomic_abort(&af);
-    return st;
 }

@@ -79,8 +79,8 @@ static void check_config(const config *c)
     REQUIRE(isfinite(c->noise) && c->noise >= 0.0);
     REQUIRE(c->n_ranks >= 1 && c->n_ranks <= CONFIG_MAX_RANKS);
     /* With --data or --base-weights, in and out come from the files, and
-     * the ranks are checked against them once they are read (dataio.c,
-     * cli_check_sizes): here they only have to be positive and distinct. */
+     * the ranks are checked against them once they are read
+     * (config_merge_sizes): here they only have to be positive and distinct. */
     const int from_files = c->data != NULL || c->base_weights != NULL;
     const int max_rank = from_files ? INT_MAX : c->in < c->out ? c->in : c->out;
     for (int i = 0; i < c->n_ranks; i++) {

@@ -3,8 +3,8 @@
  * Build and run (from the repository root):
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_json.c src/io/safetensors.c src/io/json.c \
- *       src/status.c src/io/atomicio.c -lm -o fuzz_json
+ *       tests/fuzz/fuzz_json.c src/io/json.c src/io/json_write.c \
+ *       src/io/utf8.c src/status.c -lm -o fuzz_json
  *   ./fuzz_json -dict=tests/fuzz/json.dict -max_total_time=30 \
  *       fuzz-out/json tests/fuzz/corpus/json
  *
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "io/json.h"
+#include "io/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,7 +55,8 @@ static void write_tree(FILE *fp, const json_value *v)
 {
     switch (json_type_of(v)) {
     case JSON_NULL: fputs("null", fp); break;
-    case JSON_BOOL: fputs(json_bool(v) ? "true" : "false", fp); break;
+    case JSON_FALSE: fputs("false", fp); break;
+    case JSON_TRUE: fputs("true", fp); break;
     case JSON_NUMBER: json_write_number(fp, json_number(v)); break;
     case JSON_STRING: json_write_string(fp, json_string(v)); break;
     case JSON_ARRAY:
@@ -85,8 +87,9 @@ static int same_tree(const json_value *a, const json_value *b)
     if (json_type_of(a) != json_type_of(b))
         return 0;
     switch (json_type_of(a)) {
-    case JSON_NULL: return 1;
-    case JSON_BOOL: return json_bool(a) == json_bool(b);
+    case JSON_NULL:
+    case JSON_FALSE:
+    case JSON_TRUE: return 1;
     case JSON_NUMBER: {
         double x = json_number(a), y = json_number(b);
         return memcmp(&x, &y, sizeof x) == 0;
@@ -122,7 +125,7 @@ static void check_utf8(const json_value *v)
 {
     switch (json_type_of(v)) {
     case JSON_STRING:
-        REQUIRE(json_utf8_valid(json_string(v), json_string_len(v)));
+        REQUIRE(utf8_valid(json_string(v), json_string_len(v)));
         break;
     case JSON_ARRAY:
         for (size_t i = 0; i < json_length(v); i++)
@@ -130,7 +133,7 @@ static void check_utf8(const json_value *v)
         break;
     case JSON_OBJECT:
         for (size_t i = 0; i < json_length(v); i++) {
-            REQUIRE(json_utf8_valid(json_key_at(v, i), json_key_len_at(v, i)));
+            REQUIRE(utf8_valid(json_key_at(v, i), json_key_len_at(v, i)));
             check_utf8(json_value_at(v, i));
         }
         break;
