@@ -11,14 +11,14 @@
 /* nn.Linear's reset_parameters(): W ~ U(-1/sqrt(I), 1/sqrt(I)) (this is
  * kaiming_uniform_ with a = sqrt(5)), then b ~ U(-1/sqrt(I), 1/sqrt(I)).
  * Draws W row by row, then b, from r. */
-void linear_init(float *w, float *b, int I, int O, rng *r);
+void linear_init(float *W, float *b, int I, int O, rng *r);
 
-/* y (N,O) = x (N,I) . w (O,I)^T + b (O); b may be NULL. */
-void linear_forward(float *y, const float *x, const float *w, const float *b, int N, int I, int O);
+/* y (N,O) = x (N,I) . W (O,I)^T + b (O); b may be NULL. */
+void linear_forward(float *y, const float *x, const float *W, const float *b, int N, int I, int O);
 
-/* dw (O,I) += dy^T x; db (O) += sum over n of dy (if db != NULL);
- * dx (N,I) += dy w (if dx != NULL). */
-void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                     const float *w, int N, int I, int O);
+/* dW (O,I) += dy^T x; db (O) += sum over n of dy (if db != NULL);
+ * dx (N,I) += dy W (if dx != NULL). */
+void linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                     const float *W, int N, int I, int O);
 
 #endif /* LORA_DEMO_LINEAR_H */

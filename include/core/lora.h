@@ -16,26 +16,26 @@
 
 /* PEFT/loralib initialisation for fine-tuning: A ~ U(-1/sqrt(I), 1/sqrt(I))
  * (kaiming_uniform_ with a = sqrt(5)), B = 0, so the update starts at zero. */
-void lora_init_peft(float *a, float *b, int I, int R, int O, rng *r);
+void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r);
 
 /* Initialisation for training from scratch (no base): both factors as
  * nn.Linear would initialise them, A ~ U(+-1/sqrt(I)), B ~ U(+-1/sqrt(R)).
  * With B = 0 and no base the model would start at exactly zero output; a
  * random B gives the factorised layer the same kind of start as the dense
  * baseline. */
-void lora_init_scratch(float *a, float *b, int I, int R, int O, rng *r);
+void lora_init_scratch(float *A, float *B, int I, int R, int O, rng *r);
 
-/* h (N,R) = x (N,I) . a (R,I)^T;  y (N,O) += scale * (h . b (O,R)^T) */
-void lora_forward(float *y, float *h, const float *x, const float *a, const float *b, float scale,
+/* h (N,R) = x (N,I) . A (R,I)^T;  y (N,O) += scale * (h . B (O,R)^T) */
+void lora_forward(float *y, float *h, const float *x, const float *A, const float *B, float scale,
                   int N, int I, int R, int O);
 
-/* Given dy (N,O), accumulate da (R,I) and db (O,R); dh (N,R) is scratch.
+/* Given dy (N,O), accumulate dA (R,I) and dB (O,R); dh (N,R) is scratch.
  * dy is overwritten with scale * dy (the gradient at h B^T). */
-void lora_backward(float *da, float *db, float *dh, float *dy, const float *h, const float *x,
-                   const float *b, float scale, int N, int I, int R, int O);
+void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, const float *x,
+                   const float *B, float scale, int N, int I, int R, int O);
 
-/* w (O,I) += sign * scale * b (O,R) . a (R,I): merge (+1) or unmerge (-1). */
-void lora_merge_into(float *w, const float *a, const float *b, float scale, float sign, int I,
+/* W (O,I) += sign * scale * B (O,R) . A (R,I): merge (+1) or unmerge (-1). */
+void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,
                      int R, int O);
 
 #endif /* LORA_DEMO_LORA_H */

@@ -9,18 +9,18 @@
 
 #include "kernels/matmul.h"
 
-void linear_init(float *w, float *b, int I, int O, rng *r)
+void linear_init(float *W, float *b, int I, int O, rng *r)
 {
     const float bound = (float)(1.0 / sqrt((double)I));
     for (size_t i = 0; i < (size_t)O * (size_t)I; i++)
-        w[i] = rng_uniform_range(r, -bound, bound);
+        W[i] = rng_uniform_range(r, -bound, bound);
     for (int o = 0; o < O; o++)
         b[o] = rng_uniform_range(r, -bound, bound);
 }
 
-void linear_forward(float *y, const float *x, const float *w, const float *b, int N, int I, int O)
+void linear_forward(float *y, const float *x, const float *W, const float *b, int N, int I, int O)
 {
-    matmul_nt(y, x, w, N, O, I, 0);
+    matmul_nt(y, x, W, N, O, I, 0);
     if (b == NULL)
         return;
     for (int n = 0; n < N; n++) {
@@ -30,10 +30,10 @@ void linear_forward(float *y, const float *x, const float *w, const float *b, in
     }
 }
 
-void linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                     const float *w, int N, int I, int O)
+void linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                     const float *W, int N, int I, int O)
 {
-    matmul_tn(dw, dy, x, O, I, N, 1);
+    matmul_tn(dW, dy, x, O, I, N, 1);
     if (db != NULL) {
         for (int n = 0; n < N; n++) {
             const float *dyn = dy + (size_t)n * O;
@@ -42,5 +42,5 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy, const flo
         }
     }
     if (dx != NULL)
-        matmul_nn(dx, dy, w, N, I, O, 1);
+        matmul_nn(dx, dy, W, N, I, O, 1);
 }

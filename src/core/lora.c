@@ -9,34 +9,34 @@
 
 #include "kernels/matmul.h"
 
-void lora_init_peft(float *a, float *b, int I, int R, int O, rng *r)
+void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r)
 {
     const float bound = (float)(1.0 / sqrt((double)I));
     for (size_t i = 0; i < (size_t)R * (size_t)I; i++)
-        a[i] = rng_uniform_range(r, -bound, bound);
+        A[i] = rng_uniform_range(r, -bound, bound);
     for (size_t i = 0; i < (size_t)O * (size_t)R; i++)
-        b[i] = 0.0f;
+        B[i] = 0.0f;
 }
 
-void lora_init_scratch(float *a, float *b, int I, int R, int O, rng *r)
+void lora_init_scratch(float *A, float *B, int I, int R, int O, rng *r)
 {
     const float bound_a = (float)(1.0 / sqrt((double)I));
     const float bound_b = (float)(1.0 / sqrt((double)R));
     for (size_t i = 0; i < (size_t)R * (size_t)I; i++)
-        a[i] = rng_uniform_range(r, -bound_a, bound_a);
+        A[i] = rng_uniform_range(r, -bound_a, bound_a);
     for (size_t i = 0; i < (size_t)O * (size_t)R; i++)
-        b[i] = rng_uniform_range(r, -bound_b, bound_b);
+        B[i] = rng_uniform_range(r, -bound_b, bound_b);
 }
 
-void lora_forward(float *y, float *h, const float *x, const float *a, const float *b, float scale,
+void lora_forward(float *y, float *h, const float *x, const float *A, const float *B, float scale,
                   int N, int I, int R, int O)
 {
-    matmul_nt(h, x, a, N, R, I, 0);
+    matmul_nt(h, x, A, N, R, I, 0);
     for (int n = 0; n < N; n++) {
         const float *hn = h + (size_t)n * R;
         float *yn = y + (size_t)n * O;
         for (int o = 0; o < O; o++) {
-            const float *bo = b + (size_t)o * R;
+            const float *bo = B + (size_t)o * R;
             float t = 0.0f;
             for (int k = 0; k < R; k++)
                 t += hn[k] * bo[k];
@@ -45,28 +45,28 @@ void lora_forward(float *y, float *h, const float *x, const float *a, const floa
     }
 }
 
-void lora_backward(float *da, float *db, float *dh, float *dy, const float *h, const float *x,
-                   const float *b, float scale, int N, int I, int R, int O)
+void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, const float *x,
+                   const float *B, float scale, int N, int I, int R, int O)
 {
     /* dx is not formed: the input is data, not a parameter. */
     const size_t ny = (size_t)N * (size_t)O;
     for (size_t i = 0; i < ny; i++)
         dy[i] *= scale;
-    matmul_tn(db, dy, h, O, R, N, 1); /* db (O,R) += g^T h */
-    matmul_nn(dh, dy, b, N, R, O, 0); /* dh (N,R)  = g b   */
-    matmul_tn(da, dh, x, R, I, N, 1); /* da (R,I) += dh^T x */
+    matmul_tn(dB, dy, h, O, R, N, 1); /* dB (O,R) += g^T h */
+    matmul_nn(dh, dy, B, N, R, O, 0); /* dh (N,R)  = g B   */
+    matmul_tn(dA, dh, x, R, I, N, 1); /* dA (R,I) += dh^T x */
 }
 
-void lora_merge_into(float *w, const float *a, const float *b, float scale, float sign, int I,
+void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,
                      int R, int O)
 {
     for (int o = 0; o < O; o++) {
-        const float *bo = b + (size_t)o * R;
-        float *wo = w + (size_t)o * I;
+        const float *bo = B + (size_t)o * R;
+        float *wo = W + (size_t)o * I;
         for (int i = 0; i < I; i++) {
             float t = 0.0f;
             for (int k = 0; k < R; k++)
-                t += bo[k] * a[(size_t)k * I + i];
+                t += bo[k] * A[(size_t)k * I + i];
             wo[i] += sign * scale * t;
         }
     }
