@@ -49,10 +49,10 @@ void test_optim(void)
         {0.480678206f, -0.993661036f, 1.99052632f, -0.00135149991f, 3.00947368f},
         {0.484150441f, -0.997817547f, 1.98763187f, -0.00763601066f, 3.00906684f},
     };
-    const adam_config cfg = adam_defaults(0.01);
-    CHECK(cfg.beta1 == 0.9 && cfg.beta2 == 0.999 && cfg.eps == 1e-8, "Adam defaults are not PyTorch's");
+    const adam_config adam = adam_defaults(0.01);
+    CHECK(adam.beta1 == 0.9 && adam.beta2 == 0.999 && adam.eps == 1e-8, "Adam defaults are not PyTorch's");
     for (int t = 0; t < 3; t++) {
-        adam_step(p, grads[t], m, v, 5, t + 1, cfg);
+        adam_step(p, grads[t], m, v, 5, t + 1, adam);
         char name[32];
         snprintf(name, sizeof name, "adam step %d", t + 1);
         check_close(name, p, want[t], 5, 1e-7, 1e-6);

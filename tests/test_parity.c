@@ -310,9 +310,9 @@ static void run_model_case(const char *cas)
     st = trainer_init(&t, &m, tx->data, ty->data, N, f.batch, NULL, err, sizeof err);
     CHECK(st == LD_OK && losses != NULL, "parity %s: trainer_init: %s", cas, err);
     if (st == LD_OK && losses != NULL) {
-        const adam_config cfg = fixture_adam(&f);
+        const adam_config adam = fixture_adam(&f);
         for (int e = 0; e < E; e++)
-            losses[e] = trainer_epoch(&t, &m, mini ? order + (size_t)e * N : NULL, cfg);
+            losses[e] = trainer_epoch(&t, &m, mini ? order + (size_t)e * N : NULL, adam);
         compare(cas, "loss per epoch", losses, tloss->data, (size_t)E, LOSS_ATOL, LOSS_RTOL);
         for (int k = 0; k < m.n_tensors; k++) {
             const param_tensor *p = &m.tensors[k];
@@ -366,9 +366,9 @@ static void run_adam_case(const char *cas)
     if (f.kind == FIXTURE_ADAM && p0 != NULL && g != NULL && want != NULL && mem != NULL) {
         float *p = mem, *m = mem + P, *v = mem + 2 * (size_t)P, *traj = mem + 3 * (size_t)P;
         memcpy(p, p0->data, (size_t)P * sizeof(float));
-        const adam_config cfg = fixture_adam(&f);
+        const adam_config adam = fixture_adam(&f);
         for (int t = 1; t <= T; t++) {
-            adam_step(p, g->data + (size_t)(t - 1) * P, m, v, (size_t)P, t, cfg);
+            adam_step(p, g->data + (size_t)(t - 1) * P, m, v, (size_t)P, t, adam);
             memcpy(traj + (size_t)(t - 1) * P, p, (size_t)P * sizeof(float));
         }
         /* element [k] of the trajectory is step k / P + 1, parameter k % P */

@@ -115,7 +115,7 @@ static void problem_free(problem *p)
 
 /* A step written out here with the public layer API: what the plain step must be. */
 static float ref_epoch(model *m, const float *x, const float *y, int n, const int *order, int batch,
-                       const float *base_all, adam_config cfg)
+                       const float *base_all, adam_config adam)
 {
     const int I = m->in, O = m->out, R = m->layers[0].rank > 0 ? m->layers[0].rank : 1;
     if (batch <= 0 || batch > n)
@@ -144,7 +144,7 @@ static float ref_epoch(model *m, const float *x, const float *y, int n, const in
         mse_backward(dy, yhat, yb, ny, ny);
         model_zero_grad(m);
         model_backward(m, dy, dh, h, xb, cnt);
-        model_adam_step(m, cfg);
+        model_adam_step(m, adam);
         batches++;
     }
     free(xb);
@@ -180,7 +180,7 @@ static run_out train_run(const setup *s, int threads, int fast_paths)
     problem_make(&p, s, 42);
     run_out out = {malloc((size_t)s->epochs * sizeof(float)), malloc(p.m.n_params * sizeof(float)),
                    malloc(p.m.n_params * sizeof(float)), p.m.n_params, 0, TRAIN_PLAIN};
-    const adam_config cfg = adam_defaults(0.01);
+    const adam_config adam = adam_defaults(0.01);
     int *order = NULL;
     rng shuf;
     rng_seed(&shuf, 42, 2000);
@@ -206,8 +206,8 @@ static run_out train_run(const setup *s, int threads, int fast_paths)
     for (int e = 0; e < s->epochs; e++) {
         if (order != NULL)
             rng_shuffle(&shuf, order, s->n);
-        out.losses[e] = threads > 0 ? trainer_epoch(&t, &p.m, order, cfg)
-                                    : ref_epoch(&p.m, p.x, p.y, s->n, order, s->batch, base_all, cfg);
+        out.losses[e] = threads > 0 ? trainer_epoch(&t, &p.m, order, adam)
+                                    : ref_epoch(&p.m, p.x, p.y, s->n, order, s->batch, base_all, adam);
         if (e == 0)
             memcpy(out.grad0, p.m.grads, p.m.n_params * sizeof(float));
     }

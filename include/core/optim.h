@@ -36,6 +36,6 @@ void mse_backward(float *dyhat, const float *yhat, const float *y, size_t n, siz
 
 /* One Adam update of n parameters at 1-based step t. */
 void adam_step(float *params, const float *grads, float *m, float *v, size_t n, long t,
-               adam_config cfg);
+               adam_config adam);
 
 #endif /* LORA_DEMO_OPTIM_H */

@@ -28,16 +28,16 @@ void mse_backward(float *dyhat, const float *yhat, const float *y, size_t n, siz
 }
 
 void adam_step(float *params, const float *grads, float *m, float *v, size_t n, long t,
-               adam_config cfg)
+               adam_config adam)
 {
-    const double bc1 = 1.0 - pow(cfg.beta1, (double)t);
-    const double bc2 = 1.0 - pow(cfg.beta2, (double)t);
-    const float step_size = (float)(cfg.lr / bc1);
+    const double bc1 = 1.0 - pow(adam.beta1, (double)t);
+    const double bc2 = 1.0 - pow(adam.beta2, (double)t);
+    const float step_size = (float)(adam.lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
-    const float w1 = (float)(1.0 - cfg.beta1);
-    const float b2 = (float)cfg.beta2;
-    const float w2 = (float)(1.0 - cfg.beta2);
-    const float eps = (float)cfg.eps;
+    const float w1 = (float)(1.0 - adam.beta1);
+    const float b2 = (float)adam.beta2;
+    const float w2 = (float)(1.0 - adam.beta2);
+    const float eps = (float)adam.eps;
     for (size_t i = 0; i < n; i++) {
         const float g = grads[i];
         m[i] = m[i] + w1 * (g - m[i]);
