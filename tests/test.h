@@ -33,6 +33,11 @@ extern int t_failed;
 int check_close(const char *name, const float *got, const float *want, size_t n,
                 double atol, double rtol);
 
+/* 1 if the n floats of a and b are the same bits; the index of the first
+ * that differs (n if none), for messages. */
+int same_bits(const float *a, const float *b, size_t n);
+size_t first_diff(const float *a, const float *b, size_t n);
+
 /* Scratch directory for tests that write files: "tests/tmp/<name>", created
  * fresh (emptied) on each call. Returns a static buffer. */
 const char *test_tmpdir(const char *name);

@@ -44,20 +44,6 @@ static float *randv(size_t n, uint64_t seed)
     return v;
 }
 
-static int same_bits(const float *a, const float *b, size_t n)
-{
-    return memcmp(a, b, n * sizeof(float)) == 0;
-}
-
-/* Index of the first differing float, for messages. */
-static size_t first_diff(const float *a, const float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
-            return i;
-    return n;
-}
-
 typedef void (*mm_naive)(float *, const float *, const float *, int, int, int, int);
 typedef void (*mm_mt)(float *, const float *, const float *, int, int, int, int, pool *);
 typedef void (*mm_ws)(float *, const float *, const float *, int, int, int, int, float *);

@@ -28,20 +28,6 @@
 #include "test.h"
 #include "train/train.h"
 
-static int same_bits(const float *a, const float *b, size_t n)
-{
-    return memcmp(a, b, n * sizeof(float)) == 0;
-}
-
-/* Index of the first differing float, for messages. */
-static size_t first_diff(const float *a, const float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
-            return i;
-    return n;
-}
-
 /* ------------------------------------------------------------------------ */
 /* training paths */
 

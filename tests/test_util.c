@@ -1,7 +1,9 @@
-/* test_util.c - helpers for the test suites (scratch directories). */
+/* test_util.c - helpers for the test suites: scratch directories, models
+ * built as the program builds them, bitwise comparison. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "io/atomicio.h"
 #include "test.h"
@@ -31,4 +33,17 @@ ld_status test_model_lora(model *m, int in, int out, int rank, float alpha, floa
 {
     const model_spec spec = model_spec_lora(in, out, rank, alpha, scale, w0 != NULL);
     return model_init(m, &spec, w0, b0, err, errlen);
+}
+
+int same_bits(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+size_t first_diff(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
+            return i;
+    return n;
 }
