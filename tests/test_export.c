@@ -121,7 +121,7 @@ static float model_mse(const model *m, const dataset *d)
 {
     float *y = malloc((size_t)d->n * (size_t)m->out * sizeof(float));
     float *h = malloc((size_t)d->n * (size_t)(m->layers[0].rank > 0 ? m->layers[0].rank : 1) * sizeof(float));
-    model_forward(m, y, h, d->x, NULL, d->n);
+    model_forward(m, y, h, d->x, NULL, d->n, NULL);
     const float l = mse_forward(y, d->y, (size_t)d->n * (size_t)m->out);
     free(y);
     free(h);

@@ -155,7 +155,7 @@ static void test_teacher(void)
     rng_seed(&r, 5, 1);
     teacher_make_data(&d, t.w_task2, t.b, 0.25, &r);
     float *clean = malloc((size_t)4000 * O * sizeof(float));
-    linear_forward(clean, d.x, t.w_task2, t.b, 4000, I, O);
+    linear_forward(clean, d.x, t.w_task2, t.b, 4000, I, O, NULL);
     const double var = mse_forward(clean, d.y, (size_t)4000 * O);
     CHECK(fabs(sqrt(var) - 0.25) < 0.01, "noise std %.4f, want 0.25", sqrt(var));
     free(clean);
@@ -174,11 +174,11 @@ static void test_identity_at_start(void)
     const size_t ny = (size_t)f.n * f.out;
     float *base = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float));
     float *h = malloc((size_t)f.n * 4 * sizeof(float));
-    linear_forward(base, f.d.x, f.w0, f.b0, f.n, f.in, f.out);
+    linear_forward(base, f.d.x, f.w0, f.b0, f.n, f.in, f.out, NULL);
     for (int R = 1; R <= 4; R++) {
         model m;
         lora_on_base(&m, &f, R, 9);
-        model_forward(&m, y, h, f.d.x, NULL, f.n);
+        model_forward(&m, y, h, f.d.x, NULL, f.n, NULL);
         CHECK(memcmp(y, base, ny * sizeof(float)) == 0, "r=%d: output at init differs from the base", R);
         /* the trainer's first recorded loss is the base's own loss, exactly */
         char err[256];
@@ -243,7 +243,7 @@ static void test_base_cached(void)
     fixture_make(&f, 48, 10, 5, 5);
     const size_t ny = (size_t)f.n * f.out, nw = (size_t)f.out * f.in;
     float *base = malloc(ny * sizeof(float));
-    linear_forward(base, f.d.x, f.w0, f.b0, f.n, f.in, f.out);
+    linear_forward(base, f.d.x, f.w0, f.b0, f.n, f.in, f.out, NULL);
     for (int batch = 0; batch <= 12; batch += 12) {
         float clean[40] = {0}, poisoned[40] = {0};
         for (int pass = 0; pass < 2; pass++) {
@@ -300,19 +300,19 @@ static void test_merge(void)
 
             float *yu = malloc(ny * sizeof(float)), *ym = malloc(ny * sizeof(float));
             float *h = malloc((size_t)f.n * R * sizeof(float));
-            model_forward(&m, yu, h, f.d.x, NULL, f.n);
+            model_forward(&m, yu, h, f.d.x, NULL, f.n, NULL);
             float ref = 0.0f;
             for (size_t i = 0; i < ny; i++)
                 ref = fmaxf(ref, fabsf(yu[i]));
             CHECK(model_merge(&m, err, sizeof err) == LD_OK && m.layers[0].merged, "merge: %s", err);
-            model_forward(&m, ym, h, f.d.x, NULL, f.n);
+            model_forward(&m, ym, h, f.d.x, NULL, f.n, NULL);
             char name[64];
             snprintf(name, sizeof name, "merged vs unmerged, r=%d%s", R, rs ? " rslora" : "");
             check_close(name, ym, yu, ny, 1e-5 * ref, 1e-5);
 
             /* merged predictions come from the merged dense weight alone */
             float *yd = malloc(ny * sizeof(float));
-            linear_forward(yd, f.d.x, m.layers[0].W0, m.layers[0].b0, f.n, f.in, f.out);
+            linear_forward(yd, f.d.x, m.layers[0].W0, m.layers[0].b0, f.n, f.in, f.out, NULL);
             CHECK(memcmp(yd, ym, ny * sizeof(float)) == 0, "r=%d: merged model is not W x + b0", R);
 
             /* merging twice is refused and changes nothing */

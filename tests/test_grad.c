@@ -22,7 +22,7 @@ enum { N = 6, I = 7, O = 4 };
 
 static double loss_of(const model *m, const float *x, const float *y, float *yhat, float *h)
 {
-    model_forward(m, yhat, h, x, NULL, N);
+    model_forward(m, yhat, h, x, NULL, N, NULL);
     return mse_forward(yhat, y, (size_t)(size_t)N * O);
 }
 
@@ -32,9 +32,9 @@ static void check_model(const char *label, model *m, const float *x, const float
 {
     float yhat[N * O], dy[N * O], h[N * O], dh[N * O];
     model_zero_grad(m);
-    model_forward(m, yhat, h, x, NULL, N);
+    model_forward(m, yhat, h, x, NULL, N, NULL);
     mse_backward(dy, yhat, y, (size_t)(size_t)N * O, (size_t)(size_t)N * O);
-    model_backward(m, dy, dh, h, x, N);
+    model_backward(m, dy, dh, h, x, N, NULL);
 
     float *fd = malloc(m->n_params * sizeof(float));
     const float step = 1e-2f;
@@ -96,20 +96,20 @@ void test_grad(void)
     float w[O * I], b[O], yhat[N * O], dy[N * O], dx[N * I], dw[O * I], fd[N * I];
     rng_fill_normal(&r, w, (size_t)O * I);
     rng_fill_normal(&r, b, O);
-    linear_forward(yhat, x, w, b, N, I, O);
+    linear_forward(yhat, x, w, b, N, I, O, NULL);
     mse_backward(dy, yhat, y, (size_t)N * O, (size_t)N * O);
     memset(dx, 0, sizeof dx);
     memset(dw, 0, sizeof dw);
-    linear_backward(dx, dw, NULL, dy, x, w, N, I, O);
+    linear_backward(dx, dw, NULL, dy, x, w, N, I, O, NULL);
     float xp[N * I];
     memcpy(xp, x, sizeof xp);
     for (int i = 0; i < N * I; i++) {
         float keep = xp[i];
         xp[i] = keep + 1e-2f;
-        linear_forward(yhat, xp, w, b, N, I, O);
+        linear_forward(yhat, xp, w, b, N, I, O, NULL);
         double lp = mse_forward(yhat, y, (size_t)N * O);
         xp[i] = keep - 1e-2f;
-        linear_forward(yhat, xp, w, b, N, I, O);
+        linear_forward(yhat, xp, w, b, N, I, O, NULL);
         double lm = mse_forward(yhat, y, (size_t)N * O);
         xp[i] = keep;
         fd[i] = (float)((lp - lm) / 2e-2);

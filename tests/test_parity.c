@@ -227,10 +227,10 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
         gather_rows(yb, y, idx, cnt, O);
         if (build_model(&m, f, cas)) {
             const size_t ny = (size_t)cnt * O;
-            model_forward(&m, yhat, h, xb, NULL, cnt);
+            model_forward(&m, yhat, h, xb, NULL, cnt, NULL);
             mse_backward(dy, yhat, yb, ny, ny);
             model_zero_grad(&m);
-            model_backward(&m, dy, dh, h, xb, cnt);
+            model_backward(&m, dy, dh, h, xb, cnt, NULL);
             compare_grads(&m, f, cas, "layers");
             model_free(&m);
         }

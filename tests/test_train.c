@@ -125,11 +125,11 @@ static float ref_epoch(model *m, const float *x, const float *y, int n, const in
                 memcpy(bb + (size_t)i * O, base_all + (size_t)row * O, (size_t)O * sizeof(float));
         }
         const size_t ny = (size_t)cnt * O;
-        model_forward(m, yhat, h, xb, base_all != NULL ? bb : NULL, cnt);
+        model_forward(m, yhat, h, xb, base_all != NULL ? bb : NULL, cnt, NULL);
         loss += mse_forward(yhat, yb, ny);
         mse_backward(dy, yhat, yb, ny, ny);
         model_zero_grad(m);
-        model_backward(m, dy, dh, h, xb, cnt);
+        model_backward(m, dy, dh, h, xb, cnt, NULL);
         model_adam_step(m, adam);
         batches++;
     }
@@ -187,7 +187,7 @@ static run_out train_run(const setup *s, int threads, int fast_paths)
         out.method = t.method;
     } else if (p.m.layers[0].has_base) {
         base_all = malloc((size_t)s->n * s->out * sizeof(float));
-        layer_base_forward(&p.m.layers[0], base_all, p.x, s->n);
+        layer_base_forward(&p.m.layers[0], base_all, p.x, s->n, NULL);
     }
     for (int e = 0; e < s->epochs; e++) {
         if (order != NULL)

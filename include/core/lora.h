@@ -8,11 +8,13 @@
  * cost is N*R*(I+O); B.A (O, I) is never formed while training. A frozen base
  * layer, if any, is the caller's: lora_forward adds onto whatever y holds.
  * Backward functions accumulate into gradients (+=); zero them first.
+ * p: a thread pool for the matrix products, or NULL (see linear.h).
  */
 #ifndef LORA_DEMO_LORA_H
 #define LORA_DEMO_LORA_H
 
 #include "core/rng.h"
+#include "kernels/pool.h"
 
 /* PEFT/loralib initialisation for fine-tuning: A ~ U(-1/sqrt(I), 1/sqrt(I))
  * (kaiming_uniform_ with a = sqrt(5)), B = 0, so the update starts at zero. */
@@ -27,12 +29,12 @@ void lora_init_scratch(float *A, float *B, int I, int R, int O, rng *r);
 
 /* h (N,R) = x (N,I) . A (R,I)^T;  y (N,O) += scale * (h . B (O,R)^T) */
 void lora_forward(float *y, float *h, const float *x, const float *A, const float *B, float scale,
-                  int N, int I, int R, int O);
+                  int N, int I, int R, int O, pool *p);
 
 /* Given dy (N,O), accumulate dA (R,I) and dB (O,R); dh (N,R) is scratch.
  * dy is overwritten with scale * dy (the gradient at h B^T). */
 void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, const float *x,
-                   const float *B, float scale, int N, int I, int R, int O);
+                   const float *B, float scale, int N, int I, int R, int O, pool *p);
 
 /* W (O,I) += sign * scale * B (O,R) . A (R,I): merge (+1) or unmerge (-1). */
 void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,

@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "core/optim.h"
+#include "kernels/pool.h"
 #include "status.h"
 
 typedef enum { LAYER_DENSE = 0, LAYER_LORA = 1 } layer_kind;
@@ -111,17 +112,20 @@ const param_tensor *model_find(const model *m, const char *name);
 void model_zero_grad(model *m);
 
 /* Output of a LoRA layer's frozen base alone: y (N,O) = x W0^T + b0. */
-void layer_base_forward(const layer *L, float *y, const float *x, int N);
+void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p);
+
+/* p below: a thread pool for the matrix products, or NULL (core/linear.h). */
 
 /* y (N,O) = model(x). h (N,R) saves the LoRA activation x A^T (unused for
  * dense). base_out (N,O) is the frozen base's output computed before, or
  * NULL to compute it here. A merged layer predicts with its merged weight. */
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
-                   int N);
+                   int N, pool *p);
 
 /* Accumulate grads from dy (N,O) and the saved h. dy is overwritten
  * (LoRA scales it in place); dh (N,R) is scratch. */
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N);
+void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N,
+                    pool *p);
 
 /* One Adam step over the whole parameter block. */
 void model_adam_step(model *m, adam_config adam);

@@ -103,6 +103,8 @@ typedef struct {
     /* double buffers (the TDBUF_ list) */
     double *xsum, *ysum, *ysq, *row_sq, *row_abs;
     int yhat_rows;     /* P */
+    int kernels_on_pool; /* the pool holds the matrix kernels' scratch (all but the
+                          * narrow pass without a base, which needs none) */
     int narrow_cached; /* 1: nx, nxr, ny, nbase hold the full batch, filled once */
     long gram_fallbacks; /* closed-form epochs after the first whose loss came from a
                           * forward pass because of cancellation */

@@ -18,9 +18,10 @@ void linear_init(float *W, float *b, int I, int O, rng *r)
         b[o] = rng_uniform_range(r, -bound, bound);
 }
 
-void linear_forward(float *y, const float *x, const float *W, const float *b, int N, int I, int O)
+void linear_forward(float *y, const float *x, const float *W, const float *b, int N, int I, int O,
+                    pool *p)
 {
-    matmul_nt(y, x, W, N, O, I, 0);
+    matmul_nt_mt(y, x, W, N, O, I, 0, p);
     if (b == NULL)
         return;
     for (int n = 0; n < N; n++) {
@@ -31,9 +32,9 @@ void linear_forward(float *y, const float *x, const float *W, const float *b, in
 }
 
 void linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
-                     const float *W, int N, int I, int O)
+                     const float *W, int N, int I, int O, pool *p)
 {
-    matmul_tn(dW, dy, x, O, I, N, 1);
+    matmul_tn_mt(dW, dy, x, O, I, N, 1, p);
     if (db != NULL) {
         for (int n = 0; n < N; n++) {
             const float *dyn = dy + (size_t)n * O;
@@ -42,5 +43,5 @@ void linear_backward(float *dx, float *dW, float *db, const float *dy, const flo
         }
     }
     if (dx != NULL)
-        matmul_nn(dx, dy, W, N, I, O, 1);
+        matmul_nn_mt(dx, dy, W, N, I, O, 1, p);
 }

@@ -29,9 +29,9 @@ void lora_init_scratch(float *A, float *B, int I, int R, int O, rng *r)
 }
 
 void lora_forward(float *y, float *h, const float *x, const float *A, const float *B, float scale,
-                  int N, int I, int R, int O)
+                  int N, int I, int R, int O, pool *p)
 {
-    matmul_nt(h, x, A, N, R, I, 0);
+    matmul_nt_mt(h, x, A, N, R, I, 0, p);
     for (int n = 0; n < N; n++) {
         const float *hn = h + (size_t)n * R;
         float *yn = y + (size_t)n * O;
@@ -46,15 +46,15 @@ void lora_forward(float *y, float *h, const float *x, const float *A, const floa
 }
 
 void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, const float *x,
-                   const float *B, float scale, int N, int I, int R, int O)
+                   const float *B, float scale, int N, int I, int R, int O, pool *p)
 {
     /* dx is not formed: the input is data, not a parameter. */
     const size_t ny = (size_t)N * (size_t)O;
     for (size_t i = 0; i < ny; i++)
         dy[i] *= scale;
-    matmul_tn(dB, dy, h, O, R, N, 1); /* dB (O,R) += g^T h */
-    matmul_nn(dh, dy, B, N, R, O, 0); /* dh (N,R)  = g B   */
-    matmul_tn(dA, dh, x, R, I, N, 1); /* dA (R,I) += dh^T x */
+    matmul_tn_mt(dB, dy, h, O, R, N, 1, p); /* dB (O,R) += g^T h */
+    matmul_nn_mt(dh, dy, B, N, R, O, 0, p); /* dh (N,R)  = g B   */
+    matmul_tn_mt(dA, dh, x, R, I, N, 1, p); /* dA (R,I) += dh^T x */
 }
 
 void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,

@@ -99,7 +99,8 @@ static ld_status check_spec(const model_spec *s, char *err, size_t errlen)
         return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", s->rank);
     /* every layer may come to hold an (O,I) weight: LoRA's merged base */
     if (ld_mul3_size(&bytes, (size_t)s->out, (size_t)s->in, 4 * sizeof(float)) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s->out, s->in);
+        return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s->out,
+                       s->in);
     if (model_spec_bytes(s, &bytes) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "a rank-%d LoRA of %d -> %d does not fit in memory",
                        s->rank, s->in, s->out);
@@ -155,7 +156,8 @@ static ld_status copy_base(layer *L, const float *W0, const float *b0, char *err
     L->W0 = malloc(nw * sizeof(float));
     L->b0 = b0 != NULL ? malloc((size_t)L->out * sizeof(float)) : NULL;
     if (L->W0 == NULL || (b0 != NULL && L->b0 == NULL))
-        return ld_fail(err, errlen, LD_ENOMEM, "out of memory copying a %d x %d base", L->out, L->in);
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory copying a %d x %d base", L->out,
+                       L->in);
     memcpy(L->W0, W0, nw * sizeof(float));
     if (b0 != NULL)
         memcpy(L->b0, b0, (size_t)L->out * sizeof(float));
@@ -219,52 +221,53 @@ void model_zero_grad(model *m)
 /* ------------------------------------------------------------------------ */
 /* forward and backward, layer by layer */
 
-void layer_base_forward(const layer *L, float *y, const float *x, int N)
+void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p)
 {
     if (L->W0 != NULL)
-        linear_forward(y, x, L->W0, L->b0, N, L->in, L->out);
+        linear_forward(y, x, L->W0, L->b0, N, L->in, L->out, p);
     else
         memset(y, 0, (size_t)N * (size_t)L->out * sizeof(float));
 }
 
 /* y (N,O) = L(x); h (N,R) keeps x A^T for backward. */
 static void layer_forward(const layer *L, float *y, float *h, const float *x, const float *base_out,
-                          int N)
+                          int N, pool *p)
 {
     if (L->kind == LAYER_DENSE) {
-        linear_forward(y, x, L->W, L->b, N, L->in, L->out);
+        linear_forward(y, x, L->W, L->b, N, L->in, L->out, p);
         return;
     }
     if (L->merged) {
-        linear_forward(y, x, L->W0, L->b0, N, L->in, L->out);
+        linear_forward(y, x, L->W0, L->b0, N, L->in, L->out, p);
         return;
     }
     if (base_out != NULL)
         memcpy(y, base_out, (size_t)N * (size_t)L->out * sizeof(float));
     else
-        layer_base_forward(L, y, x, N); /* zeros without a base */
-    lora_forward(y, h, x, L->A, L->B, L->scale, N, L->in, L->rank, L->out);
+        layer_base_forward(L, y, x, N, p); /* zeros without a base */
+    lora_forward(y, h, x, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
 }
 
-static void layer_backward(layer *L, float *dy, float *dh, const float *h, const float *x, int N)
+static void layer_backward(layer *L, float *dy, float *dh, const float *h, const float *x, int N,
+                           pool *p)
 {
     if (L->kind == LAYER_DENSE)
-        linear_backward(NULL, L->dW, L->db, dy, x, L->W, N, L->in, L->out);
+        linear_backward(NULL, L->dW, L->db, dy, x, L->W, N, L->in, L->out, p);
     else
-        lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out);
+        lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out, p);
 }
 
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
-                   int N)
+                   int N, pool *p)
 {
     for (int l = 0; l < m->n_layers; l++) /* one layer today (model.h) */
-        layer_forward(&m->layers[l], y, h, x, base_out, N);
+        layer_forward(&m->layers[l], y, h, x, base_out, N, p);
 }
 
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N)
+void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N, pool *p)
 {
     for (int l = m->n_layers - 1; l >= 0; l--)
-        layer_backward(&m->layers[l], dy, dh, h, x, N);
+        layer_backward(&m->layers[l], dy, dh, h, x, N, p);
 }
 
 void model_adam_step(model *m, adam_config adam)

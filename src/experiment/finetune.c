@@ -75,7 +75,7 @@ static ld_status merge_and_check(model *m, model_result *mr, const ft_seed *f, c
     ld_status st = model_merge(m, err, errlen);
     if (st != LD_OK)
         return st;
-    model_forward(m, f->ym, f->h, f->test.x, NULL, f->test.n);
+    model_forward(m, f->ym, f->h, f->test.x, NULL, f->test.n, NULL);
     const float d = max_abs_diff(f->ym, f->yu, ny);
     const float ref = max_abs(f->yu, ny);
     const float rel = ref > 0.0f ? d / ref : d;
@@ -136,7 +136,7 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
     trainer_free(&t);
     if (st == LD_OK && finished) { /* no test loss, merge or predictions otherwise */
         const float *yhat = f->yu;
-        model_forward(&m, f->yu, f->h, f->test.x, NULL, f->test.n);
+        model_forward(&m, f->yu, f->h, f->test.x, NULL, f->test.n, NULL);
         if (rank > 0) {
             st = merge_and_check(&m, mr, f, err, errlen);
             yhat = f->ym;
@@ -144,7 +144,8 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
         if (st == LD_OK) {
             mr->test_losses[sr->s] = mse_forward(yhat, f->test.y, ny);
             if (sr->s == 0)
-                memcpy(mr->pred, yhat, (size_t)sr->rc->res->n_pred * (size_t)sr->cfg->out * sizeof(float));
+                memcpy(mr->pred, yhat,
+                       (size_t)sr->rc->res->n_pred * (size_t)sr->cfg->out * sizeof(float));
         }
     }
     model_free(&m);
@@ -284,8 +285,9 @@ ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
         st = keep_base(sr, &f, err, errlen);
     if (st == LD_OK && !stopped) {
         /* the base alone on task 2: where every model starts */
-        linear_forward(f.yu, f.test.x, f.W0, f.b0, f.test.n, cfg->in, cfg->out);
-        res->base_test_losses[sr->s] = mse_forward(f.yu, f.test.y, (size_t)f.test.n * (size_t)cfg->out);
+        linear_forward(f.yu, f.test.x, f.W0, f.b0, f.test.n, cfg->in, cfg->out, NULL);
+        res->base_test_losses[sr->s] =
+            mse_forward(f.yu, f.test.y, (size_t)f.test.n * (size_t)cfg->out);
     }
     for (int i = 0; i < res->n_models && st == LD_OK && !stopped; i++) {
         if (res->interrupted || stop_before(sr->rc, res->models[i].name))

@@ -53,7 +53,7 @@ static ld_status scratch_model(const seed_run *sr, int i, const dataset *train,
             const int P = sr->rc->res->n_pred;
             float *h = malloc((size_t)P * (size_t)(rank > 0 ? rank : 1) * sizeof(float));
             if (h != NULL)
-                model_forward(&m, mr->pred, h, test->x, NULL, P);
+                model_forward(&m, mr->pred, h, test->x, NULL, P, NULL);
             else
                 st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for predictions");
             free(h);
@@ -86,8 +86,9 @@ ld_status run_scratch(const seed_run *sr, char *err, size_t errlen)
 {
     experiment_result *res = sr->rc->res;
     dataset train = {0, 0, 0, NULL, NULL}, test = {0, 0, 0, NULL, NULL};
-    ld_status st = sr->in != NULL && sr->in->has_data ? file_data(sr, &train, &test, err, errlen)
-                                                       : random_data(sr, &train, &test, err, errlen);
+    const int from_file = sr->in != NULL && sr->in->has_data;
+    ld_status st = from_file ? file_data(sr, &train, &test, err, errlen)
+                             : random_data(sr, &train, &test, err, errlen);
     if (st == LD_OK)
         st = keep_first_seed_data(sr, &train, &test, err, errlen);
     for (int i = 0; i < res->n_models && st == LD_OK; i++) {

@@ -73,7 +73,9 @@ static int teacher_sizes(int in, int out, int k, size_t *bytes, size_t *uvbytes)
 int teacher_bytes(int in, int out, int k, size_t *bytes)
 {
     size_t floats = 0, uv = 0;
-    return teacher_sizes(in, out, k, &floats, &uv) != 0 || ld_add_size(bytes, floats, uv) != 0 ? -1 : 0;
+    if (teacher_sizes(in, out, k, &floats, &uv) != 0)
+        return -1;
+    return ld_add_size(bytes, floats, uv) != 0 ? -1 : 0;
 }
 
 ld_status teacher_make(teacher *t, int in, int out, int k, rng *r_base, rng *r_delta, char *err,
@@ -140,7 +142,7 @@ void teacher_make_data(dataset *d, const float *w, const float *b, double noise,
 {
     const size_t ny = (size_t)d->n * (size_t)d->out;
     rng_fill_normal(r, d->x, (size_t)d->n * (size_t)d->in);
-    linear_forward(d->y, d->x, w, b, d->n, d->in, d->out);
+    linear_forward(d->y, d->x, w, b, d->n, d->in, d->out, NULL);
     for (size_t i = 0; i < ny; i++)
         d->y[i] += (float)(noise * rng_normal(r));
 }

@@ -106,7 +106,8 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
         bad |= ld_add_size(&floats, floats, f[i]);
     for (int i = 0; i < TDBUF_COUNT; i++)
         bad |= ld_add_size(&doubles, doubles, d[i]);
-    bad |= ld_mul_size(&threads_scratch, sz->scratch_floats, (size_t)(o.threads > 1 ? o.threads : 1));
+    const size_t threads = (size_t)(o.threads > 1 ? o.threads : 1);
+    bad |= ld_mul_size(&threads_scratch, sz->scratch_floats, threads);
     bad |= ld_add_size(&floats, floats, threads_scratch);
     bad |= ld_mul_size(&sz->bytes, floats, sizeof(float));
     bad |= ld_mul_size(&doubles, doubles, sizeof(double));
@@ -165,11 +166,13 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
         return ld_fail(err, errlen, LD_EINPUT, "no training samples");
     const layer *L = &m->layers[0];
     if (L->merged)
-        return ld_fail(err, errlen, LD_ESTATE, "a merged model cannot be trained: unmerge it first");
+        return ld_fail(err, errlen, LD_ESTATE,
+                       "a merged model cannot be trained: unmerge it first");
     const model_spec spec = model_spec_of(m);
     trainer_sizes sz;
     if (trainer_sizes_for(&sz, &spec, n, batch, &o) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "training buffers for %d samples do not fit in memory", n);
+        return ld_fail(err, errlen, LD_ENOMEM,
+                       "training buffers for %d samples do not fit in memory", n);
     t->n = n;
     t->batch = batch <= 0 || batch > n ? n : batch;
     t->in = m->in;
@@ -196,6 +199,7 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
         trainer_free(t);
         return st;
     }
+    t->kernels_on_pool = sz.scratch_floats > 0;
     point_buffers(t, &sz);
     if (t->base_all != NULL)
         cache_base_output(t, L);
@@ -254,7 +258,8 @@ void train_adam(trainer *t, model *m, adam_config adam)
 static void gather_rows(float *dst, const float *src, const int *idx, int cnt, int width)
 {
     for (int i = 0; i < cnt; i++)
-        memcpy(dst + (size_t)i * width, src + (size_t)idx[i] * width, (size_t)width * sizeof(float));
+        memcpy(dst + (size_t)i * width, src + (size_t)idx[i] * width,
+               (size_t)width * sizeof(float));
 }
 
 /* The rows of batch [start, start+cnt): gathered in `order`'s order, or
@@ -311,7 +316,8 @@ float trainer_eval(trainer *t, const model *m, const float *x, const float *y, i
     for (int start = 0, cnt; start < n; start += cnt) {
         cnt = n - start < rows ? n - start : rows;
         const size_t ny = (size_t)cnt * (size_t)O;
-        model_forward(m, t->yhat, t->h, x + (size_t)start * t->in, NULL, cnt);
+        model_forward(m, t->yhat, t->h, x + (size_t)start * t->in, NULL, cnt,
+                      t->kernels_on_pool ? t->pool : NULL);
         sq += (double)mse_forward(t->yhat, y + (size_t)start * O, ny) * (double)ny;
     }
     return (float)(sq / ((double)n * (double)O));
