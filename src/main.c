@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 {
     config cfg;
     cli_action action;
-    char err[512] = "";
+    char err[LD_MSG_MAX] = "";
     ld_status st = cli_parse(argc, argv, &cfg, &action, err, sizeof err);
     if (st != LD_OK) {
         print_error(err, " (see --help)");

@@ -55,6 +55,19 @@ if [ "$rc" -eq 1 ] && grep -q "^lora_demo: $TMP/blocked/losses.csv: Is a directo
    [ -z "$(find "$TMP/blocked" -name '*.tmp.*')" ]; then ok; else
     bad "unwritable losses.csv: exit $rc, stderr: $(cat "$TMP/blocked.err")"; fi
 
+# --- the same under a 4000-character output directory (20 names of 199
+# characters): the message is one line, names the whole path and still
+# ends with the reason (messages were cut at 512 bytes).
+long=$TMP/long
+i=0
+while [ $i -lt 20 ]; do long=$long/$(printf '%0199d' 0); i=$((i + 1)); done
+mkdir -p "$long/losses.csv/x"
+"$BIN" --quiet --epochs 2 --output-dir "$long" 2>"$TMP/long.err"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/long.err")" -eq 1 ] &&
+   [ "$(cat "$TMP/long.err")" = "lora_demo: $long/losses.csv: Is a directory" ]; then ok; else
+    bad "unwritable losses.csv under a ${#long}-character path: exit $rc, stderr ends: $(tail -c 80 "$TMP/long.err")"; fi
+
 # --- memory: refused before anything is allocated or created: exit 1,
 # one line, at once.
 t0=$(now_ms)

@@ -1,10 +1,12 @@
-/* test_status.c - checked size arithmetic, the string copy and atomic file output. */
+/* test_status.c - checked size arithmetic, the string copy, messages that
+ * keep their end, and atomic file output. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/atomicio.h"
+#include "io/utf8.h"
 #include "status.h"
 #include "test.h"
 
@@ -32,6 +34,31 @@ void test_status(void)
     char *copy = ld_strdup("a/b.csv");
     CHECK(copy != NULL && strcmp(copy, "a/b.csv") == 0, "ld_strdup: '%s'", copy ? copy : "(null)");
     free(copy);
+
+    /* A message too long for its buffer keeps its start and its end (the
+     * reason), cut in the middle: a 4000-byte path, then a 2-byte-character
+     * path (no character split), then buffers too small for both ends. */
+    char msg[64], longp[4001];
+    memset(longp, 'd', 4000);
+    longp[4000] = '\0';
+    CHECK(ld_fail(msg, sizeof msg, LD_EIO, "%s/losses.csv: %s", longp, "No space left on device") ==
+              LD_EIO, "ld_fail returns its status");
+    const char *reason = ": No space left on device";
+    CHECK(strlen(msg) == sizeof msg - 1 && strncmp(msg, "dddd", 4) == 0 && strstr(msg, "...") != NULL &&
+              strcmp(msg + strlen(msg) - strlen(reason), reason) == 0,
+          "long message, middle cut: '%s'", msg);
+    for (size_t i = 0; i + 1 < 4000; i += 2)
+        memcpy(longp + i, "\xc3\xa9", 2); /* U+00E9 */
+    for (size_t len = 8; len <= sizeof msg; len++) {
+        ld_fail_msg(msg, len, LD_EIO, "%s: %s", longp, "File too large");
+        CHECK(utf8_valid(msg, strlen(msg)) && strlen(msg) < len, "cut into %zu bytes: '%s'", len, msg);
+    }
+    ld_fail_msg(msg, 18, LD_EIO, "%s", "0123456789abcdefghij");
+    CHECK(strcmp(msg, "0123456...defghij") == 0, "cut to 17 bytes: '%s'", msg);
+    ld_fail_msg(msg, 5, LD_EIO, "%s", "0123456789");
+    CHECK(strcmp(msg, "0123") == 0, "too small for both ends: the start, as snprintf: '%s'", msg);
+    ld_fail_msg(msg, sizeof msg, LD_EIO, "%s: %s", "short.csv", "Is a directory");
+    CHECK(strcmp(msg, "short.csv: Is a directory") == 0, "a message that fits is whole: '%s'", msg);
 
     char err[256];
     const char *dir = test_tmpdir("status");
