@@ -50,6 +50,18 @@ static void install_sigint(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
+/* A file-size limit (ulimit -f) makes write() fail with EFBIG instead of
+ * ending the process with SIGXFSZ: the run then says which file and why,
+ * exits 1, and removes its temporary file, as for a full disk. */
+static void ignore_sigxfsz(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGXFSZ, &sa, NULL);
+}
+
 /* "lora_demo: <msg><suffix>" on one line of stderr, whatever the message
  * quotes: a control character (a newline in an argument or a path, say)
  * is printed as '?'. */
@@ -128,6 +140,7 @@ int main(int argc, char **argv)
     config cfg;
     cli_action action;
     char err[LD_MSG_MAX] = "";
+    ignore_sigxfsz();
     ld_status st = cli_parse(argc, argv, &cfg, &action, err, sizeof err);
     if (st != LD_OK) {
         print_error(err, " (see --help)");

@@ -1,9 +1,13 @@
 /* test_status.c - checked size arithmetic, the string copy, messages that
  * keep their end, and atomic file output. */
+#define _POSIX_C_SOURCE 200809L /* setrlimit, sigaction */
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "io/atomicio.h"
 #include "io/utf8.h"
@@ -90,5 +94,62 @@ void test_status(void)
     CHECK(atomic_write_bytes(bad, "x", 1, err, sizeof err) == LD_EIO && strstr(err, "no/such") != NULL,
           "expected EIO naming the path, got '%s'", err);
     free(bad);
+    free(path);
+}
+
+/* 1 if s ends with tail. */
+static int ends_with(const char *s, const char *tail)
+{
+    const size_t n = strlen(s), t = strlen(tail);
+    return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* A write that fails part way (here a file-size limit of 100 bytes, with
+ * SIGXFSZ ignored as main does): atomic_commit reports the real reason,
+ * "File too large", not EIO, whether the failure is still in stdio's buffer
+ * at commit or was dropped with it (4097 bytes: ferror set, nothing left for
+ * fflush), and leaves no temporary file. A file under the limit is written. */
+void test_status_write_errors(void)
+{
+    struct rlimit old, lim;
+    struct sigaction ign, old_sa;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (getrlimit(RLIMIT_FSIZE, &old) != 0 || sigaction(SIGXFSZ, &ign, &old_sa) != 0) {
+        CHECK(0, "getrlimit/sigaction: %s", strerror(errno));
+        return;
+    }
+    lim = old;
+    lim.rlim_cur = 100;
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit: %s", strerror(errno));
+    const char *dir = test_tmpdir("status_fsize");
+    char *path = path_join(dir, "out.txt");
+    char err[256], tmp[512];
+    const size_t sizes[] = {50, 101, 4096, 4097, 5000, 8192, 100000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        atomic_file af;
+        remove(path);
+        if (atomic_open(&af, path, err, sizeof err) != LD_OK) {
+            CHECK(0, "open: %s", err);
+            continue;
+        }
+        snprintf(tmp, sizeof tmp, "%s", af.tmp_path);
+        for (size_t i = 0; i < sizes[k]; i++)
+            fputc('a', af.fp);
+        err[0] = '\0';
+        const ld_status st = atomic_commit(&af, err, sizeof err);
+        FILE *t = fopen(tmp, "rb");
+        CHECK(t == NULL, "%zu bytes: temporary %s left behind", sizes[k], tmp);
+        if (t != NULL)
+            fclose(t);
+        if (sizes[k] <= 100)
+            CHECK(st == LD_OK, "%zu bytes under the limit: %s", sizes[k], err);
+        else
+            CHECK(st == LD_EIO && ends_with(err, "out.txt: File too large"),
+                  "%zu bytes over the limit: status %d, message '%s'", sizes[k], (int)st, err);
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    sigaction(SIGXFSZ, &old_sa, NULL);
     free(path);
 }
