@@ -74,6 +74,48 @@ expect_usage_error "--epochs: '1?2' is not a whole number" --epochs "$(printf '1
 if "$BIN" --help >"$TMP/stdout" 2>&1 && grep -q -- "--batch-size" "$TMP/stdout" && grep -q "\[100\]" "$TMP/stdout"; then ok; else bad "--help"; fi
 if "$BIN" --version >"$TMP/stdout" 2>&1 && grep -q "^lora_demo [0-9]" "$TMP/stdout"; then ok; else bad "--version"; fi
 
+# A write error on stdout is exit 1 and one line on stderr with the reason,
+# for --help, --version and a run alike: /dev/full (a full disk), a closed
+# stdout, and a file-size limit. A --quiet run writes nothing there: exit 0.
+# expect_stdout_error REASON REDIRECT ARGS...: REDIRECT is full or closed.
+expect_stdout_error() {
+    reason=$1
+    how=$2
+    shift 2
+    if [ "$how" = full ]; then
+        "$BIN" "$@" >/dev/full 2>"$TMP/stderr"
+    else
+        "$BIN" "$@" >&- 2>"$TMP/stderr"
+    fi
+    rc=$?
+    if [ "$rc" -eq 1 ] && [ "$(cat "$TMP/stderr")" = "lora_demo: standard output: $reason" ]; then ok; else
+        bad "'$*' with stdout $how: exit $rc, want 1; stderr: $(cat "$TMP/stderr")"; fi
+}
+if [ -w /dev/full ]; then
+    expect_stdout_error "No space left on device" full --help
+    expect_stdout_error "No space left on device" full --version
+    expect_stdout_error "No space left on device" full --epochs 2 --output-dir "$TMP/full"
+    # a table larger than stdio's buffer: the first failed write is not the last
+    expect_stdout_error "No space left on device" full --epochs 2 --in 40 --out 40 --ranks 1,2,3,4,5,6,7,8 \
+        --output-dir "$TMP/full"
+    if "$BIN" --quiet --epochs 2 --output-dir "$TMP/full" >/dev/full 2>"$TMP/stderr" && [ ! -s "$TMP/stderr" ]; then ok; else
+        bad "--quiet with stdout on /dev/full: $(cat "$TMP/stderr")"; fi
+else
+    echo "cli: skipped the /dev/full tests: /dev/full is not writable here"
+fi
+expect_stdout_error "Bad file descriptor" closed --help
+expect_stdout_error "Bad file descriptor" closed --version
+expect_stdout_error "Bad file descriptor" closed --epochs 2 --output-dir "$TMP/closed"
+# with stdout closed, no result file takes its descriptor (and the table)
+if [ -s "$TMP/closed/summary.json" ] && ! grep -rq "final loss" "$TMP/closed"; then ok; else
+    bad "a run with stdout closed: the table went into a result file"; fi
+if "$BIN" --quiet --epochs 2 --output-dir "$TMP/closed" >&- 2>"$TMP/stderr" && [ ! -s "$TMP/stderr" ]; then ok; else
+    bad "--quiet with stdout closed: $(cat "$TMP/stderr")"; fi
+(ulimit -f 1 && exec "$BIN" --help) >"$TMP/help.txt" 2>"$TMP/stderr"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(cat "$TMP/stderr")" = "lora_demo: standard output: File too large" ]; then ok; else
+    bad "--help into a file past ulimit -f: exit $rc, stderr: $(cat "$TMP/stderr")"; fi
+
 # An output directory that cannot be created: exit 1, path in the message,
 # and it fails before training (nothing printed on stdout).
 : >"$TMP/file"
