@@ -8,6 +8,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -198,6 +199,57 @@ static ld_status parse_real(const char *flag, const char *s, int allow_zero, dou
     return LD_OK;
 }
 
+/* The smallest double that rounds to +inf as a float (FLT_MAX plus half an
+ * ulp; csv.c has the same bound): comparing with it, not FLT_MAX, keeps
+ * "3.40282347e+38", FLT_MAX's %.9g, and never casts a value out of range. */
+#define CLI_FLOAT_OVERFLOW 0x1.ffffffp+127
+
+/* A real option as the float it is used as (Adam's step sizes are floats;
+ * alpha and the scale are floats; the noise is added to float targets): it
+ * must be a normal float, at most max. A value that is 0 or subnormal as a
+ * float would train nothing, or with another value than was asked, and is
+ * refused like 0 itself; 0 stays 0 where allow_zero says it may. why_max
+ * says where max comes from, if it is not the float range. */
+static ld_status check_float(const char *flag, const char *s, double v, int allow_zero, double max,
+                             const char *why_max, char *err, size_t errlen)
+{
+    if (v >= CLI_FLOAT_OVERFLOW)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too large for a float (at most %g)",
+                       flag, s, (double)FLT_MAX);
+    if (v > max)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too large: %s (at most %g)", flag, s,
+                       why_max, max);
+    if (v == 0.0 && allow_zero)
+        return LD_OK;
+    if ((float)v < FLT_MIN)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too small for a float (%sat least %g)",
+                       flag, s, allow_zero ? "0 or " : "", (double)FLT_MIN);
+    return LD_OK;
+}
+
+/* --lr, --alpha: parse_real, > 0, and a normal float. */
+static ld_status parse_float(const char *flag, const char *s, double *out, char *err, size_t errlen)
+{
+    ld_status st = parse_real(flag, s, 0, out, err, errlen);
+    if (st == LD_OK)
+        st = check_float(flag, s, *out, 0, HUGE_VAL, "", err, errlen);
+    return st;
+}
+
+/* --noise: parse_real, >= 0, a normal float or 0, and its square, the
+ * noise floor, finite as a float: every loss is a float, and one that
+ * starts above FLT_MAX is Inf before the first update. (The targets, at
+ * most 8.6 noise away from the teacher's, are then finite too.) */
+static ld_status parse_noise(const char *flag, const char *s, double *out, char *err, size_t errlen)
+{
+    ld_status st = parse_real(flag, s, 1, out, err, errlen);
+    if (st == LD_OK)
+        st = check_float(flag, s, *out, 1, sqrt(FLT_MAX),
+                         "the noise floor noise^2 would overflow a float, the type of every loss",
+                         err, errlen);
+    return st;
+}
+
 static ld_status parse_experiment(const char *flag, const char *s, experiment_kind *out, char *err,
                                   size_t errlen)
 {
@@ -298,17 +350,17 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_EPOCHS: return parse_int(name, arg, 1, INT_MAX, &cfg->epochs, err, errlen);
     case OPT_THREADS: return parse_int(name, arg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
     case OPT_SEED: return parse_u64(name, arg, &cfg->seed, err, errlen);
-    case OPT_LR: return parse_real(name, arg, 0, &cfg->lr, err, errlen);
+    case OPT_LR: return parse_float(name, arg, &cfg->lr, err, errlen);
     case OPT_SAMPLES: return parse_int(name, arg, 1, INT_MAX, &cfg->samples, err, errlen);
     case OPT_TEST_SAMPLES: return parse_int(name, arg, 1, INT_MAX, &cfg->test_samples, err, errlen);
     case OPT_IN: return parse_int(name, arg, 1, INT_MAX, &cfg->in, err, errlen);
     case OPT_OUT: return parse_int(name, arg, 1, INT_MAX, &cfg->out, err, errlen);
     case OPT_RANKS: return parse_ranks(arg, cfg, err, errlen);
-    case OPT_ALPHA: return parse_real(name, arg, 0, &cfg->alpha, err, errlen);
+    case OPT_ALPHA: return parse_float(name, arg, &cfg->alpha, err, errlen);
     case OPT_BATCH_SIZE: return parse_int(name, arg, 1, INT_MAX, &cfg->batch_size, err, errlen);
     case OPT_EXPERIMENT: return parse_experiment(name, arg, &cfg->experiment, err, errlen);
     case OPT_DELTA_RANK: return parse_int(name, arg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
-    case OPT_NOISE: return parse_real(name, arg, 1, &cfg->noise, err, errlen);
+    case OPT_NOISE: return parse_noise(name, arg, &cfg->noise, err, errlen);
     case OPT_PRETRAIN_EPOCHS:
         return parse_int(name, arg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
     case OPT_REPEATS: return parse_int(name, arg, 1, INT_MAX, &cfg->repeats, err, errlen);
@@ -445,6 +497,8 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
     st = apply_experiment(cfg, &given, err, errlen);
     if (st == LD_OK)
         st = check_file_options(cfg, &given, err, errlen);
+    if (st == LD_OK)
+        st = config_check_scales(cfg, err, errlen);
     /* With files, --in and --out come from them: config_merge_sizes checks
      * the sizes once they are read. */
     if (st == LD_OK && cfg->data == NULL && cfg->base_weights == NULL)

@@ -2,6 +2,7 @@
  * experiment, and the merging of what the input files say. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,23 @@ float config_scale(const config *cfg, int rank)
 {
     const double alpha = (double)config_alpha(cfg, rank);
     return (float)(cfg->rslora ? alpha / sqrt((double)rank) : alpha / (double)rank);
+}
+
+ld_status config_check_scales(const config *cfg, char *err, size_t errlen)
+{
+    const char *opt = cfg->alpha > 0.0 ? "--alpha" : "--ranks";
+    for (int i = 0; i < cfg->n_ranks; i++) {
+        const int r = cfg->ranks[i];
+        const float alpha = config_alpha(cfg, r), scale = config_scale(cfg, r);
+        if (!isfinite(alpha) || alpha < FLT_MIN || !isfinite(scale) || scale < FLT_MIN)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: alpha %g gives lora_r%d the scale %g (%s), not a normal float "
+                           "(%g to %g)",
+                           opt, (double)alpha, r, (double)scale,
+                           cfg->rslora ? "alpha/sqrt(r)" : "alpha/r", (double)FLT_MIN,
+                           (double)FLT_MAX);
+    }
+    return LD_OK;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -96,6 +96,15 @@ static int fail(ld_status st, const char *msg)
     return ld_exit_code(st);
 }
 
+/* fail, once the output directory has been touched: bad usage and bad
+ * input are refused before it (cli_parse, load_inputs), so exit 2 never
+ * follows written results. An LD_EINPUT this late would be a check that
+ * came too late; the run failed, exit 1, with its message. */
+static int fail_late(ld_status st, const char *msg)
+{
+    return fail(st == LD_EINPUT ? LD_ESTATE : st, msg);
+}
+
 /* One stderr line per model (and pretraining) that diverged. */
 static void warn_diverged(const experiment_result *res)
 {
@@ -201,7 +210,7 @@ static int run(int argc, char **argv)
     progress_clear(&bar);
     inputs_free(&inputs);
     if (st != LD_OK)
-        return fail(st, err);
+        return fail_late(st, err);
     warn_diverged(&res);
 
     st = write_outputs(&cfg, &res, err, sizeof err);
@@ -212,7 +221,7 @@ static int run(int argc, char **argv)
                 cfg.output_dir);
     experiment_result_free(&res);
     if (st != LD_OK)
-        return fail(st, err);
+        return fail_late(st, err);
     /* A SIGINT that came after the last epoch still ends the run with 130,
      * so a calling script stops too; its files are complete
      * ("interrupted": false). */

@@ -54,6 +54,20 @@ expect_usage_error "--lr: '0'" --lr 0
 expect_usage_error "--lr: '-1'" --lr -1
 expect_usage_error "--lr: '1e400'" --lr 1e400
 expect_usage_error "--alpha: '-2'" --alpha -2
+# values checked as the floats they are used as, before anything is
+# written: 0, subnormal or Inf as a float, a scale that is, or a noise
+# whose square (the noise floor, like every loss a float) overflows
+expect_usage_error "--lr: '1e-50' is too small for a float (at least 1.17549e-38)" --lr 1e-50
+expect_usage_error "--lr: '1e39' is too large for a float (at most 3.40282e+38)" --lr 1e39
+expect_usage_error "--alpha: '1e39' is too large for a float" --alpha 1e39 --rslora
+expect_usage_error "--alpha: '1e-46' is too small for a float" --alpha 1e-46
+expect_usage_error "--alpha: alpha 2e-38 gives lora_r4 the scale 1e-38 (alpha/sqrt(r)), not a normal float" \
+    --alpha 2e-38 --rslora --ranks 1,4
+expect_usage_error "--alpha: alpha 3e-38 gives lora_r3 the scale 1e-38 (alpha/r)" --alpha 3e-38
+expect_usage_error "--noise: '1e20' is too large: the noise floor noise^2 would overflow a float" \
+    --experiment finetune --noise 1e20
+expect_usage_error "--noise: '1e-300' is too small for a float (0 or at least 1.17549e-38)" \
+    --experiment finetune --noise 1e-300
 expect_usage_error "--ranks: empty list" --ranks ""
 expect_usage_error "--ranks: '1,,2'" --ranks 1,,2
 expect_usage_error "--ranks: '1,2,'" --ranks 1,2,

@@ -1,4 +1,5 @@
 /* test_cli.c - option parsing: defaults, good values, and every bad input. */
+#include <float.h>
 #include <string.h>
 
 #include "cli.h"
@@ -39,6 +40,16 @@ void test_cli(void)
           "good args parsed wrong");
     CHECK(config_scale(&c, 3) == (float)(2.5 / 3.0), "scale with --alpha");
 
+    /* the float checks' edges: FLT_MAX's %.9g (above FLT_MAX as a double,
+     * FLT_MAX as a float), the smallest normal float, the largest noise */
+    const char *edges[] = {"--experiment", "finetune", "--lr", "3.40282347e+38", "--alpha",
+                           "1.17549435e-38", "--ranks", "1", "--noise", "1.8446743e19", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, edges) == LD_OK && (float)c.lr == FLT_MAX &&
+              config_scale(&c, 1) == FLT_MIN,
+          "float edges refused: %s", err);
+    const char *zero_noise[] = {"--experiment", "finetune", "--noise", "0", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, zero_noise) == LD_OK && c.noise == 0.0, "--noise 0: %s", err);
+
     const char *help[] = {"--help", NULL};
     CHECK(parse(&c, &a, err, sizeof err, help) == LD_OK && a == CLI_HELP, "--help");
     const char *ver[] = {"--version", NULL};
@@ -46,7 +57,7 @@ void test_cli(void)
 
     /* Every bad input: LD_EINPUT, and the message names the flag and value. */
     struct {
-        const char *args[4];
+        const char *args[6];
         const char *must_contain;
     } bad[] = {
         {{"--epochs", "10x", NULL}, "--epochs: '10x'"},
@@ -70,6 +81,17 @@ void test_cli(void)
         {{"--lr", "1e999", NULL}, "--lr: '1e999'"},
         {{"--lr", "0.01x", NULL}, "--lr: '0.01x'"},
         {{"--alpha", "0", NULL}, "--alpha"},
+        /* checked as the floats they are used as: 0, subnormal or Inf there
+         * is refused, and so is a scale that is (issue 11) */
+        {{"--lr", "1e-50", NULL}, "--lr: '1e-50' is too small for a float"},
+        {{"--lr", "1e-40", NULL}, "--lr: '1e-40' is too small for a float"},
+        {{"--lr", "1e39", NULL}, "--lr: '1e39' is too large for a float"},
+        {{"--alpha", "1e-50", NULL}, "--alpha: '1e-50' is too small for a float"},
+        {{"--alpha", "1e39", "--rslora", NULL}, "--alpha: '1e39' is too large for a float"},
+        {{"--alpha", "2e-38", "--ranks", "2", NULL}, "--alpha: alpha 2e-38 gives lora_r2 the scale 1e-38"},
+        {{"--alpha", "2e-38", "--rslora", "--ranks", "4", NULL}, "gives lora_r4 the scale 1e-38 (alpha/sqrt(r))"},
+        {{"--experiment", "finetune", "--noise", "1e20", NULL}, "--noise: '1e20' is too large: the noise floor"},
+        {{"--experiment", "finetune", "--noise", "1e-50", NULL}, "--noise: '1e-50' is too small for a float (0 or"},
         {{"--ranks", "", NULL}, "--ranks"},
         {{"--ranks", "1,,2", NULL}, "--ranks: '1,,2'"},
         {{"--ranks", "1,2,", NULL}, "--ranks: '1,2,'"},
