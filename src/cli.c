@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* getopt_long */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <getopt.h>
@@ -143,6 +144,14 @@ void cli_usage(FILE *fp)
             sc.output_dir);
 }
 
+/* strtol and strtod skip any leading isspace; trailing space stops them and
+ * is refused, so leading space (' 5', but also '\n5', '\v5', '\f5', '\r5')
+ * is refused too. */
+static int leading_space(const char *s)
+{
+    return isspace((unsigned char)s[0]) != 0;
+}
+
 /* Whole number in [lo, hi]. */
 static ld_status parse_int(const char *flag, const char *s, long lo, long hi, int *out, char *err,
                            size_t errlen)
@@ -150,7 +159,7 @@ static ld_status parse_int(const char *flag, const char *s, long lo, long hi, in
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '\t')
+    if (end == s || *end != '\0' || leading_space(s))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a whole number", flag, s);
     if (errno == ERANGE || v > hi || v > INT_MAX)
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too large (at most %ld)", flag, s,
@@ -185,7 +194,7 @@ static ld_status parse_real(const char *flag, const char *s, int allow_zero, dou
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '\t')
+    if (end == s || *end != '\0' || leading_space(s))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a number", flag, s);
     if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not finite", flag, s);

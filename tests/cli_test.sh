@@ -83,6 +83,13 @@ expect_usage_error "--rslora takes no value: '--rslora=1'" --rslora=1
 expect_usage_error "ambiguous option '--e'" --e 5
 # a control character in an argument is printed as '?': still one line
 expect_usage_error "--epochs: '1?2' is not a whole number" --epochs "$(printf '1\n2')"
+# leading space of any kind is refused, as ' 5' always was
+expect_usage_error "--epochs: ' 5' is not a whole number" --epochs " 5"
+expect_usage_error "--epochs: '?5' is not a whole number" --epochs "$(printf '\n5')"
+expect_usage_error "--samples: '?5' is not a whole number" --samples "$(printf '\v5')"
+expect_usage_error "--in: '?5' is not a whole number" --in "$(printf '\f5')"
+expect_usage_error "--batch-size: '?5' is not a whole number" --batch-size "$(printf '\r5')"
+expect_usage_error "--lr: '?0.1' is not a number" --lr "$(printf '\n0.1')"
 
 # --help and --version succeed and print to stdout.
 if "$BIN" --help >"$TMP/stdout" 2>&1 && grep -q -- "--batch-size" "$TMP/stdout" && grep -q "\[100\]" "$TMP/stdout"; then ok; else bad "--help"; fi
