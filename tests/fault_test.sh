@@ -35,6 +35,17 @@ if grep -q '"name": "dense".*"diverged_at_epoch": null' "$TMP/div/summary.json" 
    [ "$(grep -c '"diverged_at_epoch": 2,' "$TMP/div/summary.json")" -eq 4 ]; then ok; else
     bad "diverging run: summary.json diverged_at_epoch"; fi
 
+# --lr 1e6 makes the losses huge (up to 3e20) but finite: every row of the
+# table is as wide as its header, and every prediction row as its target
+# row (cells of huge numbers fit their column: %.3e where %.6f does not).
+"$BIN" --lr 1e6 --epochs 100 --output-dir "$TMP/huge_loss" >"$TMP/huge_loss.out" 2>"$TMP/huge_loss.err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^lora_r4 .*e+20 ' "$TMP/huge_loss.out" &&
+   awk '/^model / { w = length($0) } /^(dense|lora_r[0-9]) / { n++; if (length($0) != w) bad = 1 }
+        /^  target / { t = length($0) } /^  (dense|lora_r[0-9]) / { p++; if (length($0) != t) bad = 1 }
+        END { exit bad || n != 5 || p != 15 }' "$TMP/huge_loss.out"; then ok; else
+    bad "huge losses: exit $rc, a table cell wider than its column:"; cat "$TMP/huge_loss.out" >&2; fi
+
 # --lr 1e38 makes Adam's first step overflow: finetune's pretraining
 # diverges at epoch 1 (reported as well), and so does every model that
 # starts from its base.
