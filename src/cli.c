@@ -99,7 +99,7 @@ void cli_usage(FILE *fp)
             (unsigned long long)sc.seed);
     fprintf(fp, "  --repeats N        seeds seed..seed+N-1, reported as mean +- sample std [%d]\n",
             sc.repeats);
-    fprintf(fp, "  --lr X             Adam learning rate, finite and > 0 [%g]\n", sc.lr);
+    fprintf(fp, "  --lr X             Adam learning rate, > 0 and a normal float [%g]\n", sc.lr);
     fprintf(fp, "  --samples N        training samples (finetune: of each task) [%d]\n", sc.samples);
     fprintf(fp, "  --test-samples N   held-out samples for test MSE and predictions [%d]\n",
             sc.test_samples);
@@ -110,7 +110,8 @@ void cli_usage(FILE *fp)
     for (int i = 0; i < sc.n_ranks; i++)
         fprintf(fp, "%s%d", i ? "," : "", sc.ranks[i]);
     fputs("]\n", fp);
-    fputs("  --alpha X          LoRA alpha, the same for every rank [alpha = r]\n"
+    fputs("  --alpha X          LoRA alpha, the same for every rank; it and every scale\n"
+          "                     normal floats [alpha = r]\n"
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n"
@@ -118,7 +119,8 @@ void cli_usage(FILE *fp)
           "                     every N [1]\n", fp);
     fputs("\nfinetune only:\n", fp);
     fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
-    fprintf(fp, "  --noise X          std of the Gaussian noise on every target, >= 0 [%g]\n", ft.noise);
+    fprintf(fp, "  --noise X          std of the Gaussian noise on every target, 0 or a normal\n"
+                "                     float whose square is one too [%g]\n", ft.noise);
     fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
     fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
           "                     layer.bias, or weight and bias) instead of pretraining\n", fp);
