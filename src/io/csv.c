@@ -414,7 +414,7 @@ static ld_status check_line_bytes(const char *s, size_t len, size_t line_no, con
                        "%s:%zu:%zu: carriage return inside a line (old Mac CR-only line ends?); "
                        "lines must end in LF or CRLF",
                        label, line_no, cell_of(s, (size_t)(cr - s)));
-    for (const char *p = s; (p = memchr(p, '\xEF', len - (size_t)(p - s))) != NULL; p++)
+    for (const char *p = s; (p = memchr(p, 0xEF, len - (size_t)(p - s))) != NULL; p++)
         if (len - (size_t)(p - s) >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
             return ld_fail(err, errlen, LD_EINPUT,
                            "%s:%zu:%zu: byte order mark (U+FEFF) inside the file; only its very "
