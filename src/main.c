@@ -230,9 +230,9 @@ static int run(int argc, char **argv)
 
 /* Why the writes to stdout failed when its error flag is set but fflush had
  * nothing left to write (glibc drops the buffer whose write failed, and
- * stdio keeps no errno): one more byte asks the device again, and fails
- * the same way (ENOSPC, EBADF, EFBIG) without writing anything. EIO if it
- * goes through. */
+ * stdio keeps no errno): one more byte asks the device again. It fails the
+ * same way (ENOSPC, EBADF, EFBIG) and writes nothing; if it goes through,
+ * into an output that already lost a buffer, the reason is EIO. */
 static int stdout_errno(void)
 {
     errno = 0;

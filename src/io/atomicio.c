@@ -102,7 +102,7 @@ ld_status atomic_commit(atomic_file *af, char *err, size_t errlen)
         saved = errno != 0 ? errno : EIO;
     af->fp = NULL;
     if (saved == 0 && rename(af->tmp_path, af->path) != 0)
-        saved = errno;
+        saved = errno != 0 ? errno : EIO;
     const int failed = saved != 0;
     if (failed) {
         ld_status st = ld_fail(err, errlen, LD_EIO, "%s: %s", af->path, strerror(saved));
