@@ -76,6 +76,12 @@ const char *config_experiment_name(experiment_kind kind);
 float config_alpha(const config *cfg, int rank);
 float config_scale(const config *cfg, int rank);
 
+/* Every rank's alpha and scale, as the floats the run uses, must be normal
+ * floats (not 0, subnormal, Inf or NaN): a scale of 0 trains nothing. A
+ * check of its own, apart from config_scale, for cli_parse to call before
+ * anything is written; LD_EINPUT naming --alpha (or --ranks) otherwise. */
+ld_status config_check_scales(const config *cfg, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------------ */
 /* The input files (io/dataio.h), merged in the order dataio.h gives.
  *

@@ -22,6 +22,11 @@ typedef enum {
     LD_ESTATE,    /* operation not valid in this state (e.g. merge twice) -> exit 1 */
 } ld_status;
 
+/* A size for message buffers: room for a message that quotes a path of
+ * PATH_MAX (4096) bytes or two, and more. A longer message still keeps its
+ * end (ld_fail below). */
+#define LD_MSG_MAX 8192
+
 /* Exit status for a status: 0 ok, 2 bad input/usage, 1 anything else. */
 int ld_exit_code(ld_status st);
 
@@ -34,6 +39,9 @@ int ld_exit_code(ld_status st);
 #endif
 
 /* printf into err (if err != NULL and errlen > 0), always NUL-terminated.
+ * A message longer than errlen loses its middle, not its end: the start and
+ * the end are kept around "..." (ld_cut_middle), so the reason that ends a
+ * message ("...: No space left on device") survives a long path before it.
  * Returns st so callers can write `return ld_fail(err, errlen, LD_EIO, ...)`.
  *
  * ld_fail is a macro whose value is st itself, so that the static analyzer,
@@ -41,6 +49,11 @@ int ld_exit_code(ld_status st);
  * return st. st is evaluated twice: pass a constant or a variable. */
 LD_PRINTF(4, 5) ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, ...);
 #define ld_fail(err, errlen, st, ...) (ld_fail_msg((err), (errlen), (st), __VA_ARGS__), (st))
+
+/* Copy the len bytes of src into dst (dstlen bytes, NUL-terminated); if they
+ * do not fit, keep the start and the end around "...", cut on UTF-8
+ * character boundaries. */
+void ld_cut_middle(char *dst, size_t dstlen, const char *src, size_t len);
 
 /* Overflow-checked size arithmetic: *out = a*b (or a*b*c). Returns 0 on
  * success, -1 if the product does not fit in size_t (then *out is left

@@ -7,7 +7,9 @@
 #define _GNU_SOURCE /* getopt_long */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -97,7 +99,7 @@ void cli_usage(FILE *fp)
             (unsigned long long)sc.seed);
     fprintf(fp, "  --repeats N        seeds seed..seed+N-1, reported as mean +- sample std [%d]\n",
             sc.repeats);
-    fprintf(fp, "  --lr X             Adam learning rate, finite and > 0 [%g]\n", sc.lr);
+    fprintf(fp, "  --lr X             Adam learning rate, > 0 and a normal float [%g]\n", sc.lr);
     fprintf(fp, "  --samples N        training samples (finetune: of each task) [%d]\n", sc.samples);
     fprintf(fp, "  --test-samples N   held-out samples for test MSE and predictions [%d]\n",
             sc.test_samples);
@@ -108,7 +110,8 @@ void cli_usage(FILE *fp)
     for (int i = 0; i < sc.n_ranks; i++)
         fprintf(fp, "%s%d", i ? "," : "", sc.ranks[i]);
     fputs("]\n", fp);
-    fputs("  --alpha X          LoRA alpha, the same for every rank [alpha = r]\n"
+    fputs("  --alpha X          LoRA alpha, the same for every rank; it and every scale\n"
+          "                     normal floats [alpha = r]\n"
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n"
@@ -116,7 +119,8 @@ void cli_usage(FILE *fp)
           "                     every N [1]\n", fp);
     fputs("\nfinetune only:\n", fp);
     fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
-    fprintf(fp, "  --noise X          std of the Gaussian noise on every target, >= 0 [%g]\n", ft.noise);
+    fprintf(fp, "  --noise X          std of the Gaussian noise on every target, 0 or a normal\n"
+                "                     float whose square is one too [%g]\n", ft.noise);
     fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
     fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
           "                     layer.bias, or weight and bias) instead of pretraining\n", fp);
@@ -142,6 +146,14 @@ void cli_usage(FILE *fp)
             sc.output_dir);
 }
 
+/* strtol and strtod skip any leading isspace; trailing space stops them and
+ * is refused, so leading space (' 5', but also '\n5', '\v5', '\f5', '\r5')
+ * is refused too. */
+static int leading_space(const char *s)
+{
+    return isspace((unsigned char)s[0]) != 0;
+}
+
 /* Whole number in [lo, hi]. */
 static ld_status parse_int(const char *flag, const char *s, long lo, long hi, int *out, char *err,
                            size_t errlen)
@@ -149,7 +161,7 @@ static ld_status parse_int(const char *flag, const char *s, long lo, long hi, in
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '\t')
+    if (end == s || *end != '\0' || leading_space(s))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a whole number", flag, s);
     if (errno == ERANGE || v > hi || v > INT_MAX)
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too large (at most %ld)", flag, s,
@@ -184,7 +196,7 @@ static ld_status parse_real(const char *flag, const char *s, int allow_zero, dou
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || s[0] == ' ' || s[0] == '\t')
+    if (end == s || *end != '\0' || leading_space(s))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not a number", flag, s);
     if (!isfinite(v) || (errno == ERANGE && fabs(v) > 1.0))
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not finite", flag, s);
@@ -196,6 +208,57 @@ static ld_status parse_real(const char *flag, const char *s, int allow_zero, dou
         return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' must be at least 0", flag, s);
     *out = v + 0.0; /* -0 becomes 0 */
     return LD_OK;
+}
+
+/* The smallest double that rounds to +inf as a float (FLT_MAX plus half an
+ * ulp; csv.c has the same bound): comparing with it, not FLT_MAX, keeps
+ * "3.40282347e+38", FLT_MAX's %.9g, and never casts a value out of range. */
+#define CLI_FLOAT_OVERFLOW 0x1.ffffffp+127
+
+/* A real option as the float it is used as (Adam's step sizes are floats;
+ * alpha and the scale are floats; the noise is added to float targets): it
+ * must be a normal float, at most max. A value that is 0 or subnormal as a
+ * float would train nothing, or with another value than was asked, and is
+ * refused like 0 itself; 0 stays 0 where allow_zero says it may. why_max
+ * says where max comes from, if it is not the float range. */
+static ld_status check_float(const char *flag, const char *s, double v, int allow_zero, double max,
+                             const char *why_max, char *err, size_t errlen)
+{
+    if (v >= CLI_FLOAT_OVERFLOW)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too large for a float (at most %g)",
+                       flag, s, (double)FLT_MAX);
+    if (v > max)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too large: %s (at most %g)", flag, s,
+                       why_max, max);
+    if (v == 0.0 && allow_zero)
+        return LD_OK;
+    if ((float)v < FLT_MIN)
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is too small for a float (%sat least %g)",
+                       flag, s, allow_zero ? "0 or " : "", (double)FLT_MIN);
+    return LD_OK;
+}
+
+/* --lr, --alpha: parse_real, > 0, and a normal float. */
+static ld_status parse_float(const char *flag, const char *s, double *out, char *err, size_t errlen)
+{
+    ld_status st = parse_real(flag, s, 0, out, err, errlen);
+    if (st == LD_OK)
+        st = check_float(flag, s, *out, 0, HUGE_VAL, "", err, errlen);
+    return st;
+}
+
+/* --noise: parse_real, >= 0, a normal float or 0, and its square, the
+ * noise floor, finite as a float: every loss is a float, and one that
+ * starts above FLT_MAX is Inf before the first update. (The targets, at
+ * most 8.6 noise away from the teacher's, are then finite too.) */
+static ld_status parse_noise(const char *flag, const char *s, double *out, char *err, size_t errlen)
+{
+    ld_status st = parse_real(flag, s, 1, out, err, errlen);
+    if (st == LD_OK)
+        st = check_float(flag, s, *out, 1, sqrt(FLT_MAX),
+                         "the noise floor noise^2 would overflow a float, the type of every loss",
+                         err, errlen);
+    return st;
 }
 
 static ld_status parse_experiment(const char *flag, const char *s, experiment_kind *out, char *err,
@@ -298,17 +361,17 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_EPOCHS: return parse_int(name, arg, 1, INT_MAX, &cfg->epochs, err, errlen);
     case OPT_THREADS: return parse_int(name, arg, 1, CONFIG_MAX_THREADS, &cfg->threads, err, errlen);
     case OPT_SEED: return parse_u64(name, arg, &cfg->seed, err, errlen);
-    case OPT_LR: return parse_real(name, arg, 0, &cfg->lr, err, errlen);
+    case OPT_LR: return parse_float(name, arg, &cfg->lr, err, errlen);
     case OPT_SAMPLES: return parse_int(name, arg, 1, INT_MAX, &cfg->samples, err, errlen);
     case OPT_TEST_SAMPLES: return parse_int(name, arg, 1, INT_MAX, &cfg->test_samples, err, errlen);
     case OPT_IN: return parse_int(name, arg, 1, INT_MAX, &cfg->in, err, errlen);
     case OPT_OUT: return parse_int(name, arg, 1, INT_MAX, &cfg->out, err, errlen);
     case OPT_RANKS: return parse_ranks(arg, cfg, err, errlen);
-    case OPT_ALPHA: return parse_real(name, arg, 0, &cfg->alpha, err, errlen);
+    case OPT_ALPHA: return parse_float(name, arg, &cfg->alpha, err, errlen);
     case OPT_BATCH_SIZE: return parse_int(name, arg, 1, INT_MAX, &cfg->batch_size, err, errlen);
     case OPT_EXPERIMENT: return parse_experiment(name, arg, &cfg->experiment, err, errlen);
     case OPT_DELTA_RANK: return parse_int(name, arg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
-    case OPT_NOISE: return parse_real(name, arg, 1, &cfg->noise, err, errlen);
+    case OPT_NOISE: return parse_noise(name, arg, &cfg->noise, err, errlen);
     case OPT_PRETRAIN_EPOCHS:
         return parse_int(name, arg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
     case OPT_REPEATS: return parse_int(name, arg, 1, INT_MAX, &cfg->repeats, err, errlen);
@@ -445,6 +508,8 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
     st = apply_experiment(cfg, &given, err, errlen);
     if (st == LD_OK)
         st = check_file_options(cfg, &given, err, errlen);
+    if (st == LD_OK)
+        st = config_check_scales(cfg, err, errlen);
     /* With files, --in and --out come from them: config_merge_sizes checks
      * the sizes once they are read. */
     if (st == LD_OK && cfg->data == NULL && cfg->base_weights == NULL)

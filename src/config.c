@@ -2,6 +2,7 @@
  * experiment, and the merging of what the input files say. */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +66,23 @@ float config_scale(const config *cfg, int rank)
     return (float)(cfg->rslora ? alpha / sqrt((double)rank) : alpha / (double)rank);
 }
 
+ld_status config_check_scales(const config *cfg, char *err, size_t errlen)
+{
+    const char *opt = cfg->alpha > 0.0 ? "--alpha" : "--ranks";
+    for (int i = 0; i < cfg->n_ranks; i++) {
+        const int r = cfg->ranks[i];
+        const float alpha = config_alpha(cfg, r), scale = config_scale(cfg, r);
+        if (!isfinite(alpha) || alpha < FLT_MIN || !isfinite(scale) || scale < FLT_MIN)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: alpha %g gives lora_r%d the scale %g (%s), not a normal float "
+                           "(%g to %g)",
+                           opt, (double)alpha, r, (double)scale,
+                           cfg->rslora ? "alpha/sqrt(r)" : "alpha/r", (double)FLT_MIN,
+                           (double)FLT_MAX);
+    }
+    return LD_OK;
+}
+
 /* ------------------------------------------------------------------------ */
 /* the input files */
 
@@ -126,18 +144,29 @@ ld_status config_merge_sizes(config *cfg, const input_sizes *sizes, char *err, s
     return config_check_sizes(cfg, sizes->source, err, errlen);
 }
 
+/* "<what> exceeds min(--in, --out) = M", and " (in I, out O from FILE)" when
+ * the sizes came from FILE: one format, so a long FILE cannot cut it short. */
+static ld_status exceeds_fail(const config *cfg, const char *what, int max_rank, const char *source,
+                              char *err, size_t errlen)
+{
+    if (source == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "%s exceeds min(--in, --out) = %d", what, max_rank);
+    return ld_fail(err, errlen, LD_EINPUT, "%s exceeds min(--in, --out) = %d (in %d, out %d from %s)",
+                   what, max_rank, cfg->in, cfg->out, source);
+}
+
 ld_status config_check_sizes(const config *cfg, const char *source, char *err, size_t errlen)
 {
-    char from[256] = "";
-    if (source != NULL)
-        snprintf(from, sizeof from, " (in %d, out %d from %s)", cfg->in, cfg->out, source);
+    char what[64];
     const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
     for (int i = 0; i < cfg->n_ranks; i++)
-        if (cfg->ranks[i] > max_rank)
-            return ld_fail(err, errlen, LD_EINPUT, "--ranks: rank %d exceeds min(--in, --out) = %d%s",
-                           cfg->ranks[i], max_rank, from);
-    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > max_rank)
-        return ld_fail(err, errlen, LD_EINPUT, "--delta-rank: %d exceeds min(--in, --out) = %d%s",
-                       cfg->delta_rank, max_rank, from);
+        if (cfg->ranks[i] > max_rank) {
+            snprintf(what, sizeof what, "--ranks: rank %d", cfg->ranks[i]);
+            return exceeds_fail(cfg, what, max_rank, source, err, errlen);
+        }
+    if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > max_rank) {
+        snprintf(what, sizeof what, "--delta-rank: %d", cfg->delta_rank);
+        return exceeds_fail(cfg, what, max_rank, source, err, errlen);
+    }
     return LD_OK;
 }

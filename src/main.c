@@ -10,7 +10,9 @@
  * The config is filled here and only read below: cli_parse fills it from
  * argv, and config_merge_* add what the input files say (load_inputs).
  */
-#define _POSIX_C_SOURCE 200809L /* sigaction, isatty */
+#define _POSIX_C_SOURCE 200809L /* sigaction, isatty, open, fcntl */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,6 +52,33 @@ static void install_sigint(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
+/* A file-size limit (ulimit -f) makes write() fail with EFBIG instead of
+ * ending the process with SIGXFSZ: the run then says which file and why,
+ * exits 1, and removes its temporary file, as for a full disk. */
+static void ignore_sigxfsz(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGXFSZ, &sa, NULL);
+}
+
+/* A standard descriptor (0, 1, 2) that the caller closed is opened on
+ * /dev/null, read-only, before any file is opened: otherwise the first
+ * result file would get its number, and the table or a message would be
+ * written into it. Read-only, so that writing to a closed stdout still
+ * fails (EBADF), and finish_stdout says so. */
+static void reserve_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+            const int got = open("/dev/null", O_RDONLY);
+            if (got != fd && got >= 0) /* cannot happen: the lower ones are open */
+                close(got);
+        }
+}
+
 /* "lora_demo: <msg><suffix>" on one line of stderr, whatever the message
  * quotes: a control character (a newline in an argument or a path, say)
  * is printed as '?'. */
@@ -65,6 +94,15 @@ static int fail(ld_status st, const char *msg)
 {
     print_error(msg, "");
     return ld_exit_code(st);
+}
+
+/* fail, once the output directory has been touched: bad usage and bad
+ * input are refused before it (cli_parse, load_inputs), so exit 2 never
+ * follows written results. An LD_EINPUT this late would be a check that
+ * came too late; the run failed, exit 1, with its message. */
+static int fail_late(ld_status st, const char *msg)
+{
+    return fail(st == LD_EINPUT ? LD_ESTATE : st, msg);
 }
 
 /* One stderr line per model (and pretraining) that diverged. */
@@ -123,11 +161,11 @@ static ld_status write_outputs(const config *cfg, const experiment_result *res, 
     return st;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     config cfg;
     cli_action action;
-    char err[512] = "";
+    char err[LD_MSG_MAX] = "";
     ld_status st = cli_parse(argc, argv, &cfg, &action, err, sizeof err);
     if (st != LD_OK) {
         print_error(err, " (see --help)");
@@ -172,7 +210,7 @@ int main(int argc, char **argv)
     progress_clear(&bar);
     inputs_free(&inputs);
     if (st != LD_OK)
-        return fail(st, err);
+        return fail_late(st, err);
     warn_diverged(&res);
 
     st = write_outputs(&cfg, &res, err, sizeof err);
@@ -183,9 +221,51 @@ int main(int argc, char **argv)
                 cfg.output_dir);
     experiment_result_free(&res);
     if (st != LD_OK)
-        return fail(st, err);
+        return fail_late(st, err);
     /* A SIGINT that came after the last epoch still ends the run with 130,
      * so a calling script stops too; its files are complete
      * ("interrupted": false). */
     return interrupt_requested ? EXIT_INTERRUPTED : 0;
+}
+
+/* Why the writes to stdout failed when its error flag is set but fflush had
+ * nothing left to write (glibc drops the buffer whose write failed, and
+ * stdio keeps no errno): one more byte asks the device again. It fails the
+ * same way (ENOSPC, EBADF, EFBIG) and writes nothing; if it goes through,
+ * into an output that already lost a buffer, the reason is EIO. */
+static int stdout_errno(void)
+{
+    errno = 0;
+    if (fputc('\n', stdout) != EOF && fflush(stdout) == 0)
+        return EIO;
+    return errno != 0 ? errno : EIO;
+}
+
+/* Everything written to stdout (the tables, --help, --version) must have
+ * arrived: a write error there (a full disk, /dev/full, a closed stdout)
+ * is one line on stderr and exit 1, where it used to be lost. A run that
+ * already failed keeps its status. stderr is not checked: a message that
+ * cannot be written cannot report that either, so nothing loops. */
+static int finish_stdout(int status)
+{
+    int saved = 0;
+    errno = 0;
+    if (fflush(stdout) != 0)
+        saved = errno != 0 ? errno : EIO;
+    else if (ferror(stdout))
+        saved = stdout_errno();
+    errno = 0;
+    if (fclose(stdout) != 0 && saved == 0)
+        saved = errno != 0 ? errno : EIO;
+    if (saved == 0)
+        return status;
+    print_error("standard output: ", strerror(saved));
+    return status != 0 ? status : 1;
+}
+
+int main(int argc, char **argv)
+{
+    reserve_std_fds();
+    ignore_sigxfsz();
+    return finish_stdout(run(argc, argv));
 }

@@ -34,11 +34,14 @@ for args in "--epochs 10x" "--epochs 0" "--epochs 99999999999999999999" "--seed 
     "--lr nan" "--lr 1e400" "--lr -0.1" "--alpha 0" "--ranks 1,,2" "--ranks 6" "--ranks 1,1" \
     "--batch-size 0" "--threads 0" "--experiment nope" "--noise 0.5" "--bogus" "--e 5" \
     "--rslora=1" "--quiet=1" "-x" "--epochs" "stray" "--seed 18446744073709551615 --repeats 2" \
-    "--in 1 --ranks 2" "--test-data t.csv" "--output-dir ''"; do
+    "--in 1 --ranks 2" "--test-data t.csv" "--output-dir ''" "--lr 1e-50" "--lr 1e39" \
+    "--alpha 1e39 --rslora" "--alpha 2e-38 --rslora" "--experiment finetune --noise 1e20" \
+    "--experiment finetune --noise 1e-50"; do
     eval "set -- $args"
     row "lora_demo $args" "$BIN" --quiet "$@"
 done
 row "lora_demo --epochs \$'1\\\\n2'" "$BIN" --quiet --epochs "$(printf '1\n2')"
+row "lora_demo --epochs \$'\\\\v5'" "$BIN" --quiet --epochs "$(printf '\v5')"
 
 header "CSV data (--data)"
 printf 'x0,x1,y0\n1,2,3\n4,5\n' >ragged.csv
@@ -54,8 +57,11 @@ printf '1,2\n3,4\n' >noheader.csv
 printf 'x0,y0\n1,\0002\n' >nul.csv
 printf '\357\273\277' >bom_only.csv
 head -c 300 /dev/urandom >garbage.csv 2>/dev/null || printf '\001\002\377' >garbage.csv
+printf 'x0,y0\r1,2\r3,4\r' >cr_only.csv
+printf '\357\273\277x0,y0\n1,2\n\357\273\277x0,y0\n3,4\n' >two_boms.csv
 mkdir adir.csv
-for f in ragged nonnumber nan overflow empty duplicate gap names quote noheader nul bom_only garbage; do
+for f in ragged nonnumber nan overflow empty duplicate gap names quote noheader nul bom_only garbage \
+    cr_only two_boms; do
     row "--data $f.csv" "$BIN" --quiet --data "$f.csv" --output-dir out
 done
 row "--data missing.csv" "$BIN" --quiet --data missing.csv --output-dir out
@@ -99,6 +105,26 @@ row "--output-dir afile/sub (a file in the way)" "$BIN" --quiet --epochs 1 --out
 mkdir -p blocked/losses.csv/x
 row "--output-dir blocked (blocked/losses.csv is a directory)" "$BIN" --quiet --epochs 2 \
     --output-dir blocked
+header "Write errors"
+long=long
+i=0
+while [ $i -lt 20 ]; do long=$long/$(printf '%0199d' 0); i=$((i + 1)); done
+mkdir -p "$long/losses.csv/x"
+# only the end of the message: the path is 4000 characters
+"$BIN" --quiet --epochs 2 --output-dir "$long" 2>err.txt
+printf '| `%s` | %s | %s |\n' "--output-dir long/000.../000 (4000 characters; losses.csv a directory)" "$?" \
+    "lora_demo: long/000...$(head -n 1 err.txt | tail -c 60)"
+row "ulimit -f 16; --epochs 2000 --output-dir fsize" sh -c \
+    'ulimit -f 16 && exec "$1" --quiet --epochs 2000 --output-dir fsize' sh "$BIN"
+mkdir disk
+if unshare -rm true 2>/dev/null; then
+    row "--epochs 300 --save-data --save-weights --output-dir disk/out (a 64 KiB tmpfs)" \
+        unshare -rm sh -c 'mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" --quiet --epochs 300 \
+            --save-data --save-weights --output-dir "$1/out"' sh disk "$BIN"
+fi
+row "--epochs 2 --output-dir out >/dev/full" sh -c 'exec "$1" --epochs 2 --output-dir out >/dev/full' sh "$BIN"
+row "--help >/dev/full" sh -c 'exec "$1" --help >/dev/full' sh "$BIN"
+row "--version >&- (stdout closed)" sh -c 'exec "$1" --version >&-' sh "$BIN"
 
 header "Memory"
 row "--in 100000 --out 100000 --samples 100000" "$BIN" --quiet --in 100000 --out 100000 \

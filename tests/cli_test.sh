@@ -54,6 +54,20 @@ expect_usage_error "--lr: '0'" --lr 0
 expect_usage_error "--lr: '-1'" --lr -1
 expect_usage_error "--lr: '1e400'" --lr 1e400
 expect_usage_error "--alpha: '-2'" --alpha -2
+# values checked as the floats they are used as, before anything is
+# written: 0, subnormal or Inf as a float, a scale that is, or a noise
+# whose square (the noise floor, like every loss a float) overflows
+expect_usage_error "--lr: '1e-50' is too small for a float (at least 1.17549e-38)" --lr 1e-50
+expect_usage_error "--lr: '1e39' is too large for a float (at most 3.40282e+38)" --lr 1e39
+expect_usage_error "--alpha: '1e39' is too large for a float" --alpha 1e39 --rslora
+expect_usage_error "--alpha: '1e-46' is too small for a float" --alpha 1e-46
+expect_usage_error "--alpha: alpha 2e-38 gives lora_r4 the scale 1e-38 (alpha/sqrt(r)), not a normal float" \
+    --alpha 2e-38 --rslora --ranks 1,4
+expect_usage_error "--alpha: alpha 3e-38 gives lora_r3 the scale 1e-38 (alpha/r)" --alpha 3e-38
+expect_usage_error "--noise: '1e20' is too large: the noise floor noise^2 would overflow a float" \
+    --experiment finetune --noise 1e20
+expect_usage_error "--noise: '1e-300' is too small for a float (0 or at least 1.17549e-38)" \
+    --experiment finetune --noise 1e-300
 expect_usage_error "--ranks: empty list" --ranks ""
 expect_usage_error "--ranks: '1,,2'" --ranks 1,,2
 expect_usage_error "--ranks: '1,2,'" --ranks 1,2,
@@ -69,10 +83,59 @@ expect_usage_error "--rslora takes no value: '--rslora=1'" --rslora=1
 expect_usage_error "ambiguous option '--e'" --e 5
 # a control character in an argument is printed as '?': still one line
 expect_usage_error "--epochs: '1?2' is not a whole number" --epochs "$(printf '1\n2')"
+# leading space of any kind is refused, as ' 5' always was
+expect_usage_error "--epochs: ' 5' is not a whole number" --epochs " 5"
+expect_usage_error "--epochs: '?5' is not a whole number" --epochs "$(printf '\n5')"
+expect_usage_error "--samples: '?5' is not a whole number" --samples "$(printf '\v5')"
+expect_usage_error "--in: '?5' is not a whole number" --in "$(printf '\f5')"
+expect_usage_error "--batch-size: '?5' is not a whole number" --batch-size "$(printf '\r5')"
+expect_usage_error "--lr: '?0.1' is not a number" --lr "$(printf '\n0.1')"
 
 # --help and --version succeed and print to stdout.
 if "$BIN" --help >"$TMP/stdout" 2>&1 && grep -q -- "--batch-size" "$TMP/stdout" && grep -q "\[100\]" "$TMP/stdout"; then ok; else bad "--help"; fi
 if "$BIN" --version >"$TMP/stdout" 2>&1 && grep -q "^lora_demo [0-9]" "$TMP/stdout"; then ok; else bad "--version"; fi
+
+# A write error on stdout is exit 1 and one line on stderr with the reason,
+# for --help, --version and a run alike: /dev/full (a full disk), a closed
+# stdout, and a file-size limit. A --quiet run writes nothing there: exit 0.
+# expect_stdout_error REASON REDIRECT ARGS...: REDIRECT is full or closed.
+expect_stdout_error() {
+    reason=$1
+    how=$2
+    shift 2
+    if [ "$how" = full ]; then
+        "$BIN" "$@" >/dev/full 2>"$TMP/stderr"
+    else
+        "$BIN" "$@" >&- 2>"$TMP/stderr"
+    fi
+    rc=$?
+    if [ "$rc" -eq 1 ] && [ "$(cat "$TMP/stderr")" = "lora_demo: standard output: $reason" ]; then ok; else
+        bad "'$*' with stdout $how: exit $rc, want 1; stderr: $(cat "$TMP/stderr")"; fi
+}
+if [ -w /dev/full ]; then
+    expect_stdout_error "No space left on device" full --help
+    expect_stdout_error "No space left on device" full --version
+    expect_stdout_error "No space left on device" full --epochs 2 --output-dir "$TMP/full"
+    # a table larger than stdio's buffer: the first failed write is not the last
+    expect_stdout_error "No space left on device" full --epochs 2 --in 40 --out 40 --ranks 1,2,3,4,5,6,7,8 \
+        --output-dir "$TMP/full"
+    if "$BIN" --quiet --epochs 2 --output-dir "$TMP/full" >/dev/full 2>"$TMP/stderr" && [ ! -s "$TMP/stderr" ]; then ok; else
+        bad "--quiet with stdout on /dev/full: $(cat "$TMP/stderr")"; fi
+else
+    echo "cli: skipped the /dev/full tests: /dev/full is not writable here"
+fi
+expect_stdout_error "Bad file descriptor" closed --help
+expect_stdout_error "Bad file descriptor" closed --version
+expect_stdout_error "Bad file descriptor" closed --epochs 2 --output-dir "$TMP/closed"
+# with stdout closed, no result file takes its descriptor (and the table)
+if [ -s "$TMP/closed/summary.json" ] && ! grep -rq "final loss" "$TMP/closed"; then ok; else
+    bad "a run with stdout closed: the table went into a result file"; fi
+if "$BIN" --quiet --epochs 2 --output-dir "$TMP/closed" >&- 2>"$TMP/stderr" && [ ! -s "$TMP/stderr" ]; then ok; else
+    bad "--quiet with stdout closed: $(cat "$TMP/stderr")"; fi
+(ulimit -f 1 && exec "$BIN" --help) >"$TMP/help.txt" 2>"$TMP/stderr"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(cat "$TMP/stderr")" = "lora_demo: standard output: File too large" ]; then ok; else
+    bad "--help into a file past ulimit -f: exit $rc, stderr: $(cat "$TMP/stderr")"; fi
 
 # An output directory that cannot be created: exit 1, path in the message,
 # and it fails before training (nothing printed on stdout).

@@ -134,6 +134,17 @@ expect_bad "$TMP/ragged.csv:3:" --data "$TMP/s1/train.csv" --test-data "$TMP/rag
 expect_bad "$TMP/missing.csv: No such file" --data "$TMP/missing.csv"
 expect_bad "rank 2 exceeds min(--in, --out) = 1 (in 2, out 1 from $TMP/one.csv)" --data "$TMP/one.csv" \
     --test-data "$TMP/one.csv" --ranks 1,2
+# old Mac CR-only line ends, and a second byte order mark (two exported
+# files joined): a message that says so, not one about a column name
+tr '\n' '\r' <"$TMP/s1/train.csv" >"$TMP/cr_only.csv"
+{ printf '\357\273\277'; cat "$TMP/s1/train.csv"; printf '\357\273\277'; tail -n +2 "$TMP/s1/test.csv"; } \
+    >"$TMP/two_boms.csv"
+expect_bad "$TMP/cr_only.csv:1:15: carriage return inside a line (old Mac CR-only line ends?); lines must end in LF or CRLF" \
+    --data "$TMP/cr_only.csv"
+expect_bad "$TMP/two_boms.csv:102:1: byte order mark (U+FEFF) inside the file; only its very start may have one" \
+    --data "$TMP/two_boms.csv"
+expect_bad "$TMP/cr_only.csv:1:15: carriage return inside a line" --data "$TMP/s1/train.csv" \
+    --test-data "$TMP/cr_only.csv"
 
 # ---------------------------------------------------------------------------
 # bad safetensors input for --base-weights

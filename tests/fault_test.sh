@@ -35,6 +35,17 @@ if grep -q '"name": "dense".*"diverged_at_epoch": null' "$TMP/div/summary.json" 
    [ "$(grep -c '"diverged_at_epoch": 2,' "$TMP/div/summary.json")" -eq 4 ]; then ok; else
     bad "diverging run: summary.json diverged_at_epoch"; fi
 
+# --lr 1e6 makes the losses huge (up to 3e20) but finite: every row of the
+# table is as wide as its header, and every prediction row as its target
+# row (cells of huge numbers fit their column: %.3e where %.6f does not).
+"$BIN" --lr 1e6 --epochs 100 --output-dir "$TMP/huge_loss" >"$TMP/huge_loss.out" 2>"$TMP/huge_loss.err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^lora_r4 .*e+20 ' "$TMP/huge_loss.out" &&
+   awk '/^model / { w = length($0) } /^(dense|lora_r[0-9]) / { n++; if (length($0) != w) bad = 1 }
+        /^  target / { t = length($0) } /^  (dense|lora_r[0-9]) / { p++; if (length($0) != t) bad = 1 }
+        END { exit bad || n != 5 || p != 15 }' "$TMP/huge_loss.out"; then ok; else
+    bad "huge losses: exit $rc, a table cell wider than its column:"; cat "$TMP/huge_loss.out" >&2; fi
+
 # --lr 1e38 makes Adam's first step overflow: finetune's pretraining
 # diverges at epoch 1 (reported as well), and so does every model that
 # starts from its base.
@@ -54,6 +65,52 @@ rc=$?
 if [ "$rc" -eq 1 ] && grep -q "^lora_demo: $TMP/blocked/losses.csv: Is a directory$" "$TMP/blocked.err" &&
    [ -z "$(find "$TMP/blocked" -name '*.tmp.*')" ]; then ok; else
     bad "unwritable losses.csv: exit $rc, stderr: $(cat "$TMP/blocked.err")"; fi
+
+# --- the same under a 4000-character output directory (20 names of 199
+# characters): the message is one line, names the whole path and still
+# ends with the reason (messages were cut at 512 bytes).
+long=$TMP/long
+i=0
+while [ $i -lt 20 ]; do long=$long/$(printf '%0199d' 0); i=$((i + 1)); done
+mkdir -p "$long/losses.csv/x"
+"$BIN" --quiet --epochs 2 --output-dir "$long" 2>"$TMP/long.err"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(wc -l <"$TMP/long.err")" -eq 1 ] &&
+   [ "$(cat "$TMP/long.err")" = "lora_demo: $long/losses.csv: Is a directory" ]; then ok; else
+    bad "unwritable losses.csv under a ${#long}-character path: exit $rc, stderr ends: $(tail -c 80 "$TMP/long.err")"; fi
+
+# --- a file-size limit (ulimit -f 16: 8 or 16 KiB, as the shell counts
+# blocks) and a 110 KB losses.csv: the write fails with EFBIG instead of
+# SIGXFSZ ending the process: exit 1, the file and the reason on one line,
+# and nothing left in the directory (no temporary file, no probe).
+mkdir -p "$TMP/fsize"
+(ulimit -f 16 && exec "$BIN" --quiet --epochs 2000 --output-dir "$TMP/fsize") 2>"$TMP/fsize.err"
+rc=$?
+if [ "$rc" -eq 1 ] && [ "$(cat "$TMP/fsize.err")" = "lora_demo: $TMP/fsize/losses.csv: File too large" ] &&
+   [ -z "$(ls -A "$TMP/fsize")" ]; then ok; else
+    bad "ulimit -f: exit $rc, stderr: $(cat "$TMP/fsize.err"), left: $(ls -A "$TMP/fsize" | tr '\n' ' ')"; fi
+
+# --- a full disk: a 64 KiB tmpfs in a mount namespace of its own (unshare
+# -rm: root, or any user where user namespaces are allowed), filled part way
+# through a run that saves its data and weights (110 KB): exit 1, one line
+# naming a file under it and "No space left on device" (not EIO), and no
+# temporary file left. The mount ends with the namespace, so the checks of
+# the directory run inside it.
+mkdir -p "$TMP/disk"
+if unshare -rm true 2>/dev/null; then
+    unshare -rm sh -c 'mount -t tmpfs -o size=64k tmpfs "$1" || exit 99
+        "$2" --quiet --epochs 300 --save-data --save-weights --output-dir "$1/out" 2>"$3"
+        echo $? >"$4"
+        find "$1/out" -name "*.tmp.*" >"$5"' sh "$TMP/disk" "$BIN" "$TMP/disk.err" "$TMP/disk.rc" \
+        "$TMP/disk.left"
+    rc=$(cat "$TMP/disk.rc" 2>/dev/null || echo none)
+    if [ "$rc" = 1 ] && [ "$(wc -l <"$TMP/disk.err")" -eq 1 ] &&
+       grep -q "^lora_demo: $TMP/disk/out/[a-z_./0-9]*: No space left on device$" "$TMP/disk.err" &&
+       [ ! -s "$TMP/disk.left" ]; then ok; else
+        bad "full disk: exit $rc, stderr: $(cat "$TMP/disk.err"), temporary files: $(cat "$TMP/disk.left")"; fi
+else
+    echo "faults: skipped the full-disk test: no tmpfs can be mounted here (unshare -rm fails)"
+fi
 
 # --- memory: refused before anything is allocated or created: exit 1,
 # one line, at once.

@@ -78,6 +78,8 @@ static void test_accepted_forms(void)
     ACCEPT("x0,y0\n1.5,-2\n3,4.25\n\n\r\n  \n\t\n", 2, 2, v12, "x0,y0");
     ACCEPT("\n\r\n  \nx0,y0\n1.5,-2\n3,4.25\n", 2, 2, v12, "x0,y0");
     ACCEPT("1.5,-2\n3,4.25\n", 2, 2, v12, NULL);
+    /* other characters that start with byte EF are not a byte order mark */
+    ACCEPT("\xEF\xBC\x8C,y\n1.5,-2\n3,4.25\n", 2, 2, v12, "\xEF\xBC\x8C,y");
     ACCEPT("\xEF\xBB\xBF" "1.5,-2\r\n3,4.25", 2, 2, v12, NULL);
     /* "" inside a quoted header name is one quote; quotes keep inner spaces. */
     ACCEPT("\"a\"\"b\",\" c \",\"\"\"\"\n1.5,-2,3\n", 1, 3, ((const float[]){1.5f, -2.0f, 3.0f}),
@@ -104,8 +106,33 @@ static void test_rejections(void)
     REJECT("1,2\n3,abc\n", "d.csv:2:2: not a number: 'abc'");
     REJECT("x0,y0\n1,2\n3,1.5.2\n", "d.csv:3:2: not a number: '1.5.2'");
     REJECT("x0,y0\n1,\" 2\"\n", "d.csv:2:2: not a number: ' 2'");
-    REJECT("x0,y0\r\n1,2\r\r\n", "d.csv:2:2: not a number: '2\\r'");
+    REJECT("x0,y0\r\n1,2\r\r\n",
+           "d.csv:2:2: carriage return inside a line (old Mac CR-only line ends?); lines must end "
+           "in LF or CRLF");
+    /* old Mac CR-only line ends: the whole file is one line */
+    REJECT("x0,y0\r1,2\r3,4\r",
+           "d.csv:1:2: carriage return inside a line (old Mac CR-only line ends?); lines must end "
+           "in LF or CRLF");
+    REJECT("1,2\r3,4",
+           "d.csv:1:2: carriage return inside a line (old Mac CR-only line ends?); lines must end "
+           "in LF or CRLF");
+    REJECT("x0,y0\n1,2\n3\r,4\n",
+           "d.csv:3:1: carriage return inside a line (old Mac CR-only line ends?); lines must end "
+           "in LF or CRLF");
+    /* a byte order mark past the very start: written twice, two files joined, in a cell */
+    REJECT("\xEF\xBB\xBF\xEF\xBB\xBFx0,y0\n1,2\n",
+           "d.csv:1:1: byte order mark (U+FEFF) inside the file; only its very start may have one "
+           "(two files joined?)");
+    REJECT("\xEF\xBB\xBFx0,y0\n1,2\n\xEF\xBB\xBFx0,y0\n3,4\n",
+           "d.csv:3:1: byte order mark (U+FEFF) inside the file; only its very start may have one "
+           "(two files joined?)");
+    REJECT("x0,y0\n1,\"\xEF\xBB\xBF" "2\"\n",
+           "d.csv:2:2: byte order mark (U+FEFF) inside the file; only its very start may have one "
+           "(two files joined?)");
+    REJECT("x0,y0\n1,2\xEF\xBB\n", "d.csv:2:2: not a number: '2\xEF\xBB'");
+    /* other leading space in a cell is not trimmed, and not a number */
     REJECT("x0,y0\n1,\x0b" "2\n", "d.csv:2:2: not a number: '\\x0b2'");
+    REJECT("x0,y0\n1,\x0c" "2\n", "d.csv:2:2: not a number: '\\x0c2'");
     /* Long cells are cut to 32 bytes, on a UTF-8 boundary (e2 82 ac = euro). */
     REJECT("x0,y0\n1,abcdefghijklmnopqrstuvwxyz01234567\n",
            "d.csv:2:2: not a number: 'abcdefghijklmnopqrstuvwxyz012345...'");

@@ -1,7 +1,8 @@
 /* test_faults.c - numerical faults, interruption, progress and memory:
  * divergence detection, the stop flag and what an interrupted run keeps,
  * the aggregation rules for missing values, the progress line's formatting
- * and rate limit, and the up-front memory estimate.
+ * and rate limit, the up-front memory estimate, and table cells that fit
+ * their column whatever the loss.
  *
  * Dimension key: E epochs, S repeats (seeds), M models.
  */
@@ -708,6 +709,41 @@ static void test_error_paths(void)
     }
 }
 
+/* A table cell of a huge or tiny loss fits its column: %.6f while that fits
+ * and shows a nonzero value as nonzero (the bytes of an ordinary loss do
+ * not change), else %.3e or fewer digits. It printed 39 digits for 1e38,
+ * and 0.000000 for 1e-9. */
+static void test_table_cells(void)
+{
+    static const struct {
+        int w, prec;
+        double x;
+        const char *want;
+    } cases[] = {
+        {12, 6, 1e38, "1.000e+38"},
+        {12, 6, 1e-9, "1.000e-09"},
+        {12, 6, 4e-7, "4.000e-07"},
+        {12, 6, 0.982052, "0.982052"},
+        {12, 6, 1.511541, "1.511541"},
+        {12, 6, 0.0, "0.000000"},
+        {12, 6, 12345.6789, "12345.678900"},
+        {12, 6, 123456.789, "1.235e+05"},
+        {9, 6, 123.456, "1.235e+02"},   /* one half of a "mean +- std" cell */
+        {9, 4, -139.0698, "-139.0698"},  /* a prediction */
+        {9, 4, -1e-9, "-1.00e-09"},
+        {9, 4, -18300.207, "-1.83e+04"},
+        {8, 3, 1e30, "1.00e+30"},        /* x dense */
+        {7, 3, 1e30, "1.0e+30"},         /* one end of the by-seed range */
+        {3, 3, 1e30, "1e+30"},           /* nothing fits: the shortest */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cell[64];
+        report_format_number(cell, sizeof cell, cases[i].w, cases[i].prec, cases[i].x);
+        CHECK(strcmp(cell, cases[i].want) == 0, "%g in %d columns: '%s', want '%s'", cases[i].x,
+              cases[i].w, cell, cases[i].want);
+    }
+}
+
 void test_faults(void)
 {
     test_divergence_loss();
@@ -724,4 +760,5 @@ void test_faults(void)
     test_memory_estimate();
     test_model_sizes();
     test_error_paths();
+    test_table_cells();
 }

@@ -44,6 +44,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
 /* Each suite lives in its own tests/test_<name>.c. */
 #define SUITES(X) \
     X(status) \
+    X(status_write_errors) \
     X(rng) \
     X(optim) \
     X(grad) \

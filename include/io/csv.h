@@ -25,8 +25,10 @@
  *     -0 is kept as -0.0f, so a write/read round trip is bit-exact.
  * What it rejects, on purpose: blank lines between data rows (a careful user
  * wants to know that the file has a hole), ragged rows, empty cells, NaN/Inf,
- * hex floats (0x1p3), NUL bytes, unterminated quotes, and a file with no data
- * rows ("<file>: no data rows").
+ * hex floats (0x1p3), NUL bytes, unterminated quotes, a carriage return
+ * inside a line (old Mac CR-only line ends, which would make the file one
+ * line), a byte order mark anywhere but the very start (two files joined),
+ * and a file with no data rows ("<file>: no data rows").
  *
  * Locale: strtod and printf use the decimal point of LC_NUMERIC. lora_demo
  * never calls setlocale, so it runs in the "C" locale and '.' is the decimal

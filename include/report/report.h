@@ -34,6 +34,12 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
 ld_status report_write_svg(const char *dir, const config *cfg, const experiment_result *res,
                            char *err, size_t errlen);
 
+/* x as a table cell at most w characters wide, into cell (len bytes): "%.<prec>f"
+ * while that fits and shows a nonzero x as nonzero (0.982052), else
+ * "%.3e" or fewer digits, as many as fit (1.000e+38, 1.000e-09). The files
+ * keep their own formats; this is for the tables only. */
+void report_format_number(char *cell, size_t len, int w, int prec, double x);
+
 /* The model table and the predictions beside the targets. */
 void report_print(FILE *fp, const config *cfg, const experiment_result *res);
 

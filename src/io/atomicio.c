@@ -73,23 +73,37 @@ void atomic_abort(atomic_file *af)
     release(af);
 }
 
+/* Why the writes to fp failed, for a stream whose error flag is set but
+ * whose fflush had nothing left to write: stdio keeps the flag, not the
+ * errno (glibc drops the buffer that failed). One more byte, written to the
+ * temporary file that is deleted anyway, asks the file system again: a full
+ * disk says ENOSPC, a file-size limit EFBIG. EIO if that write succeeds. */
+static int write_errno(FILE *fp)
+{
+    errno = 0;
+    if (fputc('\n', fp) != EOF && fflush(fp) == 0)
+        return EIO;
+    return errno != 0 ? errno : EIO;
+}
+
 ld_status atomic_commit(atomic_file *af, char *err, size_t errlen)
 {
-    int failed = ferror(af->fp) != 0;
-    int saved = failed ? EIO : 0;
-    if (!failed && fflush(af->fp) != 0) {
-        failed = 1;
-        saved = errno;
-    }
-    if (fclose(af->fp) != 0 && !failed) {
-        failed = 1;
-        saved = errno;
-    }
+    /* fflush first: it writes what is still buffered, so a stream that
+     * failed earlier usually fails again here, and errno says why (the
+     * message names the real reason, not EIO). */
+    int saved = 0;
+    errno = 0;
+    if (fflush(af->fp) != 0)
+        saved = errno != 0 ? errno : EIO;
+    else if (ferror(af->fp))
+        saved = write_errno(af->fp);
+    errno = 0;
+    if (fclose(af->fp) != 0 && saved == 0)
+        saved = errno != 0 ? errno : EIO;
     af->fp = NULL;
-    if (!failed && rename(af->tmp_path, af->path) != 0) {
-        failed = 1;
-        saved = errno;
-    }
+    if (saved == 0 && rename(af->tmp_path, af->path) != 0)
+        saved = errno != 0 ? errno : EIO;
+    const int failed = saved != 0;
     if (failed) {
         ld_status st = ld_fail(err, errlen, LD_EIO, "%s: %s", af->path, strerror(saved));
         unlink(af->tmp_path);

@@ -391,6 +391,38 @@ static int is_blank_line(const char *s, size_t len)
     return 1;
 }
 
+/* The 1-based index of the cell that byte i of line s is in (commas before
+ * it, quotes not counted: for a message only). */
+static size_t cell_of(const char *s, size_t i)
+{
+    size_t col = 1;
+    for (size_t k = 0; k < i; k++)
+        col += s[k] == ',';
+    return col;
+}
+
+/* Refuse what only a file in another convention has, with a message that
+ * says so: a CR inside a line (old Mac CR-only line ends make the whole
+ * file one line) and a byte order mark past the very start (two files
+ * joined, or a BOM written twice). */
+static ld_status check_line_bytes(const char *s, size_t len, size_t line_no, const char *label,
+                                  char *err, size_t errlen)
+{
+    const char *cr = memchr(s, '\r', len);
+    if (cr != NULL)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s:%zu:%zu: carriage return inside a line (old Mac CR-only line ends?); "
+                       "lines must end in LF or CRLF",
+                       label, line_no, cell_of(s, (size_t)(cr - s)));
+    for (const char *p = s; (p = memchr(p, 0xEF, len - (size_t)(p - s))) != NULL; p++)
+        if (len - (size_t)(p - s) >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s:%zu:%zu: byte order mark (U+FEFF) inside the file; only its very "
+                           "start may have one (two files joined?)",
+                           label, line_no, cell_of(s, (size_t)(p - s)));
+    return LD_OK;
+}
+
 void csv_table_free(csv_table *t)
 {
     if (t == NULL)
@@ -429,6 +461,9 @@ ld_status csv_parse_table(const char *buf, size_t len, const char *label, csv_ta
         pos += n + (nl != NULL);
         if (n > 0 && s[n - 1] == '\r')
             n--;
+        st = check_line_bytes(s, n, line_no, label, err, errlen);
+        if (st != LD_OK)
+            break;
 
         if (is_blank_line(s, n)) {
             /* Leading blank lines are skipped; later ones are fine only if

@@ -326,14 +326,48 @@ ld_status report_write_svg(const char *dir, const config *cfg, const experiment_
     return st;
 }
 
-/* One number of a table in a column of width w: "-" where there is none. */
-static void print_num(FILE *fp, int w, const char *fmt, double x)
+/* 1 if the text holds a nonzero digit. */
+static int has_nonzero_digit(const char *s)
 {
-    char cell[40];
-    if (isfinite(x))
-        snprintf(cell, sizeof cell, fmt, x);
+    for (; *s != '\0' && *s != 'e'; s++)
+        if (*s >= '1' && *s <= '9')
+            return 1;
+    return 0;
+}
+
+void report_format_number(char *cell, size_t len, int w, int prec, double x)
+{
+    snprintf(cell, len, "%.*f", prec, x);
+    if ((int)strlen(cell) <= w && (x == 0.0 || has_nonzero_digit(cell)))
+        return;
+    for (int q = 3; q >= 0; q--) {
+        snprintf(cell, len, "%.*e", q, x);
+        if ((int)strlen(cell) <= w)
+            return;
+    }
+}
+
+/* One number in a column w wide: conv 'f' is report_format_number with
+ * prec digits; 't', for timings, is "%.<prec>f" even where that shows 0.00,
+ * and report_format_number only when it does not fit; 'g' is %.<prec>g
+ * (never wider than 10). "-" where there is none. */
+static void format_cell(char *cell, size_t len, int w, char conv, int prec, double x)
+{
+    if (!isfinite(x))
+        snprintf(cell, len, "-");
+    else if (conv == 'g')
+        snprintf(cell, len, "%.*g", prec, x);
+    else if (conv == 't' && snprintf(cell, len, "%.*f", prec, x) <= w)
+        return;
     else
-        snprintf(cell, sizeof cell, "-");
+        report_format_number(cell, len, w, prec, x);
+}
+
+/* One number of a table in a column of width w. */
+static void print_num(FILE *fp, int w, char conv, int prec, double x)
+{
+    char cell[64];
+    format_cell(cell, sizeof cell, w, conv, prec, x);
     fprintf(fp, " %*s", w, cell);
 }
 
@@ -345,27 +379,29 @@ static void print_predictions(FILE *fp, const experiment_result *res)
         fprintf(fp, "\nheld-out input %d%s\n", p + 1, res->repeats > 1 ? " (first seed)" : "");
         fprintf(fp, "  %-10s", "target");
         for (int o = 0; o < res->out; o++)
-            print_num(fp, 9, "%.4f", (double)res->pred_y[(size_t)p * res->out + o]);
+            print_num(fp, 9, 'f', 4, (double)res->pred_y[(size_t)p * res->out + o]);
         fputc('\n', fp);
         for (int i = 0; i < res->n_models; i++) {
             fprintf(fp, "  %-10s", res->models[i].name);
             for (int o = 0; o < res->out; o++)
-                print_num(fp, 9, "%.4f", (double)res->models[i].pred[(size_t)p * res->out + o]);
+                print_num(fp, 9, 'f', 4, (double)res->models[i].pred[(size_t)p * res->out + o]);
             fputc('\n', fp);
         }
     }
 }
 
-/* "mean +- std" in a column of width w (each number %.*g), or just the mean
- * with one repeat; "-" when there is no mean (experiment.h). */
-static void print_stat(FILE *fp, int w, const char *fmt, double mean, double std, int repeats)
+/* "mean +- std" in a column of width w (each number in half of it, as
+ * format_cell makes it), or just the mean with one repeat; "-" when there
+ * is no mean (experiment.h). */
+static void print_stat(FILE *fp, int w, char conv, int prec, double mean, double std, int repeats)
 {
-    char a[32], b[32], cell[72];
-    snprintf(a, sizeof a, fmt, mean);
+    char a[64], b[64], cell[136];
+    const int each = repeats > 1 ? (w - 4) / 2 : w;
+    format_cell(a, sizeof a, each, conv, prec, mean);
     if (!isfinite(mean)) {
         snprintf(cell, sizeof cell, "-");
     } else if (repeats > 1) {
-        snprintf(b, sizeof b, fmt, std);
+        format_cell(b, sizeof b, each, conv, prec, std);
         snprintf(cell, sizeof cell, "%s +- %s", a, b);
     } else {
         snprintf(cell, sizeof cell, "%s", a);
@@ -446,10 +482,10 @@ static void print_scratch(FILE *fp, const config *cfg, const experiment_result *
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
         fprintf(fp, "%-10s %6d %10zu", m->name, m->rank, m->trainable);
-        print_num(fp, 12, "%.6f", (double)m->first_loss);
-        print_stat(fp, w, "%.6f", m->final_loss, m->final_loss_std, S);
-        print_stat(fp, w, "%.6f", m->test_loss, m->test_loss_std, S);
-        fprintf(fp, " %10.2f", m->train_ms);
+        print_num(fp, 12, 'f', 6, (double)m->first_loss);
+        print_stat(fp, w, 'f', 6, m->final_loss, m->final_loss_std, S);
+        print_stat(fp, w, 'f', 6, m->test_loss, m->test_loss_std, S);
+        print_num(fp, 10, 't', 2, m->train_ms);
         print_status(fp, show, res, m);
         fputc('\n', fp);
     }
@@ -486,20 +522,21 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
         const model_result *m = &res->models[i];
         fprintf(fp, "%-9s %4d %9zu %6.1f%% %10zu", m->name, m->rank, m->trainable,
                 100.0 * m->trainable_fraction, m->optimizer_bytes);
-        print_num(fp, 11, "%.4g", (double)m->test_loss_before);
-        print_stat(fp, w, "%.4g", m->final_loss, m->final_loss_std, S);
-        print_stat(fp, w, "%.4g", m->test_loss, m->test_loss_std, S);
-        print_num(fp, 8, "%.3f", (double)m->test_ratio);
+        print_num(fp, 11, 'g', 4, (double)m->test_loss_before);
+        print_stat(fp, w, 'g', 4, m->final_loss, m->final_loss_std, S);
+        print_stat(fp, w, 'g', 4, m->test_loss, m->test_loss_std, S);
+        print_num(fp, 8, 'f', 3, (double)m->test_ratio);
         if (S > 1) {
-            char range[40];
+            char lo[64], hi[64], range[136];
+            format_cell(lo, sizeof lo, 7, 'f', 3, (double)m->test_ratio_min);
+            format_cell(hi, sizeof hi, 7, 'f', 3, (double)m->test_ratio_max);
             if (isfinite(m->test_ratio_min))
-                snprintf(range, sizeof range, "%.3f..%.3f", (double)m->test_ratio_min,
-                         (double)m->test_ratio_max);
+                snprintf(range, sizeof range, "%s..%s", lo, hi);
             else
                 snprintf(range, sizeof range, "-");
             fprintf(fp, " %17s", range);
         }
-        fprintf(fp, " %9.2f", m->train_ms);
+        print_num(fp, 9, 't', 2, m->train_ms);
         print_status(fp, show, res, m);
         fputc('\n', fp);
     }
@@ -510,9 +547,9 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
     for (int i = 1; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
         fprintf(fp, "%-9s", m->name);
-        print_num(fp, 21, "%.3g", (double)m->merge_max_diff);
-        print_num(fp, 21, "%.3g", (double)m->merge_rel_diff);
-        print_num(fp, 21, "%.3g", (double)m->unmerge_max_diff);
+        print_num(fp, 21, 'g', 3, (double)m->merge_max_diff);
+        print_num(fp, 21, 'g', 3, (double)m->merge_rel_diff);
+        print_num(fp, 21, 'g', 3, (double)m->unmerge_max_diff);
         fputc('\n', fp);
     }
 }

@@ -15,13 +15,15 @@
  *     arguments have none (it may quote an argument);
  *   - an accepted run has a valid config: every count >= 1, ranks unique in
  *     1..min(in, out) (with --data or --base-weights only unique and >= 1:
- *     in and out come from the files, checked when they are read), finite
- *     lr/alpha/noise in range, the seeds not past 2^64-1, an output
- *     directory;
+ *     in and out come from the files, checked when they are read),
+ *     lr/alpha/noise in range and normal floats (noise may be 0, and its
+ *     square fits a float), every rank's scale a normal float, the seeds
+ *     not past 2^64-1, an output directory;
  *   - parsing is repeatable: a second cli_parse of a fresh copy of the same
  *     arguments (getopt_long permutes argv and keeps state, reset by
  *     optind = 0) gives the same status, action, message and config.
  */
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -69,14 +71,24 @@ static int has_control(const char *s)
     return 0;
 }
 
+/* 1 if x is a normal float once rounded to one: finite (below FLT_MAX plus
+ * half an ulp, which rounds to inf), and not 0 or subnormal. */
+static int normal_float(double x)
+{
+    return isfinite(x) && fabs(x) < 0x1.ffffffp+127 && fabsf((float)x) >= FLT_MIN;
+}
+
 static void check_config(const config *c)
 {
     REQUIRE(c->experiment == EXPERIMENT_SCRATCH || c->experiment == EXPERIMENT_FINETUNE);
     REQUIRE(c->epochs >= 1 && c->samples >= 1 && c->test_samples >= 1);
     REQUIRE(c->in >= 1 && c->out >= 1 && c->repeats >= 1 && c->batch_size >= 0);
-    REQUIRE(isfinite(c->lr) && c->lr > 0.0);
-    REQUIRE(c->alpha == 0.0 || (isfinite(c->alpha) && c->alpha > 0.0));
-    REQUIRE(isfinite(c->noise) && c->noise >= 0.0);
+    REQUIRE(isfinite(c->lr) && c->lr > 0.0 && normal_float(c->lr));
+    REQUIRE(c->alpha == 0.0 || (isfinite(c->alpha) && c->alpha > 0.0 && normal_float(c->alpha)));
+    REQUIRE(isfinite(c->noise) && c->noise >= 0.0 && (c->noise == 0.0 || normal_float(c->noise)));
+    REQUIRE(c->noise * c->noise <= FLT_MAX);
+    for (int i = 0; i < c->n_ranks; i++)
+        REQUIRE(normal_float(config_alpha(c, c->ranks[i])) && normal_float(config_scale(c, c->ranks[i])));
     REQUIRE(c->n_ranks >= 1 && c->n_ranks <= CONFIG_MAX_RANKS);
     /* With --data or --base-weights, in and out come from the files, and
      * the ranks are checked against them once they are read
