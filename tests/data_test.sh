@@ -158,6 +158,11 @@ B='"layer.bias":{"dtype":"F32","shape":[5],"data_offsets":[200,220]}'
 mkst "$TMP/good.st" "{$W,$B}" 220
 FT="--experiment finetune --epochs 3"
 run $FT --base-weights "$TMP/good.st" --output-dir "$TMP/g"
+# JSON whitespace before the header's '{' (and after its '}'), as the
+# reference reader accepts: the same base, the same run
+mkst "$TMP/ws.st" "$(printf ' \n\t\r')""{$W,$B}"' ' 220
+run $FT --base-weights "$TMP/ws.st" --output-dir "$TMP/ws"
+same "$TMP/g/losses.csv" "$TMP/ws/losses.csv" "--base-weights with whitespace around the header"
 head -c 100 "$TMP/f1/base.safetensors" >"$TMP/truncated.st"
 mkst "$TMP/json.st" '{"layer.weight":{"dtype":"F32",' 0
 mkst "$TMP/dtype.st" '{"layer.weight":{"dtype":"F16","shape":[5,10],"data_offsets":[0,100]},'"$(printf '%s' "$B" | sed 's/200,220/100,120/')}" 120

@@ -439,10 +439,16 @@ static void test_reader_rejects(void)
     /* The header as a whole. */
     reject("{\"t\":", 0, "header is not valid JSON: invalid JSON at byte 5: unexpected end of input");
     reject("{\"\xff\":1}", 0, "header is not valid JSON: invalid JSON at byte 2: invalid UTF-8");
-    reject("[]", 0, "header is a JSON array, not an object");
-    reject("\"{}\"", 0, "header is a JSON string, not an object");
-    reject(" {}", 0, "header does not start with '{'");
-    reject("\n{}", 0, "header does not start with '{'");
+    reject("[]", 0, "header does not start with '{'");
+    reject("\"{}\"", 0, "header does not start with '{'");
+    reject(" \t[]", 0, "header does not start with '{'");
+    reject("   ", 0, "header does not start with '{'");
+    reject("", 0, "header does not start with '{'");
+    /* JSON whitespace only: a vertical tab or a NUL is not. */
+    reject("\v{}", 0, "header does not start with '{'");
+    buf = build_n("\0{}", 3, 0, 0, &len);
+    reject_buf(buf, len, "header does not start with '{'", "NUL before '{'");
+    free(buf);
     /* Padding must be spaces: NUL bytes are not JSON whitespace. */
     buf = build_n("{}\0\0\0\0\0\0", 8, 0, 0, &len);
     reject_buf(buf, len, "header is not valid JSON: invalid JSON at byte 2: trailing characters",
@@ -541,6 +547,12 @@ static void test_reader_rejects(void)
            "\"c\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
            "\"__metadata__\":{}}     \n\t ",
            8);
+    /* JSON whitespace before the '{' and after the '}', as the reference
+     * reader accepts (safetensors/src/tensor.rs, test_whitespace_padded_header
+     * and test_whitespace_leading_padded_header, whose bytes these are). */
+    accept("\x09\x0A{}\x0D\x20", 0);
+    accept("{}\x0D\x20\x09\x0A", 0);
+    accept("  \n\t\r" T("\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]"), 4);
     accept("{\"b\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[2,10]},"
            "\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}",
            10); /* header order need not be offset order */

@@ -6,7 +6,8 @@
  * is indexed, with overflow-checked arithmetic, so a file that passes can be
  * read through its offsets without further bounds checks. The rules are those
  * of the reference implementation (huggingface/safetensors): header at most
- * 100 MB and starting with '{', unique names, known dtypes, byte size equal
+ * 100 MB and a JSON object (JSON whitespace may come before its '{' and
+ * after its '}'), unique names, known dtypes, byte size equal
  * to prod(shape) * dtype size, and tensors that neither overlap nor leave
  * holes in the data buffer.
  */
@@ -373,6 +374,44 @@ static ld_status fill_from_header(const ctx *c, const json_value *root, st_file 
     return LD_OK;
 }
 
+/* JSON whitespace (RFC 8259): what may stand before the header's '{'. */
+static int is_json_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The length prefix n, against the limit and the avail bytes after it. */
+static ld_status check_header_len(const ctx *c, uint64_t n, size_t avail)
+{
+    if (n > ST_MAX_HEADER_LEN)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
+                       c->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
+    if (n > avail)
+        return ld_fail(c->err, c->errlen, LD_EINPUT,
+                       "%s: header length %llu is larger than the %zu bytes after the length prefix",
+                       c->label, (unsigned long long)n, avail);
+    return LD_OK;
+}
+
+/* How the header hdr[0..n) starts: 1 if it starts like a JSON object (JSON
+ * whitespace, then '{'), 0 if only whitespace was seen so far, -1 if
+ * anything else comes first. The reference reader (serde_json::from_str in
+ * safetensors/src/tensor.rs, test_whitespace_leading_padded_header) accepts
+ * leading whitespace, so that writers can pad the header at either end. */
+static int header_start(const unsigned char *hdr, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_json_ws(hdr[i]))
+            return hdr[i] == '{' ? 1 : -1;
+    return 0;
+}
+
+static ld_status bad_start(const ctx *c)
+{
+    return ld_fail(c->err, c->errlen, LD_EINPUT,
+                   "%s: header does not start with '{' (after optional JSON whitespace)", c->label);
+}
+
 /* The JSON header of the file in buf[0..len): the length prefix, then the
  * header itself, which must be an object. *header_len gets its length. */
 static ld_status parse_header(const ctx *c, const unsigned char *buf, size_t len,
@@ -383,25 +422,18 @@ static ld_status parse_header(const ctx *c, const unsigned char *buf, size_t len
         return ld_fail(c->err, c->errlen, LD_EINPUT,
                        "%s: file is %zu bytes, shorter than the 8-byte header length", c->label, len);
     const uint64_t n = get_le64(buf);
-    if (n > ST_MAX_HEADER_LEN)
-        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
-                       c->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
-    if (n > len - 8)
-        return ld_fail(c->err, c->errlen, LD_EINPUT,
-                       "%s: header length %llu is larger than the %zu bytes after the length prefix",
-                       c->label, (unsigned long long)n, len - 8);
-    const char *hdr = (const char *)buf + 8;
+    ld_status st = check_header_len(c, n, len - 8);
+    if (st != LD_OK)
+        return st;
+    /* Checked before the JSON, as st_load checks it before reading on: a
+     * header that starts with '{' and parses is an object. */
+    const unsigned char *hdr = buf + 8;
+    if (header_start(hdr, (size_t)n) != 1)
+        return bad_start(c);
     char jerr[200];
-    ld_status st = json_parse(hdr, (size_t)n, root, jerr, sizeof jerr);
+    st = json_parse((const char *)hdr, (size_t)n, root, jerr, sizeof jerr);
     if (st != LD_OK)
         return ld_fail(c->err, c->errlen, st, "%s: header is not valid JSON: %s", c->label, jerr);
-    if (json_type_of(*root) != JSON_OBJECT)
-        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header is a JSON %s, not an object",
-                       c->label, json_type_name(json_type_of(*root)));
-    /* The reference implementation insists on '{' as the very first byte
-     * (no leading whitespace); trailing spaces are the padding. */
-    if (hdr[0] != '{')
-        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header does not start with '{'", c->label);
     *header_len = n;
     return LD_OK;
 }
