@@ -37,6 +37,14 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
  * fresh (emptied) on each call. Returns a static buffer. */
 const char *test_tmpdir(const char *name);
 
+/* Write path: head_len bytes of head, then a hole (zeros, no disk) up to
+ * size bytes. 0 on success, -1 on failure. */
+int test_sparse_file(const char *path, const char *head, size_t head_len, long long size);
+
+/* Bytes this process has read so far through read() and its kind (Linux
+ * /proc/self/io "rchar"), or -1 where that is not known. */
+long long test_bytes_read(void);
+
 /* One-layer models for tests, through model_init as the program builds
  * them: dense, and LoRA (on the frozen base w0, b0 when w0 is not NULL). */
 #include "core/model.h"

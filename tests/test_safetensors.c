@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "io/atomicio.h"
+#include "io/infile.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "test.h"
@@ -558,10 +559,72 @@ static void test_reader_rejects(void)
            10); /* header order need not be offset order */
 }
 
+/* st_load reads bounded: a file over the limit is refused before it is
+ * read, and a header that does not start like a JSON object is refused
+ * having read little more than its first bytes. */
+static void test_bounded_reads(void)
+{
+    const char *dir = test_tmpdir("safetensors_bounded");
+    char path[600], err[512] = "", want[800];
+    st_file f;
+
+    snprintf(path, sizeof path, "%s/big.safetensors", dir);
+    CHECK(test_sparse_file(path, "\2\0\0\0\0\0\0\0{}", 10, (long long)INFILE_MAX_BYTES + 1) == 0,
+          "could not make %s", path);
+    ld_status st = st_load(path, &f, err, sizeof err);
+    snprintf(want, sizeof want, "%s: file is 1073741825 bytes, more than the 1073741824-byte limit of an input file",
+             path);
+    CHECK(st == LD_EINPUT && strcmp(err, want) == 0 && is_zeroed(&f), "over the limit: %s", err);
+    remove(path);
+
+    /* A 50 MB header (0x02FAF080) of NUL bytes after "not json", in a
+     * 512 MiB file. */
+    snprintf(path, sizeof path, "%s/garbage.safetensors", dir);
+    CHECK(test_sparse_file(path, "\x80\xF0\xFA\x02\0\0\0\0not json", 16, 512LL << 20) == 0,
+          "could not make %s", path);
+    long long before = test_bytes_read();
+    st = st_load(path, &f, err, sizeof err);
+    long long read = test_bytes_read() - before;
+    snprintf(want, sizeof want, "%s: header does not start with '{'", path);
+    CHECK(st == LD_EINPUT && strncmp(err, want, strlen(want)) == 0 && is_zeroed(&f), "bad start: %s",
+          err);
+    if (before >= 0)
+        CHECK(read < (1 << 20), "read %lld bytes of a 512 MiB file whose header does not start with '{'",
+              read);
+    else
+        printf("safetensors: /proc/self/io not available, bytes read not checked\n");
+
+    /* The same with 100 000 spaces first: whitespace is read on, then the
+     * 'n' is found. */
+    static char head[100016];
+    memcpy(head, "\x80\xF0\xFA\x02\0\0\0\0", 8);
+    memset(head + 8, ' ', 100000);
+    memcpy(head + 100008, "not json", 8);
+    CHECK(test_sparse_file(path, head, sizeof head, 512LL << 20) == 0, "could not make %s", path);
+    before = test_bytes_read();
+    st = st_load(path, &f, err, sizeof err);
+    read = test_bytes_read() - before;
+    CHECK(st == LD_EINPUT && strncmp(err, want, strlen(want)) == 0, "bad start after spaces: %s", err);
+    if (before >= 0)
+        CHECK(read < (1 << 20), "read %lld bytes of a 512 MiB file whose header does not start with '{'",
+              read);
+    remove(path);
+
+    /* A good file with whitespace before its header's '{' loads. */
+    snprintf(path, sizeof path, "%s/ws.safetensors", dir);
+    const char ws[] = "\x0a\0\0\0\0\0\0\0 \t\r\n{}\n\r\t ";
+    CHECK(test_sparse_file(path, ws, sizeof ws - 1, (long long)(sizeof ws - 1)) == 0, "could not make %s",
+          path);
+    st = st_load(path, &f, err, sizeof err);
+    CHECK(st == LD_OK && f.n_tensors == 0, "whitespace around the header: %s", err);
+    st_free(&f);
+}
+
 void test_safetensors(void)
 {
     test_handmade();
     test_roundtrip();
     test_writer_rejects();
     test_reader_rejects();
+    test_bounded_reads();
 }

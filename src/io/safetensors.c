@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/infile.h"
 #include "io/json.h"
 
 static const struct {
@@ -499,40 +500,76 @@ ld_status st_parse(const unsigned char *buf, size_t len, st_file *out, const cha
     return parse_buffer(buf, len, NULL, out, label, err, errlen);
 }
 
+/* Read exactly n bytes of fp into dst: a file that ends early has changed
+ * since its size was taken. */
+static ld_status read_exact(FILE *fp, unsigned char *dst, size_t n, const char *path, char *err,
+                            size_t errlen)
+{
+    errno = 0;
+    if (fread(dst, 1, n, fp) == n)
+        return LD_OK;
+    if (ferror(fp))
+        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno != 0 ? errno : EIO));
+    return ld_fail(err, errlen, LD_EINPUT, "%s: the file got shorter while it was read", path);
+}
+
+/* Read the size bytes of fp into buf, checking as they come: the length
+ * prefix before the header is read, the start of the header (a JSON
+ * object, parse_header) before the rest of it and the data. */
+static ld_status read_checked(FILE *fp, unsigned char *buf, size_t size, const ctx *c)
+{
+    if (size < 8) /* parse_header says so */
+        return read_exact(fp, buf, size, c->label, c->err, c->errlen);
+    ld_status st = read_exact(fp, buf, 8, c->label, c->err, c->errlen);
+    if (st == LD_OK)
+        st = check_header_len(c, get_le64(buf), size - 8);
+    if (st != LD_OK)
+        return st;
+    const size_t hdr_end = 8 + (size_t)get_le64(buf);
+    size_t pos = 8;
+    int start = 0; /* header_start so far */
+    while (pos < size) {
+        /* The header in 64 KiB steps until its start is seen, then the rest. */
+        size_t k = size - pos;
+        if (start == 0 && k > 65536)
+            k = 65536;
+        st = read_exact(fp, buf + pos, k, c->label, c->err, c->errlen);
+        if (st != LD_OK)
+            return st;
+        if (start == 0 && pos < hdr_end) {
+            start = header_start(buf + pos, (k < hdr_end - pos ? k : hdr_end - pos));
+            if (start < 0)
+                return bad_start(c);
+        }
+        pos += k;
+    }
+    if (fgetc(fp) != EOF)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: the file grew while it was read", c->label);
+    return LD_OK;
+}
+
 ld_status st_load(const char *path, st_file *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
-        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno));
-    /* Read in growing chunks: works for any stream and needs no POSIX. */
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap == 0 ? 65536 : cap * 2;
-            unsigned char *q = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (q == NULL) {
-                free(buf);
-                fclose(fp);
-                return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory reading the file", path);
-            }
-            buf = q;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(fp)) {
-        int e = errno;
-        free(buf);
+    FILE *fp;
+    uint64_t size;
+    ld_status st = infile_open(path, &fp, &size, err, errlen);
+    if (st != LD_OK)
+        return st;
+    /* size <= INFILE_MAX_BYTES, so it fits in size_t. */
+    unsigned char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
         fclose(fp);
-        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(e));
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory reading the file", path);
     }
+    const ctx c = {path, err, errlen};
+    st = read_checked(fp, buf, (size_t)size, &c);
     fclose(fp);
-    return parse_buffer(buf, len, buf, out, path, err, errlen);
+    if (st != LD_OK) {
+        free(buf);
+        return st;
+    }
+    return parse_buffer(buf, (size_t)size, buf, out, path, err, errlen);
 }
 
 void st_free(st_file *f)
