@@ -49,7 +49,7 @@ long long test_bytes_read(void);
  * them: dense, and LoRA (on the frozen base w0, b0 when w0 is not NULL). */
 #include "core/model.h"
 ld_status test_model_dense(model *m, int in, int out, char *err, size_t errlen);
-ld_status test_model_lora(model *m, int in, int out, int rank, float alpha, float scale,
+ld_status test_model_lora(model *m, int in, int out, int rank, double alpha, float scale,
                           const float *w0, const float *b0, char *err, size_t errlen);
 
 #endif /* LORA_DEMO_TEST_H */

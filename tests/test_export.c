@@ -191,7 +191,7 @@ static void check_meta(const st_file *f, const model_result *mr, uint64_t seed)
     if (mr->rank == 0) {
         CHECK(alpha == NULL && scale == NULL && f->n_meta == 4, "dense: no lora_alpha/scale");
     } else {
-        CHECK(alpha != NULL && strtof(alpha, NULL) == mr->alpha, "%s: lora_alpha '%s'", mr->name,
+        CHECK(alpha != NULL && strtod(alpha, NULL) == mr->alpha, "%s: lora_alpha '%s'", mr->name,
               alpha ? alpha : "");
         CHECK(scale != NULL && strtof(scale, NULL) == mr->scale, "%s: scale '%s'", mr->name,
               scale ? scale : "");

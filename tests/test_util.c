@@ -29,7 +29,7 @@ ld_status test_model_dense(model *m, int in, int out, char *err, size_t errlen)
     return model_init(m, &spec, NULL, NULL, err, errlen);
 }
 
-ld_status test_model_lora(model *m, int in, int out, int rank, float alpha, float scale,
+ld_status test_model_lora(model *m, int in, int out, int rank, double alpha, float scale,
                           const float *w0, const float *b0, char *err, size_t errlen)
 {
     const model_spec spec = model_spec_lora(in, out, rank, alpha, scale, w0 != NULL);

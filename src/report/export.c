@@ -29,6 +29,17 @@ void export_float_string(char *buf, size_t n, float x)
     }
 }
 
+/* The shortest "%.{15..17}g" decimal of x that strtod reads back as x: alpha
+ * as parsed, the number PEFT reads from adapter_config.json. */
+static void export_double_string(char *buf, size_t n, double x)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+}
+
 /* "dir/a/b" (b may be NULL: "dir/a"), newly allocated. */
 static char *join(const char *dir, const char *a, const char *b)
 {
@@ -109,7 +120,7 @@ static ld_status write_model(const char *dir, const experiment_result *res, cons
     char r[16], seed[24], alpha[32], scale[32];
     snprintf(r, sizeof r, "%d", mr->rank);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->seeds[0]);
-    export_float_string(alpha, sizeof alpha, mr->alpha);
+    export_double_string(alpha, sizeof alpha, mr->alpha);
     export_float_string(scale, sizeof scale, mr->scale);
     const st_kv meta[] = {{"format", "pt"}, {"model", mr->name}, {"r", r}, {"seed", seed},
                           {"lora_alpha", alpha}, {"scale", scale}};
@@ -140,7 +151,7 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
           "  \"inference_mode\": true,\n",
           fp);
     fprintf(fp, "  \"r\": %d,\n  \"lora_alpha\": ", mr->rank);
-    json_write_float(fp, mr->alpha);
+    json_write_number(fp, mr->alpha);
     fprintf(fp, ",\n  \"use_rslora\": %s,\n  \"target_modules\": [", cfg->rslora ? "true" : "false");
     json_write_string(fp, EXPORT_TARGET_MODULE);
     fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false,\n"

@@ -235,7 +235,7 @@ static void write_model(FILE *fp, const model_result *m, int ft, int repeats)
     json_field(fp, "trainable_fraction", m->trainable_fraction);
     fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
     if (m->rank > 0) {
-        json_field_f(fp, "alpha", m->alpha);
+        json_field(fp, "alpha", m->alpha);
         json_field_f(fp, "scale", m->scale);
     }
     json_field_f(fp, "first_loss", m->first_loss);
