@@ -39,6 +39,8 @@ for args in "--epochs 10x" "--epochs 0" "--epochs 99999999999999999999" "--seed 
     row "lora_demo $args" "$BIN" --quiet "$@"
 done
 row "lora_demo --epochs \$'1\\\\n2'" "$BIN" --quiet --epochs "$(printf '1\n2')"
+row "lora_demo --output-dir \$'r\\\\xe9sultats' (Latin-1, not UTF-8)" "$BIN" --quiet \
+    --output-dir "$(printf 'r\351sultats')"
 
 header "CSV data (--data)"
 printf 'x0,x1,y0\n1,2,3\n4,5\n' >ragged.csv

@@ -194,6 +194,19 @@ expect_bad "beyond the data buffer" $FT --base-weights "$TMP/range.st"
 expect_bad "overlap tensor" $FT --base-weights "$TMP/overlap.st"
 expect_bad "not valid JSON" $FT --base-weights "$TMP/json.st"
 
+# paths are printed on stdout by the rule of every message: a newline in a
+# file name is shown as '?', and the table's header stays one line per item
+nlcsv=$TMP/$(printf 'one\ncopy.csv')
+cp "$TMP/one.csv" "$nlcsv"
+"$BIN" --epochs 2 --ranks 1 --data "$nlcsv" --test-data "$nlcsv" --output-dir "$TMP/nl" >"$TMP/nl.out" 2>&1
+if grep -qx "data from $TMP/one?copy.csv, held out: $TMP/one?copy.csv" "$TMP/nl.out" &&
+   ! grep -q '^copy.csv' "$TMP/nl.out"; then ok; else bad "a newline in --data on stdout: $(head -n 3 "$TMP/nl.out")"; fi
+nlst=$TMP/$(printf 'good\nbase.st')
+cp "$TMP/good.st" "$nlst"
+"$BIN" $FT --base-weights "$nlst" --output-dir "$TMP/nl2" >"$TMP/nl2.out" 2>&1
+if grep -q "^base from $TMP/good?base.st, fine-tune 3 epochs" "$TMP/nl2.out" &&
+   ! grep -q '^base.st' "$TMP/nl2.out"; then ok; else bad "a newline in --base-weights on stdout: $(head -n 3 "$TMP/nl2.out")"; fi
+
 # ---------------------------------------------------------------------------
 # inputs that are not regular files, or too large: refused at once, before a
 # byte is read (a FIFO would block the open, /dev/zero fill memory)
