@@ -543,8 +543,24 @@ ld_status csv_read_table(const char *path, csv_table *out, char *err, size_t err
     size_t cap = 0, len = 0, from = 0, first_end = 0;
     int first_checked = 0;
     for (;;) {
+        /* 64 KiB at a time until the first line is checked; then room for
+         * the rest as fstat sized it, and a byte to see the end, at once
+         * (growing by doubling would take up to twice the file). */
         size_t need;
-        if (ld_add_size(&need, len, 65536) != 0 || grow((void **)&buf, &cap, need, 1) != 0) {
+        if (ld_add_size(&need, len, 65536) != 0) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
+            break;
+        }
+        if (first_checked && need < (size_t)size + 1 && cap < (size_t)size + 1) {
+            char *nb = realloc(buf, (size_t)size + 1);
+            if (nb == NULL) {
+                st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = nb;
+            cap = (size_t)size + 1;
+        }
+        if (grow((void **)&buf, &cap, need, 1) != 0) {
             st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
             break;
         }
