@@ -66,7 +66,7 @@ double config_alpha(const config *cfg, int rank)
  * float32 tensor by it, which rounds it to float32 once. So: alpha as parsed,
  * never rounded to float first (--alpha 0.9 --ranks 3 is 0.30000001, not
  * 0.29999998), one division or sqrt in double, one rounding.
- * tests/scale_pairs.csv holds PEFT's value for many (alpha, r). */
+ * tests/fixtures/scale_pairs.txt holds PEFT's value for many (alpha, r). */
 float config_scale(const config *cfg, int rank)
 {
     const double alpha = config_alpha(cfg, rank);
