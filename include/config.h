@@ -71,9 +71,11 @@ void config_defaults_for(config *cfg, experiment_kind kind);
 /* "scratch" or "finetune". */
 const char *config_experiment_name(experiment_kind kind);
 
-/* alpha and scale of LoRA rank r under cfg: alpha is --alpha if given, else
- * r; scale is alpha/r, or alpha/sqrt(r) with --rslora. */
-float config_alpha(const config *cfg, int rank);
+/* alpha and scale of LoRA rank r under cfg: alpha is --alpha as parsed (a
+ * double) if given, else r; scale is alpha/r, or alpha/sqrt(r) with
+ * --rslora, computed in double and rounded to float once, which is what
+ * PEFT computes from the same adapter_config.json (config.c). */
+double config_alpha(const config *cfg, int rank);
 float config_scale(const config *cfg, int rank);
 
 /* Every rank's alpha and scale, as the floats the run uses, must be normal

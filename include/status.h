@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum {
     LD_OK = 0,
@@ -82,6 +83,14 @@ static inline int ld_add_size(size_t *out, size_t a, size_t b)
     *out = a + b;
     return 0;
 }
+
+/* Write s to fp for a message or a line of output, with every control
+ * character shown as '?': C0 (a newline in a path, say), DEL, and C1 (U+0080
+ * to U+009F, which some terminals take as a line break or an escape), so
+ * whatever a path or value holds, the line stays one line. Errors are left in
+ * ferror(fp). Every message that quotes a path or a user's value goes
+ * through this (main.c, report.c). */
+void ld_fputs_printable(const char *s, FILE *fp);
 
 /* A malloc'd copy of s, or NULL if allocation fails. (C11 has no strdup.) */
 char *ld_strdup(const char *s);

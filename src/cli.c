@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/utf8.h"
+
 enum {
     OPT_EPOCHS = 256,
     OPT_SEED,
@@ -353,6 +355,52 @@ static int was_given(const given_options *given, int opt)
     return given->opt[opt - OPT_EPOCHS] != 0;
 }
 
+/* s for a message, with the bytes that are not UTF-8 as \xNN: at most
+ * 120 bytes of s, then "...". */
+static const char *show_bytes(char *dst, size_t dstlen, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    const size_t len = strlen(s);
+    size_t i = 0, o = 0;
+    while (i < len && i < 120 && o + 8 < dstlen) {
+        const size_t k = utf8_seq_len(u + i, len - i);
+        if (k == 0) {
+            o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", u[i]);
+            i++;
+        } else {
+            memcpy(dst + o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    if (i < len && o + 4 <= dstlen) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+/* The path option --name arg into *out. summary.json records every path as
+ * a JSON string, which must be UTF-8: a name that is not cannot be written
+ * faithfully (escaping its bytes as \u00XX would name another file), so it is
+ * refused here, before anything is read or written (docs/files.md). */
+static ld_status parse_path(const char *name, const char *arg, const char **out, char *err,
+                            size_t errlen)
+{
+    if (arg[0] == '\0')
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: empty path", name);
+    if (!utf8_valid(arg, strlen(arg))) {
+        char shown[600];
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--%s: not valid UTF-8, so summary.json could not record it (use a UTF-8 "
+                       "name; a symbolic link will do): '%s'",
+                       name, show_bytes(shown, sizeof shown, arg));
+    }
+    *out = arg;
+    return LD_OK;
+}
+
 /* The value arg of the long option opt (called name) into cfg. */
 static ld_status parse_value(int opt, const char *name, const char *arg, config *cfg, char *err,
                              size_t errlen)
@@ -378,23 +426,10 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_RSLORA: cfg->rslora = 1; return LD_OK;
     case OPT_SAVE_DATA: cfg->save_data = 1; return LD_OK;
     case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; return LD_OK;
-    case OPT_OUTPUT_DIR:
-        if (arg[0] == '\0')
-            return ld_fail(err, errlen, LD_EINPUT, "--output-dir: empty path");
-        cfg->output_dir = arg;
-        return LD_OK;
-    case OPT_DATA:
-    case OPT_TEST_DATA:
-    case OPT_BASE_WEIGHTS:
-        if (arg[0] == '\0')
-            return ld_fail(err, errlen, LD_EINPUT, "--%s: empty path", name);
-        if (opt == OPT_DATA)
-            cfg->data = arg;
-        else if (opt == OPT_TEST_DATA)
-            cfg->test_data = arg;
-        else
-            cfg->base_weights = arg;
-        return LD_OK;
+    case OPT_OUTPUT_DIR: return parse_path(name, arg, &cfg->output_dir, err, errlen);
+    case OPT_DATA: return parse_path(name, arg, &cfg->data, err, errlen);
+    case OPT_TEST_DATA: return parse_path(name, arg, &cfg->test_data, err, errlen);
+    case OPT_BASE_WEIGHTS: return parse_path(name, arg, &cfg->base_weights, err, errlen);
     default: return LD_OK;
     }
 }

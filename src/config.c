@@ -55,14 +55,22 @@ const char *config_experiment_name(experiment_kind kind)
     return kind == EXPERIMENT_FINETUNE ? "finetune" : "scratch";
 }
 
-float config_alpha(const config *cfg, int rank)
+double config_alpha(const config *cfg, int rank)
 {
-    return cfg->alpha > 0.0 ? (float)cfg->alpha : (float)rank;
+    return cfg->alpha > 0.0 ? cfg->alpha : (double)rank;
 }
 
+/* PEFT computes the scale in Python floats (doubles), from lora_alpha as
+ * adapter_config.json holds it: `self.scaling[adapter_name] = lora_alpha / r`,
+ * or `lora_alpha / math.sqrt(r)` with use_rslora (LoraLayer.update_layer,
+ * huggingface/peft src/peft/tuners/lora/layer.py); torch then multiplies a
+ * float32 tensor by it, which rounds it to float32 once. So: alpha as parsed,
+ * never rounded to float first (--alpha 0.9 --ranks 3 is 0.30000001, not
+ * 0.29999998), one division or sqrt in double, one rounding.
+ * tests/fixtures/scale_pairs.txt holds PEFT's value for many (alpha, r). */
 float config_scale(const config *cfg, int rank)
 {
-    const double alpha = (double)config_alpha(cfg, rank);
+    const double alpha = config_alpha(cfg, rank);
     return (float)(cfg->rslora ? alpha / sqrt((double)rank) : alpha / (double)rank);
 }
 

@@ -81,12 +81,11 @@ static void reserve_std_fds(void)
 
 /* "lora_demo: <msg><suffix>" on one line of stderr, whatever the message
  * quotes: a control character (a newline in an argument or a path, say)
- * is printed as '?'. */
+ * is printed as '?' (ld_fputs_printable). */
 static void print_error(const char *msg, const char *suffix)
 {
     fputs("lora_demo: ", stderr);
-    for (const unsigned char *p = (const unsigned char *)msg; *p != '\0'; p++)
-        fputc(*p < 0x20 || *p == 0x7F ? '?' : *p, stderr);
+    ld_fputs_printable(msg, stderr);
     fprintf(stderr, "%s\n", suffix);
 }
 
@@ -214,11 +213,14 @@ static int run(int argc, char **argv)
     warn_diverged(&res);
 
     st = write_outputs(&cfg, &res, err, sizeof err);
-    if (st == LD_OK && res.interrupted)
+    if (st == LD_OK && res.interrupted) {
+        /* The directory is the user's: printed by the rule of every message. */
         fprintf(stderr, "lora_demo: interrupted in %s at epoch %d (seed %llu); the results so far "
-                        "are in %s\n",
-                res.stop_model, res.stop_epoch, (unsigned long long)res.seeds[res.stop_seed],
-                cfg.output_dir);
+                        "are in ",
+                res.stop_model, res.stop_epoch, (unsigned long long)res.seeds[res.stop_seed]);
+        ld_fputs_printable(cfg.output_dir, stderr);
+        fputc('\n', stderr);
+    }
     experiment_result_free(&res);
     if (st != LD_OK)
         return fail_late(st, err);

@@ -1,4 +1,4 @@
-/* status.c - exit codes, message formatting and a string copy. */
+/* status.c - exit codes, message formatting and printing, a string copy. */
 #include "status.h"
 
 #include <stdarg.h>
@@ -75,6 +75,20 @@ ld_status ld_fail_msg(char *err, size_t errlen, ld_status st, const char *fmt, .
     }
     va_end(again);
     return st;
+}
+
+void ld_fputs_printable(const char *s, FILE *fp)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7F) {
+            fputc('?', fp);
+        } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) { /* C1, as UTF-8 */
+            fputc('?', fp);
+            p++;
+        } else {
+            fputc(*p, fp);
+        }
+    }
 }
 
 char *ld_strdup(const char *s)

@@ -42,6 +42,8 @@ for args in "--epochs 10x" "--epochs 0" "--epochs 99999999999999999999" "--seed 
 done
 row "lora_demo --epochs \$'1\\\\n2'" "$BIN" --quiet --epochs "$(printf '1\n2')"
 row "lora_demo --epochs \$'\\\\v5'" "$BIN" --quiet --epochs "$(printf '\v5')"
+row "lora_demo --output-dir \$'r\\\\xe9sultats' (Latin-1, not UTF-8)" "$BIN" --quiet \
+    --output-dir "$(printf 'r\351sultats')"
 
 header "CSV data (--data)"
 printf 'x0,x1,y0\n1,2,3\n4,5\n' >ragged.csv
@@ -71,6 +73,17 @@ printf 'x0,y0\n1,2\n' >test_other.csv
 row "--data ok.csv --test-data test_other.csv (other columns)" "$BIN" --quiet --data ok.csv \
     --test-data test_other.csv --output-dir out
 row "--data ok.csv --in 3" "$BIN" --quiet --data ok.csv --in 3 --output-dir out
+mkfifo fifo.csv
+row "--data fifo.csv (a FIFO)" timeout 5 "$BIN" --quiet --data fifo.csv --output-dir out
+row "--data /dev/zero" timeout 5 "$BIN" --quiet --data /dev/zero --output-dir out
+printf 'x0,y0\n1,2\n' >big.csv
+truncate -s 4G big.csv
+row "--data big.csv (4 GiB, sparse)" timeout 5 "$BIN" --quiet --data big.csv --output-dir out
+printf 'garbage line\n' >firstline.csv
+truncate -s 1G firstline.csv
+row "--data firstline.csv (a bad first line, then 1 GiB)" timeout 5 "$BIN" --quiet \
+    --data firstline.csv --output-dir out
+rm -f big.csv firstline.csv
 
 header "Safetensors weights (--base-weights, finetune)"
 st() { # st FILE HEADER [DATA-BYTES]: 8-byte little-endian length, header, data
@@ -97,6 +110,10 @@ done
 row "--base-weights ok.csv (a CSV file)" "$BIN" --quiet --experiment finetune --base-weights ok.csv \
     --output-dir out
 row "--base-weights (scratch)" "$BIN" --quiet --base-weights short.safetensors --output-dir out
+row "--base-weights fifo.csv (a FIFO)" timeout 5 "$BIN" --quiet --experiment finetune \
+    --base-weights fifo.csv --output-dir out
+row "--base-weights /dev/zero" timeout 5 "$BIN" --quiet --experiment finetune \
+    --base-weights /dev/zero --output-dir out
 
 header "Output directory"
 : >afile

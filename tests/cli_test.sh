@@ -91,6 +91,23 @@ expect_usage_error "--in: '?5' is not a whole number" --in "$(printf '\f5')"
 expect_usage_error "--batch-size: '?5' is not a whole number" --batch-size "$(printf '\r5')"
 expect_usage_error "--lr: '?0.1' is not a number" --lr "$(printf '\n0.1')"
 
+# A path that is not UTF-8 cannot be written into summary.json as JSON: it
+# is refused before anything is read or created, its bad bytes shown as \xNN.
+badname=$TMP/$(printf 'bad\377name')
+expect_usage_error "--output-dir: not valid UTF-8, so summary.json could not record it" --output-dir "$badname"
+if [ ! -e "$badname" ]; then ok; else bad "non-UTF-8 --output-dir was created"; fi
+expect_usage_error "'$TMP/bad\xffname'" --output-dir "$badname"
+expect_usage_error "--data: not valid UTF-8" --data "$badname.csv"
+expect_usage_error "--test-data: not valid UTF-8" --data "$TMP/x.csv" --test-data "$(printf '\300\200.csv')"
+expect_usage_error "--base-weights: not valid UTF-8" --experiment finetune --base-weights "$(printf '\355\240\200')"
+# A name that is UTF-8, with a control character and a non-ASCII letter:
+# the run works and summary.json is valid JSON that names it.
+oddname=$TMP/$(printf 'r\303\251sultats\tdir')
+if "$BIN" --quiet --epochs 2 --output-dir "$oddname" && grep -q 'r\\u00e9\|résultats\\tdir' "$oddname/summary.json"; then ok; else
+    bad "a UTF-8 --output-dir with a tab"; fi
+if ! command -v python3 >/dev/null 2>&1 || python3 -c 'import json, sys; c = json.load(open(sys.argv[1], encoding="utf-8"))["config"]; sys.exit(c["output_dir"] != sys.argv[2])' \
+        "$oddname/summary.json" "$oddname"; then ok; else bad "summary.json of a UTF-8 --output-dir with a tab"; fi
+
 # --help and --version succeed and print to stdout.
 if "$BIN" --help >"$TMP/stdout" 2>&1 && grep -q -- "--batch-size" "$TMP/stdout" && grep -q "\[100\]" "$TMP/stdout"; then ok; else bad "--help"; fi
 if "$BIN" --version >"$TMP/stdout" 2>&1 && grep -q "^lora_demo [0-9]" "$TMP/stdout"; then ok; else bad "--version"; fi

@@ -27,12 +27,14 @@ run() {
 }
 
 # expect_bad NEEDLE ARGS...: exit 2, one line on stderr containing NEEDLE,
-# nothing on stdout (nothing trained), no output directory (nothing written).
+# nothing on stdout (nothing trained), no output directory (nothing written),
+# within TIMEOUT seconds (a run that hangs fails with 124 instead).
+TIMEOUT=60
 expect_bad() {
     needle=$1
     shift
     rm -rf "$TMP/never"
-    "$BIN" --output-dir "$TMP/never" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
+    timeout "$TIMEOUT" "$BIN" --output-dir "$TMP/never" "$@" >"$TMP/stdout" 2>"$TMP/stderr"
     rc=$?
     if [ "$rc" -ne 2 ]; then
         bad "'$*': exit $rc, want 2 ($(cat "$TMP/stderr"))"
@@ -169,6 +171,11 @@ B='"layer.bias":{"dtype":"F32","shape":[5],"data_offsets":[200,220]}'
 mkst "$TMP/good.st" "{$W,$B}" 220
 FT="--experiment finetune --epochs 3"
 run $FT --base-weights "$TMP/good.st" --output-dir "$TMP/g"
+# JSON whitespace before the header's '{' (and after its '}'), as the
+# reference reader accepts: the same base, the same run
+mkst "$TMP/ws.st" "$(printf ' \n\t\r')""{$W,$B}"' ' 220
+run $FT --base-weights "$TMP/ws.st" --output-dir "$TMP/ws"
+same "$TMP/g/losses.csv" "$TMP/ws/losses.csv" "--base-weights with whitespace around the header"
 head -c 100 "$TMP/f1/base.safetensors" >"$TMP/truncated.st"
 mkst "$TMP/json.st" '{"layer.weight":{"dtype":"F32",' 0
 mkst "$TMP/dtype.st" '{"layer.weight":{"dtype":"F16","shape":[5,10],"data_offsets":[0,100]},'"$(printf '%s' "$B" | sed 's/200,220/100,120/')}" 120
@@ -197,6 +204,55 @@ expect_bad "$TMP/truncated.st: header length 200 is larger than" $FT --base-weig
 expect_bad "beyond the data buffer" $FT --base-weights "$TMP/range.st"
 expect_bad "overlap tensor" $FT --base-weights "$TMP/overlap.st"
 expect_bad "not valid JSON" $FT --base-weights "$TMP/json.st"
+
+# paths are printed on stdout by the rule of every message: a newline in a
+# file name is shown as '?', and the table's header stays one line per item
+nlcsv=$TMP/$(printf 'one\ncopy.csv')
+cp "$TMP/one.csv" "$nlcsv"
+"$BIN" --epochs 2 --ranks 1 --data "$nlcsv" --test-data "$nlcsv" --output-dir "$TMP/nl" >"$TMP/nl.out" 2>&1
+if grep -qx "data from $TMP/one?copy.csv, held out: $TMP/one?copy.csv" "$TMP/nl.out" &&
+   ! grep -q '^copy.csv' "$TMP/nl.out"; then ok; else bad "a newline in --data on stdout: $(head -n 3 "$TMP/nl.out")"; fi
+nlst=$TMP/$(printf 'good\nbase.st')
+cp "$TMP/good.st" "$nlst"
+"$BIN" $FT --base-weights "$nlst" --output-dir "$TMP/nl2" >"$TMP/nl2.out" 2>&1
+if grep -q "^base from $TMP/good?base.st, fine-tune 3 epochs" "$TMP/nl2.out" &&
+   ! grep -q '^base.st' "$TMP/nl2.out"; then ok; else bad "a newline in --base-weights on stdout: $(head -n 3 "$TMP/nl2.out")"; fi
+
+# ---------------------------------------------------------------------------
+# inputs that are not regular files, or too large: refused at once, before a
+# byte is read (a FIFO would block the open, /dev/zero fill memory)
+
+TIMEOUT=5
+mkfifo "$TMP/fifo.csv"
+expect_bad "$TMP/fifo.csv: not a regular file (a FIFO)" --data "$TMP/fifo.csv"
+expect_bad "$TMP/fifo.csv: not a regular file (a FIFO)" --data "$TMP/one.csv" --test-data "$TMP/fifo.csv"
+expect_bad "$TMP/fifo.csv: not a regular file (a FIFO)" $FT --base-weights "$TMP/fifo.csv"
+expect_bad "/dev/zero: not a regular file (a character device)" --data /dev/zero
+expect_bad "/dev/zero: not a regular file (a character device)" $FT --base-weights /dev/zero
+expect_bad "/dev/null: not a regular file (a character device)" --data /dev/null
+# larger than the 1 GiB limit (sparse: no disk used): refused by its size
+printf 'x0,y0\n1,2\n' >"$TMP/big.csv"
+truncate -s 4G "$TMP/big.csv"
+expect_bad "$TMP/big.csv: file is 4294967296 bytes, more than the 1073741824-byte limit" --data "$TMP/big.csv"
+cp "$TMP/good.st" "$TMP/big.st"
+truncate -s 1073741825 "$TMP/big.st"
+expect_bad "$TMP/big.st: file is 1073741825 bytes, more than the 1073741824-byte limit" $FT \
+    --base-weights "$TMP/big.st"
+# at the limit, but the first line is not ours: refused by the first line,
+# not after reading a gigabyte of NUL bytes (test_csv.c counts the bytes read)
+printf 'garbage line\n' >"$TMP/garbage.csv"
+truncate -s 1G "$TMP/garbage.csv"
+expect_bad "$TMP/garbage.csv: unknown column 'garbage line' (column 1)" --data "$TMP/garbage.csv"
+printf '"unclosed\n' >"$TMP/quote.csv"
+truncate -s 1G "$TMP/quote.csv"
+expect_bad "$TMP/quote.csv:1:1: unterminated quoted cell" --data "$TMP/quote.csv"
+# a 50 MB safetensors header that does not start like a JSON object, in a
+# 1 GiB file: refused by its first bytes
+printf '\200\360\372\002\0\0\0\0not json' >"$TMP/garbage.st"
+truncate -s 1G "$TMP/garbage.st"
+expect_bad "$TMP/garbage.st: header does not start with '{'" $FT --base-weights "$TMP/garbage.st"
+rm -f "$TMP/big.csv" "$TMP/big.st" "$TMP/garbage.csv" "$TMP/quote.csv" "$TMP/garbage.st"
+TIMEOUT=60
 
 # ---------------------------------------------------------------------------
 # options that do not go together

@@ -155,6 +155,24 @@ if [ "$(echo "$trained" | wc -l)" -eq 5 ] && [ "$(echo "$trained" | head -n 1)" 
 if grep -q 'interrupted at epoch\|not started' "$TMP/int.out"; then ok; else
     bad "SIGINT: the table should mark the unfinished models"; fi
 
+# The line that says where the results went follows the rule of every
+# message: an output directory with a newline (and a C1 control character,
+# U+0085, a line break to some terminals) in its name stays on one line,
+# each shown as '?'.
+nldir=$TMP/$(printf 'int\nnl\302\205x')
+"$BIN" --samples 20000 --epochs 2000 --output-dir "$nldir" >"$TMP/intnl.out" 2>"$TMP/intnl.err" &
+pid=$!
+i=0
+while [ ! -d "$nldir" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+sleep 0.3
+kill -INT $pid
+wait $pid
+rc=$?
+if [ "$rc" -eq 130 ] && [ "$(wc -l <"$TMP/intnl.err")" -eq 1 ] &&
+   grep -q "^lora_demo: interrupted in .* the results so far are in $TMP/int?nl?x$" "$TMP/intnl.err" &&
+   "$CHECK" --all --interrupted 1 "$nldir" 2000; then ok; else
+    bad "SIGINT, a newline in the output directory: exit $rc, stderr: $(cat "$TMP/intnl.err")"; fi
+
 # A second SIGINT finds the default action (SA_RESETHAND) and ends the
 # process at once, here while it writes its files: exit 130 either way, and
 # whatever it leaves is whole or a temporary file.

@@ -42,11 +42,19 @@ size_t first_diff(const float *a, const float *b, size_t n);
  * fresh (emptied) on each call. Returns a static buffer. */
 const char *test_tmpdir(const char *name);
 
+/* Write path: head_len bytes of head, then a hole (zeros, no disk) up to
+ * size bytes. 0 on success, -1 on failure. */
+int test_sparse_file(const char *path, const char *head, size_t head_len, long long size);
+
+/* Bytes this process has read so far through read() and its kind (Linux
+ * /proc/self/io "rchar"), or -1 where that is not known. */
+long long test_bytes_read(void);
+
 /* One-layer models for tests, through model_init as the program builds
  * them: dense, and LoRA (on the frozen base w0, b0 when w0 is not NULL). */
 #include "core/model.h"
 ld_status test_model_dense(model *m, int in, int out, char *err, size_t errlen);
-ld_status test_model_lora(model *m, int in, int out, int rank, float alpha, float scale,
+ld_status test_model_lora(model *m, int in, int out, int rank, double alpha, float scale,
                           const float *w0, const float *b0, char *err, size_t errlen);
 
 #endif /* LORA_DEMO_TEST_H */

@@ -14,6 +14,7 @@
 
 #include "io/atomicio.h"
 #include "io/csv.h"
+#include "io/infile.h"
 #include "test.h"
 
 /* Parse a string literal (its NUL terminator excluded, inner NULs kept). */
@@ -384,6 +385,64 @@ static void test_io_errors(void)
     free(p2);
 }
 
+/* Inputs are read bounded: a file over the limit is refused before it is
+ * read, and one whose first line is not a table of ours is refused having
+ * read little more than that line. */
+static void test_bounded_reads(void)
+{
+    const char *dir = test_tmpdir("csv_bounded");
+    char err[512] = "", want[700];
+    csv_table t;
+
+    char *big = path_join(dir, "big.csv");
+    CHECK(test_sparse_file(big, "x0,y0\n1,2\n", 10, (long long)INFILE_MAX_BYTES + 1) == 0,
+          "could not make %s", big);
+    ld_status st = csv_read_table(big, &t, err, sizeof err);
+    snprintf(want, sizeof want, "%s: file is 1073741825 bytes, more than the 1073741824-byte limit of an input file",
+             big);
+    CHECK(st == LD_EINPUT && strcmp(err, want) == 0, "over the limit: %s", err);
+    remove(big);
+    free(big);
+
+    /* 512 MiB of NUL bytes after a first line that is no header of ours:
+     * only the first chunk may be read. */
+    char *garbage = path_join(dir, "garbage.csv");
+    CHECK(test_sparse_file(garbage, "garbage line\n", 13, 512LL << 20) == 0, "could not make %s",
+          garbage);
+    const long long before = test_bytes_read();
+    st = csv_read_table(garbage, &t, err, sizeof err);
+    const long long read = test_bytes_read() - before;
+    snprintf(want, sizeof want, "%s: unknown column 'garbage line' (column 1)", garbage);
+    CHECK(st == LD_EINPUT && strncmp(err, want, strlen(want)) == 0, "bad first line: %s", err);
+    if (before >= 0)
+        CHECK(read < (1 << 20), "read %lld bytes of a 512 MiB file whose first line is bad", read);
+    else
+        printf("csv: /proc/self/io not available, bytes read not checked\n");
+    remove(garbage);
+    free(garbage);
+
+    /* Blank lines and a byte order mark before the first line, and a first
+     * line longer than one read: still the first line that is checked. */
+    char *late = path_join(dir, "late.csv");
+    static char head[200000];
+    size_t n = 0;
+    memcpy(head, "\xEF\xBB\xBF\r\n \t\n\n", 9);
+    n = 9;
+    for (int k = 0; n + 16 < sizeof head - 2; k++)
+        n += (size_t)snprintf(head + n, sizeof head - n, "%sx%d", k ? "," : "", k);
+    memcpy(head + n, ",oops\n", 7);
+    n += 7;
+    CHECK(test_sparse_file(late, head, n, 256LL << 20) == 0, "could not make %s", late);
+    const long long before2 = test_bytes_read();
+    st = csv_read_table(late, &t, err, sizeof err);
+    const long long read2 = test_bytes_read() - before2;
+    CHECK(st == LD_EINPUT && strstr(err, "unknown column 'oops'") != NULL, "late first line: %s", err);
+    if (before2 >= 0)
+        CHECK(read2 < (1 << 20), "read %lld bytes of a 256 MiB file whose first line is bad", read2);
+    remove(late);
+    free(late);
+}
+
 void test_csv(void)
 {
     test_accepted_forms();
@@ -391,4 +450,5 @@ void test_csv(void)
     test_split();
     test_round_trip();
     test_io_errors();
+    test_bounded_reads();
 }

@@ -72,6 +72,39 @@ static int is_null(const json_value *v)
     return v != NULL && json_type_of(v) == JSON_NULL;
 }
 
+/* The fields of PEFT v0.1.0's PeftConfig and LoraConfig (huggingface/peft
+ * src/peft/utils/config.py, src/peft/tuners/lora.py): keys every release
+ * knows. PEFT 0.6 to 0.13 raise on any other key (LoraConfig(**json)). */
+static const char *const PEFT_V010_KEYS[] = {
+    "base_model_name_or_path", "peft_type", "task_type", "inference_mode", "r",
+    "target_modules", "lora_alpha", "lora_dropout", "merge_weights", "fan_in_fan_out",
+    "enable_lora", "bias", "modules_to_save",
+};
+
+/* adapter_config.json's keys are exactly want (n of them, in any order),
+ * and every key but use_rslora (PEFT 0.8) is one every PEFT release knows. */
+static void check_adapter_keys(const json_value *cfg, const char *const *want, size_t n,
+                               const char *what)
+{
+    CHECK(json_length(cfg) == n, "%s: %zu keys, want %zu", what, json_length(cfg), n);
+    for (size_t i = 0; i < n; i++)
+        CHECK(json_get(cfg, want[i]) != NULL, "%s: no \"%s\"", what, want[i]);
+    for (size_t i = 0; i < json_length(cfg); i++) {
+        const char *key = json_key_at(cfg, i);
+        int known = strcmp(key, "use_rslora") == 0;
+        for (size_t k = 0; k < sizeof PEFT_V010_KEYS / sizeof PEFT_V010_KEYS[0]; k++)
+            known |= strcmp(key, PEFT_V010_KEYS[k]) == 0;
+        CHECK(known, "%s: \"%s\" is not a field of every PEFT release (0.6 to 0.13 refuse unknown keys)",
+              what, key);
+    }
+}
+
+static const char *const ADAPTER_KEYS[] = {
+    "peft_type", "task_type", "base_model_name_or_path", "inference_mode", "r", "lora_alpha",
+    "target_modules", "lora_dropout", "bias", "fan_in_fan_out", "use_rslora",
+};
+#define N_ADAPTER_KEYS (sizeof ADAPTER_KEYS / sizeof ADAPTER_KEYS[0])
+
 static int str_is(const json_value *v, const char *s)
 {
     return json_type_of(v) == JSON_STRING && strcmp(json_string(v), s) == 0;
@@ -191,7 +224,7 @@ static void check_meta(const st_file *f, const model_result *mr, uint64_t seed)
     if (mr->rank == 0) {
         CHECK(alpha == NULL && scale == NULL && f->n_meta == 4, "dense: no lora_alpha/scale");
     } else {
-        CHECK(alpha != NULL && strtof(alpha, NULL) == mr->alpha, "%s: lora_alpha '%s'", mr->name,
+        CHECK(alpha != NULL && strtod(alpha, NULL) == mr->alpha, "%s: lora_alpha '%s'", mr->name,
               alpha ? alpha : "");
         CHECK(scale != NULL && strtof(scale, NULL) == mr->scale, "%s: scale '%s'", mr->name,
               scale ? scale : "");
@@ -215,7 +248,7 @@ static void test_scratch_weights(void)
     c.n_ranks = 2;
     c.ranks[0] = 3;
     c.ranks[1] = 1;
-    c.alpha = 2.5;
+    c.alpha = 0.9; /* not a float: PEFT divides the double */
     c.rslora = 1;
     c.seed = 5;
     const char *dir = test_tmpdir("export_scratch");
@@ -320,7 +353,8 @@ static void test_scratch_weights(void)
         const json_value *tm = json_get(cfg, "target_modules");
         CHECK(str_is(json_get(cfg, "peft_type"), "LORA"), "peft_type");
         CHECK(json_number(json_get(cfg, "r")) == R && json_number_is_integer(json_get(cfg, "r")), "r");
-        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.5, "lora_alpha");
+        CHECK(json_number(json_get(cfg, "lora_alpha")) == 0.9, "lora_alpha %.17g",
+              json_number(json_get(cfg, "lora_alpha")));
         CHECK(json_type_of(json_get(cfg, "use_rslora")) == JSON_TRUE,
               "use_rslora");
         CHECK(json_length(tm) == 1 && str_is(json_at(tm, 0), "layer"), "target_modules");
@@ -332,6 +366,8 @@ static void test_scratch_weights(void)
         CHECK(is_null(json_get(cfg, "task_type")) && is_null(json_get(cfg, "base_model_name_or_path")),
               "task_type, base_model_name_or_path");
         CHECK(json_type_of(json_get(cfg, "inference_mode")) == JSON_TRUE, "inference_mode");
+        /* rsLoRA: the plain keys and use_rslora */
+        check_adapter_keys(cfg, ADAPTER_KEYS, N_ADAPTER_KEYS, "rsLoRA adapter_config.json");
         /* PEFT's scale from the config is the one the model trained with */
         const double scale = json_number(json_get(cfg, "lora_alpha")) / sqrt((double)R);
         CHECK((float)scale == mr->scale, "%s: PEFT scale %.9g, ours %.9g", mr->name, scale,
@@ -463,9 +499,10 @@ static void test_finetune_weights(void)
     json_value *cfg = parse_file(p);
     free(p);
     if (cfg != NULL) {
-        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.0 &&
-                  json_type_of(json_get(cfg, "use_rslora")) == JSON_FALSE,
-              "finetune adapter: alpha = r, alpha/r scale");
+        CHECK(json_number(json_get(cfg, "lora_alpha")) == 2.0 && json_get(cfg, "use_rslora") == NULL,
+              "finetune adapter: alpha = r, alpha/r scale (PEFT's default, so no use_rslora)");
+        /* a plain adapter: only keys that every PEFT release knows */
+        check_adapter_keys(cfg, ADAPTER_KEYS, N_ADAPTER_KEYS - 1, "plain adapter_config.json");
         json_free(cfg);
     }
     free(w0);

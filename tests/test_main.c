@@ -49,6 +49,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(optim) \
     X(grad) \
     X(cli) \
+    X(scale) \
     X(svg) \
     X(csv) \
     X(parity) \

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "io/atomicio.h"
+#include "io/infile.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "test.h"
@@ -439,10 +440,16 @@ static void test_reader_rejects(void)
     /* The header as a whole. */
     reject("{\"t\":", 0, "header is not valid JSON: invalid JSON at byte 5: unexpected end of input");
     reject("{\"\xff\":1}", 0, "header is not valid JSON: invalid JSON at byte 2: invalid UTF-8");
-    reject("[]", 0, "header is a JSON array, not an object");
-    reject("\"{}\"", 0, "header is a JSON string, not an object");
-    reject(" {}", 0, "header does not start with '{'");
-    reject("\n{}", 0, "header does not start with '{'");
+    reject("[]", 0, "header does not start with '{'");
+    reject("\"{}\"", 0, "header does not start with '{'");
+    reject(" \t[]", 0, "header does not start with '{'");
+    reject("   ", 0, "header does not start with '{'");
+    reject("", 0, "header does not start with '{'");
+    /* JSON whitespace only: a vertical tab or a NUL is not. */
+    reject("\v{}", 0, "header does not start with '{'");
+    buf = build_n("\0{}", 3, 0, 0, &len);
+    reject_buf(buf, len, "header does not start with '{'", "NUL before '{'");
+    free(buf);
     /* Padding must be spaces: NUL bytes are not JSON whitespace. */
     buf = build_n("{}\0\0\0\0\0\0", 8, 0, 0, &len);
     reject_buf(buf, len, "header is not valid JSON: invalid JSON at byte 2: trailing characters",
@@ -541,9 +548,76 @@ static void test_reader_rejects(void)
            "\"c\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
            "\"__metadata__\":{}}     \n\t ",
            8);
+    /* JSON whitespace before the '{' and after the '}', as the reference
+     * reader accepts (safetensors/src/tensor.rs, test_whitespace_padded_header
+     * and test_whitespace_leading_padded_header, whose bytes these are). */
+    accept("\x09\x0A{}\x0D\x20", 0);
+    accept("{}\x0D\x20\x09\x0A", 0);
+    accept("  \n\t\r" T("\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]"), 4);
     accept("{\"b\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[2,10]},"
            "\"a\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}",
            10); /* header order need not be offset order */
+}
+
+/* st_load reads bounded: a file over the limit is refused before it is
+ * read, and a header that does not start like a JSON object is refused
+ * having read little more than its first bytes. */
+static void test_bounded_reads(void)
+{
+    const char *dir = test_tmpdir("safetensors_bounded");
+    char path[600], err[512] = "", want[800];
+    st_file f;
+
+    snprintf(path, sizeof path, "%s/big.safetensors", dir);
+    CHECK(test_sparse_file(path, "\2\0\0\0\0\0\0\0{}", 10, (long long)INFILE_MAX_BYTES + 1) == 0,
+          "could not make %s", path);
+    ld_status st = st_load(path, &f, err, sizeof err);
+    snprintf(want, sizeof want, "%s: file is 1073741825 bytes, more than the 1073741824-byte limit of an input file",
+             path);
+    CHECK(st == LD_EINPUT && strcmp(err, want) == 0 && is_zeroed(&f), "over the limit: %s", err);
+    remove(path);
+
+    /* A 50 MB header (0x02FAF080) of NUL bytes after "not json", in a
+     * 512 MiB file. */
+    snprintf(path, sizeof path, "%s/garbage.safetensors", dir);
+    CHECK(test_sparse_file(path, "\x80\xF0\xFA\x02\0\0\0\0not json", 16, 512LL << 20) == 0,
+          "could not make %s", path);
+    long long before = test_bytes_read();
+    st = st_load(path, &f, err, sizeof err);
+    long long read = test_bytes_read() - before;
+    snprintf(want, sizeof want, "%s: header does not start with '{'", path);
+    CHECK(st == LD_EINPUT && strncmp(err, want, strlen(want)) == 0 && is_zeroed(&f), "bad start: %s",
+          err);
+    if (before >= 0)
+        CHECK(read < (1 << 20), "read %lld bytes of a 512 MiB file whose header does not start with '{'",
+              read);
+    else
+        printf("safetensors: /proc/self/io not available, bytes read not checked\n");
+
+    /* The same with 100 000 spaces first: whitespace is read on, then the
+     * 'n' is found. */
+    static char head[100016];
+    memcpy(head, "\x80\xF0\xFA\x02\0\0\0\0", 8);
+    memset(head + 8, ' ', 100000);
+    memcpy(head + 100008, "not json", 8);
+    CHECK(test_sparse_file(path, head, sizeof head, 512LL << 20) == 0, "could not make %s", path);
+    before = test_bytes_read();
+    st = st_load(path, &f, err, sizeof err);
+    read = test_bytes_read() - before;
+    CHECK(st == LD_EINPUT && strncmp(err, want, strlen(want)) == 0, "bad start after spaces: %s", err);
+    if (before >= 0)
+        CHECK(read < (1 << 20), "read %lld bytes of a 512 MiB file whose header does not start with '{'",
+              read);
+    remove(path);
+
+    /* A good file with whitespace before its header's '{' loads. */
+    snprintf(path, sizeof path, "%s/ws.safetensors", dir);
+    const char ws[] = "\x0a\0\0\0\0\0\0\0 \t\r\n{}\n\r\t ";
+    CHECK(test_sparse_file(path, ws, sizeof ws - 1, (long long)(sizeof ws - 1)) == 0, "could not make %s",
+          path);
+    st = st_load(path, &f, err, sizeof err);
+    CHECK(st == LD_OK && f.n_tensors == 0, "whitespace around the header: %s", err);
+    st_free(&f);
 }
 
 void test_safetensors(void)
@@ -552,4 +626,5 @@ void test_safetensors(void)
     test_roundtrip();
     test_writer_rejects();
     test_reader_rejects();
+    test_bounded_reads();
 }

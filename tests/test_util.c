@@ -1,9 +1,11 @@
 /* test_util.c - helpers for the test suites: scratch directories, models
- * built as the program builds them, bitwise comparison. */
+ * built as the program builds them, bitwise comparison, files with holes,
+ * bytes read. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/atomicio.h"
 #include "test.h"
@@ -28,7 +30,7 @@ ld_status test_model_dense(model *m, int in, int out, char *err, size_t errlen)
     return model_init(m, &spec, NULL, NULL, err, errlen);
 }
 
-ld_status test_model_lora(model *m, int in, int out, int rank, float alpha, float scale,
+ld_status test_model_lora(model *m, int in, int out, int rank, double alpha, float scale,
                           const float *w0, const float *b0, char *err, size_t errlen)
 {
     const model_spec spec = model_spec_lora(in, out, rank, alpha, scale, w0 != NULL);
@@ -46,4 +48,29 @@ size_t first_diff(const float *a, const float *b, size_t n)
         if (memcmp(&a[i], &b[i], sizeof(float)) != 0)
             return i;
     return n;
+}
+
+int test_sparse_file(const char *path, const char *head, size_t head_len, long long size)
+{
+    FILE *fp = fopen(path, "wb");
+    if (fp == NULL)
+        return -1;
+    const int wrote = fwrite(head, 1, head_len, fp) == head_len;
+    if (fclose(fp) != 0 || !wrote)
+        return -1;
+    return truncate(path, (off_t)size);
+}
+
+long long test_bytes_read(void)
+{
+    FILE *fp = fopen("/proc/self/io", "r");
+    if (fp == NULL)
+        return -1;
+    char line[128];
+    long long rchar = -1;
+    while (fgets(line, sizeof line, fp) != NULL)
+        if (strncmp(line, "rchar:", 6) == 0)
+            rchar = strtoll(line + 6, NULL, 10);
+    fclose(fp);
+    return rchar;
 }

@@ -40,7 +40,7 @@ typedef struct {
     layer_kind kind;
     int in, out;  /* I, O */
     int rank;     /* R; 0 for dense */
-    float alpha;  /* LoRA alpha (0 for dense) */
+    double alpha; /* LoRA alpha as given (0 for dense); only scale enters the math */
     float scale;  /* s, the factor on B A (0 for dense) */
     int has_base; /* LoRA on a frozen base W0 (O,I), b0 (O) */
 } model_spec;
@@ -56,7 +56,8 @@ typedef struct {
 typedef struct {
     layer_kind kind;
     int in, out, rank; /* I, O, R (R = 0 for dense) */
-    float alpha, scale;
+    double alpha; /* as in model_spec */
+    float scale;
     /* views into the model's params and grads */
     float *W, *b;   /* dense: (O,I), (O) */
     float *dW, *db;
@@ -87,7 +88,7 @@ typedef struct {
 
 /* The spec of one dense layer, and of one LoRA layer. */
 model_spec model_spec_dense(int in, int out);
-model_spec model_spec_lora(int in, int out, int rank, float alpha, float scale, int has_base);
+model_spec model_spec_lora(int in, int out, int rank, double alpha, float scale, int has_base);
 
 /* The spec m was built from. */
 model_spec model_spec_of(const model *m);

@@ -85,7 +85,8 @@
 typedef struct {
     char name[16];      /* "dense" or "lora_r<k>" */
     int rank;           /* 0 for dense */
-    float alpha, scale; /* 0 for dense */
+    double alpha;       /* 0 for dense; --alpha as parsed, or r */
+    float scale;        /* 0 for dense; config_scale: what PEFT computes from alpha and r */
     size_t trainable;   /* trainable parameters */
     double trainable_fraction; /* trainable / the dense model's */
     size_t optimizer_bytes;    /* Adam m and v */

@@ -3,8 +3,10 @@
  * Layout (https://github.com/huggingface/safetensors, "Format"):
  *
  *     8 bytes   N, the header length, unsigned 64-bit little-endian
- *     N bytes   UTF-8 JSON object, starting with '{', possibly padded with
- *               trailing spaces:
+ *     N bytes   UTF-8 JSON object, possibly padded with JSON whitespace
+ *               before its '{' and after its '}' (the format text says
+ *               it starts with '{', but the reference reader accepts
+ *               leading whitespace and its tests say readers must):
  *                 { "__metadata__": {"key": "value", ...},          (optional)
  *                   "<name>": {"dtype": "F32", "shape": [2, 3],
  *                              "data_offsets": [begin, end]}, ... }

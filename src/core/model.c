@@ -12,11 +12,11 @@
 
 model_spec model_spec_dense(int in, int out)
 {
-    model_spec s = {LAYER_DENSE, in, out, 0, 0.0f, 0.0f, 0};
+    model_spec s = {LAYER_DENSE, in, out, 0, 0.0, 0.0f, 0};
     return s;
 }
 
-model_spec model_spec_lora(int in, int out, int rank, float alpha, float scale, int has_base)
+model_spec model_spec_lora(int in, int out, int rank, double alpha, float scale, int has_base)
 {
     model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base};
     return s;

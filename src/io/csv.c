@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/infile.h"
 
 /* The smallest double that rounds to +inf as a float: FLT_MAX plus half an
  * ulp (2^103). FLT_MAX's mantissa is odd, so the exact tie also rounds up.
@@ -436,8 +437,10 @@ void csv_table_free(csv_table *t)
     memset(t, 0, sizeof *t);
 }
 
-ld_status csv_parse_table(const char *buf, size_t len, const char *label, csv_table *out,
-                          char *err, size_t errlen)
+/* csv_parse_table, which needs_rows; without, a header alone is a table
+ * too (csv_read_table checks the first line with it). */
+static ld_status parse_lines(const char *buf, size_t len, const char *label, int need_rows,
+                             csv_table *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (label == NULL)
@@ -499,34 +502,100 @@ ld_status csv_parse_table(const char *buf, size_t len, const char *label, csv_ta
     }
     free(p.text);
     free(p.cells);
-    if (st == LD_OK && t.rows == 0)
+    if (st == LD_OK && t.rows == 0 && need_rows)
         st = ld_fail(err, errlen, LD_EINPUT, "%s: no data rows", label);
     if (st != LD_OK) {
         csv_table_free(&t);
         return st;
     }
     /* Give back the slack of the last doubling; failing to is harmless. */
-    float *shrunk = realloc(t.data, t.rows * t.cols * sizeof *t.data);
+    float *shrunk = t.rows > 0 ? realloc(t.data, t.rows * t.cols * sizeof *t.data) : NULL;
     if (shrunk != NULL)
         t.data = shrunk;
     *out = t;
     return LD_OK;
 }
 
+ld_status csv_parse_table(const char *buf, size_t len, const char *label, csv_table *out,
+                          char *err, size_t errlen)
+{
+    return parse_lines(buf, len, label, 1, out, err, errlen);
+}
+
+/* The end of the first non-blank line of buf[0..len), just past its '\n':
+ * 1 and *end set if that line is complete. *from is where the search goes
+ * on next time (the blank lines before it are passed once). */
+static int first_line_end(const char *buf, size_t len, size_t *from, size_t *end)
+{
+    while (*from < len) {
+        const char *s = buf + *from;
+        const char *nl = memchr(s, '\n', len - *from);
+        if (nl == NULL)
+            return 0;
+        size_t skip = *from == 0 && len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        size_t n = (size_t)(nl - s);
+        if (n > skip && s[n - 1] == '\r')
+            n--;
+        if (!is_blank_line(s + skip, n > skip ? n - skip : 0)) {
+            *end = (size_t)(nl - buf) + 1;
+            return 1;
+        }
+        *from = (size_t)(nl - buf) + 1;
+    }
+    return 0;
+}
+
+static ld_status count_named(const csv_table *t, int in_hint, int out_hint, size_t *ni, size_t *no,
+                             const char *label, char *err, size_t errlen);
+
+/* The first line, buf[0..len), as the reader and the split will take it:
+ * its cells, and if it is a header, its names. */
+static ld_status check_first_line(const char *buf, size_t len, const char *label, char *err,
+                                  size_t errlen)
+{
+    csv_table t;
+    ld_status st = parse_lines(buf, len, label, 0, &t, err, errlen);
+    size_t ni, no;
+    if (st == LD_OK && t.names != NULL)
+        st = count_named(&t, 0, 0, &ni, &no, label, err, errlen);
+    csv_table_free(&t);
+    return st;
+}
+
 ld_status csv_read_table(const char *path, csv_table *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno));
-    /* Read to EOF rather than trusting a size from stat/ftell: pipes and
-     * files that change under us are read correctly too. */
+    FILE *f;
+    uint64_t size;
+    ld_status st = infile_open(path, &f, &size, err, errlen);
+    if (st != LD_OK)
+        return st;
+    /* Read to EOF rather than trusting the size: a file that changes under
+     * us is read as it then is, up to the limit. The first line is checked
+     * as soon as it is in, so a file that is not ours is refused before the
+     * rest of it is read. */
     char *buf = NULL;
-    size_t cap = 0, len = 0;
-    ld_status st = LD_OK;
+    size_t cap = 0, len = 0, from = 0, first_end = 0;
+    int first_checked = 0;
     for (;;) {
+        /* 64 KiB at a time until the first line is checked; then room for
+         * the rest as fstat sized it, and a byte to see the end, at once
+         * (growing by doubling would take up to twice the file). */
         size_t need;
-        if (ld_add_size(&need, len, 65536) != 0 || grow((void **)&buf, &cap, need, 1) != 0) {
+        if (ld_add_size(&need, len, 65536) != 0) {
+            st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
+            break;
+        }
+        if (first_checked && need < (size_t)size + 1 && cap < (size_t)size + 1) {
+            char *nb = realloc(buf, (size_t)size + 1);
+            if (nb == NULL) {
+                st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = nb;
+            cap = (size_t)size + 1;
+        }
+        if (grow((void **)&buf, &cap, need, 1) != 0) {
             st = ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
             break;
         }
@@ -534,12 +603,23 @@ ld_status csv_read_table(const char *path, csv_table *out, char *err, size_t err
         errno = 0;
         size_t got = fread(buf + len, 1, want, f);
         len += got;
-        if (got < want) {
-            if (ferror(f))
-                st = ld_fail(err, errlen, LD_EIO, "%s: %s", path,
-                             strerror(errno != 0 ? errno : EIO));
+        if (len > INFILE_MAX_BYTES) {
+            st = infile_too_large(path, len, err, errlen);
             break;
         }
+        const int at_end = got < want;
+        if (at_end && ferror(f)) {
+            st = ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno != 0 ? errno : EIO));
+            break;
+        }
+        if (!first_checked && (first_line_end(buf, len, &from, &first_end) || at_end)) {
+            first_checked = 1;
+            st = check_first_line(buf, first_end > 0 ? first_end : len, path, err, errlen);
+            if (st != LD_OK)
+                break;
+        }
+        if (at_end)
+            break;
     }
     fclose(f);
     if (st == LD_OK)

@@ -6,7 +6,8 @@
  * is indexed, with overflow-checked arithmetic, so a file that passes can be
  * read through its offsets without further bounds checks. The rules are those
  * of the reference implementation (huggingface/safetensors): header at most
- * 100 MB and starting with '{', unique names, known dtypes, byte size equal
+ * 100 MB and a JSON object (JSON whitespace may come before its '{' and
+ * after its '}'), unique names, known dtypes, byte size equal
  * to prod(shape) * dtype size, and tensors that neither overlap nor leave
  * holes in the data buffer.
  */
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/infile.h"
 #include "io/json.h"
 
 static const struct {
@@ -373,6 +375,44 @@ static ld_status fill_from_header(const ctx *c, const json_value *root, st_file 
     return LD_OK;
 }
 
+/* JSON whitespace (RFC 8259): what may stand before the header's '{'. */
+static int is_json_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The length prefix n, against the limit and the avail bytes after it. */
+static ld_status check_header_len(const ctx *c, uint64_t n, size_t avail)
+{
+    if (n > ST_MAX_HEADER_LEN)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
+                       c->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
+    if (n > avail)
+        return ld_fail(c->err, c->errlen, LD_EINPUT,
+                       "%s: header length %llu is larger than the %zu bytes after the length prefix",
+                       c->label, (unsigned long long)n, avail);
+    return LD_OK;
+}
+
+/* How the header hdr[0..n) starts: 1 if it starts like a JSON object (JSON
+ * whitespace, then '{'), 0 if only whitespace was seen so far, -1 if
+ * anything else comes first. The reference reader (serde_json::from_str in
+ * safetensors/src/tensor.rs, test_whitespace_leading_padded_header) accepts
+ * leading whitespace, so that writers can pad the header at either end. */
+static int header_start(const unsigned char *hdr, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_json_ws(hdr[i]))
+            return hdr[i] == '{' ? 1 : -1;
+    return 0;
+}
+
+static ld_status bad_start(const ctx *c)
+{
+    return ld_fail(c->err, c->errlen, LD_EINPUT,
+                   "%s: header does not start with '{' (after optional JSON whitespace)", c->label);
+}
+
 /* The JSON header of the file in buf[0..len): the length prefix, then the
  * header itself, which must be an object. *header_len gets its length. */
 static ld_status parse_header(const ctx *c, const unsigned char *buf, size_t len,
@@ -383,25 +423,18 @@ static ld_status parse_header(const ctx *c, const unsigned char *buf, size_t len
         return ld_fail(c->err, c->errlen, LD_EINPUT,
                        "%s: file is %zu bytes, shorter than the 8-byte header length", c->label, len);
     const uint64_t n = get_le64(buf);
-    if (n > ST_MAX_HEADER_LEN)
-        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header length %llu exceeds the %llu-byte limit",
-                       c->label, (unsigned long long)n, ST_MAX_HEADER_LEN);
-    if (n > len - 8)
-        return ld_fail(c->err, c->errlen, LD_EINPUT,
-                       "%s: header length %llu is larger than the %zu bytes after the length prefix",
-                       c->label, (unsigned long long)n, len - 8);
-    const char *hdr = (const char *)buf + 8;
+    ld_status st = check_header_len(c, n, len - 8);
+    if (st != LD_OK)
+        return st;
+    /* Checked before the JSON, as st_load checks it before reading on: a
+     * header that starts with '{' and parses is an object. */
+    const unsigned char *hdr = buf + 8;
+    if (header_start(hdr, (size_t)n) != 1)
+        return bad_start(c);
     char jerr[200];
-    ld_status st = json_parse(hdr, (size_t)n, root, jerr, sizeof jerr);
+    st = json_parse((const char *)hdr, (size_t)n, root, jerr, sizeof jerr);
     if (st != LD_OK)
         return ld_fail(c->err, c->errlen, st, "%s: header is not valid JSON: %s", c->label, jerr);
-    if (json_type_of(*root) != JSON_OBJECT)
-        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header is a JSON %s, not an object",
-                       c->label, json_type_name(json_type_of(*root)));
-    /* The reference implementation insists on '{' as the very first byte
-     * (no leading whitespace); trailing spaces are the padding. */
-    if (hdr[0] != '{')
-        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: header does not start with '{'", c->label);
     *header_len = n;
     return LD_OK;
 }
@@ -467,40 +500,76 @@ ld_status st_parse(const unsigned char *buf, size_t len, st_file *out, const cha
     return parse_buffer(buf, len, NULL, out, label, err, errlen);
 }
 
+/* Read exactly n bytes of fp into dst: a file that ends early has changed
+ * since its size was taken. */
+static ld_status read_exact(FILE *fp, unsigned char *dst, size_t n, const char *path, char *err,
+                            size_t errlen)
+{
+    errno = 0;
+    if (fread(dst, 1, n, fp) == n)
+        return LD_OK;
+    if (ferror(fp))
+        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno != 0 ? errno : EIO));
+    return ld_fail(err, errlen, LD_EINPUT, "%s: the file got shorter while it was read", path);
+}
+
+/* Read the size bytes of fp into buf, checking as they come: the length
+ * prefix before the header is read, the start of the header (a JSON
+ * object, parse_header) before the rest of it and the data. */
+static ld_status read_checked(FILE *fp, unsigned char *buf, size_t size, const ctx *c)
+{
+    if (size < 8) /* parse_header says so */
+        return read_exact(fp, buf, size, c->label, c->err, c->errlen);
+    ld_status st = read_exact(fp, buf, 8, c->label, c->err, c->errlen);
+    if (st == LD_OK)
+        st = check_header_len(c, get_le64(buf), size - 8);
+    if (st != LD_OK)
+        return st;
+    const size_t hdr_end = 8 + (size_t)get_le64(buf);
+    size_t pos = 8;
+    int start = 0; /* header_start so far */
+    while (pos < size) {
+        /* The header in 64 KiB steps until its start is seen, then the rest. */
+        size_t k = size - pos;
+        if (start == 0 && k > 65536)
+            k = 65536;
+        st = read_exact(fp, buf + pos, k, c->label, c->err, c->errlen);
+        if (st != LD_OK)
+            return st;
+        if (start == 0 && pos < hdr_end) {
+            start = header_start(buf + pos, (k < hdr_end - pos ? k : hdr_end - pos));
+            if (start < 0)
+                return bad_start(c);
+        }
+        pos += k;
+    }
+    if (fgetc(fp) != EOF)
+        return ld_fail(c->err, c->errlen, LD_EINPUT, "%s: the file grew while it was read", c->label);
+    return LD_OK;
+}
+
 ld_status st_load(const char *path, st_file *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
-        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno));
-    /* Read in growing chunks: works for any stream and needs no POSIX. */
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap == 0 ? 65536 : cap * 2;
-            unsigned char *q = ncap > cap ? realloc(buf, ncap) : NULL;
-            if (q == NULL) {
-                free(buf);
-                fclose(fp);
-                return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory reading the file", path);
-            }
-            buf = q;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(fp)) {
-        int e = errno;
-        free(buf);
+    FILE *fp;
+    uint64_t size;
+    ld_status st = infile_open(path, &fp, &size, err, errlen);
+    if (st != LD_OK)
+        return st;
+    /* size <= INFILE_MAX_BYTES, so it fits in size_t. */
+    unsigned char *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf == NULL) {
         fclose(fp);
-        return ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(e));
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory reading the file", path);
     }
+    const ctx c = {path, err, errlen};
+    st = read_checked(fp, buf, (size_t)size, &c);
     fclose(fp);
-    return parse_buffer(buf, len, buf, out, path, err, errlen);
+    if (st != LD_OK) {
+        free(buf);
+        return st;
+    }
+    return parse_buffer(buf, (size_t)size, buf, out, path, err, errlen);
 }
 
 void st_free(st_file *f)

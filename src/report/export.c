@@ -29,6 +29,17 @@ void export_float_string(char *buf, size_t n, float x)
     }
 }
 
+/* The shortest "%.{15..17}g" decimal of x that strtod reads back as x: alpha
+ * as parsed, the number PEFT reads from adapter_config.json. */
+static void export_double_string(char *buf, size_t n, double x)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+}
+
 /* "dir/a/b" (b may be NULL: "dir/a"), newly allocated. */
 static char *join(const char *dir, const char *a, const char *b)
 {
@@ -109,7 +120,7 @@ static ld_status write_model(const char *dir, const experiment_result *res, cons
     char r[16], seed[24], alpha[32], scale[32];
     snprintf(r, sizeof r, "%d", mr->rank);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->seeds[0]);
-    export_float_string(alpha, sizeof alpha, mr->alpha);
+    export_double_string(alpha, sizeof alpha, mr->alpha);
     export_float_string(scale, sizeof scale, mr->scale);
     const st_kv meta[] = {{"format", "pt"}, {"model", mr->name}, {"r", r}, {"seed", seed},
                           {"lora_alpha", alpha}, {"scale", scale}};
@@ -126,7 +137,17 @@ static ld_status write_model(const char *dir, const experiment_result *res, cons
 }
 
 /* adapters/lora_r<k>/adapter_config.json: the LoraConfig fields that say
- * how to apply the adapter (the rest keep PEFT's defaults). */
+ * how to apply the adapter, and only fields that every PEFT release has
+ * (PeftConfig and LoraConfig of v0.1.0: huggingface/peft
+ * src/peft/utils/config.py and src/peft/tuners/lora.py, today
+ * src/peft/config.py and src/peft/tuners/lora/config.py). PEFT 0.6 to 0.13
+ * build the config with LoraConfig(**json) and raise on a key they do not
+ * know (revision before 0.4, init_lora_weights before 0.3, rank_pattern and
+ * alpha_pattern before 0.6, use_rslora before 0.8); 0.14 and later drop it
+ * with a warning. So a plain adapter loads in every version, and
+ * use_rslora is written only when it is true: an rsLoRA adapter needs
+ * PEFT 0.8 (earlier versions would refuse it, or up to 0.5 ignore the key
+ * and apply alpha/r). Everything else keeps PEFT's defaults. */
 static ld_status write_adapter_config(const char *path, const config *cfg, const model_result *mr,
                                       char *err, size_t errlen)
 {
@@ -136,17 +157,15 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
         return st;
     FILE *fp = af.fp;
     fputs("{\n  \"peft_type\": \"LORA\",\n  \"task_type\": null,\n"
-          "  \"base_model_name_or_path\": null,\n  \"revision\": null,\n"
-          "  \"inference_mode\": true,\n",
+          "  \"base_model_name_or_path\": null,\n  \"inference_mode\": true,\n",
           fp);
     fprintf(fp, "  \"r\": %d,\n  \"lora_alpha\": ", mr->rank);
-    json_write_float(fp, mr->alpha);
-    fprintf(fp, ",\n  \"use_rslora\": %s,\n  \"target_modules\": [", cfg->rslora ? "true" : "false");
+    json_write_number(fp, mr->alpha);
+    if (cfg->rslora)
+        fputs(",\n  \"use_rslora\": true", fp);
+    fputs(",\n  \"target_modules\": [", fp);
     json_write_string(fp, EXPORT_TARGET_MODULE);
-    fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false,\n"
-          "  \"modules_to_save\": null,\n  \"init_lora_weights\": true,\n"
-          "  \"layers_to_transform\": null,\n  \"layers_pattern\": null,\n"
-          "  \"rank_pattern\": {},\n  \"alpha_pattern\": {}\n}\n",
+    fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n",
           fp);
     return atomic_commit(&af, err, errlen);
 }

@@ -235,7 +235,7 @@ static void write_model(FILE *fp, const model_result *m, int ft, int repeats)
     json_field(fp, "trainable_fraction", m->trainable_fraction);
     fprintf(fp, ", \"optimizer_bytes\": %zu", m->optimizer_bytes);
     if (m->rank > 0) {
-        json_field_f(fp, "alpha", m->alpha);
+        json_field(fp, "alpha", m->alpha);
         json_field_f(fp, "scale", m->scale);
     }
     json_field_f(fp, "first_loss", m->first_loss);
@@ -454,16 +454,20 @@ static void print_status(FILE *fp, int show, const experiment_result *res, const
     fprintf(fp, "  %s", st[0] != '\0' ? st : "ok");
 }
 
-/* With --data, where the data came from (one line). */
+/* With --data, where the data came from (one line, whatever the paths
+ * hold: ld_fputs_printable). */
 static void print_data_source(FILE *fp, const config *cfg)
 {
     if (cfg->data == NULL)
         return;
-    if (cfg->test_data != NULL)
-        fprintf(fp, "\ndata from %s, held out: %s", cfg->data, cfg->test_data);
-    else
-        fprintf(fp, "\ndata from %s, held out: %d of its rows, drawn per seed", cfg->data,
-                cfg->test_samples);
+    fputs("\ndata from ", fp);
+    ld_fputs_printable(cfg->data, fp);
+    if (cfg->test_data != NULL) {
+        fputs(", held out: ", fp);
+        ld_fputs_printable(cfg->test_data, fp);
+    } else {
+        fprintf(fp, ", held out: %d of its rows, drawn per seed", cfg->test_samples);
+    }
 }
 
 static void print_scratch(FILE *fp, const config *cfg, const experiment_result *res)
@@ -503,9 +507,11 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
                     "%d samples per task, %d held out\n",
                 cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor,
                 cfg->samples, cfg->test_samples);
-    if (cfg->base_weights != NULL)
-        fprintf(fp, "base from %s, ", cfg->base_weights);
-    else
+    if (cfg->base_weights != NULL) {
+        fputs("base from ", fp);
+        ld_fputs_printable(cfg->base_weights, fp);
+        fputs(", ", fp);
+    } else
         fprintf(fp, "pretrain %d epochs, ", cfg->pretrain_epochs);
     fprintf(fp, "fine-tune %d epochs, lr %g, %s, seed %llu", cfg->epochs, cfg->lr,
             cfg->rslora ? "scale alpha/sqrt(r)" : "scale alpha/r", (unsigned long long)cfg->seed);

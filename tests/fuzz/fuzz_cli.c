@@ -4,7 +4,7 @@
  * repository root:
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_cli.c src/cli.c src/config.c src/status.c -lm -o fuzz_cli
+ *       tests/fuzz/fuzz_cli.c src/cli.c src/config.c src/status.c src/io/utf8.c -lm -o fuzz_cli
  *   ./fuzz_cli -dict=tests/fuzz/cli.dict -max_total_time=60 fuzz-out/cli tests/fuzz/corpus/cli
  *
  * Input: the arguments after argv[0], separated by NUL bytes ("--epochs\0"
@@ -18,7 +18,7 @@
  *     in and out come from the files, checked when they are read),
  *     lr/alpha/noise in range and normal floats (noise may be 0, and its
  *     square fits a float), every rank's scale a normal float, the seeds
- *     not past 2^64-1, an output directory;
+ *     not past 2^64-1, an output directory, every path valid UTF-8;
  *   - parsing is repeatable: a second cli_parse of a fresh copy of the same
  *     arguments (getopt_long permutes argv and keeps state, reset by
  *     optind = 0) gives the same status, action, message and config.
@@ -32,6 +32,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "io/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -104,6 +105,10 @@ static void check_config(const config *c)
         REQUIRE(c->delta_rank >= 1 && c->delta_rank <= max_rank && c->pretrain_epochs >= 1);
     REQUIRE((uint64_t)c->repeats - 1u <= UINT64_MAX - c->seed);
     REQUIRE(c->output_dir != NULL && c->output_dir[0] != '\0');
+    /* every path summary.json records is UTF-8 (cli.c parse_path) */
+    const char *const paths[] = {c->output_dir, c->data, c->test_data, c->base_weights};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        REQUIRE(paths[i] == NULL || utf8_valid(paths[i], strlen(paths[i])));
     REQUIRE(c->rslora == 0 || c->rslora == 1);
     REQUIRE(c->quiet == 0 || c->quiet == 1);
     REQUIRE(c->threads >= 1 && c->threads <= 256);
