@@ -13,7 +13,8 @@
  *                   "interrupted" and a "models" array (as long as the
  *                   losses.csv header has models, if both exist)
  *   losses.svg      starts with "<?xml" and ends with "</svg>\n"
- * Any other name in DIR is an error, except a killed run's staging
+ * The files of --save-data and --save-weights may be there too (not
+ * checked). Any other name in DIR is an error, except a killed run's staging
  * directory ".lora_demo.XXXXXX" (the next run clears it): temporary files
  * are written only inside it, never beside the results.
  * --all requires all four files; --interrupted checks the flag's value.
@@ -205,12 +206,17 @@ int main(int argc, char **argv)
     int present[4] = {0, 0, 0, 0};
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         const char *n = e->d_name;
+        /* the files of --save-data and --save-weights are not checked here */
+        static const char *const saved[] = {"train.csv", "test.csv", "weights", "adapters",
+                                            "base.safetensors"};
         int known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
                     (strncmp(n, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0 &&
                      strlen(n) == strlen(STAGING_PREFIX) + 6);
         for (int i = 0; i < 4; i++)
             if (strcmp(n, finals[i]) == 0)
                 known = present[i] = 1;
+        for (size_t i = 0; i < sizeof saved / sizeof saved[0]; i++)
+            known |= strcmp(n, saved[i]) == 0;
         if (!known)
             problem(dir, n, "unexpected file");
     }
