@@ -100,6 +100,24 @@ mkdir -p blocked/losses.csv/x
 row "--output-dir blocked (blocked/losses.csv is a directory)" "$BIN" --quiet --epochs 2 \
     --output-dir blocked
 
+mkdir -p wfile foreign/weights
+: >wfile/weights
+row "--save-weights --output-dir wfile (wfile/weights is a file)" "$BIN" --quiet --save-weights \
+    --output-dir wfile
+: >foreign/weights/notes.txt
+row "--save-weights --output-dir foreign (foreign/weights/notes.txt)" "$BIN" --quiet \
+    --save-weights --output-dir foreign
+"$BIN" --quiet --experiment finetune --epochs 2 --pretrain-epochs 2 --save-data --save-weights \
+    --output-dir in
+row "--data in/train.csv --save-data --output-dir in" "$BIN" --quiet --data in/train.csv \
+    --save-data --output-dir in
+ln -s in/train.csv link.csv
+row "--data link.csv --save-data --output-dir in (link.csv -> in/train.csv)" "$BIN" --quiet \
+    --data link.csv --save-data --output-dir in
+row "--experiment finetune --base-weights in/base.safetensors --save-weights --output-dir in" \
+    "$BIN" --quiet --experiment finetune --base-weights in/base.safetensors --save-weights \
+    --output-dir in
+
 header "Memory"
 row "--in 100000 --out 100000 --samples 100000" "$BIN" --quiet --in 100000 --out 100000 \
     --samples 100000 --output-dir out
@@ -134,7 +152,7 @@ signal() {
     rc=$?
     msg=$(head -n 1 err.txt)
     [ -n "$msg" ] || msg="(nothing on stderr)"
-    files=$(ls sig 2>/dev/null | tr '\n' ' ')
+    files=$(ls -A sig 2>/dev/null | tr '\n' ' ')
     printf '| %s | %s | %s; files: %s |\n' "$shown" "$rc" "$msg" "${files:-none}"
 }
 header "Signals (a run of about 10 s)"
@@ -156,6 +174,6 @@ kill -INT $pid 2>/dev/null
 wait $pid
 rc=$?
 msg=$(head -n 1 err.txt)
-files=$(ls sig 2>/dev/null | tr '\n' ' ')
+files=$(ls -A sig 2>/dev/null | tr '\n' ' ')
 printf '| %s | %s | %s; files: %s |\n' "SIGINT, and again 50 ms later (while writing)" "$rc" \
     "${msg:-(nothing on stderr)}" "${files:-none}"
