@@ -162,11 +162,11 @@ static void crash_hook(const char *name)
  * directory). */
 static void crash_child(const char *dir, int k)
 {
-    char err[512];
-    staging s;
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        char err[512];
+        staging s;
         crash_at = k;
         steps = 0;
         staging_test.before_step = crash_hook;

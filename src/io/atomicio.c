@@ -110,7 +110,8 @@ ld_status atomic_open(atomic_file *af, const char *path, char *err, size_t errle
     int fd = create_tmp(af);
     af->fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (af->fp == NULL) {
-        ld_status st = ld_fail(err, errlen, LD_EIO, "%s: %s", af->tmp_path, strerror(errno));
+        /* the final name: the temporary one is random, and means nothing to the user */
+        ld_status st = ld_fail(err, errlen, LD_EIO, "%s: %s", path, strerror(errno));
         if (fd >= 0) {
             close(fd);
             unlink(af->tmp_path);

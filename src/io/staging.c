@@ -39,7 +39,7 @@ staging_test_hooks staging_test = {NULL, 0};
 #define REMOVE_DEPTH 6      /* stage/new/adapters/lora_r1/file is 4 below */
 #define STAGE_NAME_LEN (sizeof STAGING_PREFIX - 1 + 6)
 /* A journal's longest text: the head, and per entry op, inode, name. */
-#define JOURNAL_MAX (sizeof JOURNAL_HEAD + STAGING_MAX_ENTRIES * (MAX_NAME + 24))
+#define JOURNAL_MAX (sizeof JOURNAL_HEAD + (size_t)STAGING_MAX_ENTRIES * (MAX_NAME + 24))
 
 /* One step of a swap: 'f' rename a file in, 'd' exchange a directory (ino:
  * the staged one's), 'r' remove an entry the run did not write. */
