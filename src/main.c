@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "config.h"
 #include "io/dataio.h"
+#include "io/staging.h"
 #include "experiment/experiment.h"
 #include "report/export.h"
 #include "report/progress.h"
@@ -142,19 +143,45 @@ static ld_status load_inputs(config *cfg, run_inputs *inputs, char *err, size_t 
     return st;
 }
 
-/* Every result file the options ask for, then the table on stdout. */
-static ld_status write_outputs(const config *cfg, const experiment_result *res, char *err,
-                               size_t errlen)
+/* The result set of the run, staged in its output directory (staging.h).
+ * All before training: an input the set would replace is refused (exit 2,
+ * nothing written), then the directory is created, what an earlier run left
+ * is finished or cleared, and every entry is checked (exit 1). */
+static ld_status prepare_outputs(const config *cfg, staging *stage, char *err, size_t errlen)
 {
-    ld_status st = report_write_losses(cfg->output_dir, res, err, errlen);
+    staging_entry set[REPORT_MAX_ENTRIES];
+    const size_t n = report_output_set(cfg, set);
+    const staging_input inputs[] = {
+        {"--data", cfg->data}, {"--test-data", cfg->test_data}, {"--base-weights", cfg->base_weights}};
+    ld_status st = staging_check_inputs(cfg->output_dir, set, n, inputs,
+                                        sizeof inputs / sizeof inputs[0], err, errlen);
     if (st == LD_OK)
-        st = report_write_summary(cfg->output_dir, cfg, res, err, errlen);
+        st = staging_begin(stage, cfg->output_dir, set, n, err, errlen);
+    return st;
+}
+
+/* Every result file the options ask for, into the staging directory, then
+ * swapped in as one set; then the table on stdout. On failure the previous
+ * set stays as it was. */
+static ld_status write_outputs(const config *cfg, const experiment_result *res, staging *stage,
+                               char *err, size_t errlen)
+{
+    const char *dir = stage->work;
+    ld_status st = report_write_losses(dir, res, err, errlen);
     if (st == LD_OK)
-        st = report_write_svg(cfg->output_dir, cfg, res, err, errlen);
+        st = report_write_summary(dir, cfg, res, err, errlen);
+    if (st == LD_OK)
+        st = report_write_svg(dir, cfg, res, err, errlen);
     if (st == LD_OK && cfg->save_data)
-        st = export_data(cfg->output_dir, res, err, errlen);
+        st = export_data(dir, res, err, errlen);
     if (st == LD_OK && cfg->save_weights)
-        st = export_weights(cfg->output_dir, cfg, res, err, errlen);
+        st = export_weights(dir, cfg, res, err, errlen);
+    if (st != LD_OK) {
+        staging_unstage_message(stage, err);
+        staging_abort(stage);
+        return st;
+    }
+    st = staging_commit(stage, err, errlen);
     if (st == LD_OK && !cfg->quiet)
         report_print(stdout, cfg, res);
     return st;
@@ -195,7 +222,8 @@ static int run(int argc, char **argv)
      * existing is what tests wait for before they send one). */
     install_sigint();
 
-    st = report_prepare_dir(cfg.output_dir, err, sizeof err);
+    staging stage;
+    st = prepare_outputs(&cfg, &stage, err, sizeof err);
     if (st != LD_OK) {
         inputs_free(&inputs);
         return fail(st, err);
@@ -208,11 +236,13 @@ static int run(int argc, char **argv)
     st = experiment_run(&cfg, &inputs, &hooks, &res, err, sizeof err);
     progress_clear(&bar);
     inputs_free(&inputs);
-    if (st != LD_OK)
+    if (st != LD_OK) {
+        staging_abort(&stage);
         return fail_late(st, err);
+    }
     warn_diverged(&res);
 
-    st = write_outputs(&cfg, &res, err, sizeof err);
+    st = write_outputs(&cfg, &res, &stage, err, sizeof err);
     if (st == LD_OK && res.interrupted) {
         /* The directory is the user's: printed by the rule of every message. */
         fprintf(stderr, "lora_demo: interrupted in %s at epoch %d (seed %llu); the results so far "

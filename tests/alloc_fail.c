@@ -10,10 +10,11 @@
  *     code has a fallback, succeed: matmul computes without its scratch),
  *   - free everything it allocated (a live-block count, kept by the
  *     wrappers, is back where it started), and
- *   - leave no temporary file in its output directory.
+ *   - leave no temporary file and no staging directory in its output
+ *     directory (and the previous run's set as it was).
  * The operations: a scratch and a finetune run with repeats, mini-batches,
  * two threads and every output (tables, losses, summary, SVG, data,
- * weights, adapters); a run that reads data and base weights back from
+ * weights, adapters), staged and swapped in as main.c does; a run that reads data and base weights back from
  * files (CSV, safetensors, JSON); the readers alone. No libFuzzer, no
  * sanitizer needed; under make sanitize, ASan checks the same paths too.
  * Ends with "alloc_fail: N passed, M failed".
@@ -35,6 +36,7 @@
 #include "io/json.h"
 #include "report/report.h"
 #include "io/safetensors.h"
+#include "io/staging.h"
 #include "test.h"
 
 int t_passed = 0;
@@ -121,7 +123,7 @@ void __wrap_free(void *p)
 /* ------------------------------------------------------------------------ */
 /* helpers */
 
-/* 1 if dir holds a file whose name has ".tmp." in it. */
+/* 1 if dir holds a file whose name has ".tmp." in it, or a staging directory. */
 static int has_tmp_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -129,9 +131,24 @@ static int has_tmp_files(const char *dir)
     if (d == NULL)
         return 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;)
-        found |= strstr(e->d_name, ".tmp.") != NULL;
+        found |= strstr(e->d_name, ".tmp.") != NULL ||
+                 strncmp(e->d_name, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0;
     closedir(d);
     return found;
+}
+
+/* dir/summary.json into buf (at most cap bytes, no allocation); its length,
+ * or -1 if there is none. */
+static long read_summary(const char *dir, char *buf, size_t cap)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -1;
+    long n = (long)fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
 }
 
 /* An operation: returns its status and fills err. */
@@ -143,7 +160,9 @@ static void sweep(const char *name, operation op, const char *dir)
 {
     char err[512];
     long k = 1, failed_runs = 0, graceful = 0;
+    static char prev[1 << 16];
     for (;; k++) {
+        const long n_prev = read_summary(dir, prev, sizeof prev);
         const long before = atomic_load(&live);
         atomic_store(&calls, 0);
         atomic_store(&injected, 0);
@@ -155,6 +174,12 @@ static void sweep(const char *name, operation op, const char *dir)
         CHECK(after == before, "%s, allocation %ld failing: %ld blocks leaked (%s)", name, k,
               after - before, err);
         CHECK(!has_tmp_files(dir), "%s, allocation %ld failing: a temporary file was left", name, k);
+        if (st != LD_OK) {
+            static char now[1 << 16];
+            const long n_now = read_summary(dir, now, sizeof now);
+            CHECK(n_now == n_prev && (n_now < 0 || memcmp(now, prev, (size_t)n_now) == 0),
+                  "%s, allocation %ld failing: the previous summary.json changed", name, k);
+        }
         if (atomic_load(&injected) == 0) {
             /* every allocation succeeded: the run itself must have */
             CHECK(st == LD_OK, "%s without a failure: %s", name, err);
@@ -208,20 +233,36 @@ static ld_status run_all(const char *dir, const char *const *args, int nargs, ch
         inputs_free(&in);
         return st;
     }
+    /* the result set, staged as main.c's prepare_outputs does */
+    staging_entry set[REPORT_MAX_ENTRIES];
+    const size_t n_set = report_output_set(&cfg, set);
+    staging stage;
+    st = staging_begin(&stage, dir, set, n_set, err, errlen);
+    if (st != LD_OK) {
+        inputs_free(&in);
+        return st;
+    }
     experiment_result res;
     st = experiment_run(&cfg, &in, NULL, &res, err, errlen);
     inputs_free(&in);
-    if (st != LD_OK)
+    if (st != LD_OK) {
+        staging_abort(&stage);
         return st;
-    st = report_write_losses(dir, &res, err, errlen);
+    }
+    const char *work = stage.work;
+    st = report_write_losses(work, &res, err, errlen);
     if (st == LD_OK)
-        st = report_write_summary(dir, &cfg, &res, err, errlen);
+        st = report_write_summary(work, &cfg, &res, err, errlen);
     if (st == LD_OK)
-        st = report_write_svg(dir, &cfg, &res, err, errlen);
+        st = report_write_svg(work, &cfg, &res, err, errlen);
     if (st == LD_OK && cfg.save_data)
-        st = export_data(dir, &res, err, errlen);
+        st = export_data(work, &res, err, errlen);
     if (st == LD_OK && cfg.save_weights)
-        st = export_weights(dir, &cfg, &res, err, errlen);
+        st = export_weights(work, &cfg, &res, err, errlen);
+    if (st == LD_OK)
+        st = staging_commit(&stage, err, errlen);
+    else
+        staging_abort(&stage);
     if (st == LD_OK) {
         FILE *sink = fopen("/dev/null", "w");
         if (sink != NULL) {

@@ -143,6 +143,24 @@ row "--epochs 2 --output-dir out >/dev/full" sh -c 'exec "$1" --epochs 2 --outpu
 row "--help >/dev/full" sh -c 'exec "$1" --help >/dev/full' sh "$BIN"
 row "--version >&- (stdout closed)" sh -c 'exec "$1" --version >&-' sh "$BIN"
 
+mkdir -p wfile foreign/weights
+: >wfile/weights
+row "--save-weights --output-dir wfile (wfile/weights is a file)" "$BIN" --quiet --save-weights \
+    --output-dir wfile
+: >foreign/weights/notes.txt
+row "--save-weights --output-dir foreign (foreign/weights/notes.txt)" "$BIN" --quiet \
+    --save-weights --output-dir foreign
+"$BIN" --quiet --experiment finetune --epochs 2 --pretrain-epochs 2 --save-data --save-weights \
+    --output-dir in
+row "--data in/train.csv --save-data --output-dir in" "$BIN" --quiet --data in/train.csv \
+    --save-data --output-dir in
+ln -s in/train.csv link.csv
+row "--data link.csv --save-data --output-dir in (link.csv -> in/train.csv)" "$BIN" --quiet \
+    --data link.csv --save-data --output-dir in
+row "--experiment finetune --base-weights in/base.safetensors --save-weights --output-dir in" \
+    "$BIN" --quiet --experiment finetune --base-weights in/base.safetensors --save-weights \
+    --output-dir in
+
 header "Memory"
 row "--in 100000 --out 100000 --samples 100000" "$BIN" --quiet --in 100000 --out 100000 \
     --samples 100000 --output-dir out
@@ -177,7 +195,7 @@ signal() {
     rc=$?
     msg=$(head -n 1 err.txt)
     [ -n "$msg" ] || msg="(nothing on stderr)"
-    files=$(ls sig 2>/dev/null | tr '\n' ' ')
+    files=$(ls -A sig 2>/dev/null | tr '\n' ' ')
     printf '| %s | %s | %s; files: %s |\n' "$shown" "$rc" "$msg" "${files:-none}"
 }
 header "Signals (a run of about 10 s)"
@@ -199,6 +217,6 @@ kill -INT $pid 2>/dev/null
 wait $pid
 rc=$?
 msg=$(head -n 1 err.txt)
-files=$(ls sig 2>/dev/null | tr '\n' ' ')
+files=$(ls -A sig 2>/dev/null | tr '\n' ' ')
 printf '| %s | %s | %s; files: %s |\n' "SIGINT, and again 50 ms later (while writing)" "$rc" \
     "${msg:-(nothing on stderr)}" "${files:-none}"

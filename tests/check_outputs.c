@@ -4,7 +4,7 @@
  *
  * Used by tests/fault_test.sh after runs that were killed (SIGKILL) or
  * interrupted (SIGINT). Every file under a final name that exists must be
- * whole; only temporary files ("*.tmp.*") may be partial:
+ * whole; partial files may only be in a staging directory (staging.h):
  *   losses.csv, losses_std.csv  a header "epoch,<name>,..." and exactly
  *                   EPOCHS rows numbered 1..EPOCHS, each with as many cells
  *                   as the header; a cell is empty or a finite number; the
@@ -13,8 +13,10 @@
  *                   "interrupted" and a "models" array (as long as the
  *                   losses.csv header has models, if both exist)
  *   losses.svg      starts with "<?xml" and ends with "</svg>\n"
- * Any other file is an error, except "*.tmp.*" and the probe
- * ".lora_demo_probe.<pid>" (an empty file a kill can leave behind).
+ * The files of --save-data and --save-weights may be there too (not
+ * checked). Any other name in DIR is an error, except a killed run's staging
+ * directory ".lora_demo.XXXXXX" (the next run clears it): temporary files
+ * are written only inside it, never beside the results.
  * --all requires all four files; --interrupted checks the flag's value.
  * Prints one line per problem and exits 1 if there was any.
  */
@@ -26,6 +28,7 @@
 #include <string.h>
 
 #include "io/json.h"
+#include "io/staging.h"
 
 static int problems = 0;
 
@@ -203,11 +206,17 @@ int main(int argc, char **argv)
     int present[4] = {0, 0, 0, 0};
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         const char *n = e->d_name;
-        int known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strstr(n, ".tmp.") != NULL ||
-                    strncmp(n, ".lora_demo_probe.", 17) == 0;
+        /* the files of --save-data and --save-weights are not checked here */
+        static const char *const saved[] = {"train.csv", "test.csv", "weights", "adapters",
+                                            "base.safetensors"};
+        int known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
+                    (strncmp(n, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0 &&
+                     strlen(n) == strlen(STAGING_PREFIX) + 6);
         for (int i = 0; i < 4; i++)
             if (strcmp(n, finals[i]) == 0)
                 known = present[i] = 1;
+        for (size_t i = 0; i < sizeof saved / sizeof saved[0]; i++)
+            known |= strcmp(n, saved[i]) == 0;
         if (!known)
             problem(dir, n, "unexpected file");
     }

@@ -191,7 +191,9 @@ if [ "$rc" -eq 130 ] && "$CHECK" "$TMP/int2" 200000; then ok; else bad "SIGINT t
 # --- SIGKILL at KILL_RUNS points spread over a whole run (stratified: run i
 # dies at a random moment in the i-th slice of the measured run time).
 # The directory starts with a complete earlier run, so every final name
-# exists throughout; each must stay whole, and only *.tmp.* may be partial.
+# exists throughout; each must stay whole, partial files may only be inside
+# a staging directory (.lora_demo.XXXXXX), and each run clears the one the
+# run before it left.
 # The run is chosen so that writing its files (about 12 MB of CSV and SVG)
 # takes a good part of it.
 KILL_RUNS=${KILL_RUNS:-20}
@@ -216,9 +218,14 @@ for d in $delays; do
     wait $pid 2>/dev/null
     if "$CHECK" --all "$TMP/kill" $E; then ok; else bad "SIGKILL run $k (after ${d} s of a ${T} ms run): a final file is incomplete"; fi
     if [ -n "$(find "$TMP/kill" -name '*.tmp.*')" ]; then killed_writing=$((killed_writing + 1)); fi
-    rm -f "$TMP/kill"/*.tmp.* "$TMP/kill"/.lora_demo_probe.*
+    stages=$(find "$TMP/kill" -maxdepth 1 -name '.lora_demo.*' | wc -l)
+    if [ "$stages" -le 1 ]; then ok; else bad "SIGKILL run $k: $stages staging directories: the run did not clear the one before"; fi
 done
 echo "faults: $KILL_RUNS SIGKILLs over a $T ms run, $killed_writing while a file was being written"
+# One more run clears what the last kill left, and leaves a whole set.
+"$BIN" $kargs
+if "$CHECK" --all "$TMP/kill" $E && [ -z "$(find "$TMP/kill" -name '.lora_demo.*' -o -name '*.tmp.*')" ]; then ok; else
+    bad "SIGKILL: the run after the kills left a staging directory or a temporary file"; fi
 
 echo "faults: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

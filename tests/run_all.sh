@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_all.sh - the whole suite: the C unit tests, then the command-line,
 # data, Python-reader, manual-page and README tests, the fault tests
-# (divergence, memory, SIGINT, SIGKILL), and the fuzz regression inputs
+# (divergence, memory, SIGINT, SIGKILL), the result-set tests (a full disk,
+# inputs in the output directory, two runs at once), and the fuzz regression inputs
 # replayed through every fuzz target.
 # Ends with "N passed, M failed" over all of them and exits non-zero on any
 # failure. usage: sh tests/run_all.sh build/run_tests ./lora_demo
@@ -40,6 +41,7 @@ for t in cli data weights_py man readme; do
     run "$t" sh "tests/${t}_test.sh" "$BIN"
 done
 run faults sh tests/fault_test.sh "$BIN" "$TOOLS/check_outputs"
+run outputs sh tests/outputs_test.sh "$BIN" "$TOOLS/check_outputs"
 run alloc_fail "$TOOLS/alloc_fail"
 for target in csv json safetensors cli; do
     run "replay_$target" "$TOOLS/fuzz_replay_$target" "tests/fuzz/regress/$target"

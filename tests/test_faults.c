@@ -1,17 +1,20 @@
 /* test_faults.c - numerical faults, interruption, progress and memory:
  * divergence detection, the stop flag and what an interrupted run keeps,
  * the aggregation rules for missing values, the progress line's formatting
- * and rate limit, the up-front memory estimate, and table cells that fit
- * their column whatever the loss.
+ * and rate limit, the up-front memory estimate, table cells that fit
+ * their column whatever the loss, and temporary names that no one else can
+ * share or plant.
  *
  * Dimension key: E epochs, S repeats (seeds), M models.
  */
-#define _POSIX_C_SOURCE 200809L /* opendir */
+#define _POSIX_C_SOURCE 200809L /* opendir, symlink, lstat */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "io/atomicio.h"
 #include "config.h"
@@ -744,6 +747,113 @@ static void test_table_cells(void)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* temporary names */
+
+/* atomicio_before_create: plants a symlink to planted_target at the first
+ * name atomic_open picks, and records every name. */
+static const char *planted_target;
+static char picked[4][512];
+static int n_picked;
+
+static void plant_symlink(const char *tmp_path)
+{
+    if (n_picked < 4)
+        snprintf(picked[n_picked], sizeof picked[n_picked], "%s", tmp_path);
+    if (n_picked++ == 0 && symlink(planted_target, tmp_path) != 0)
+        perror("symlink");
+}
+
+/* The text of path (at most 63 bytes), or "" if unreadable. */
+static const char *slurp_small(const char *path)
+{
+    static char buf[64];
+    FILE *f = fopen(path, "rb");
+    size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A symlink at the very name atomic_open picks is never followed: the
+ * create is exclusive, so another name is drawn, and the file the link
+ * points to keeps its bytes. Old code opened "<path>.tmp.<pid>" with
+ * fopen("wb"), which followed the link and truncated its target. */
+static void test_temp_name_symlink(void)
+{
+    char err[256];
+    const char *dir = test_tmpdir("faults_tmpname");
+    char *victim = path_join(dir, "victim.txt"), *out = path_join(dir, "out.txt");
+    if (victim == NULL || out == NULL ||
+        atomic_write_bytes(victim, "precious", 8, err, sizeof err) != LD_OK) {
+        CHECK(0, "setting up: %s", err);
+        free(victim);
+        free(out);
+        return;
+    }
+    planted_target = "victim.txt"; /* relative to the link's directory */
+    n_picked = 0;
+    atomicio_before_create = plant_symlink;
+    ld_status st = atomic_write_bytes(out, "new", 3, err, sizeof err);
+    atomicio_before_create = NULL;
+    CHECK(st == LD_OK, "write past a planted symlink: %s", err);
+    CHECK(strcmp(slurp_small(victim), "precious") == 0, "the symlink's target was written: '%s'",
+          slurp_small(victim));
+    CHECK(strcmp(slurp_small(out), "new") == 0, "out.txt: '%s'", slurp_small(out));
+    CHECK(n_picked == 2 && strcmp(picked[0], picked[1]) != 0,
+          "a second, different name is drawn after the clash (%d names)", n_picked);
+    struct stat sb;
+    CHECK(lstat(picked[0], &sb) == 0 && S_ISLNK(sb.st_mode), "the planted symlink is left alone");
+    /* "<path>.tmp." and 12 random characters, no PID */
+    const size_t base = strlen(out) + 5;
+    int shape = n_picked >= 1 && strncmp(picked[0], out, strlen(out)) == 0 &&
+                strncmp(picked[0] + strlen(out), ".tmp.", 5) == 0 && strlen(picked[0]) == base + 12;
+    for (size_t i = base; shape && picked[0][i] != '\0'; i++)
+        shape = strchr("0123456789abcdefghijklmnopqrstuv", picked[0][i]) != NULL;
+    CHECK(shape, "temporary name '%s'", picked[0]);
+    free(victim);
+    free(out);
+}
+
+/* Two writers of one file in one process (as two containers' PID 1 are):
+ * each has its own temporary file, so the result is one writer's bytes
+ * whole. With "<path>.tmp.<pid>" both wrote into one file and tore it. */
+static void test_temp_name_two_writers(void)
+{
+    char err[256], a[4000], b[2000];
+    const char *dir = test_tmpdir("faults_tmpname2");
+    char *out = path_join(dir, "losses.csv");
+    memset(a, 'a', sizeof a);
+    memset(b, 'b', sizeof b);
+    atomic_file fa, fb;
+    if (out == NULL || atomic_open(&fa, out, err, sizeof err) != LD_OK) {
+        CHECK(0, "open: %s", err);
+        free(out);
+        return;
+    }
+    if (atomic_open(&fb, out, err, sizeof err) != LD_OK) {
+        CHECK(0, "second open: %s", err);
+        atomic_abort(&fa);
+        free(out);
+        return;
+    }
+    CHECK(strcmp(fa.tmp_path, fb.tmp_path) != 0, "two writers share '%s'", fa.tmp_path);
+    fwrite(a, 1, sizeof a, fa.fp);
+    fwrite(b, 1, sizeof b, fb.fp);
+    ld_status sa = atomic_commit(&fa, err, sizeof err);
+    ld_status sb = atomic_commit(&fb, err, sizeof err);
+    CHECK(sa == LD_OK && sb == LD_OK, "both commits: %s", err);
+    FILE *f = fopen(out, "rb");
+    char got[8000];
+    size_t n = f != NULL ? fread(got, 1, sizeof got, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    CHECK(n == sizeof b && memcmp(got, b, n) == 0, "the file is not the last writer's whole: %zu bytes",
+          n);
+    free(out);
+}
+
 void test_faults(void)
 {
     test_divergence_loss();
@@ -761,4 +871,6 @@ void test_faults(void)
     test_model_sizes();
     test_error_paths();
     test_table_cells();
+    test_temp_name_symlink();
+    test_temp_name_two_writers();
 }

@@ -21,12 +21,16 @@
 typedef struct {
     FILE *fp;          /* write here between open and commit */
     char *path;        /* final name (owned copy) */
-    char *tmp_path;    /* "<path>.tmp.<pid>" (owned) */
+    char *tmp_path;    /* "<path>.tmp.<12 random characters>", created exclusively (owned) */
 } atomic_file;
 
 ld_status atomic_open(atomic_file *af, const char *path, char *err, size_t errlen);
 ld_status atomic_commit(atomic_file *af, char *err, size_t errlen);
 void atomic_abort(atomic_file *af);
+
+/* Tests only (NULL in the program): called with each temporary name just
+ * before it is created, so a test can plant something there first. */
+extern void (*atomicio_before_create)(const char *tmp_path);
 
 /* Write len bytes of buf to path atomically. */
 ld_status atomic_write_bytes(const char *path, const void *buf, size_t len,

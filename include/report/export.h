@@ -34,10 +34,18 @@
 
 #include "config.h"
 #include "experiment/experiment.h"
+#include "io/staging.h"
 #include "status.h"
 
 /* The module name the adapters target (PEFT's target_modules). */
 #define EXPORT_TARGET_MODULE "layer"
+
+/* The entries of the result set that cfg's --save-data and --save-weights
+ * add (staging.h), at most EXPORT_MAX_ENTRIES; the number put in set.
+ * weights/ and adapters/ are replaced whole, so an earlier run's file for a
+ * model this run does not save (it diverged) cannot stay beside them. */
+#define EXPORT_MAX_ENTRIES 5
+size_t export_output_set(const config *cfg, staging_entry *set);
 
 /* train.csv and test.csv from res->train, res->test (cfg->save_data). */
 ld_status export_data(const char *dir, const experiment_result *res, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* report.h - everything a run writes: result files and the stdout tables.
  *
- * Files (each written under a temporary name and renamed into place):
+ * Files (each written under a temporary name and renamed into place, the
+ * whole set staged first; see staging.h):
  *   losses.csv      epoch,dense,lora_r1,...   one row per epoch, %.9g; with
  *                   --repeats, the mean over seeds
  *   losses_std.csv  the same layout: the sample std over seeds. Written on
@@ -19,11 +20,17 @@
 
 #include "config.h"
 #include "experiment/experiment.h"
+#include "io/staging.h"
+#include "report/export.h"
 #include "status.h"
 
-/* Create the output directory if needed and prove it is writable (a probe
- * file is created and removed), so a run fails before training, not after. */
-ld_status report_prepare_dir(const char *dir, char *err, size_t errlen);
+/* The result set of a run under cfg (staging.h): the files above, those of
+ * --save-data and --save-weights (export.h), and summary.json last, the
+ * order in which they are swapped in. Returns how many, at most
+ * REPORT_MAX_ENTRIES. main.c stages the set, and the functions below write
+ * into the staging directory it gives them as dir. */
+#define REPORT_MAX_ENTRIES (4 + EXPORT_MAX_ENTRIES)
+size_t report_output_set(const config *cfg, staging_entry *set);
 
 /* losses.csv and losses_std.csv. */
 ld_status report_write_losses(const char *dir, const experiment_result *res, char *err,

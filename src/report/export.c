@@ -16,6 +16,7 @@
 #include "io/csv.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "io/staging.h"
 
 /* The most tensors one weights file holds: the model's own plus the base. */
 #define EXPORT_MAX_TENSORS (MODEL_MAX_TENSORS + 2)
@@ -60,6 +61,64 @@ static ld_status make_sub(const char *dir, const char *sub, char *err, size_t er
     ld_status st = make_dirs(p, err, errlen);
     free(p);
     return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the entries of the result set (staging.h) */
+
+/* Past a model's name at the start of s ("dense", "lora_r<k>"), or NULL. */
+static const char *skip_model_name(const char *s)
+{
+    if (strncmp(s, "dense", 5) == 0)
+        return s + 5;
+    if (strncmp(s, "lora_r", 6) != 0 || s[6] < '0' || s[6] > '9')
+        return NULL;
+    for (s += 6; *s >= '0' && *s <= '9'; s++)
+        ;
+    return s;
+}
+
+/* s is file, or a temporary of it that a killed run left ("<file>.tmp.<x>"). */
+static int file_or_tmp(const char *s, const char *file)
+{
+    size_t n = strlen(file);
+    return strncmp(s, file, n) == 0 && (s[n] == '\0' || strncmp(s + n, ".tmp.", 5) == 0);
+}
+
+/* weights/<model>.init.safetensors and .final.safetensors */
+static int owns_weights(const char *rel, int is_dir)
+{
+    const char *p = skip_model_name(rel);
+    return !is_dir && p != NULL && p != rel &&
+           (file_or_tmp(p, ".init.safetensors") || file_or_tmp(p, ".final.safetensors"));
+}
+
+/* adapters/lora_r<k>/ and the two files in it */
+static int owns_adapters(const char *rel, int is_dir)
+{
+    const char *p = strncmp(rel, "lora_r", 6) == 0 ? skip_model_name(rel) : NULL;
+    if (p == NULL)
+        return 0;
+    if (*p == '\0')
+        return is_dir;
+    return !is_dir && *p == '/' &&
+           (file_or_tmp(p + 1, "adapter_model.safetensors") || file_or_tmp(p + 1, "adapter_config.json"));
+}
+
+size_t export_output_set(const config *cfg, staging_entry *set)
+{
+    size_t n = 0;
+    if (cfg->save_data) {
+        set[n++] = (staging_entry){"train.csv", 0, NULL};
+        set[n++] = (staging_entry){"test.csv", 0, NULL};
+    }
+    if (cfg->save_weights) {
+        set[n++] = (staging_entry){"weights", 1, owns_weights};
+        set[n++] = (staging_entry){"adapters", 1, owns_adapters};
+        if (cfg->experiment == EXPERIMENT_FINETUNE)
+            set[n++] = (staging_entry){"base.safetensors", 0, NULL};
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------------------ */

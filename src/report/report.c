@@ -1,37 +1,28 @@
 /* report.c - losses.csv, summary.json and the stdout tables. */
-#define _POSIX_C_SOURCE 200809L /* getpid, unlink */
 #include "report/report.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "io/atomicio.h"
 #include "io/json.h"
+#include "report/export.h"
 #include "report/svg.h"
 
-ld_status report_prepare_dir(const char *dir, char *err, size_t errlen)
+_Static_assert(REPORT_MAX_ENTRIES <= STAGING_MAX_ENTRIES, "the result set fits staging.h");
+
+size_t report_output_set(const config *cfg, staging_entry *set)
 {
-    ld_status st = make_dirs(dir, err, errlen);
-    if (st != LD_OK)
-        return st;
-    char name[64];
-    snprintf(name, sizeof name, ".lora_demo_probe.%ld", (long)getpid());
-    char *probe = path_join(dir, name);
-    if (probe == NULL)
-        return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
-    FILE *f = fopen(probe, "wb");
-    if (f == NULL) {
-        st = ld_fail(err, errlen, LD_EIO, "%s: cannot write there: %s", dir, strerror(errno));
-        free(probe);
-        return st;
-    }
-    fclose(f);
-    unlink(probe);
-    free(probe);
-    return LD_OK;
+    size_t n = 0;
+    set[n++] = (staging_entry){"losses.csv", 0, NULL};
+    set[n++] = (staging_entry){"losses_std.csv", 0, NULL};
+    set[n++] = (staging_entry){"losses.svg", 0, NULL};
+    n += export_output_set(cfg, set + n);
+    /* Last: a reader who finds this run's summary.json finds the rest of
+     * its set in place already. */
+    set[n++] = (staging_entry){"summary.json", 0, NULL};
+    return n;
 }
 
 /* Open dir/name for atomic writing. */
