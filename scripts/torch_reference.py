@@ -17,7 +17,7 @@ Fixture format, version 1 (all integers u32 and all floats little-endian):
 
     offset  type     field
     0       4 bytes  magic "LDFX"
-    4       u32      version (1)
+    4       u32      version (1, or 2 for a file with float64 tensors)
     8       u32      kind: 0 dense, 1 LoRA from scratch, 2 LoRA on a frozen
                      base, 3 Adam alone on one tensor
     12      u32      in       I (kind 3: P, the tensor's length)
@@ -38,8 +38,13 @@ Fixture format, version 1 (all integers u32 and all floats little-endian):
               u32 ndim (1 or 2), u32 dims[ndim],
               f32 data[prod(dims)], row-major
 
+Version 2 differs in one place: after dims[ndim] each tensor has a u32
+dtype, 0 for float32 and 1 for float64, and its data are of that type. A
+file is written as version 2 only when it holds a float64 tensor, so the
+version-1 files keep their bytes.
+
 The hyperparameters are f64 because they are Python floats in PyTorch; every
-tensor value is float32, exactly as PyTorch computed it.
+tensor value of kinds 0-3 is float32, exactly as PyTorch computed it.
 
 Tensors of a model fixture (kinds 0-2), in this order:
     x (N, I), y (N, O)          inputs and targets
@@ -72,6 +77,7 @@ import sys
 
 INSTALL_HINT = "install PyTorch with: apt-get install python3-torch"
 FORMAT_VERSION = 1
+FORMAT_VERSION_F64 = 2  # only for files with a float64 tensor
 KIND_DENSE, KIND_LORA, KIND_LORA_BASE, KIND_ADAM = 0, 1, 2, 3
 
 
@@ -108,22 +114,30 @@ import torch.nn as nn  # noqa: E402
 # writing the format
 
 
-def _tensor_bytes(name, t):
-    t = t.detach().to(torch.float32).contiguous()
+def _tensor_bytes(name, t, version):
+    """Version 1: float32 data. Version 2: a dtype code, then float32 or
+    float64 data as the tensor is."""
+    f64 = version >= FORMAT_VERSION_F64 and t.dtype == torch.float64
+    t = t.detach().to(torch.float64 if f64 else torch.float32).contiguous()
     assert t.dim() in (1, 2), name
     nb = name.encode("ascii")
     out = [struct.pack("<I", len(nb)), nb, struct.pack("<I", t.dim())]
     out.append(struct.pack("<%dI" % t.dim(), *t.shape))
-    out.append(struct.pack("<%df" % t.numel(), *t.flatten().tolist()))
+    if version >= FORMAT_VERSION_F64:
+        out.append(struct.pack("<I", 1 if f64 else 0))
+    out.append(struct.pack("<%d%s" % (t.numel(), "d" if f64 else "f"), *t.flatten().tolist()))
     return b"".join(out)
 
 
 def write_fixture(path, kind, dims, hyper, tensors):
     """dims: in, out, rank, samples, batch, epochs. hyper: lr, beta1, beta2,
-    eps, alpha, scale. tensors: list of (name, tensor)."""
-    head = b"LDFX" + struct.pack("<9I", FORMAT_VERSION, kind, *dims, len(tensors))
+    eps, alpha, scale. tensors: list of (name, tensor). Version 2 when a
+    tensor is float64, version 1 otherwise."""
+    version = FORMAT_VERSION_F64 if any(t.dtype == torch.float64 for _, t in tensors) \
+        else FORMAT_VERSION
+    head = b"LDFX" + struct.pack("<9I", version, kind, *dims, len(tensors))
     head += struct.pack("<6d", *hyper)
-    body = b"".join(_tensor_bytes(n, t) for n, t in tensors)
+    body = b"".join(_tensor_bytes(n, t, version) for n, t in tensors)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(head + body)

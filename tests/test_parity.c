@@ -421,8 +421,11 @@ static void check_corrupt_fixtures(void)
     check_rejected(dir, "bad_magic.ldfx", bad, len, LD_EINPUT, "wrong magic");
 
     memcpy(bad, buf, len);
-    bad[4] = 2; /* version 2, little-endian */
+    bad[4] = 3; /* version 3, little-endian: newer than the reader */
     check_rejected(dir, "bad_version.ldfx", bad, len, LD_EINPUT, "wrong version");
+    memcpy(bad, buf, len);
+    bad[4] = 2; /* a version-1 file labelled 2: its tensors have no dtype */
+    check_rejected(dir, "v1_as_v2.ldfx", bad, len, LD_EINPUT, "version 1 read as 2");
 
     check_rejected(dir, "truncated.ldfx", buf, len - 3, LD_EINPUT, "truncated data");
     check_rejected(dir, "short_header.ldfx", buf, 30, LD_EINPUT, "truncated header");
