@@ -57,7 +57,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(export) \
     X(matmul) \
     X(train) \
-    X(faults)
+    X(faults) \
+    X(svd)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)
