@@ -67,6 +67,11 @@ $(BUILD)/lora_bench: $(BUILD)/bench/lora_bench.o $(LIB_OBJ)
 $(BUILD)/closed_form_error: $(BUILD)/bench/closed_form_error.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The SVD's timings and accuracy on random matrices up to 1024 x 1024
+# (docs/performance.md; not a test).
+$(BUILD)/svd_time: $(BUILD)/bench/svd_time.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD) $(BUILD)/tests $(BUILD)/bench:
 	mkdir -p $@
 
@@ -90,7 +95,7 @@ native:
 # last line is the total "N passed, M failed".
 # The bench tools are built too, so that a change to the library cannot leave them behind.
 TEST_TOOLS = $(BUILD)/check_outputs $(BUILD)/alloc_fail $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%) \
-    $(BUILD)/lora_bench $(BUILD)/closed_form_error
+    $(BUILD)/lora_bench $(BUILD)/closed_form_error $(BUILD)/svd_time
 test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 	sh tests/run_all.sh ./$(BUILD)/run_tests ./$(BIN)
 

@@ -17,29 +17,38 @@ Fixture format, version 1 (all integers u32 and all floats little-endian):
 
     offset  type     field
     0       4 bytes  magic "LDFX"
-    4       u32      version (1)
+    4       u32      version (1, or 2 for a file with float64 tensors)
     8       u32      kind: 0 dense, 1 LoRA from scratch, 2 LoRA on a frozen
-                     base, 3 Adam alone on one tensor
-    12      u32      in       I (kind 3: P, the tensor's length)
-    16      u32      out      O (kind 3: 0)
-    20      u32      rank     R (0 unless LoRA)
-    24      u32      samples  N (kind 3: 0)
-    28      u32      batch    B (== N for full-batch training; kind 3: 0)
-    32      u32      epochs   E (kind 3: T, the number of Adam steps)
+                     base, 3 Adam alone on one tensor, 4 SVD of a matrix,
+                     5 SVD of a low-rank product s B A
+    12      u32      in       I (kind 3: P, the tensor's length; kind 4: n,
+                              the matrix's columns)
+    16      u32      out      O (kind 3: 0; kind 4: m, its rows)
+    20      u32      rank     R (0 unless LoRA; kind 4: the matrix's rank as
+                              constructed; kind 5: R)
+    24      u32      samples  N (kinds 3-5: 0)
+    28      u32      batch    B (== N for full-batch training; kinds 3-5: 0)
+    32      u32      epochs   E (kind 3: T, the number of Adam steps; 4, 5: 0)
     36      u32      n_tensors
-    40      f64      lr
+    40      f64      lr       (kinds 4, 5: 0, and so are beta1 ... alpha)
     48      f64      beta1
     56      f64      beta2
     64      f64      eps
     72      f64      alpha    (0 unless LoRA)
-    80      f64      scale    (0 unless LoRA; alpha/R, or alpha/sqrt(R) for rsLoRA)
+    80      f64      scale    (0 unless LoRA; alpha/R, or alpha/sqrt(R) for
+                              rsLoRA; kind 5: s)
     88      n_tensors tensors, each:
               u32 name_len, name (name_len ASCII bytes, no NUL),
               u32 ndim (1 or 2), u32 dims[ndim],
               f32 data[prod(dims)], row-major
 
+Version 2 differs in one place: after dims[ndim] each tensor has a u32
+dtype, 0 for float32 and 1 for float64, and its data are of that type. A
+file is written as version 2 only when it holds a float64 tensor (the SVD
+fixtures), so the version-1 files keep their bytes.
+
 The hyperparameters are f64 because they are Python floats in PyTorch; every
-tensor value is float32, exactly as PyTorch computed it.
+tensor value of kinds 0-3 is float32, exactly as PyTorch computed it.
 
 Tensors of a model fixture (kinds 0-2), in this order:
     x (N, I), y (N, O)          inputs and targets
@@ -60,6 +69,15 @@ Tensors of an Adam fixture (kind 3):
     init.p (P), grads (T, P) the gradient given at each step,
     params (T, P) the parameter after each step.
 
+Tensors of an SVD fixture (kind 4), all float64, with k = min(m, n):
+    a (m, n) the matrix, s (k), u (m, k), vh (k, n): what
+    torch.linalg.svd(a, full_matrices=False) returns in float64 (LAPACK
+    gesdd). Singular vectors are unique only up to sign (and rotation within
+    a repeated value), so the tests compare them through projectors.
+Tensors of a low-rank SVD fixture (kind 5): b (O, R) and a (R, I) float32,
+as lora_B and lora_A are stored; s (R), u (O, R), vh (R, I) float64: the
+top R of torch.linalg.svd(s * b.double() @ a.double()).
+
 Determinism: one thread, deterministic algorithms, and a fixed seed per case,
 so rerunning on the same machine rewrites the same bytes. Another CPU or BLAS
 build may change the last bits; the C tests compare with tolerances.
@@ -72,7 +90,8 @@ import sys
 
 INSTALL_HINT = "install PyTorch with: apt-get install python3-torch"
 FORMAT_VERSION = 1
-KIND_DENSE, KIND_LORA, KIND_LORA_BASE, KIND_ADAM = 0, 1, 2, 3
+FORMAT_VERSION_F64 = 2  # only for files with a float64 tensor
+KIND_DENSE, KIND_LORA, KIND_LORA_BASE, KIND_ADAM, KIND_SVD, KIND_SVD_LOWRANK = 0, 1, 2, 3, 4, 5
 
 
 def _find_torch():
@@ -108,22 +127,30 @@ import torch.nn as nn  # noqa: E402
 # writing the format
 
 
-def _tensor_bytes(name, t):
-    t = t.detach().to(torch.float32).contiguous()
+def _tensor_bytes(name, t, version):
+    """Version 1: float32 data. Version 2: a dtype code, then float32 or
+    float64 data as the tensor is."""
+    f64 = version >= FORMAT_VERSION_F64 and t.dtype == torch.float64
+    t = t.detach().to(torch.float64 if f64 else torch.float32).contiguous()
     assert t.dim() in (1, 2), name
     nb = name.encode("ascii")
     out = [struct.pack("<I", len(nb)), nb, struct.pack("<I", t.dim())]
     out.append(struct.pack("<%dI" % t.dim(), *t.shape))
-    out.append(struct.pack("<%df" % t.numel(), *t.flatten().tolist()))
+    if version >= FORMAT_VERSION_F64:
+        out.append(struct.pack("<I", 1 if f64 else 0))
+    out.append(struct.pack("<%d%s" % (t.numel(), "d" if f64 else "f"), *t.flatten().tolist()))
     return b"".join(out)
 
 
 def write_fixture(path, kind, dims, hyper, tensors):
     """dims: in, out, rank, samples, batch, epochs. hyper: lr, beta1, beta2,
-    eps, alpha, scale. tensors: list of (name, tensor)."""
-    head = b"LDFX" + struct.pack("<9I", FORMAT_VERSION, kind, *dims, len(tensors))
+    eps, alpha, scale. tensors: list of (name, tensor). Version 2 when a
+    tensor is float64, version 1 otherwise."""
+    version = FORMAT_VERSION_F64 if any(t.dtype == torch.float64 for _, t in tensors) \
+        else FORMAT_VERSION
+    head = b"LDFX" + struct.pack("<9I", version, kind, *dims, len(tensors))
     head += struct.pack("<6d", *hyper)
-    body = b"".join(_tensor_bytes(n, t) for n, t in tensors)
+    body = b"".join(_tensor_bytes(n, t, version) for n, t in tensors)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(head + body)
@@ -246,6 +273,57 @@ def adam_case(path, seed, T=50, lr=0.01):
                   [("init.p", p0), ("grads", grads), ("params", torch.stack(after))])
 
 
+# ----------------------------------------------------------------------------
+# the SVD (src/core/svd.c), against torch.linalg.svd in float64
+
+
+def svd_case(path, a, rank):
+    """a (m, n) float64; rank: its rank as constructed."""
+    m, n = a.shape
+    u, s, vh = torch.linalg.svd(a, full_matrices=False)
+    write_fixture(path, KIND_SVD, (n, m, rank, 0, 0, 0), (0.0,) * 6,
+                  [("a", a), ("s", s), ("u", u), ("vh", vh)])
+
+
+def svd_lowrank_case(path, seed, O, R, I, scale):
+    """b (O, R), a (R, I) float32 as a model stores them; the SVD of the
+    product in float64, its top R."""
+    g = torch.Generator().manual_seed(seed)
+    b = torch.randn(O, R, generator=g)
+    a = torch.randn(R, I, generator=g)
+    u, s, vh = torch.linalg.svd(scale * (b.double() @ a.double()), full_matrices=False)
+    write_fixture(path, KIND_SVD_LOWRANK, (I, O, R, 0, 0, 0), (0.0,) * 5 + (scale,),
+                  [("b", b), ("a", a), ("s", s[:R]), ("u", u[:, :R]), ("vh", vh[:R])])
+
+
+def orthonormal(g, m, n):
+    """(m, n), m >= n, orthonormal columns: Q of a random matrix's QR."""
+    return torch.linalg.qr(torch.randn(m, n, generator=g, dtype=torch.float64))[0]
+
+
+def svd_cases(out):
+    g = torch.Generator().manual_seed(501)
+    randn = lambda m, n: torch.randn(m, n, generator=g, dtype=torch.float64)  # noqa: E731
+    svd_case(out("svd_random_7x5.ldfx"), randn(7, 5), 5)
+    svd_case(out("svd_random_40x40.ldfx"), randn(40, 40), 40)
+    svd_case(out("svd_rank2_10x8.ldfx"), randn(10, 2) @ randn(2, 8), 2)
+    svd_case(out("svd_tall_50x3.ldfx"), randn(50, 3), 3)
+    svd_case(out("svd_wide_3x50.ldfx"), randn(3, 50), 3)
+    svd_case(out("svd_row_1x9.ldfx"), randn(1, 9), 1)
+    svd_case(out("svd_column_9x1.ldfx"), randn(9, 1), 1)
+    # singular values 3, 3, 3, 1, 1: U and V are defined only up to a
+    # rotation within each repeated value's subspace
+    q1, q2 = orthonormal(g, 8, 5), orthonormal(g, 5, 5)
+    diag = torch.tensor([3.0, 3.0, 3.0, 1.0, 1.0], dtype=torch.float64)
+    svd_case(out("svd_repeated_8x5.ldfx"), q1 @ torch.diag(diag) @ q2.T, 5)
+    # graded: singular values 1, 1e-3, ..., 1e-12 (wide, so A^T is decomposed)
+    q1, q2 = orthonormal(g, 5, 5), orthonormal(g, 7, 5)
+    diag = torch.tensor([1.0, 1e-3, 1e-6, 1e-9, 1e-12], dtype=torch.float64)
+    svd_case(out("svd_graded_5x7.ldfx"), q1 @ torch.diag(diag) @ q2.T, 5)
+    svd_case(out("svd_zero_4x3.ldfx"), torch.zeros(4, 3, dtype=torch.float64), 0)
+    svd_lowrank_case(out("svd_lowrank_r4_40x30.ldfx"), 502, 40, 4, 30, 2.0)
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     os.makedirs(outdir, exist_ok=True)
@@ -273,6 +351,9 @@ def main():
                rank=3, alpha=6.0, scale=6.0 / 3 ** 0.5)
     # (d) Adam alone, 50 steps, large and tiny gradients.
     adam_case(out("adam_50.ldfx"), 401)
+    # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,
+    # repeated and graded singular values, zero; a low-rank product.
+    svd_cases(out)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@
  * The operations: a scratch and a finetune run with repeats, mini-batches,
  * two threads and every output (tables, losses, summary, SVG, data,
  * weights, adapters), staged and swapped in as main.c does; a run that reads data and base weights back from
- * files (CSV, safetensors, JSON); the readers alone. No libFuzzer, no
+ * files (CSV, safetensors, JSON); the readers alone; the SVD. No libFuzzer, no
  * sanitizer needed; under make sanitize, ASan checks the same paths too.
  * Ends with "alloc_fail: N passed, M failed".
  */
@@ -37,6 +37,7 @@
 #include "report/report.h"
 #include "io/safetensors.h"
 #include "io/staging.h"
+#include "core/svd.h"
 #include "test.h"
 
 int t_passed = 0;
@@ -348,6 +349,27 @@ static ld_status op_readers(const char *dir, char *err, size_t errlen)
     return st;
 }
 
+/* The SVD: a tall and a wide matrix (one with the LQ step), V^T alone (U
+ * in scratch), and the low-rank product. */
+static ld_status op_svd(const char *dir, char *err, size_t errlen)
+{
+    (void)dir;
+    double a[7 * 5], s[5], u[7 * 5], vt[5 * 7];
+    for (int i = 0; i < 7 * 5; i++)
+        a[i] = (double)((i * 7) % 11) - 5.0;
+    ld_status st = svd(s, u, vt, a, 7, 5, err, errlen);
+    if (st == LD_OK)
+        st = svd(s, NULL, vt, a, 5, 7, err, errlen);
+    float b[6 * 2], fa[2 * 4];
+    for (int i = 0; i < 12; i++)
+        b[i] = (float)(i % 5) - 2.0f;
+    for (int i = 0; i < 8; i++)
+        fa[i] = (float)(i % 3) - 1.0f;
+    if (st == LD_OK)
+        st = svd_lowrank(s, NULL, vt, b, fa, 2.0, 6, 2, 4, err, errlen);
+    return st;
+}
+
 int main(void)
 {
     /* test_tmpdir returns a static buffer: copy each */
@@ -359,6 +381,7 @@ int main(void)
     sweep("finetune", op_finetune, dir);
     sweep("files", op_from_files, dir2);
     sweep("readers", op_readers, dir);
+    sweep("svd", op_svd, dir);
     printf("alloc_fail: %d passed, %d failed\n", t_passed, t_failed);
     return t_failed == 0 ? 0 : 1;
 }

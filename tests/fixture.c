@@ -85,6 +85,62 @@ static ld_status read_all(const char *path, unsigned char **buf, size_t *len, ch
     return LD_OK;
 }
 
+/* Tensor k: its name, shape, dtype (version 2) and data, copied to
+ * f->values (and f->values64) from *used (*used64) on. */
+static ld_status parse_tensor(fixture *f, fixture_tensor *t, uint32_t k, const char *path,
+                              cursor *c, size_t *used, size_t *used64, char *err, size_t errlen)
+{
+    uint32_t name_len, ndim, dtype = FIXTURE_F32;
+    const unsigned char *name;
+    if (get_u32(c, &name_len) != 0 || name_len == 0 || name_len > FIXTURE_MAX_NAME ||
+        take(c, name_len, &name) != 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %u: bad or truncated name; " REGEN, path,
+                       (unsigned)k);
+    memcpy(t->name, name, name_len);
+    t->name[name_len] = '\0';
+    if (get_u32(c, &ndim) != 0 || ndim < 1 || ndim > 2)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': bad ndim; " REGEN, path, t->name);
+    t->ndim = (int)ndim;
+    t->dims[1] = 1;
+    size_t numel = 1;
+    for (uint32_t d = 0; d < ndim; d++) {
+        uint32_t v;
+        if (get_u32(c, &v) != 0 || v == 0 || v > 1000000u)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': bad dimension; " REGEN, path,
+                           t->name);
+        t->dims[d] = (int)v;
+        numel *= v; /* <= 1e12: no overflow in 64-bit size_t; checked below */
+    }
+    if (f->version >= 2 && (get_u32(c, &dtype) != 0 || dtype > FIXTURE_F64))
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': bad or missing dtype; " REGEN, path,
+                       t->name);
+    const size_t width = dtype == FIXTURE_F64 ? 8 : 4;
+    const unsigned char *raw;
+    if (numel > (c->len - c->pos) / width || take(c, numel * width, &raw) != 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': data truncated; " REGEN, path,
+                       t->name);
+    t->numel = numel;
+    t->dtype = (fixture_dtype)dtype;
+    t->data = f->values + *used;
+    t->data64 = dtype == FIXTURE_F64 ? f->values64 + *used64 : NULL;
+    for (size_t i = 0; i < numel; i++) {
+        uint64_t u = 0;
+        for (size_t b = width; b-- > 0;)
+            u = u << 8 | raw[width * i + b];
+        if (t->data64 != NULL) {
+            memcpy(&t->data64[i], &u, sizeof(double));
+            t->data[i] = (float)t->data64[i];
+        } else {
+            const uint32_t u32 = (uint32_t)u;
+            memcpy(&t->data[i], &u32, sizeof(float));
+        }
+    }
+    *used += numel;
+    if (t->data64 != NULL)
+        *used64 += numel;
+    return LD_OK;
+}
+
 static ld_status parse(fixture *f, const char *path, cursor *c, char *err, size_t errlen)
 {
     const unsigned char *magic;
@@ -96,12 +152,13 @@ static ld_status parse(fixture *f, const char *path, cursor *c, char *err, size_
     for (int i = 0; i < 9; i++)
         if (get_u32(c, &h[i]) != 0)
             return ld_fail(err, errlen, LD_EINPUT, "%s: truncated header; " REGEN, path);
-    if (h[0] != FIXTURE_VERSION)
-        return ld_fail(err, errlen, LD_EINPUT, "%s: fixture version %u, this reader wants %u; " REGEN,
-                       path, (unsigned)h[0], FIXTURE_VERSION);
+    if (h[0] < FIXTURE_VERSION_MIN || h[0] > FIXTURE_VERSION_MAX)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: fixture version %u, this reader reads %u to %u; " REGEN, path,
+                       (unsigned)h[0], FIXTURE_VERSION_MIN, FIXTURE_VERSION_MAX);
     f->version = h[0];
     f->kind = h[1];
-    if (f->kind > FIXTURE_ADAM)
+    if (f->kind > FIXTURE_SVD_LOWRANK)
         return ld_fail(err, errlen, LD_EINPUT, "%s: unknown kind %u; " REGEN, path, (unsigned)h[1]);
     int *dims[] = {&f->in, &f->out, &f->rank, &f->samples, &f->batch, &f->epochs};
     for (int i = 0; i < 6; i++) {
@@ -118,47 +175,17 @@ static ld_status parse(fixture *f, const char *path, cursor *c, char *err, size_
         if (get_f64(c, hyper[i]) != 0)
             return ld_fail(err, errlen, LD_EINPUT, "%s: truncated header; " REGEN, path);
 
-    /* every float of every tensor fits in len/4 floats */
+    /* every float of every tensor fits in len/4 floats, every double in
+     * len/8 doubles */
     f->values = malloc((c->len / 4 + 1) * sizeof(float));
-    if (f->values == NULL)
+    f->values64 = malloc((c->len / 8 + 1) * sizeof(double));
+    if (f->values == NULL || f->values64 == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory", path);
-    size_t used = 0;
+    size_t used = 0, used64 = 0;
     for (uint32_t k = 0; k < h[8]; k++) {
-        fixture_tensor *t = &f->tensors[k];
-        uint32_t name_len, ndim;
-        const unsigned char *name;
-        if (get_u32(c, &name_len) != 0 || name_len == 0 || name_len > FIXTURE_MAX_NAME ||
-            take(c, name_len, &name) != 0)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor %u: bad or truncated name; " REGEN,
-                           path, (unsigned)k);
-        memcpy(t->name, name, name_len);
-        t->name[name_len] = '\0';
-        if (get_u32(c, &ndim) != 0 || ndim < 1 || ndim > 2)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': bad ndim; " REGEN, path, t->name);
-        t->ndim = (int)ndim;
-        t->dims[1] = 1;
-        size_t numel = 1;
-        for (uint32_t d = 0; d < ndim; d++) {
-            uint32_t v;
-            if (get_u32(c, &v) != 0 || v == 0 || v > 1000000u)
-                return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': bad dimension; " REGEN,
-                               path, t->name);
-            t->dims[d] = (int)v;
-            numel *= v; /* <= 1e12: no overflow in 64-bit size_t; checked below */
-        }
-        const unsigned char *raw;
-        if (numel > (c->len - c->pos) / 4 || take(c, numel * 4, &raw) != 0)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor '%s': data truncated; " REGEN, path,
-                           t->name);
-        t->numel = numel;
-        t->data = f->values + used;
-        for (size_t i = 0; i < numel; i++) {
-            const unsigned char *b = raw + 4 * i;
-            uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                         (uint32_t)b[3] << 24;
-            memcpy(&t->data[i], &u, sizeof(float));
-        }
-        used += numel;
+        ld_status st = parse_tensor(f, &f->tensors[k], k, path, c, &used, &used64, err, errlen);
+        if (st != LD_OK)
+            return st;
         f->n_tensors = (int)k + 1;
     }
     if (c->pos != c->len)
@@ -186,6 +213,7 @@ ld_status fixture_load(fixture *f, const char *path, char *err, size_t errlen)
 void fixture_free(fixture *f)
 {
     free(f->values);
+    free(f->values64);
     memset(f, 0, sizeof *f);
 }
 

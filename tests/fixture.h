@@ -8,6 +8,10 @@
  *     n_tensors x { u32 name_len, name, u32 ndim, u32 dims[ndim],
  *                   f32 data[prod(dims)] }
  *
+ * Version 2, written only for files that hold a float64 tensor (the SVD
+ * fixtures), adds a u32 dtype after dims (0 float32, 1 float64) and stores
+ * the data in that type. Both versions are read.
+ *
  * Everything is little-endian; the reader assembles values byte by byte, so
  * it works on any host. A file with the wrong magic number or version, or a
  * truncated or inconsistent one, is rejected with a message that names the
@@ -22,7 +26,8 @@
 #include "status.h"
 
 #define FIXTURE_MAGIC "LDFX"
-#define FIXTURE_VERSION 1u
+#define FIXTURE_VERSION_MIN 1u
+#define FIXTURE_VERSION_MAX 2u
 #define FIXTURE_MAX_NAME 63
 #define FIXTURE_MAX_TENSORS 64
 
@@ -31,14 +36,20 @@ typedef enum {
     FIXTURE_LORA = 1,      /* LoRA from scratch (no base) */
     FIXTURE_LORA_BASE = 2, /* LoRA on a frozen base */
     FIXTURE_ADAM = 3,      /* Adam alone on one tensor */
+    FIXTURE_SVD = 4,       /* the SVD of a matrix; in = n, out = m */
+    FIXTURE_SVD_LOWRANK = 5, /* the SVD of scale * B A; in = I, out = O, rank = R */
 } fixture_kind;
+
+typedef enum { FIXTURE_F32 = 0, FIXTURE_F64 = 1 } fixture_dtype;
 
 typedef struct {
     char name[FIXTURE_MAX_NAME + 1];
     int ndim;       /* 1 or 2 */
     int dims[2];    /* dims[1] is 1 when ndim == 1 */
     size_t numel;
-    float *data;    /* (dims[0], dims[1]) row-major, points into the file buffer */
+    fixture_dtype dtype;
+    float *data;    /* (dims[0], dims[1]) row-major; a float64 tensor rounded to float */
+    double *data64; /* (dims[0], dims[1]) row-major, exact; NULL unless float64 */
 } fixture_tensor;
 
 typedef struct {
@@ -47,7 +58,8 @@ typedef struct {
     double lr, beta1, beta2, eps, alpha, scale;
     int n_tensors;
     fixture_tensor tensors[FIXTURE_MAX_TENSORS];
-    float *values; /* one allocation holding every tensor's data */
+    float *values;    /* one allocation holding every tensor's data as float */
+    double *values64; /* one allocation holding the float64 tensors' data */
 } fixture;
 
 /* Read and validate path. On failure returns LD_EIO (cannot read) or

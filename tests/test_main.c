@@ -60,7 +60,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(matmul) \
     X(train) \
     X(faults) \
-    X(staging)
+    X(staging) \
+    X(svd)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)

@@ -399,6 +399,43 @@ static void check_rejected(const char *dir, const char *file, const unsigned cha
     fixture_free(&f);
 }
 
+/* A version-2 file (float64 tensors) with an unknown dtype, or cut inside
+ * its float64 data, is refused; intact, its values are exact. */
+static void check_corrupt_float64(const char *dir)
+{
+    const char *src = FIXTURE_DIR "svd_random_7x5.ldfx";
+    unsigned char buf[2048], bad[2048];
+    FILE *fp = fopen(src, "rb");
+    const size_t len = fp != NULL ? fread(buf, 1, sizeof buf, fp) : 0;
+    if (fp != NULL)
+        fclose(fp);
+    CHECK(len > 120 && len < sizeof buf, "cannot read %s; regenerate with `make fixtures`", src);
+    if (len <= 120 || len >= sizeof buf)
+        return;
+    /* the first tensor: u32 name_len (1), "a", u32 ndim (2), dims 7 and 5,
+     * then its u32 dtype at 88 + 4 + 1 + 4 + 8 */
+    const size_t dtype_at = 88 + 4 + 1 + 4 + 8;
+    CHECK(buf[4] == 2 && buf[dtype_at] == 1, "%s: not version 2 with a float64 first tensor", src);
+    memcpy(bad, buf, len);
+    bad[dtype_at] = 7;
+    check_rejected(dir, "bad_dtype.ldfx", bad, len, LD_EINPUT, "unknown dtype");
+    check_rejected(dir, "truncated64.ldfx", buf, len - 5, LD_EINPUT, "truncated float64 data");
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/good64.ldfx", dir);
+    fp = fopen(path, "wb");
+    if (fp != NULL) {
+        fwrite(buf, 1, len, fp);
+        fclose(fp);
+    }
+    fixture f;
+    ld_status st = fixture_load(&f, path, err, sizeof err);
+    const fixture_tensor *a = st == LD_OK ? fixture_get(&f, "a") : NULL;
+    CHECK(a != NULL && a->dtype == FIXTURE_F64 && a->data64 != NULL &&
+              a->data[0] == (float)a->data64[0],
+          "intact copy of %s did not load as float64: %s", src, err);
+    fixture_free(&f);
+}
+
 static void check_corrupt_fixtures(void)
 {
     const char *src = FIXTURE_DIR "dense_10x5.ldfx";
@@ -421,8 +458,11 @@ static void check_corrupt_fixtures(void)
     check_rejected(dir, "bad_magic.ldfx", bad, len, LD_EINPUT, "wrong magic");
 
     memcpy(bad, buf, len);
-    bad[4] = 2; /* version 2, little-endian */
+    bad[4] = 3; /* version 3, little-endian: newer than the reader */
     check_rejected(dir, "bad_version.ldfx", bad, len, LD_EINPUT, "wrong version");
+    memcpy(bad, buf, len);
+    bad[4] = 2; /* a version-1 file labelled 2: its tensors have no dtype */
+    check_rejected(dir, "v1_as_v2.ldfx", bad, len, LD_EINPUT, "version 1 read as 2");
 
     check_rejected(dir, "truncated.ldfx", buf, len - 3, LD_EINPUT, "truncated data");
     check_rejected(dir, "short_header.ldfx", buf, 30, LD_EINPUT, "truncated header");
@@ -433,6 +473,8 @@ static void check_corrupt_fixtures(void)
     CHECK(fixture_load(&f, missing, err, sizeof err) == LD_EIO && strstr(err, "make fixtures") != NULL,
           "missing fixture: got '%s'", err);
     fixture_free(&f);
+
+    check_corrupt_float64(dir);
 
     /* The untouched copy still loads: the rejections above are the edits. */
     snprintf(missing, sizeof missing, "%s/good.ldfx", dir);

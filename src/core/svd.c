@@ -1,0 +1,740 @@
+/* svd.c - the thin SVD by one-sided Jacobi (Hestenes); svd.h has the
+ * algorithm, the convergence criterion, the sweep limit and the sign
+ * convention.
+ *
+ * Dimension key: m rows and n columns of A, k = min(m, n), l = max(m, n);
+ * in svd_lowrank, O out, R rank, I in.
+ *
+ * The k vectors that the rotations make orthogonal are the rows of
+ * w (k, l): w = A^T when m >= n, w = A when m < n. The same rotations are
+ * applied to the rows of z (k, k), which starts as the identity, so that
+ * z w0 = w throughout. At convergence w = diag(sigma) P, P (k, l) with
+ * orthonormal rows, so w0 = z^T diag(sigma) P and
+ *     m >= n:  A = w0^T = P^T diag(sigma) z,  so U = P^T, V^T = z;
+ *     m <  n:  A = w0   = z^T diag(sigma) P,  so U = z^T, V^T = P.
+ * When l is well above k, w is first factored as w = [L 0] H (an LQ
+ * factorisation by Householder reflections, H (l, l) orthogonal); the
+ * rotations then work on the rows of L (k, k), the same vectors in other
+ * coordinates but k long instead of l, and P = [P_L 0] H at the end.
+ */
+#include "core/svd.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A squared norm below this is taken as zero: such a vector is far below
+ * anything the tolerances can see, and the product of two such norms
+ * would underflow. */
+#define SVD_TINY (DBL_MIN / DBL_EPSILON)
+
+/* ------------------------------------------------------------------------ */
+/* the loops that take the time */
+
+/* x . y over len elements. Eight partial sums, so that the additions need
+ * not wait for each other (C does not let the compiler reorder them). */
+static double dot(const double *restrict x, const double *restrict y, int len)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, s5 = 0.0, s6 = 0.0, s7 = 0.0;
+    int i = 0;
+    for (; i + 8 <= len; i += 8) {
+        s0 += x[i] * y[i];
+        s1 += x[i + 1] * y[i + 1];
+        s2 += x[i + 2] * y[i + 2];
+        s3 += x[i + 3] * y[i + 3];
+        s4 += x[i + 4] * y[i + 4];
+        s5 += x[i + 5] * y[i + 5];
+        s6 += x[i + 6] * y[i + 6];
+        s7 += x[i + 7] * y[i + 7];
+    }
+    for (; i < len; i++)
+        s0 += x[i] * y[i];
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+}
+
+/* (x, y) <- (c x - s y, s x + c y), the rotation in the pair's plane.
+ * Written out four elements at a time, the form GCC -O2 turns into vector
+ * instructions (it leaves the one-element loop scalar). */
+static void rotate(double *restrict x, double *restrict y, double c, double s, int len)
+{
+    int i = 0;
+    for (; i + 4 <= len; i += 4) {
+        const double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        const double y0 = y[i], y1 = y[i + 1], y2 = y[i + 2], y3 = y[i + 3];
+        x[i] = c * x0 - s * y0;
+        x[i + 1] = c * x1 - s * y1;
+        x[i + 2] = c * x2 - s * y2;
+        x[i + 3] = c * x3 - s * y3;
+        y[i] = s * x0 + c * y0;
+        y[i + 1] = s * x1 + c * y1;
+        y[i + 2] = s * x2 + c * y2;
+        y[i + 3] = s * x3 + c * y3;
+    }
+    for (; i < len; i++) {
+        const double xi = x[i], yi = y[i];
+        x[i] = c * xi - s * yi;
+        y[i] = s * xi + c * yi;
+    }
+}
+
+/* y -= h x, four elements at a time for the same reason. */
+static void sub_scaled(double *restrict y, const double *restrict x, double h, int len)
+{
+    int i = 0;
+    for (; i + 4 <= len; i += 4) {
+        y[i] -= h * x[i];
+        y[i + 1] -= h * x[i + 1];
+        y[i + 2] -= h * x[i + 2];
+        y[i + 3] -= h * x[i + 3];
+    }
+    for (; i < len; i++)
+        y[i] -= h * x[i];
+}
+
+static void swap_rows(double *x, int p, int q, int len)
+{
+    double *a = x + (size_t)p * len, *b = x + (size_t)q * len;
+    for (int i = 0; i < len; i++) {
+        const double t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* one-sided Jacobi on the rows of w */
+
+typedef struct {
+    int k, len;   /* k rows of len: (k, l), or (k, k) after the LQ step */
+    double *w;    /* (k, len) row-major: the vectors being orthogonalised */
+    double *z;    /* (k, k) row-major: the rotations so far; NULL when unneeded */
+    double *d;    /* (k) squared norms of the rows of w */
+    int *rank;    /* (k) each row's starting position, to keep ties in order */
+    double tol;   /* rotate a pair whose |cos| exceeds this */
+} jacobi;
+
+/* d = the squared norms of the rows of w, afresh. */
+static void norms(jacobi *j)
+{
+    for (int r = 0; r < j->k; r++) {
+        const double *wr = j->w + (size_t)r * j->len;
+        j->d[r] = dot(wr, wr, j->len);
+    }
+}
+
+/* The rows of w and z (and d, rank) in order of descending norm, ties in
+ * starting order: a selection sort, k^2 comparisons but only k row swaps.
+ * Each sweep starts sorted (de Rijk's idea, per sweep instead of per
+ * pivot: fewer sweeps, and the block order below stays the row-cyclic one). */
+static void sort_rows(jacobi *j)
+{
+    const int k = j->k;
+    double *d = j->d;
+    int *rank = j->rank;
+    for (int r = 0; r < k; r++) {
+        int best = r;
+        for (int q = r + 1; q < k; q++)
+            if (d[q] > d[best] || (d[q] == d[best] && rank[q] < rank[best]))
+                best = q;
+        if (best == r)
+            continue;
+        swap_rows(j->w, r, best, j->len);
+        if (j->z != NULL)
+            swap_rows(j->z, r, best, k);
+        const double t = d[r];
+        d[r] = d[best];
+        d[best] = t;
+        const int i = rank[r];
+        rank[r] = rank[best];
+        rank[best] = i;
+    }
+}
+
+/* Make rows p and q of w orthogonal if their |cos| exceeds tol. Returns 1
+ * if it rotated them; *max_cos keeps the largest |cos| seen. */
+static int rotate_pair(jacobi *j, int p, int q, double *max_cos)
+{
+    const double dp = j->d[p], dq = j->d[q];
+    if (dp < SVD_TINY || dq < SVD_TINY)
+        return 0; /* a zero vector is orthogonal to everything */
+    double *wp = j->w + (size_t)p * j->len, *wq = j->w + (size_t)q * j->len;
+    const double g = dot(wp, wq, j->len);
+    const double cosine = fabs(g) / (sqrt(dp) * sqrt(dq));
+    if (cosine > *max_cos)
+        *max_cos = cosine;
+    if (cosine <= j->tol)
+        return 0;
+    /* Rutishauser: t = tan(theta), the smaller root of t^2 + 2 zeta t = 1,
+     * zeroes the off-diagonal entry of the pair's Gram matrix [dp g; g dq].
+     * sqrt(1 + zeta^2) is |zeta| to double precision long before zeta^2
+     * could overflow (libm's hypot would do, at several times the cost). */
+    const double zeta = (dq - dp) / (2.0 * g), az = fabs(zeta);
+    const double t = copysign(1.0, zeta) / (az + (az < 1e150 ? sqrt(1.0 + zeta * zeta) : az));
+    const double c = 1.0 / sqrt(1.0 + t * t), s = c * t;
+    rotate(wp, wq, c, s, j->len);
+    if (j->z != NULL)
+        rotate(j->z + (size_t)p * j->k, j->z + (size_t)q * j->k, c, s, j->k);
+    /* The new norms follow from the 2x2 problem. When one has dropped by
+     * orders of magnitude the update has cancelled: recompute it. */
+    double np = dp - t * g, nq = dq + t * g;
+    if (np < 1e-3 * dp)
+        np = dot(wp, wp, j->len);
+    if (nq < 1e-3 * dq)
+        nq = dot(wq, wq, j->len);
+    j->d[p] = np;
+    j->d[q] = nq;
+    return 1;
+}
+
+/* One sweep: every pair once, block against block, so that the rows of two
+ * blocks stay in cache while all their pairs are visited. Rotations of
+ * disjoint pairs commute and pairs that share a row come in the same order
+ * as in the row-cyclic sweep (p = 0..k-2, q = p+1..k-1), so the result is
+ * that of block = 1, bit for bit. Returns the number of rotations. */
+static long sweep(jacobi *j, int block, double *max_cos)
+{
+    const int k = j->k;
+    long rotations = 0;
+    norms(j);
+    sort_rows(j);
+    for (int p0 = 0; p0 < k; p0 += block) {
+        const int p1 = p0 + block < k ? p0 + block : k;
+        for (int q0 = p0; q0 < k; q0 += block) {
+            const int q1 = q0 + block < k ? q0 + block : k;
+            for (int p = p0; p < p1; p++)
+                for (int q = q0 > p + 1 ? q0 : p + 1; q < q1; q++)
+                    rotations += rotate_pair(j, p, q, max_cos);
+        }
+    }
+    return rotations;
+}
+
+/* Sweeps until one rotates nothing, or the sweep limit. */
+static ld_status iterate(jacobi *j, const svd_options *opt, svd_info *info, char *err,
+                         size_t errlen)
+{
+    const int max_sweeps = opt != NULL && opt->max_sweeps > 0 ? opt->max_sweeps : SVD_MAX_SWEEPS;
+    const int block = opt != NULL && opt->block > 0 ? opt->block : SVD_BLOCK;
+    while (info->sweeps < max_sweeps) {
+        info->max_cos = 0.0;
+        const long r = sweep(j, block, &info->max_cos);
+        info->sweeps++;
+        info->rotations += r;
+        if (r == 0)
+            return LD_OK;
+    }
+    return ld_fail(err, errlen, LD_ESTATE,
+                   "svd: no convergence within %d sweeps (%d vectors of %d; largest |cos| in the "
+                   "last sweep %.3g, threshold %.3g)",
+                   max_sweeps, j->k, j->len, info->max_cos, j->tol);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the LQ step: w (k, l) = [L 0] H_{k-1} ... H_1 H_0 */
+
+/* Householder reflections H_i = I - tau_i v_i v_i^T from the right (LAPACK's
+ * dgelqf without blocking). Afterwards row i of w holds L's entries in
+ * columns 0..i and v_i in columns i+1..l-1 (v_i[i] = 1 is implied); tau
+ * (k). k <= l. */
+static void lq_factor(double *w, double *tau, int k, int l)
+{
+    for (int i = 0; i < k; i++) {
+        double *wi = w + (size_t)i * l;
+        const double alpha = wi[i], tail = dot(wi + i + 1, wi + i + 1, l - i - 1);
+        tau[i] = 0.0;
+        if (tail == 0.0)
+            continue; /* the row is already in place: H_i = I */
+        /* H_i maps (alpha, tail) to (beta, 0); beta takes the sign that
+         * avoids cancellation in alpha - beta (dlarfg). */
+        const double beta = -copysign(sqrt(alpha * alpha + tail), alpha);
+        tau[i] = (beta - alpha) / beta;
+        const double inv = 1.0 / (alpha - beta);
+        for (int c = i + 1; c < l; c++)
+            wi[c] *= inv;
+        wi[i] = beta;
+        for (int r = i + 1; r < k; r++) {
+            double *wr = w + (size_t)r * l;
+            const double h = tau[i] * (wr[i] + dot(wr + i + 1, wi + i + 1, l - i - 1));
+            wr[i] -= h;
+            sub_scaled(wr + i + 1, wi + i + 1, h, l - i - 1);
+        }
+    }
+}
+
+/* x (l) <- [x[0..k) 0] H_{k-1} ... H_0: a row in L's coordinates back in
+ * w's. The caller zeroes x[k..l). */
+static void lq_apply(double *x, const double *w, const double *tau, int k, int l)
+{
+    for (int i = k - 1; i >= 0; i--) {
+        if (tau[i] == 0.0)
+            continue;
+        const double *vi = w + (size_t)i * l;
+        const double h = tau[i] * (x[i] + dot(x + i + 1, vi + i + 1, l - i - 1));
+        x[i] -= h;
+        sub_scaled(x + i + 1, vi + i + 1, h, l - i - 1);
+    }
+}
+
+/* L (k, k) from the factored w, zeros above the diagonal. */
+static void lq_take_l(double *lower, const double *w, int k, int l)
+{
+    for (int r = 0; r < k; r++)
+        for (int c = 0; c < k; c++)
+            lower[(size_t)r * k + c] = c <= r ? w[(size_t)r * l + c] : 0.0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* input */
+
+/* w (k, l) = A^T (m >= n) or A (m < n), from a (m, n) row-major, double or
+ * float; LD_EINPUT naming the first entry that is not finite. */
+static ld_status load(double *w, const double *a, const float *af, int m, int n, char *err,
+                      size_t errlen)
+{
+    const int tall = m >= n;
+    for (int i = 0; i < m; i++)
+        for (int c = 0; c < n; c++) {
+            const size_t at = (size_t)i * n + c;
+            const double v = a != NULL ? a[at] : (double)af[at];
+            if (!isfinite(v))
+                return ld_fail(err, errlen, LD_EINPUT, "svd: entry [%d][%d] of the %dx%d matrix is %s",
+                               i, c, m, n, isnan(v) ? "NaN" : "infinite");
+            w[tall ? (size_t)c * m + i : at] = v;
+        }
+    return LD_OK;
+}
+
+/* Scale x by a power of two (exact) so that its largest |entry| is in
+ * [0.5, 1): no squared norm can then overflow, and none that matters can
+ * underflow. Returns the exponent that scales the singular values back (0
+ * for a zero matrix). */
+static int scale_to_unit(double *x, size_t len)
+{
+    double amax = 0.0;
+    for (size_t i = 0; i < len; i++)
+        if (fabs(x[i]) > amax)
+            amax = fabs(x[i]);
+    if (amax == 0.0)
+        return 0;
+    int e;
+    (void)frexp(amax, &e);
+    for (size_t i = 0; i < len; i++)
+        x[i] = ldexp(x[i], -e);
+    return e;
+}
+
+/* ------------------------------------------------------------------------ */
+/* output */
+
+/* Row r of p (rows 0..r-1 orthonormal, each of length len) completed to an
+ * orthonormal set: the unit vector with the largest residual,
+ * orthogonalised twice against the rows before it (twice is enough for
+ * Gram-Schmidt, Kahan-Parlett). Used for the rows of zero singular values. */
+static void complete_row(double *p, int r, int len)
+{
+    double *v = p + (size_t)r * len;
+    int best = 0;
+    double best_res = -1.0;
+    for (int c = 0; c < len; c++) {
+        double res = 1.0;
+        for (int i = 0; i < r; i++)
+            res -= p[(size_t)i * len + c] * p[(size_t)i * len + c];
+        if (res > best_res) {
+            best_res = res;
+            best = c;
+        }
+    }
+    memset(v, 0, (size_t)len * sizeof *v);
+    v[best] = 1.0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < r; i++) {
+            const double *pi = p + (size_t)i * len;
+            sub_scaled(v, pi, dot(pi, v, len), len);
+        }
+    const double norm = sqrt(dot(v, v, len));
+    for (int c = 0; c < len; c++)
+        v[c] /= norm;
+}
+
+/* The sorted rows of w become P: each divided by its sigma, and the zero
+ * ones (last, after the sort) completed. */
+static void normalise_rows(jacobi *j, const double *sigma)
+{
+    for (int r = 0; r < j->k; r++) {
+        double *v = j->w + (size_t)r * j->len;
+        if (sigma[r] > 0.0)
+            for (int c = 0; c < j->len; c++)
+                v[c] /= sigma[r];
+        else
+            complete_row(j->w, r, j->len);
+    }
+}
+
+/* The sign convention of svd.h: the largest |entry| of each column of U
+ * positive (the first one on a tie), the row of V^T flipped with it so
+ * that U diag(s) V^T is unchanged. u (m, k), vt (k, n) or NULL. */
+static void fix_signs(double *u, double *vt, int m, int n, int k)
+{
+    for (int r = 0; r < k; r++) {
+        int big = 0;
+        for (int i = 1; i < m; i++)
+            if (fabs(u[(size_t)i * k + r]) > fabs(u[(size_t)big * k + r]))
+                big = i;
+        if (u[(size_t)big * k + r] >= 0.0)
+            continue;
+        for (int i = 0; i < m; i++)
+            u[(size_t)i * k + r] = -u[(size_t)i * k + r];
+        for (int c = 0; vt != NULL && c < n; c++)
+            vt[(size_t)r * n + c] = -vt[(size_t)r * n + c];
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* the work space: one allocation, laid out from one table of sizes */
+
+enum { PART_COPY, PART_L, PART_Z, PART_D, PART_SIGMA, PART_TAU, PART_ROW, PART_U, PART_RANK, N_PARTS };
+
+typedef struct {
+    int m, n, k, l;
+    int tall;      /* m >= n: the vectors are A's columns (w = A^T) */
+    int lq;        /* the rotations work on L of the LQ step */
+    jacobi j;      /* on copy (no LQ step) or on L */
+    double *copy;  /* (k, l): A^T or A, scaled; after the LQ step, L and the reflectors */
+    double *tau;   /* (k) the reflectors' scales, or NULL */
+    double *sigma; /* (k) the singular values, scaled, descending */
+    double *row;   /* (l) one row of P back from L's coordinates, or NULL */
+    double *u;     /* (m, k) U when the caller asked for V^T only (the signs need U) */
+    void *mem;
+} svd_work;
+
+/* Whether the LQ step pays: it costs about 2 k^2 l, plus 4 k^2 l for the
+ * vectors, and makes every sweep's k^2/2 inner products and rotations k
+ * long instead of l (docs/performance.md has the measurements). */
+static int use_lq(int k, int l, const svd_options *opt)
+{
+    if (opt != NULL && opt->lq != 0)
+        return opt->lq > 0;
+    return 4.0 * l >= 5.0 * k;
+}
+
+/* One allocation for n_parts parts of size[i] doubles each: *mem is the
+ * block, part[i] points into it (NULL for an empty part). overflow says
+ * that computing a size overflowed; what names the job in the message. */
+static ld_status alloc_parts(void **mem, double **part, const size_t *size, int n_parts,
+                             int overflow, const char *what, char *err, size_t errlen)
+{
+    size_t total = 0, bytes = 0;
+    for (int i = 0; i < n_parts && !overflow; i++)
+        overflow = ld_add_size(&total, total, size[i]);
+    if (overflow || ld_mul_size(&bytes, total, sizeof(double)) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: its work space overflows size_t", what);
+    double *p = malloc(bytes > 0 ? bytes : 1);
+    if (p == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory (%zu bytes of work space)", what,
+                       bytes);
+    *mem = p;
+    for (int i = 0; i < n_parts; i++) {
+        part[i] = size[i] > 0 ? p : NULL;
+        p += size[i];
+    }
+    return LD_OK;
+}
+
+/* Element counts of the parts, in doubles (rank: enough doubles for k
+ * ints). Returns nonzero if one overflows. */
+static int work_sizes(size_t size[N_PARTS], const svd_work *w, int need_z, int need_p,
+                      int u_scratch)
+{
+    const size_t k = (size_t)w->k, l = (size_t)w->l;
+    memset(size, 0, N_PARTS * sizeof size[0]);
+    size[PART_D] = size[PART_SIGMA] = k;
+    size[PART_RANK] = (k * sizeof(int) + sizeof(double) - 1) / sizeof(double);
+    if (w->lq) {
+        size[PART_TAU] = k;
+        size[PART_ROW] = need_p ? l : 0;
+    }
+    return ld_mul_size(&size[PART_COPY], k, l) != 0 ||
+           (w->lq && ld_mul_size(&size[PART_L], k, k) != 0) ||
+           (need_z && ld_mul_size(&size[PART_Z], k, k) != 0) ||
+           (u_scratch && ld_mul_size(&size[PART_U], (size_t)w->m, k) != 0);
+}
+
+/* Plan the work for A (m, n) and the vectors asked for, and allocate it. */
+static ld_status work_init(svd_work *w, int m, int n, int want_u, int want_vt,
+                           const svd_options *opt, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->m = m;
+    w->n = n;
+    w->tall = m >= n;
+    w->k = w->tall ? n : m;
+    w->l = w->tall ? m : n;
+    w->lq = use_lq(w->k, w->l, opt);
+    /* z gives V^T (m >= n) or U (m < n), P the other side; U is needed
+     * whenever V^T is, for the signs */
+    const int need_z = w->tall ? want_vt : want_u || want_vt;
+    const int need_p = w->tall ? want_u || want_vt : want_vt;
+    size_t size[N_PARTS];
+    double *part[N_PARTS];
+    char what[64];
+    snprintf(what, sizeof what, "svd of a %dx%d matrix", m, n);
+    const int overflow = work_sizes(size, w, need_z, need_p, want_vt && !want_u);
+    ld_status st = alloc_parts(&w->mem, part, size, N_PARTS, overflow, what, err, errlen);
+    if (st != LD_OK)
+        return st;
+    w->copy = part[PART_COPY];
+    w->tau = part[PART_TAU];
+    w->sigma = part[PART_SIGMA];
+    w->row = part[PART_ROW];
+    w->u = part[PART_U];
+    jacobi *j = &w->j;
+    j->k = w->k;
+    j->len = w->lq ? w->k : w->l;
+    j->w = w->lq ? part[PART_L] : w->copy;
+    j->z = part[PART_Z];
+    j->d = part[PART_D];
+    j->rank = (int *)(void *)part[PART_RANK];
+    j->tol = (double)j->len * DBL_EPSILON;
+    return LD_OK;
+}
+
+static void work_free(svd_work *w)
+{
+    free(w->mem);
+    memset(w, 0, sizeof *w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the whole decomposition */
+
+/* z = I and rank = 0..k-1: nothing rotated or sorted yet. */
+static void jacobi_start(jacobi *j)
+{
+    const int k = j->k;
+    for (int r = 0; r < k; r++)
+        j->rank[r] = r;
+    for (int r = 0; j->z != NULL && r < k; r++)
+        for (int c = 0; c < k; c++)
+            j->z[(size_t)r * k + c] = r == c ? 1.0 : 0.0;
+}
+
+/* s (k) from the converged rows, sorted, scaled back by 2^e. */
+static ld_status finish_values(double *s, svd_work *w, int e, char *err, size_t errlen)
+{
+    jacobi *j = &w->j;
+    norms(j);
+    sort_rows(j);
+    for (int r = 0; r < j->k; r++)
+        w->sigma[r] = j->d[r] < SVD_TINY ? 0.0 : sqrt(j->d[r]);
+    if (ldexp(w->sigma[0], e) > DBL_MAX)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "svd: the largest singular value of the %dx%d matrix overflows double", w->m,
+                       w->n);
+    for (int r = 0; r < j->k; r++)
+        s[r] = ldexp(w->sigma[r], e);
+    return LD_OK;
+}
+
+/* u (m, k) and vt (k, n) from P and z, as the opening comment derives
+ * them; u is the caller's or the scratch, vt may be NULL. */
+static void finish_vectors(double *u, double *vt, svd_work *w)
+{
+    const jacobi *j = &w->j;
+    const int k = w->k, l = w->l;
+    if (w->tall || vt != NULL)
+        normalise_rows(&w->j, w->sigma);
+    for (int r = 0; r < k; r++) {
+        const double *pr = j->w + (size_t)r * j->len;
+        if (w->lq && (w->tall || vt != NULL)) {
+            memcpy(w->row, pr, (size_t)k * sizeof *w->row);
+            memset(w->row + k, 0, (size_t)(l - k) * sizeof *w->row);
+            lq_apply(w->row, w->copy, w->tau, k, l);
+            pr = w->row;
+        }
+        const double *zr = j->z != NULL ? j->z + (size_t)r * k : NULL;
+        if (w->tall) { /* U = P^T, V^T = z */
+            for (int i = 0; i < l; i++)
+                u[(size_t)i * k + r] = pr[i];
+            if (vt != NULL && zr != NULL)
+                memcpy(vt + (size_t)r * k, zr, (size_t)k * sizeof *vt);
+        } else { /* U = z^T, V^T = P */
+            for (int i = 0; zr != NULL && i < k; i++)
+                u[(size_t)i * k + r] = zr[i];
+            if (vt != NULL)
+                memcpy(vt + (size_t)r * l, pr, (size_t)l * sizeof *vt);
+        }
+    }
+    fix_signs(u, vt, w->m, w->n, k);
+}
+
+/* Everything svd.h promises, for a double (a) or a float (af) matrix. */
+static ld_status svd_run(double *s, double *u, double *vt, const double *a, const float *af, int m,
+                         int n, const svd_options *opt, svd_info *info, char *err, size_t errlen)
+{
+    svd_info unused;
+    if (info == NULL)
+        info = &unused;
+    memset(info, 0, sizeof *info);
+    if (m < 1 || n < 1)
+        return ld_fail(err, errlen, LD_EINPUT, "svd: a %dx%d matrix; both sizes must be at least 1",
+                       m, n);
+    if (s == NULL || (a == NULL && af == NULL))
+        return ld_fail(err, errlen, LD_EINPUT, "svd: NULL %s", s == NULL ? "s" : "matrix");
+    svd_work w;
+    ld_status st = work_init(&w, m, n, u != NULL, vt != NULL, opt, err, errlen);
+    if (st != LD_OK)
+        return st;
+    st = load(w.copy, a, af, m, n, err, errlen);
+    if (st == LD_OK) {
+        const int e = scale_to_unit(w.copy, (size_t)w.k * w.l);
+        if (w.lq) {
+            lq_factor(w.copy, w.tau, w.k, w.l);
+            lq_take_l(w.j.w, w.copy, w.k, w.l);
+        }
+        jacobi_start(&w.j);
+        st = iterate(&w.j, opt, info, err, errlen);
+        if (st == LD_OK)
+            st = finish_values(s, &w, e, err, errlen);
+    }
+    if (st == LD_OK && (u != NULL || vt != NULL))
+        finish_vectors(u != NULL ? u : w.u, vt, &w);
+    work_free(&w);
+    return st;
+}
+
+ld_status svd_ex(double *s, double *u, double *vt, const double *a, int m, int n,
+                 const svd_options *opt, svd_info *info, char *err, size_t errlen)
+{
+    return svd_run(s, u, vt, a, NULL, m, n, opt, info, err, errlen);
+}
+
+ld_status svd(double *s, double *u, double *vt, const double *a, int m, int n, char *err,
+              size_t errlen)
+{
+    return svd_run(s, u, vt, a, NULL, m, n, NULL, NULL, err, errlen);
+}
+
+ld_status svd_f32(double *s, double *u, double *vt, const float *a, int m, int n, char *err,
+                  size_t errlen)
+{
+    return svd_run(s, u, vt, NULL, a, m, n, NULL, NULL, err, errlen);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the low-rank product s B A, without forming it */
+
+enum { LR_BT, LR_AT, LR_TAU_B, LR_TAU_A, LR_CORE, LR_UC, LR_VTC, LR_ROW, LR_U, N_LR_PARTS };
+
+/* bt (R, O) = B^T and at (R, I) = A in double: the rows are the vectors
+ * that the LQ step reduces. LD_EINPUT naming an entry that is not finite. */
+static ld_status load_factors(double *bt, double *at, const float *b, const float *a, int O, int R,
+                              int I, char *err, size_t errlen)
+{
+    for (int o = 0; o < O; o++)
+        for (int r = 0; r < R; r++) {
+            if (!isfinite(b[(size_t)o * R + r]))
+                return ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: B[%d][%d] is not finite", o, r);
+            bt[(size_t)r * O + o] = b[(size_t)o * R + r];
+        }
+    for (size_t i = 0; i < (size_t)R * I; i++) {
+        if (!isfinite(a[i]))
+            return ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: A[%zu][%zu] is not finite",
+                           i / (size_t)I, i % (size_t)I);
+        at[i] = a[i];
+    }
+    return LD_OK;
+}
+
+/* core (R, R) = scale L_B^T L_A, from the factored bt (R, O) and at (R, I):
+ * B^T = [L_B 0] H_B and A = [L_A 0] H_A, so
+ *     s B A = H_B^T [s L_B^T L_A 0; 0 0] H_A.
+ * Both L are lower triangular: only rows r >= max(i, j) add to (i, j). */
+static void lowrank_core(double *core, const double *bt, const double *at, double scale, int O,
+                         int R, int I)
+{
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < R; j++) {
+            double v = 0.0;
+            for (int r = i > j ? i : j; r < R; r++)
+                v += bt[(size_t)r * O + i] * at[(size_t)r * I + j];
+            core[(size_t)i * R + j] = scale * v;
+        }
+}
+
+/* U = H_B^T [U_c; 0] and V^T = [V_c^T 0] H_A, one row of U^T or V^T at a
+ * time through lq_apply. u (O, R) and vt (R, I) or NULL. */
+static void lowrank_vectors(double *u, double *vt, double *const part[N_LR_PARTS], int O, int R,
+                            int I)
+{
+    double *row = part[LR_ROW];
+    for (int r = 0; r < R; r++) {
+        memset(row, 0, (size_t)(O > I ? O : I) * sizeof *row);
+        for (int i = 0; i < R; i++)
+            row[i] = part[LR_UC][(size_t)i * R + r]; /* column r of U_c */
+        lq_apply(row, part[LR_BT], part[LR_TAU_B], R, O);
+        for (int o = 0; o < O; o++)
+            u[(size_t)o * R + r] = row[o];
+        if (vt == NULL)
+            continue;
+        memset(row + R, 0, (size_t)(I - R) * sizeof *row);
+        memcpy(row, part[LR_VTC] + (size_t)r * R, (size_t)R * sizeof *row);
+        lq_apply(row, part[LR_AT], part[LR_TAU_A], R, I);
+        memcpy(vt + (size_t)r * I, row, (size_t)I * sizeof *row);
+    }
+    fix_signs(u, vt, O, I, R);
+}
+
+static int lowrank_sizes(size_t size[N_LR_PARTS], int O, int R, int I, int vectors, int u_scratch)
+{
+    const size_t r = (size_t)R;
+    memset(size, 0, N_LR_PARTS * sizeof size[0]);
+    size[LR_TAU_B] = size[LR_TAU_A] = r;
+    size[LR_CORE] = r * r; /* R <= min(O, I), and O R fits */
+    if (vectors) {
+        size[LR_UC] = size[LR_VTC] = r * r;
+        size[LR_ROW] = (size_t)(O > I ? O : I);
+    }
+    return ld_mul_size(&size[LR_BT], r, (size_t)O) != 0 ||
+           ld_mul_size(&size[LR_AT], r, (size_t)I) != 0 ||
+           (u_scratch && ld_mul_size(&size[LR_U], (size_t)O, r) != 0);
+}
+
+ld_status svd_lowrank(double *s, double *u, double *vt, const float *b, const float *a,
+                      double scale, int O, int R, int I, char *err, size_t errlen)
+{
+    if (O < 1 || R < 1 || I < 1 || R > O || R > I)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "svd_lowrank: B (%d, %d) and A (%d, %d) need 1 <= R <= min(O, I); for a "
+                       "larger R form s B A and call svd", O, R, R, I);
+    if (s == NULL || b == NULL || a == NULL || !isfinite(scale))
+        return ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: NULL s, B or A, or a scale that is not "
+                       "finite");
+    const int vectors = u != NULL || vt != NULL;
+    size_t size[N_LR_PARTS];
+    double *part[N_LR_PARTS];
+    void *mem = NULL;
+    char what[80];
+    snprintf(what, sizeof what, "svd_lowrank of B (%d, %d) A (%d, %d)", O, R, R, I);
+    const int overflow = lowrank_sizes(size, O, R, I, vectors, vt != NULL && u == NULL);
+    ld_status st = alloc_parts(&mem, part, size, N_LR_PARTS, overflow, what, err, errlen);
+    if (st != LD_OK)
+        return st;
+    st = load_factors(part[LR_BT], part[LR_AT], b, a, O, R, I, err, errlen);
+    if (st == LD_OK) {
+        lq_factor(part[LR_BT], part[LR_TAU_B], R, O);
+        lq_factor(part[LR_AT], part[LR_TAU_A], R, I);
+        lowrank_core(part[LR_CORE], part[LR_BT], part[LR_AT], scale, O, R, I);
+        for (size_t i = 0; i < size[LR_CORE] && st == LD_OK; i++)
+            if (!isfinite(part[LR_CORE][i]))
+                st = ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: s B A overflows double (scale %g)",
+                             scale);
+    }
+    if (st == LD_OK)
+        st = svd(s, part[LR_UC], part[LR_VTC], part[LR_CORE], R, R, err, errlen);
+    if (st == LD_OK && vectors)
+        lowrank_vectors(u != NULL ? u : part[LR_U], vt, part, O, R, I);
+    free(mem);
+    return st;
+}
