@@ -79,7 +79,8 @@ ld_status config_check_scales(const config *cfg, char *err, size_t errlen)
     const char *opt = cfg->alpha > 0.0 ? "--alpha" : "--ranks";
     for (int i = 0; i < cfg->n_ranks; i++) {
         const int r = cfg->ranks[i];
-        const float alpha = config_alpha(cfg, r), scale = config_scale(cfg, r);
+        /* alpha is kept as the parsed double, and must also be a normal float */
+        const float alpha = (float)config_alpha(cfg, r), scale = config_scale(cfg, r);
         if (!isfinite(alpha) || alpha < FLT_MIN || !isfinite(scale) || scale < FLT_MIN)
             return ld_fail(err, errlen, LD_EINPUT,
                            "%s: alpha %g gives lora_r%d the scale %g (%s), not a normal float "

@@ -765,7 +765,7 @@ static void test_edge_cases(const char *dir)
      * to hold the legend. */
     enum { MANY = 40 };
     const char *many[MANY];
-    char mnames[MANY][16];
+    char mnames[MANY][24];
     double mv[MANY * 3];
     for (int c = 0; c < MANY; c++) {
         snprintf(mnames[c], sizeof mnames[c], "curve %d", c);
