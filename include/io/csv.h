@@ -1,5 +1,5 @@
 /* csv.h - read and write numeric CSV tables, and split them into (X, Y).
- * The reader and the split are csv.c, the writer csv_write.c.
+ * The reader is csv.c, the split csv_split.c, the writer csv_write.c.
  *
  * Dimension key: N samples (rows), I inputs, O outputs.
  *

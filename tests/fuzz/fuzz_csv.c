@@ -2,7 +2,7 @@
  *
  * Build and run (from the repository root):
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
- *       tests/fuzz/fuzz_csv.c src/io/csv.c src/status.c -lm -o fuzz_csv
+ *       tests/fuzz/fuzz_csv.c src/io/csv.c src/io/csv_split.c src/io/infile.c src/status.c -lm -o fuzz_csv
  *   ./fuzz_csv -max_total_time=60 tests/fuzz/corpus/csv
  *
  * Input: the first byte picks the --in/--out hints, the rest is the CSV text.
