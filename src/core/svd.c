@@ -1,9 +1,9 @@
 /* svd.c - the thin SVD by one-sided Jacobi (Hestenes); svd.h has the
  * algorithm, the convergence criterion, the sweep limit and the sign
- * convention.
+ * convention. svd_lowrank.c, the SVD of s B A, borrows the LQ step, the
+ * signs and the work space from here (svd_parts.h).
  *
- * Dimension key: m rows and n columns of A, k = min(m, n), l = max(m, n);
- * in svd_lowrank, O out, R rank, I in.
+ * Dimension key: m rows and n columns of A, k = min(m, n), l = max(m, n).
  *
  * The k vectors that the rotations make orthogonal are the rows of
  * w (k, l): w = A^T when m >= n, w = A when m < n. The same rotations are
@@ -18,6 +18,8 @@
  * coordinates but k long instead of l, and P = [P_L 0] H at the end.
  */
 #include "core/svd.h"
+
+#include "svd_parts.h"
 
 #include <float.h>
 #include <math.h>
@@ -238,7 +240,7 @@ static ld_status iterate(jacobi *j, const svd_options *opt, svd_info *info, char
  * dgelqf without blocking). Afterwards row i of w holds L's entries in
  * columns 0..i and v_i in columns i+1..l-1 (v_i[i] = 1 is implied); tau
  * (k). k <= l. */
-static void lq_factor(double *w, double *tau, int k, int l)
+void svd_lq_factor(double *w, double *tau, int k, int l)
 {
     for (int i = 0; i < k; i++) {
         double *wi = w + (size_t)i * l;
@@ -265,7 +267,7 @@ static void lq_factor(double *w, double *tau, int k, int l)
 
 /* x (l) <- [x[0..k) 0] H_{k-1} ... H_0: a row in L's coordinates back in
  * w's. The caller zeroes x[k..l). */
-static void lq_apply(double *x, const double *w, const double *tau, int k, int l)
+void svd_lq_apply(double *x, const double *w, const double *tau, int k, int l)
 {
     for (int i = k - 1; i >= 0; i--) {
         if (tau[i] == 0.0)
@@ -375,7 +377,7 @@ static void normalise_rows(jacobi *j, const double *sigma)
 /* The sign convention of svd.h: the largest |entry| of each column of U
  * positive (the first one on a tie), the row of V^T flipped with it so
  * that U diag(s) V^T is unchanged. u (m, k), vt (k, n) or NULL. */
-static void fix_signs(double *u, double *vt, int m, int n, int k)
+void svd_fix_signs(double *u, double *vt, int m, int n, int k)
 {
     for (int r = 0; r < k; r++) {
         int big = 0;
@@ -422,8 +424,8 @@ static int use_lq(int k, int l, const svd_options *opt)
 /* One allocation for n_parts parts of size[i] doubles each: *mem is the
  * block, part[i] points into it (NULL for an empty part). overflow says
  * that computing a size overflowed; what names the job in the message. */
-static ld_status alloc_parts(void **mem, double **part, const size_t *size, int n_parts,
-                             int overflow, const char *what, char *err, size_t errlen)
+ld_status svd_alloc_parts(void **mem, double **part, const size_t *size, int n_parts,
+                          int overflow, const char *what, char *err, size_t errlen)
 {
     size_t total = 0, bytes = 0;
     for (int i = 0; i < n_parts && !overflow; i++)
@@ -481,7 +483,7 @@ static ld_status work_init(svd_work *w, int m, int n, int want_u, int want_vt,
     char what[64];
     snprintf(what, sizeof what, "svd of a %dx%d matrix", m, n);
     const int overflow = work_sizes(size, w, need_z, need_p, want_vt && !want_u);
-    ld_status st = alloc_parts(&w->mem, part, size, N_PARTS, overflow, what, err, errlen);
+    ld_status st = svd_alloc_parts(&w->mem, part, size, N_PARTS, overflow, what, err, errlen);
     if (st != LD_OK)
         return st;
     w->copy = part[PART_COPY];
@@ -550,7 +552,7 @@ static void finish_vectors(double *u, double *vt, svd_work *w)
         if (w->lq && (w->tall || vt != NULL)) {
             memcpy(w->row, pr, (size_t)k * sizeof *w->row);
             memset(w->row + k, 0, (size_t)(l - k) * sizeof *w->row);
-            lq_apply(w->row, w->copy, w->tau, k, l);
+            svd_lq_apply(w->row, w->copy, w->tau, k, l);
             pr = w->row;
         }
         const double *zr = j->z != NULL ? j->z + (size_t)r * k : NULL;
@@ -566,7 +568,7 @@ static void finish_vectors(double *u, double *vt, svd_work *w)
                 memcpy(vt + (size_t)r * l, pr, (size_t)l * sizeof *vt);
         }
     }
-    fix_signs(u, vt, w->m, w->n, k);
+    svd_fix_signs(u, vt, w->m, w->n, k);
 }
 
 /* Everything svd.h promises, for a double (a) or a float (af) matrix. */
@@ -590,7 +592,7 @@ static ld_status svd_run(double *s, double *u, double *vt, const double *a, cons
     if (st == LD_OK) {
         const int e = scale_to_unit(w.copy, (size_t)w.k * w.l);
         if (w.lq) {
-            lq_factor(w.copy, w.tau, w.k, w.l);
+            svd_lq_factor(w.copy, w.tau, w.k, w.l);
             lq_take_l(w.j.w, w.copy, w.k, w.l);
         }
         jacobi_start(&w.j);
@@ -620,121 +622,4 @@ ld_status svd_f32(double *s, double *u, double *vt, const float *a, int m, int n
                   size_t errlen)
 {
     return svd_run(s, u, vt, NULL, a, m, n, NULL, NULL, err, errlen);
-}
-
-/* ------------------------------------------------------------------------ */
-/* the low-rank product s B A, without forming it */
-
-enum { LR_BT, LR_AT, LR_TAU_B, LR_TAU_A, LR_CORE, LR_UC, LR_VTC, LR_ROW, LR_U, N_LR_PARTS };
-
-/* bt (R, O) = B^T and at (R, I) = A in double: the rows are the vectors
- * that the LQ step reduces. LD_EINPUT naming an entry that is not finite. */
-static ld_status load_factors(double *bt, double *at, const float *b, const float *a, int O, int R,
-                              int I, char *err, size_t errlen)
-{
-    for (int o = 0; o < O; o++)
-        for (int r = 0; r < R; r++) {
-            if (!isfinite(b[(size_t)o * R + r]))
-                return ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: B[%d][%d] is not finite", o, r);
-            bt[(size_t)r * O + o] = b[(size_t)o * R + r];
-        }
-    for (size_t i = 0; i < (size_t)R * I; i++) {
-        if (!isfinite(a[i]))
-            return ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: A[%zu][%zu] is not finite",
-                           i / (size_t)I, i % (size_t)I);
-        at[i] = a[i];
-    }
-    return LD_OK;
-}
-
-/* core (R, R) = scale L_B^T L_A, from the factored bt (R, O) and at (R, I):
- * B^T = [L_B 0] H_B and A = [L_A 0] H_A, so
- *     s B A = H_B^T [s L_B^T L_A 0; 0 0] H_A.
- * Both L are lower triangular: only rows r >= max(i, j) add to (i, j). */
-static void lowrank_core(double *core, const double *bt, const double *at, double scale, int O,
-                         int R, int I)
-{
-    for (int i = 0; i < R; i++)
-        for (int j = 0; j < R; j++) {
-            double v = 0.0;
-            for (int r = i > j ? i : j; r < R; r++)
-                v += bt[(size_t)r * O + i] * at[(size_t)r * I + j];
-            core[(size_t)i * R + j] = scale * v;
-        }
-}
-
-/* U = H_B^T [U_c; 0] and V^T = [V_c^T 0] H_A, one row of U^T or V^T at a
- * time through lq_apply. u (O, R) and vt (R, I) or NULL. */
-static void lowrank_vectors(double *u, double *vt, double *const part[N_LR_PARTS], int O, int R,
-                            int I)
-{
-    double *row = part[LR_ROW];
-    for (int r = 0; r < R; r++) {
-        memset(row, 0, (size_t)(O > I ? O : I) * sizeof *row);
-        for (int i = 0; i < R; i++)
-            row[i] = part[LR_UC][(size_t)i * R + r]; /* column r of U_c */
-        lq_apply(row, part[LR_BT], part[LR_TAU_B], R, O);
-        for (int o = 0; o < O; o++)
-            u[(size_t)o * R + r] = row[o];
-        if (vt == NULL)
-            continue;
-        memset(row + R, 0, (size_t)(I - R) * sizeof *row);
-        memcpy(row, part[LR_VTC] + (size_t)r * R, (size_t)R * sizeof *row);
-        lq_apply(row, part[LR_AT], part[LR_TAU_A], R, I);
-        memcpy(vt + (size_t)r * I, row, (size_t)I * sizeof *row);
-    }
-    fix_signs(u, vt, O, I, R);
-}
-
-static int lowrank_sizes(size_t size[N_LR_PARTS], int O, int R, int I, int vectors, int u_scratch)
-{
-    const size_t r = (size_t)R;
-    memset(size, 0, N_LR_PARTS * sizeof size[0]);
-    size[LR_TAU_B] = size[LR_TAU_A] = r;
-    size[LR_CORE] = r * r; /* R <= min(O, I), and O R fits */
-    if (vectors) {
-        size[LR_UC] = size[LR_VTC] = r * r;
-        size[LR_ROW] = (size_t)(O > I ? O : I);
-    }
-    return ld_mul_size(&size[LR_BT], r, (size_t)O) != 0 ||
-           ld_mul_size(&size[LR_AT], r, (size_t)I) != 0 ||
-           (u_scratch && ld_mul_size(&size[LR_U], (size_t)O, r) != 0);
-}
-
-ld_status svd_lowrank(double *s, double *u, double *vt, const float *b, const float *a,
-                      double scale, int O, int R, int I, char *err, size_t errlen)
-{
-    if (O < 1 || R < 1 || I < 1 || R > O || R > I)
-        return ld_fail(err, errlen, LD_EINPUT,
-                       "svd_lowrank: B (%d, %d) and A (%d, %d) need 1 <= R <= min(O, I); for a "
-                       "larger R form s B A and call svd", O, R, R, I);
-    if (s == NULL || b == NULL || a == NULL || !isfinite(scale))
-        return ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: NULL s, B or A, or a scale that is not "
-                       "finite");
-    const int vectors = u != NULL || vt != NULL;
-    size_t size[N_LR_PARTS];
-    double *part[N_LR_PARTS];
-    void *mem = NULL;
-    char what[80];
-    snprintf(what, sizeof what, "svd_lowrank of B (%d, %d) A (%d, %d)", O, R, R, I);
-    const int overflow = lowrank_sizes(size, O, R, I, vectors, vt != NULL && u == NULL);
-    ld_status st = alloc_parts(&mem, part, size, N_LR_PARTS, overflow, what, err, errlen);
-    if (st != LD_OK)
-        return st;
-    st = load_factors(part[LR_BT], part[LR_AT], b, a, O, R, I, err, errlen);
-    if (st == LD_OK) {
-        lq_factor(part[LR_BT], part[LR_TAU_B], R, O);
-        lq_factor(part[LR_AT], part[LR_TAU_A], R, I);
-        lowrank_core(part[LR_CORE], part[LR_BT], part[LR_AT], scale, O, R, I);
-        for (size_t i = 0; i < size[LR_CORE] && st == LD_OK; i++)
-            if (!isfinite(part[LR_CORE][i]))
-                st = ld_fail(err, errlen, LD_EINPUT, "svd_lowrank: s B A overflows double (scale %g)",
-                             scale);
-    }
-    if (st == LD_OK)
-        st = svd(s, part[LR_UC], part[LR_VTC], part[LR_CORE], R, R, err, errlen);
-    if (st == LD_OK && vectors)
-        lowrank_vectors(u != NULL ? u : part[LR_U], vt, part, O, R, I);
-    free(mem);
-    return st;
 }
