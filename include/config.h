@@ -33,6 +33,13 @@ typedef enum {
     EXPERIMENT_FINETUNE = 1 /* frozen pretrained layer + LoRA vs full fine-tuning */
 } experiment_kind;
 
+/* How a fine-tuned LoRA layer starts (--init): PEFT's init_lora_weights. */
+typedef enum {
+    LORA_INIT_DEFAULT = 0, /* True in PEFT: A as nn.Linear, B = 0 (lora_init_peft) */
+    LORA_INIT_PISSA = 1    /* "pissa": A, B from the base's top singular triplets, and the
+                            * base becomes the residual (lora_init_pissa); finetune only */
+} lora_init_kind;
+
 typedef struct {
     experiment_kind experiment; /* --experiment, scratch */
     int epochs;          /* --epochs, 100 (finetune 400) */
@@ -51,6 +58,7 @@ typedef struct {
     int delta_rank;      /* --delta-rank, 2 (finetune): rank k of the task shift */
     double noise;        /* --noise, 0.01 (finetune): std of the target noise */
     int pretrain_epochs; /* --pretrain-epochs, 500 (finetune) */
+    lora_init_kind init; /* --init, default (pissa: finetune only) */
     const char *output_dir; /* --output-dir, "results" */
     int quiet;           /* --quiet */
     /* files in and out (dataio.h, export.h); NULL / 0 = unset */
@@ -70,6 +78,8 @@ void config_defaults_for(config *cfg, experiment_kind kind);
 
 /* "scratch" or "finetune". */
 const char *config_experiment_name(experiment_kind kind);
+/* "default" or "pissa", as --init and PEFT's init_lora_weights spell it. */
+const char *config_init_name(lora_init_kind kind);
 
 /* alpha and scale of LoRA rank r under cfg: alpha is --alpha as parsed (a
  * double) if given, else r; scale is alpha/r, or alpha/sqrt(r) with

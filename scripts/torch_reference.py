@@ -64,6 +64,9 @@ Tensors of a model fixture (kinds 0-2), in this order:
 <param> is weight, bias (dense); lora_A.weight, lora_B.weight (LoRA); plus
 base.weight, base.bias for the frozen base (kind 2: init and final only; the
 base is frozen, so it has no grad0 and final must equal init).
+A PiSSA fixture (kind 2) starts from PEFT's pissa_init: its init.* are the
+PiSSA factors and the residual base, and pissa.weight (O, I), right after
+y, is the base weight before PiSSA.
 
 Tensors of an Adam fixture (kind 3):
     init.p (P), grads (T, P) the gradient given at each step,
@@ -187,7 +190,9 @@ class LoRA(nn.Module):
         return d if self.base is None else self.base(x) + d
 
 
-def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0):
+def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0, prepare=None):
+    """prepare(model), if given, changes the fresh model before training and
+    returns extra tensors for the file."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # module init draws from the default generator
     x = torch.randn(N, I, generator=g)
@@ -196,6 +201,7 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
         model = nn.Linear(I, O)
     else:
         model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE)
+    extra = prepare(model) if prepare is not None else []
     names = [n for n, _ in model.named_parameters()]
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     init = [(n, p.detach().clone()) for n, p in model.named_parameters()]
@@ -227,7 +233,7 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
         losses.append(sum(batch_losses) / len(batch_losses))
 
     params = dict(model.named_parameters())
-    tensors = [("x", x), ("y", y)]
+    tensors = [("x", x), ("y", y)] + extra
     if orders:
         tensors.append(("order", torch.stack(orders).to(torch.float32)))
     tensors += [("init." + n, t) for n, t in init]
@@ -236,6 +242,26 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     tensors += [("final." + n, params[n]) for n in names]
     write_fixture(path, kind, (I, O, rank, N, B, E), (lr, 0.9, 0.999, 1e-8, alpha, scale),
                   tensors)
+
+
+def pissa_init(model):
+    """PEFT's LoraLayer.pissa_init (src/peft/tuners/lora/layer.py) for
+    init_lora_weights="pissa", in PEFT's own names and dtype (float32): the
+    thin SVD of the base weight (O, I) gives V S Uh; the top r values are
+    divided by the scaling; lora_A = diag(sqrt(S_r)) Uh_r, lora_B =
+    V_r diag(sqrt(S_r)); the base becomes weight - scaling lora_B @ lora_A.
+    Returns the base weight before, as "pissa.weight"."""
+    r, weight = model.lora_A.weight.shape[0], model.base.weight.detach().clone()
+    V, S, Uh = torch.linalg.svd(weight.data, full_matrices=False)
+    Vr, Sr, Uhr = V[:, :r], S[:r].clone(), Uh[:r]
+    Sr /= model.scale
+    lora_A = torch.diag(torch.sqrt(Sr)) @ Uhr
+    lora_B = Vr @ torch.diag(torch.sqrt(Sr))
+    with torch.no_grad():
+        model.lora_A.weight.copy_(lora_A)
+        model.lora_B.weight.copy_(lora_B)
+        model.base.weight.copy_(weight - model.scale * lora_B @ lora_A)
+    return [("pissa.weight", weight)]
 
 
 def adam_case(path, seed, T=50, lr=0.01):
@@ -349,6 +375,9 @@ def main():
     # rsLoRA scale alpha/sqrt(r), with mini-batches (gathers cached base rows)
     train_case(out("base_rslora_r3_7x3_b5.ldfx"), 302, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.01,
                rank=3, alpha=6.0, scale=6.0 / 3 ** 0.5)
+    # PiSSA: A, B and the residual base from the base's SVD (PEFT's pissa_init)
+    train_case(out("pissa_lora_r2_10x5.ldfx"), 303, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=2, alpha=4.0, scale=4.0 / 2, prepare=pissa_init)
     # (d) Adam alone, 50 steps, large and tiny gradients.
     adam_case(out("adam_50.ldfx"), 401)
     # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,

@@ -42,6 +42,7 @@ enum {
     OPT_SAVE_DATA,
     OPT_SAVE_WEIGHTS,
     OPT_THREADS,
+    OPT_INIT,
     OPT_END /* one past the last long-only option */
 };
 
@@ -69,6 +70,7 @@ static const struct option long_options[] = {
     {"save-data", no_argument, NULL, OPT_SAVE_DATA},
     {"save-weights", no_argument, NULL, OPT_SAVE_WEIGHTS},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"init", required_argument, NULL, OPT_INIT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -124,6 +126,9 @@ void cli_usage(FILE *fp)
     fprintf(fp, "  --noise X          std of the Gaussian noise on every target, 0 or a normal\n"
                 "                     float whose square is one too [%g]\n", ft.noise);
     fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
+    fputs("  --init NAME        how LoRA's A and B start: default (PEFT's: B = 0) or\n"
+          "                     pissa (the base's top-r singular triplets; the base\n"
+          "                     becomes the residual) [default]\n", fp);
     fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
           "                     layer.bias, or weight and bias) instead of pretraining\n", fp);
     fprintf(fp, "  with --experiment finetune, --epochs, --samples, --test-samples and --lr\n"
@@ -276,6 +281,26 @@ static ld_status parse_experiment(const char *flag, const char *s, experiment_ki
     return LD_OK;
 }
 
+/* --init: PEFT's init_lora_weights values that lora_demo has. PEFT's
+ * "pissa_niter_N" (a randomized SVD, torch.svd_lowrank) is refused by name:
+ * the exact SVD is cheap at these sizes. */
+static ld_status parse_init(const char *flag, const char *s, lora_init_kind *out, char *err,
+                            size_t errlen)
+{
+    if (strcmp(s, "default") == 0)
+        *out = LORA_INIT_DEFAULT;
+    else if (strcmp(s, "pissa") == 0)
+        *out = LORA_INIT_PISSA;
+    else if (strncmp(s, "pissa_niter_", 12) == 0)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--%s: '%s' (PEFT's randomized SVD) is not supported; pissa takes the exact "
+                       "SVD", flag, s);
+    else
+        return ld_fail(err, errlen, LD_EINPUT, "--%s: '%s' is not an initialisation (default, pissa)",
+                       flag, s);
+    return LD_OK;
+}
+
 /* "1,2,4": non-empty, each a whole number >= 1, no repeats. The upper bound
  * min(in, out) is checked after all options are read. */
 static ld_status parse_ranks(const char *s, config *cfg, char *err, size_t errlen)
@@ -418,6 +443,7 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_ALPHA: return parse_float(name, arg, &cfg->alpha, err, errlen);
     case OPT_BATCH_SIZE: return parse_int(name, arg, 1, INT_MAX, &cfg->batch_size, err, errlen);
     case OPT_EXPERIMENT: return parse_experiment(name, arg, &cfg->experiment, err, errlen);
+    case OPT_INIT: return parse_init(name, arg, &cfg->init, err, errlen);
     case OPT_DELTA_RANK: return parse_int(name, arg, 1, INT_MAX, &cfg->delta_rank, err, errlen);
     case OPT_NOISE: return parse_noise(name, arg, &cfg->noise, err, errlen);
     case OPT_PRETRAIN_EPOCHS:
@@ -497,6 +523,10 @@ static ld_status apply_experiment(config *cfg, const given_options *given, char 
         if (was_given(given, ft_only[i].opt))
             return ld_fail(err, errlen, LD_EINPUT, "--%s: only used by --experiment finetune",
                            ft_only[i].name);
+    if (cfg->init == LORA_INIT_PISSA)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--init: pissa needs --experiment finetune (it splits a pretrained base; "
+                       "scratch has none)");
     return LD_OK;
 }
 

@@ -55,6 +55,11 @@ const char *config_experiment_name(experiment_kind kind)
     return kind == EXPERIMENT_FINETUNE ? "finetune" : "scratch";
 }
 
+const char *config_init_name(lora_init_kind kind)
+{
+    return kind == LORA_INIT_PISSA ? "pissa" : "default";
+}
+
 double config_alpha(const config *cfg, int rank)
 {
     return cfg->alpha > 0.0 ? cfg->alpha : (double)rank;

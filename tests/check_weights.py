@@ -1,17 +1,20 @@
 """check_weights.py - the standard-library safetensors reader of docs/files.md
 against the C side.
 
-usage: python3 check_weights.py DOC.md DIR   (DOC.md: docs/files.md)
+usage: python3 check_weights.py DOC.md DIR [RUN]   (DOC.md: docs/files.md)
 
 Takes the first ```python block of DOC.md that defines load_safetensors,
 runs it, example included, in DIR, and with that function alone checks the
-files of DIR/out/a, a finetune run with --save-data --save-weights (the
-directory the example reads):
+files of DIR/out/a (or DIR/out/RUN), a finetune run with --save-data
+--save-weights (the example reads out/a):
   * each model's final weights, applied to test.csv in Python (doubles),
     give the held-out MSE that summary.json reports (merged, for LoRA);
   * its initial weights on train.csv give the first loss of losses.csv;
   * the adapters and base.safetensors hold the numbers of the weights files,
-    and adapter_config.json and the metadata agree on r, alpha and scale.
+    and adapter_config.json and the metadata agree on r, alpha and scale;
+  * with --init pissa: each adapter's base.safetensors is the residual its
+    weights files carry, residual + s B0 A0 is base.safetensors again within
+    float rounding, and adapter_config.json says "pissa".
 Prints one line per failure and ends with "python: N passed, M failed".
 """
 import contextlib
@@ -49,7 +52,7 @@ readme, work = os.path.abspath(sys.argv[1]), sys.argv[2]
 blocks = re.findall(r"```python\n(.*?)```", open(readme).read(), re.S)
 code = next(b for b in blocks if "def load_safetensors" in b)
 os.chdir(work)
-run_dir = os.path.join("out", "a")
+run_dir = os.path.join("out", sys.argv[3] if len(sys.argv) > 3 else "a")
 env = {}
 with contextlib.redirect_stdout(io.StringIO()):  # the example prints
     exec(compile(code, readme, "exec"), env)  # the README's code, example included
@@ -128,10 +131,23 @@ for m in summary["models"]:
         check(init["weight"] == base["layer.weight"] and init["bias"] == base["layer.bias"],
               "dense starts from base.safetensors")
         continue
-    check(final["base_layer.weight"] == base["layer.weight"]
-          and final["base_layer.bias"] == base["layer.bias"], name + ": base_layer is the base")
-    check(all(v == 0.0 for v in init["lora_B.weight"][1]), name + ": B starts at zero")
     adir = os.path.join(run_dir, "adapters", name)
+    pissa = summary["config"]["init"] == "pissa"
+    if pissa:
+        res, _ = load(os.path.join(adir, "base.safetensors"))
+        s = float(imeta["scale"])
+        bm, a = matrix(init, "lora_B.weight"), matrix(init, "lora_A.weight")
+        w0, wr = matrix(base, "layer.weight"), matrix(res, "layer.weight")
+        worst = max(abs(wr[o][i] + s * sum(bm[o][k] * a[k][i] for k in range(len(a))) - w0[o][i])
+                    for o in range(len(w0)) for i in range(len(w0[0])))
+        check(worst <= 1e-6 * max(abs(v) for v in base["layer.weight"][1]),
+              "%s: PiSSA residual + s B A is the base (worst %.3g)" % (name, worst))
+        base_of_model = res
+    else:
+        check(all(v == 0.0 for v in init["lora_B.weight"][1]), name + ": B starts at zero")
+        base_of_model = base
+    check(final["base_layer.weight"] == base_of_model["layer.weight"]
+          and final["base_layer.bias"] == base["layer.bias"], name + ": base_layer is the base")
     ad, ameta = load(os.path.join(adir, "adapter_model.safetensors"))
     check(ad["base_model.model.layer.lora_A.weight"] == final["lora_A.weight"]
           and ad["base_model.model.layer.lora_B.weight"] == final["lora_B.weight"]
@@ -143,7 +159,9 @@ for m in summary["models"]:
     # as torch does when it multiplies: the run's scale, bit for bit.
     scale = cfg["lora_alpha"] / (math.sqrt(r) if cfg.get("use_rslora", False) else r)
     check(r == m["rank"] and cfg["peft_type"] == "LORA" and cfg["target_modules"] == ["layer"]
-          and f32(scale) == f32(float(fmeta["scale"])), name + ": adapter_config.json")
+          and f32(scale) == f32(float(fmeta["scale"]))
+          and cfg.get("init_lora_weights", True) == ("pissa" if pissa else True),
+          name + ": adapter_config.json")
 
 print("python: %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)

@@ -68,6 +68,10 @@ expect_usage_error "--noise: '1e20' is too large: the noise floor noise^2 would 
     --experiment finetune --noise 1e20
 expect_usage_error "--noise: '1e-300' is too small for a float (0 or at least 1.17549e-38)" \
     --experiment finetune --noise 1e-300
+expect_usage_error "--init: 'lora' is not an initialisation (default, pissa)" --experiment finetune --init lora
+expect_usage_error "--init: 'pissa_niter_4' (PEFT's randomized SVD) is not supported" \
+    --experiment finetune --init pissa_niter_4
+expect_usage_error "--init: pissa needs --experiment finetune" --init pissa
 expect_usage_error "--ranks: empty list" --ranks ""
 expect_usage_error "--ranks: '1,,2'" --ranks 1,,2
 expect_usage_error "--ranks: '1,2,'" --ranks 1,2,

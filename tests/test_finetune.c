@@ -429,6 +429,15 @@ static void test_options(void)
     CHECK(PARSE(&c, err, "--experiment", "finetune", "--in", "1", "--ranks", "1") == LD_EINPUT &&
               strstr(err, "--delta-rank"),
           "default delta-rank 2 > min(in, out) = 1 not refused: '%s'", err);
+    CHECK(PARSE(&c, err, "--experiment", "finetune", "--init", "pissa") == LD_OK &&
+              c.init == LORA_INIT_PISSA && PARSE(&c, err, "--init", "default") == LD_OK &&
+              c.init == LORA_INIT_DEFAULT,
+          "--init pissa (finetune) or default (scratch) refused (%s)", err);
+    expect_refused("--init", "svd", NULL);
+    expect_refused("--init", "pissa_niter_16", NULL);
+    CHECK(PARSE(&c, err, "--init", "pissa") == LD_EINPUT && strstr(err, "--init") &&
+              strstr(err, "finetune"),
+          "--init pissa in scratch: '%s'", err);
     /* finetune-only options are refused, not ignored, in a scratch run */
     const char *only[][2] = {{"--delta-rank", "2"}, {"--noise", "0.1"}, {"--pretrain-epochs", "5"}};
     for (int i = 0; i < 3; i++)

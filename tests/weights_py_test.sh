@@ -22,4 +22,13 @@ if ! "$BIN" --quiet --experiment finetune --epochs 40 --pretrain-epochs 60 --sam
     echo "python: 0 passed, 1 failed"
     exit 1
 fi
-python3 tests/check_weights.py docs/files.md "$TMP"
+python3 tests/check_weights.py docs/files.md "$TMP" || rc=1
+# --init pissa: the residual bases, and the adapters' init_lora_weights
+if ! "$BIN" --quiet --experiment finetune --init pissa --alpha 4 --epochs 40 --pretrain-epochs 60 \
+        --samples 80 --test-samples 50 --save-data --save-weights --output-dir "$TMP/out/pissa"; then
+    echo "FAIL python: the --init pissa run failed" >&2
+    echo "python: 0 passed, 1 failed"
+    exit 1
+fi
+python3 tests/check_weights.py docs/files.md "$TMP" pissa || rc=1
+exit ${rc:-0}

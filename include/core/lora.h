@@ -15,10 +15,26 @@
 
 #include "core/rng.h"
 #include "kernels/pool.h"
+#include "status.h"
 
 /* PEFT/loralib initialisation for fine-tuning: A ~ U(-1/sqrt(I), 1/sqrt(I))
  * (kaiming_uniform_ with a = sqrt(5)), B = 0, so the update starts at zero. */
 void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r);
+
+/* PiSSA (Meng et al. 2024), PEFT's init_lora_weights="pissa": A and B from
+ * the top R singular triplets of the base, which keeps the rest.
+ * W0 (O,I) holds the base on entry and the residual on return; A (R,I),
+ * B (O,R). With the thin SVD W0 = U S V^T and S_R = S[0..R) / scale:
+ *     A = diag(sqrt(S_R)) V^T[0..R),  B = U[:, 0..R) diag(sqrt(S_R)),
+ *     W0 <- W0 - scale B A,
+ * so that W0 + scale B A, where training starts, is the base again within
+ * float rounding. The SVD is core/svd.h's, in double, with its sign
+ * convention; A and B are rounded to float once, and the residual is formed
+ * in double from those floats and rounded once. Needs 1 <= R <= min(O, I).
+ * LD_EINPUT if W0 has an entry that is NaN or infinite (nothing is changed
+ * then), LD_ENOMEM if the SVD's work space cannot be allocated. */
+ld_status lora_init_pissa(float *A, float *B, float *W0, float scale, int I, int R, int O,
+                          char *err, size_t errlen);
 
 /* Initialisation for training from scratch (no base): both factors as
  * nn.Linear would initialise them, A ~ U(+-1/sqrt(I)), B ~ U(+-1/sqrt(R)).

@@ -120,6 +120,8 @@ typedef struct {
     float *init_params;  /* (n_params) */
     float *final_params; /* (n_params) */
     int has_base;        /* LoRA on the frozen base experiment_result.base_w, base_b */
+    float *pissa_base;   /* (O,I) --init pissa with cfg->save_weights: the first seed's residual
+                          * base W0 - s B A, which this model's A and B apply to; else NULL */
 } model_result;
 
 typedef struct {

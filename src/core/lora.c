@@ -6,7 +6,9 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "core/svd.h"
 #include "kernels/matmul.h"
 
 void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r)
@@ -16,6 +18,48 @@ void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r)
         A[i] = rng_uniform_range(r, -bound, bound);
     for (size_t i = 0; i < (size_t)O * (size_t)R; i++)
         B[i] = 0.0f;
+}
+
+/* PEFT: LoraLayer.pissa_init, src/peft/tuners/lora/layer.py (huggingface/
+ * peft). PEFT takes torch.linalg.svd(W, full_matrices=False) = V S Uh in its
+ * own names (our U, S, V^T), divides S[:r] by the scaling, sets
+ * lora_A = diag(sqrt(S_r)) Uh[:r] and lora_B = V[:, :r] diag(sqrt(S_r)), and
+ * replaces the base weight by W - scaling lora_B @ lora_A. Its SVD runs in
+ * float32; ours in double, which differs only in rounding. */
+ld_status lora_init_pissa(float *A, float *B, float *W0, float scale, int I, int R, int O,
+                          char *err, size_t errlen)
+{
+    const int k = O < I ? O : I;
+    if (R < 1 || R > k)
+        return ld_fail(err, errlen, LD_EINPUT, "pissa: rank %d must be 1 to min(%d, %d)", R, O, I);
+    double *s = malloc((size_t)k * sizeof *s);
+    double *u = malloc((size_t)O * (size_t)k * sizeof *u);  /* (O, k) */
+    double *vt = malloc((size_t)k * (size_t)I * sizeof *vt); /* (k, I) */
+    ld_status st = s != NULL && u != NULL && vt != NULL
+                       ? svd_f32(s, u, vt, W0, O, I, err, errlen)
+                       : ld_fail(err, errlen, LD_ENOMEM, "pissa: out of memory for the SVD of "
+                                 "the %dx%d base", O, I);
+    if (st == LD_OK) {
+        for (int r = 0; r < R; r++) {
+            const double root = sqrt(s[r] / (double)scale); /* sqrt(S_r / scaling) */
+            for (int i = 0; i < I; i++)
+                A[(size_t)r * I + i] = (float)(root * vt[(size_t)r * I + i]);
+            for (int o = 0; o < O; o++)
+                B[(size_t)o * R + r] = (float)(u[(size_t)o * k + r] * root);
+        }
+        for (int o = 0; o < O; o++)
+            for (int i = 0; i < I; i++) {
+                double t = 0.0;
+                for (int r = 0; r < R; r++)
+                    t += (double)B[(size_t)o * R + r] * (double)A[(size_t)r * I + i];
+                float *w = W0 + (size_t)o * I + i;
+                *w = (float)((double)*w - (double)scale * t);
+            }
+    }
+    free(s);
+    free(u);
+    free(vt);
+    return st;
 }
 
 void lora_init_scratch(float *A, float *B, int I, int R, int O, rng *r)

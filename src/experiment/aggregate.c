@@ -54,6 +54,7 @@ void experiment_result_free(experiment_result *res)
             free(mr->pred);
             free(mr->init_params);
             free(mr->final_params);
+            free(mr->pissa_base);
         }
     }
     free(res->models);

@@ -1,8 +1,10 @@
 /* finetune.c - one seed of the fine-tune experiment: a dense layer is
  * pretrained on task 1 (or read, --base-weights), then adapted to task 2
  * (teacher.h). "dense" is full fine-tuning from the pretrained weights;
- * "lora_r<k>" freezes them and trains only A and B (PEFT's init, B = 0),
- * then is merged (W = W0 + s B A) and predicts with the merged weight.
+ * "lora_r<k>" freezes them and trains only A and B (PEFT's init, B = 0; or
+ * with --init pissa, A and B from the base's top singular triplets and the
+ * residual base frozen instead), then is merged (W = W0 + s B A) and
+ * predicts with the merged weight.
  * See docs/finetune.md.
  *
  * Dimension key: N samples, NT held-out samples, P printed test rows,
@@ -47,6 +49,7 @@ typedef struct {
     float *yu;        /* (NT,O) held-out predictions, unmerged (or dense) */
     float *ym;        /* (NT,O) held-out predictions, merged */
     float *h;         /* (NT,R) LoRA activation, R the largest rank */
+    float *wres;      /* (O,I) --init pissa: the residual base of the model in training */
     const float *W0, *b0; /* (O,I), (O): the base every model starts from */
 } ft_seed;
 
@@ -56,6 +59,7 @@ static void ft_seed_free(ft_seed *f)
     free(f->yu);
     free(f->ym);
     free(f->h);
+    free(f->wres);
     model_free(&f->pre);
     dataset_free(&f->task1);
     dataset_free(&f->train);
@@ -67,7 +71,8 @@ static void ft_seed_free(ft_seed *f)
 /* one model */
 
 /* Merge, predict with the merged weight, check it against the unmerged
- * predictions f->yu, unmerge and check W0 came back. */
+ * predictions f->yu, unmerge and check that the frozen base came back
+ * (W0, or with PiSSA the residual f->wres). */
 static ld_status merge_and_check(model *m, model_result *mr, const ft_seed *f, char *err,
                                  size_t errlen)
 {
@@ -86,16 +91,43 @@ static ld_status merge_and_check(model *m, model_result *mr, const ft_seed *f, c
     st = model_unmerge(m, err, errlen);
     if (st != LD_OK)
         return st;
-    const float du = max_abs_diff(m->layers[0].W0, f->W0, (size_t)m->out * (size_t)m->in);
+    const float *base = f->wres != NULL ? f->wres : f->W0;
+    const float du = max_abs_diff(m->layers[0].W0, base, (size_t)m->out * (size_t)m->in);
     if (du > mr->unmerge_max_diff || isnan(du))
         mr->unmerge_max_diff = du;
     return LD_OK;
 }
 
+/* --init pissa: A, B and the residual base from the base's SVD
+ * (lora_init_pissa), the residual kept in f->wres for the unmerge check and,
+ * first seed with --save-weights, in the model's result for export. A base
+ * that is not finite (pretraining diverged) keeps PEFT's default init: the
+ * model then diverges at its first epoch, which the run reports. */
+static ld_status pissa_start(layer *L, const seed_run *sr, model_result *mr, const ft_seed *f,
+                             char *err, size_t errlen)
+{
+    const size_t nw = (size_t)L->out * (size_t)L->in;
+    ld_status st = lora_init_pissa(L->A, L->B, L->W0, L->scale, L->in, L->rank, L->out, err, errlen);
+    if (st == LD_EINPUT)
+        st = LD_OK; /* not finite: W0, A and B are as they were */
+    if (st != LD_OK)
+        return st;
+    memcpy(f->wres, L->W0, nw * sizeof(float));
+    if (sr->s == 0 && sr->cfg->save_weights) {
+        free(mr->pissa_base);
+        mr->pissa_base = malloc(nw * sizeof(float));
+        if (mr->pissa_base == NULL)
+            return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the PiSSA base to save");
+        memcpy(mr->pissa_base, L->W0, nw * sizeof(float));
+    }
+    return LD_OK;
+}
+
 /* Model i from the base: rank 0, every parameter from W0, b0; rank r, W0
- * and b0 frozen and A, B from lora_init_peft (B = 0). */
-static ld_status build_finetune_model(model *m, const seed_run *sr, int rank, const ft_seed *f,
-                                      char *err, size_t errlen)
+ * and b0 frozen and A, B from lora_init_peft (B = 0), or with --init pissa
+ * from pissa_start. */
+static ld_status build_finetune_model(model *m, const seed_run *sr, int i, int rank,
+                                      const ft_seed *f, char *err, size_t errlen)
 {
     const config *cfg = sr->cfg;
     const size_t I = (size_t)cfg->in, O = (size_t)cfg->out;
@@ -114,8 +146,12 @@ static ld_status build_finetune_model(model *m, const seed_run *sr, int rank, co
         rng r;
         rng_seed(&r, sr->seed, STREAM_INIT_BASE + (uint64_t)rank);
         lora_init_peft(L->A, L->B, cfg->in, rank, cfg->out, &r);
+        if (cfg->init == LORA_INIT_PISSA)
+            st = pissa_start(L, sr, &sr->rc->res->models[i], f, err, errlen);
     }
-    return LD_OK;
+    if (st != LD_OK)
+        model_free(m);
+    return st;
 }
 
 /* Fine-tune model i on task 2; evaluate it (merged, for LoRA) on the
@@ -129,7 +165,7 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
     model m;
     trainer t;
     int finished = 0;
-    ld_status st = build_finetune_model(&m, sr, rank, f, err, errlen);
+    ld_status st = build_finetune_model(&m, sr, i, rank, f, err, errlen);
     if (st != LD_OK)
         return st;
     st = train_recorded(sr, i, &m, &t, &f->train, &finished, err, errlen);
@@ -256,7 +292,10 @@ static ld_status alloc_buffers(const seed_run *sr, ft_seed *f, int given_base, c
     f->h = malloc((size_t)f->test.n * (size_t)max_rank * sizeof(float));
     if (!given_base)
         f->pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
-    if (f->yu == NULL || f->ym == NULL || f->h == NULL || (!given_base && f->pre_curve == NULL))
+    if (cfg->init == LORA_INIT_PISSA)
+        f->wres = malloc((size_t)cfg->out * (size_t)cfg->in * sizeof(float));
+    if (f->yu == NULL || f->ym == NULL || f->h == NULL || (!given_base && f->pre_curve == NULL) ||
+        (cfg->init == LORA_INIT_PISSA && f->wres == NULL))
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory for fine-tuning buffers");
     return LD_OK;
 }

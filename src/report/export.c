@@ -93,7 +93,7 @@ static int owns_weights(const char *rel, int is_dir)
            (file_or_tmp(p, ".init.safetensors") || file_or_tmp(p, ".final.safetensors"));
 }
 
-/* adapters/lora_r<k>/ and the two files in it */
+/* adapters/lora_r<k>/ and the files in it (base.safetensors: PiSSA's residual) */
 static int owns_adapters(const char *rel, int is_dir)
 {
     const char *p = strncmp(rel, "lora_r", 6) == 0 ? skip_model_name(rel) : NULL;
@@ -102,7 +102,8 @@ static int owns_adapters(const char *rel, int is_dir)
     if (*p == '\0')
         return is_dir;
     return !is_dir && *p == '/' &&
-           (file_or_tmp(p + 1, "adapter_model.safetensors") || file_or_tmp(p + 1, "adapter_config.json"));
+           (file_or_tmp(p + 1, "adapter_model.safetensors") || file_or_tmp(p + 1, "adapter_config.json") ||
+            file_or_tmp(p + 1, "base.safetensors"));
 }
 
 size_t export_output_set(const config *cfg, staging_entry *set)
@@ -168,7 +169,9 @@ static ld_status write_model(const char *dir, const experiment_result *res, cons
     if (mr->has_base) {
         if (res->base_w == NULL || res->base_b == NULL)
             return ld_fail(err, errlen, LD_ESTATE, "%s: its base was not kept to save", mr->name);
-        t[n++] = tensor("base_layer.weight", res->out, res->in, res->base_w);
+        /* PiSSA: the residual base this model trained on */
+        t[n++] = tensor("base_layer.weight", res->out, res->in,
+                        mr->pissa_base != NULL ? mr->pissa_base : res->base_w);
         t[n++] = tensor("base_layer.bias", res->out, 0, res->base_b);
     }
     for (int i = 0; i < mr->n_tensors; i++) {
@@ -222,6 +225,10 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
     json_write_number(fp, mr->alpha);
     if (cfg->rslora)
         fputs(",\n  \"use_rslora\": true", fp);
+    /* PEFT >= 0.11: "pissa" re-runs the SVD on the original base at load
+     * (docs/files.md); written only then, like use_rslora */
+    if (cfg->init == LORA_INIT_PISSA)
+        fputs(",\n  \"init_lora_weights\": \"pissa\"", fp);
     fputs(",\n  \"target_modules\": [", fp);
     json_write_string(fp, EXPORT_TARGET_MODULE);
     fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n",
@@ -229,9 +236,27 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
     return atomic_commit(&af, err, errlen);
 }
 
+/* adapters/lora_r<k>/base.safetensors: PiSSA's residual base W0 - s B A
+ * (the initial A and B) and the bias, under the names of base.safetensors. */
+static ld_status write_pissa_base(const char *dir, const char *sub, const experiment_result *res,
+                                  const model_result *mr, char *err, size_t errlen)
+{
+    const st_f32_tensor t[2] = {
+        tensor(EXPORT_TARGET_MODULE ".weight", res->out, res->in, mr->pissa_base),
+        tensor(EXPORT_TARGET_MODULE ".bias", res->out, 0, res->base_b),
+    };
+    const st_kv meta[] = {{"format", "pt"}, {"model", "pissa residual base"}};
+    char *path = join(dir, sub, "base.safetensors");
+    if (path == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
+    ld_status st = st_write_f32(path, t, 2, meta, 2, err, errlen);
+    free(path);
+    return st;
+}
+
 /* adapters/lora_r<k>/: the trained A and B under PEFT's names, and the config. */
-static ld_status write_adapter(const char *dir, const config *cfg, const model_result *mr,
-                               char *err, size_t errlen)
+static ld_status write_adapter(const char *dir, const config *cfg, const experiment_result *res,
+                               const model_result *mr, char *err, size_t errlen)
 {
     const param_tensor *a = NULL, *b = NULL;
     for (int i = 0; i < mr->n_tensors; i++) {
@@ -262,6 +287,8 @@ static ld_status write_adapter(const char *dir, const config *cfg, const model_r
         st = st_write_f32(st_path, t, 2, meta, 1, err, errlen);
     if (st == LD_OK)
         st = write_adapter_config(cfg_path, cfg, mr, err, errlen);
+    if (st == LD_OK && mr->pissa_base != NULL)
+        st = write_pissa_base(dir, sub, res, mr, err, errlen);
     free(st_path);
     free(cfg_path);
     return st;
@@ -285,7 +312,7 @@ ld_status export_weights(const char *dir, const config *cfg, const experiment_re
         if (st == LD_OK)
             st = write_model(dir, res, mr, mr->final_params, "final", err, errlen);
         if (st == LD_OK && mr->rank > 0)
-            st = write_adapter(dir, cfg, mr, err, errlen);
+            st = write_adapter(dir, cfg, res, mr, err, errlen);
     }
     if (st == LD_OK && res->experiment == EXPERIMENT_FINETUNE &&
         !(res->interrupted && res->base_w == NULL)) { /* stopped while pretraining: no base */

@@ -125,6 +125,10 @@ static void write_config(FILE *fp, const config *cfg)
         fprintf(fp, ",\n    \"pretrain_epochs\": %d", cfg->pretrain_epochs);
     else
         fprintf(fp, ",\n    \"pretrain_epochs\": null");
+    if (ft)
+        fprintf(fp, ",\n    \"init\": \"%s\"", config_init_name(cfg->init));
+    else
+        fprintf(fp, ",\n    \"init\": null");
     fprintf(fp, ",\n    \"data\": ");
     json_str_or_null(fp, cfg->data);
     fprintf(fp, ",\n    \"test_data\": ");
@@ -506,6 +510,8 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
         fprintf(fp, "pretrain %d epochs, ", cfg->pretrain_epochs);
     fprintf(fp, "fine-tune %d epochs, lr %g, %s, seed %llu", cfg->epochs, cfg->lr,
             cfg->rslora ? "scale alpha/sqrt(r)" : "scale alpha/r", (unsigned long long)cfg->seed);
+    if (cfg->init == LORA_INIT_PISSA)
+        fputs(", PiSSA init", fp);
     print_data_source(fp, cfg);
     if (S > 1)
         fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
