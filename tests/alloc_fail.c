@@ -298,6 +298,17 @@ static ld_status op_finetune(const char *dir, char *err, size_t errlen)
  * base from safetensors. */
 static char files_dir[512];
 
+/* The same with --init pissa: the SVD's work space, the residual kept for
+ * the unmerge check and for export, the adapters' base.safetensors. */
+static ld_status op_pissa(const char *dir, char *err, size_t errlen)
+{
+    static const char *const args[] = {"--experiment", "finetune", "--init", "pissa", "--epochs",
+                                       "3", "--pretrain-epochs", "3", "--samples", "10",
+                                       "--test-samples", "5", "--in", "4", "--out", "3",
+                                       "--ranks", "2,1", "--save-weights", "--quiet"};
+    return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
+}
+
 static ld_status op_from_files(const char *dir, char *err, size_t errlen)
 {
     char data[600], test[600], base[600];
@@ -379,6 +390,7 @@ int main(void)
     snprintf(files_dir, sizeof files_dir, "%s", dir);
     sweep("scratch", op_scratch, dir);
     sweep("finetune", op_finetune, dir);
+    sweep("pissa", op_pissa, dir);
     sweep("files", op_from_files, dir2);
     sweep("readers", op_readers, dir);
     sweep("svd", op_svd, dir);
