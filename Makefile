@@ -79,10 +79,12 @@ run: $(BIN)
 	./$(BIN) --epochs 100 --seed 42
 
 # Speed against PyTorch (scripts/bench.py; not a test, nothing depends on
-# timing). BENCH_ARGS passes options, e.g. BENCH_ARGS="--threads 2".
+# timing). BENCH_ARGS passes options, e.g. BENCH_ARGS="--threads 2". Then the
+# SVD at 1024 x 1024, its portable sweep against the AVX2 one in one run.
 PYTHON ?= python3
-bench: $(BIN) $(BUILD)/lora_bench
+bench: $(BIN) $(BUILD)/lora_bench $(BUILD)/svd_time
 	$(PYTHON) scripts/bench.py $(BENCH_ARGS)
+	./$(BUILD)/svd_time --repeats 3 --isa both 1024 1024
 
 # The same program tuned for this machine's CPU (-march=native), in its own
 # build directory and binary; the default build stays x86-64 baseline.

@@ -35,6 +35,7 @@
 
 #include "core/rng.h"
 #include "core/svd.h"
+#include "kernels/matmul.h"
 #include "fixture.h"
 #include "test.h"
 
@@ -467,6 +468,32 @@ static void check_block_order(int m, int n)
     free(r.mem);
 }
 
+/* The sweep's portable and AVX2 builds (kernels/jacobi.c) give the same
+ * bits; on a machine without AVX2 both calls take the portable one. */
+static void check_isa(int m, int n)
+{
+    const int k = m < n ? m : n;
+    double *a = malloc((size_t)m * n * sizeof *a);
+    result ref = {0}, r = {0};
+    if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
+        fill_normal(a, (size_t)m * n, 22);
+        char err[256] = "";
+        matmul_set_isa(MATMUL_ISA_PORTABLE);
+        ld_status st = svd(ref.s, ref.u, ref.vt, a, m, n, err, sizeof err);
+        matmul_set_isa(MATMUL_ISA_AUTO);
+        if (st == LD_OK)
+            st = svd(r.s, r.u, r.vt, a, m, n, err, sizeof err);
+        const int same = st == LD_OK && memcmp(r.s, ref.s, (size_t)k * sizeof *r.s) == 0 &&
+                         memcmp(r.u, ref.u, (size_t)m * k * sizeof *r.u) == 0 &&
+                         memcmp(r.vt, ref.vt, (size_t)k * n * sizeof *r.vt) == 0;
+        CHECK(same, "svd %dx%d: the %s sweep differs from the portable one (%s)", m, n,
+              matmul_isa_name(), err);
+    }
+    free(a);
+    free(ref.mem);
+    free(r.mem);
+}
+
 /* The LQ step changes the coordinates, not the answer: with and without
  * it, the same values and vectors to rounding (distinct values, so the
  * sign convention fixes the vectors). Also the sweeps it takes. */
@@ -719,6 +746,8 @@ void test_svd(void)
     check_known_values(130, 150);
     check_block_order(37, 23);
     check_block_order(19, 40);
+    check_isa(61, 45);
+    check_isa(30, 70);
     check_lq_step(60, 20);
     check_lq_step(20, 60);
     check_float_input();

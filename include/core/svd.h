@@ -23,6 +23,8 @@
  * block so that two blocks of rows stay in cache, and rotates the pair by
  * the plane rotation that makes it orthogonal (Rutishauser's formulas,
  * squared norms kept up to date and recomputed when they cancel). The
+ * sweep is kernels/jacobi.c's, built portable and with AVX2 (the same
+ * bits; chosen as matmul_set_isa says). The
  * rotations, applied to the identity, give the other factor. At the end the
  * norms of the vectors are the singular values and the normalised vectors
  * one side's singular vectors. The input is first scaled by a power of two

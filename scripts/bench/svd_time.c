@@ -3,14 +3,17 @@
  *
  * Dimension key: m rows, n columns, k = min(m, n).
  *
- *   svd_time [--repeats R] [--block B] [--lq auto|on|off] [M N]...
+ *   svd_time [--repeats R] [--block B] [--lq auto|on|off] [--isa auto|portable|both] [M N]...
  *
  * Default shapes: 256x256, 512x512, 1024x1024, 2048x512, 512x2048, 4096x64.
  * For each: a matrix of standard normals (PCG32, seed 1), decomposed R
  * times (default 3) for the values only and R times with U and V; printed
  * are the fastest wall-clock time and the least CPU time of each, the sweeps and rotations, and,
  * for the decomposition with vectors, ||U diag(s) V^T - A||_F / ||A||_F and
- * the largest |entry| of U^T U - I and V^T V - I. Results: docs/performance.md.
+ * the largest |entry| of U^T U - I and V^T V - I. --isa both times each
+ * shape with the portable sweep, then with the one the CPU takes (AVX2
+ * where it has it: kernels/jacobi.c), and prints the CPU-time ratios, the
+ * two measured in the same run. Results: docs/performance.md.
  */
 #define _POSIX_C_SOURCE 200112L
 #include <errno.h>
@@ -23,6 +26,7 @@
 
 #include "core/rng.h"
 #include "core/svd.h"
+#include "kernels/matmul.h"
 
 #define MAX_SHAPES 32
 
@@ -35,7 +39,8 @@ static double now_s(clockid_t clock)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: svd_time [--repeats R] [--block B] [--lq auto|on|off] [M N]...\n");
+    fprintf(stderr, "usage: svd_time [--repeats R] [--block B] [--lq auto|on|off] "
+                    "[--isa auto|portable|both] [M N]...\n");
     return 2;
 }
 
@@ -109,6 +114,9 @@ static int time_svd(double best[2], double *s, double *u, double *vt, const doub
     return 0;
 }
 
+/* CPU seconds of the last shape timed, values only and with U, V. */
+static double last_cpu[2];
+
 static int run_shape(int m, int n, const svd_options *opt, int repeats)
 {
     const int k = m < n ? m : n;
@@ -124,10 +132,13 @@ static int run_shape(int m, int n, const svd_options *opt, int repeats)
         double tv[2], tu[2];
         if (time_svd(tv, s, NULL, NULL, a, m, n, opt, repeats, &iv) == 0 &&
             time_svd(tu, s, u, vt, a, m, n, opt, repeats, &iu) == 0) {
-            printf("%5d x %-5d  %6.3f %6.3f  %6.3f %6.3f  %6d  %10ld  %9.2e  %9.2e  %9.2e\n", m, n,
-                   tv[0], tv[1], tu[0], tu[1], iu.sweeps, iu.rotations,
+            last_cpu[0] = tv[1];
+            last_cpu[1] = tu[1];
+            printf("%5d x %-5d  %6.3f %6.3f  %6.3f %6.3f  %6d  %10ld  %9.2e  %9.2e  %9.2e  %s\n", m,
+                   n, tv[0], tv[1], tu[0], tu[1], iu.sweeps, iu.rotations,
                    reconstruction_error(u, s, vt, a, m, n, k),
-                   orthonormality_error(u, m, k, 0), orthonormality_error(vt, k, n, 1));
+                   orthonormality_error(u, m, k, 0), orthonormality_error(vt, k, n, 1),
+                   matmul_isa_name());
             rc = 0;
         }
     } else {
@@ -145,7 +156,7 @@ int main(int argc, char **argv)
 {
     static const int defaults[][2] = {{256, 256}, {512, 512},  {1024, 1024},
                                       {2048, 512}, {512, 2048}, {4096, 64}};
-    int shapes[MAX_SHAPES][2], n_shapes = 0, repeats = 3;
+    int shapes[MAX_SHAPES][2], n_shapes = 0, repeats = 3, both = 0;
     svd_options opt = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--repeats") == 0 || strcmp(argv[i], "--block") == 0) {
@@ -154,6 +165,12 @@ int main(int argc, char **argv)
                 return usage();
             *(argv[i][2] == 'r' ? &repeats : &opt.block) = v;
             i++;
+        } else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "auto") != 0 && strcmp(v, "portable") != 0 && strcmp(v, "both") != 0)
+                return usage();
+            both = strcmp(v, "both") == 0;
+            matmul_set_isa(strcmp(v, "portable") == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
         } else if (strcmp(argv[i], "--lq") == 0 && i + 1 < argc) {
             const char *v = argv[++i];
             if (strcmp(v, "auto") != 0 && strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
@@ -175,9 +192,20 @@ int main(int argc, char **argv)
     }
     printf("               values (s)     U, V (s)\n");
     printf("    m x n      wall    cpu    wall    cpu   sweeps   rotations  ||USV-A||  |UtU-I|    "
-           "|VtV-I|\n");
+           "|VtV-I|    sweep\n");
     int rc = 0;
-    for (int i = 0; i < n_shapes; i++)
+    for (int i = 0; i < n_shapes; i++) {
+        double base[2] = {0.0, 0.0};
+        if (both) {
+            matmul_set_isa(MATMUL_ISA_PORTABLE);
+            rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
+            memcpy(base, last_cpu, sizeof base);
+            matmul_set_isa(MATMUL_ISA_AUTO);
+        }
         rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
+        if (both && rc == 0)
+            printf("             CPU time portable / %s: values %.2fx, with U, V %.2fx\n",
+                   matmul_isa_name(), base[0] / last_cpu[0], base[1] / last_cpu[1]);
+    }
     return rc;
 }

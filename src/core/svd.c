@@ -19,6 +19,7 @@
  */
 #include "core/svd.h"
 
+#include "kernels/jacobi.h"
 #include "svd_parts.h"
 
 #include <float.h>
@@ -27,191 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A squared norm below this is taken as zero: such a vector is far below
- * anything the tolerances can see, and the product of two such norms
- * would underflow. */
-#define SVD_TINY (DBL_MIN / DBL_EPSILON)
-
-/* ------------------------------------------------------------------------ */
-/* the loops that take the time */
-
-/* x . y over len elements. Eight partial sums, so that the additions need
- * not wait for each other (C does not let the compiler reorder them). */
-static double dot(const double *restrict x, const double *restrict y, int len)
-{
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, s5 = 0.0, s6 = 0.0, s7 = 0.0;
-    int i = 0;
-    for (; i + 8 <= len; i += 8) {
-        s0 += x[i] * y[i];
-        s1 += x[i + 1] * y[i + 1];
-        s2 += x[i + 2] * y[i + 2];
-        s3 += x[i + 3] * y[i + 3];
-        s4 += x[i + 4] * y[i + 4];
-        s5 += x[i + 5] * y[i + 5];
-        s6 += x[i + 6] * y[i + 6];
-        s7 += x[i + 7] * y[i + 7];
-    }
-    for (; i < len; i++)
-        s0 += x[i] * y[i];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-}
-
-/* (x, y) <- (c x - s y, s x + c y), the rotation in the pair's plane.
- * Written out four elements at a time, the form GCC -O2 turns into vector
- * instructions (it leaves the one-element loop scalar). */
-static void rotate(double *restrict x, double *restrict y, double c, double s, int len)
-{
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        const double x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-        const double y0 = y[i], y1 = y[i + 1], y2 = y[i + 2], y3 = y[i + 3];
-        x[i] = c * x0 - s * y0;
-        x[i + 1] = c * x1 - s * y1;
-        x[i + 2] = c * x2 - s * y2;
-        x[i + 3] = c * x3 - s * y3;
-        y[i] = s * x0 + c * y0;
-        y[i + 1] = s * x1 + c * y1;
-        y[i + 2] = s * x2 + c * y2;
-        y[i + 3] = s * x3 + c * y3;
-    }
-    for (; i < len; i++) {
-        const double xi = x[i], yi = y[i];
-        x[i] = c * xi - s * yi;
-        y[i] = s * xi + c * yi;
-    }
-}
-
-/* y -= h x, four elements at a time for the same reason. */
-static void sub_scaled(double *restrict y, const double *restrict x, double h, int len)
-{
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        y[i] -= h * x[i];
-        y[i + 1] -= h * x[i + 1];
-        y[i + 2] -= h * x[i + 2];
-        y[i + 3] -= h * x[i + 3];
-    }
-    for (; i < len; i++)
-        y[i] -= h * x[i];
-}
-
-static void swap_rows(double *x, int p, int q, int len)
-{
-    double *a = x + (size_t)p * len, *b = x + (size_t)q * len;
-    for (int i = 0; i < len; i++) {
-        const double t = a[i];
-        a[i] = b[i];
-        b[i] = t;
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-/* one-sided Jacobi on the rows of w */
-
-typedef struct {
-    int k, len;   /* k rows of len: (k, l), or (k, k) after the LQ step */
-    double *w;    /* (k, len) row-major: the vectors being orthogonalised */
-    double *z;    /* (k, k) row-major: the rotations so far; NULL when unneeded */
-    double *d;    /* (k) squared norms of the rows of w */
-    int *rank;    /* (k) each row's starting position, to keep ties in order */
-    double tol;   /* rotate a pair whose |cos| exceeds this */
-} jacobi;
-
-/* d = the squared norms of the rows of w, afresh. */
-static void norms(jacobi *j)
-{
-    for (int r = 0; r < j->k; r++) {
-        const double *wr = j->w + (size_t)r * j->len;
-        j->d[r] = dot(wr, wr, j->len);
-    }
-}
-
-/* The rows of w and z (and d, rank) in order of descending norm, ties in
- * starting order: a selection sort, k^2 comparisons but only k row swaps.
- * Each sweep starts sorted (de Rijk's idea, per sweep instead of per
- * pivot: fewer sweeps, and the block order below stays the row-cyclic one). */
-static void sort_rows(jacobi *j)
-{
-    const int k = j->k;
-    double *d = j->d;
-    int *rank = j->rank;
-    for (int r = 0; r < k; r++) {
-        int best = r;
-        for (int q = r + 1; q < k; q++)
-            if (d[q] > d[best] || (d[q] == d[best] && rank[q] < rank[best]))
-                best = q;
-        if (best == r)
-            continue;
-        swap_rows(j->w, r, best, j->len);
-        if (j->z != NULL)
-            swap_rows(j->z, r, best, k);
-        const double t = d[r];
-        d[r] = d[best];
-        d[best] = t;
-        const int i = rank[r];
-        rank[r] = rank[best];
-        rank[best] = i;
-    }
-}
-
-/* Make rows p and q of w orthogonal if their |cos| exceeds tol. Returns 1
- * if it rotated them; *max_cos keeps the largest |cos| seen. */
-static int rotate_pair(jacobi *j, int p, int q, double *max_cos)
-{
-    const double dp = j->d[p], dq = j->d[q];
-    if (dp < SVD_TINY || dq < SVD_TINY)
-        return 0; /* a zero vector is orthogonal to everything */
-    double *wp = j->w + (size_t)p * j->len, *wq = j->w + (size_t)q * j->len;
-    const double g = dot(wp, wq, j->len);
-    const double cosine = fabs(g) / (sqrt(dp) * sqrt(dq));
-    if (cosine > *max_cos)
-        *max_cos = cosine;
-    if (cosine <= j->tol)
-        return 0;
-    /* Rutishauser: t = tan(theta), the smaller root of t^2 + 2 zeta t = 1,
-     * zeroes the off-diagonal entry of the pair's Gram matrix [dp g; g dq].
-     * sqrt(1 + zeta^2) is |zeta| to double precision long before zeta^2
-     * could overflow (libm's hypot would do, at several times the cost). */
-    const double zeta = (dq - dp) / (2.0 * g), az = fabs(zeta);
-    const double t = copysign(1.0, zeta) / (az + (az < 1e150 ? sqrt(1.0 + zeta * zeta) : az));
-    const double c = 1.0 / sqrt(1.0 + t * t), s = c * t;
-    rotate(wp, wq, c, s, j->len);
-    if (j->z != NULL)
-        rotate(j->z + (size_t)p * j->k, j->z + (size_t)q * j->k, c, s, j->k);
-    /* The new norms follow from the 2x2 problem. When one has dropped by
-     * orders of magnitude the update has cancelled: recompute it. */
-    double np = dp - t * g, nq = dq + t * g;
-    if (np < 1e-3 * dp)
-        np = dot(wp, wp, j->len);
-    if (nq < 1e-3 * dq)
-        nq = dot(wq, wq, j->len);
-    j->d[p] = np;
-    j->d[q] = nq;
-    return 1;
-}
-
-/* One sweep: every pair once, block against block, so that the rows of two
- * blocks stay in cache while all their pairs are visited. Rotations of
- * disjoint pairs commute and pairs that share a row come in the same order
- * as in the row-cyclic sweep (p = 0..k-2, q = p+1..k-1), so the result is
- * that of block = 1, bit for bit. Returns the number of rotations. */
-static long sweep(jacobi *j, int block, double *max_cos)
-{
-    const int k = j->k;
-    long rotations = 0;
-    norms(j);
-    sort_rows(j);
-    for (int p0 = 0; p0 < k; p0 += block) {
-        const int p1 = p0 + block < k ? p0 + block : k;
-        for (int q0 = p0; q0 < k; q0 += block) {
-            const int q1 = q0 + block < k ? q0 + block : k;
-            for (int p = p0; p < p1; p++)
-                for (int q = q0 > p + 1 ? q0 : p + 1; q < q1; q++)
-                    rotations += rotate_pair(j, p, q, max_cos);
-        }
-    }
-    return rotations;
-}
+/* A squared norm below this is taken as zero (kernels/jacobi.h). */
+#define SVD_TINY JACOBI_TINY
 
 /* Sweeps until one rotates nothing, or the sweep limit. */
 static ld_status iterate(jacobi *j, const svd_options *opt, svd_info *info, char *err,
@@ -221,7 +39,7 @@ static ld_status iterate(jacobi *j, const svd_options *opt, svd_info *info, char
     const int block = opt != NULL && opt->block > 0 ? opt->block : SVD_BLOCK;
     while (info->sweeps < max_sweeps) {
         info->max_cos = 0.0;
-        const long r = sweep(j, block, &info->max_cos);
+        const long r = jacobi_sweep(j, block, &info->max_cos);
         info->sweeps++;
         info->rotations += r;
         if (r == 0)
@@ -244,7 +62,7 @@ void svd_lq_factor(double *w, double *tau, int k, int l)
 {
     for (int i = 0; i < k; i++) {
         double *wi = w + (size_t)i * l;
-        const double alpha = wi[i], tail = dot(wi + i + 1, wi + i + 1, l - i - 1);
+        const double alpha = wi[i], tail = jacobi_dot(wi + i + 1, wi + i + 1, l - i - 1);
         tau[i] = 0.0;
         if (tail == 0.0)
             continue; /* the row is already in place: H_i = I */
@@ -258,9 +76,9 @@ void svd_lq_factor(double *w, double *tau, int k, int l)
         wi[i] = beta;
         for (int r = i + 1; r < k; r++) {
             double *wr = w + (size_t)r * l;
-            const double h = tau[i] * (wr[i] + dot(wr + i + 1, wi + i + 1, l - i - 1));
+            const double h = tau[i] * (wr[i] + jacobi_dot(wr + i + 1, wi + i + 1, l - i - 1));
             wr[i] -= h;
-            sub_scaled(wr + i + 1, wi + i + 1, h, l - i - 1);
+            jacobi_sub_scaled(wr + i + 1, wi + i + 1, h, l - i - 1);
         }
     }
 }
@@ -273,9 +91,9 @@ void svd_lq_apply(double *x, const double *w, const double *tau, int k, int l)
         if (tau[i] == 0.0)
             continue;
         const double *vi = w + (size_t)i * l;
-        const double h = tau[i] * (x[i] + dot(x + i + 1, vi + i + 1, l - i - 1));
+        const double h = tau[i] * (x[i] + jacobi_dot(x + i + 1, vi + i + 1, l - i - 1));
         x[i] -= h;
-        sub_scaled(x + i + 1, vi + i + 1, h, l - i - 1);
+        jacobi_sub_scaled(x + i + 1, vi + i + 1, h, l - i - 1);
     }
 }
 
@@ -353,9 +171,9 @@ static void complete_row(double *p, int r, int len)
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < r; i++) {
             const double *pi = p + (size_t)i * len;
-            sub_scaled(v, pi, dot(pi, v, len), len);
+            jacobi_sub_scaled(v, pi, jacobi_dot(pi, v, len), len);
         }
-    const double norm = sqrt(dot(v, v, len));
+    const double norm = sqrt(jacobi_dot(v, v, len));
     for (int c = 0; c < len; c++)
         v[c] /= norm;
 }
@@ -526,8 +344,8 @@ static void jacobi_start(jacobi *j)
 static ld_status finish_values(double *s, svd_work *w, int e, char *err, size_t errlen)
 {
     jacobi *j = &w->j;
-    norms(j);
-    sort_rows(j);
+    jacobi_norms(j);
+    jacobi_sort_rows(j);
     for (int r = 0; r < j->k; r++)
         w->sigma[r] = j->d[r] < SVD_TINY ? 0.0 : sqrt(j->d[r]);
     if (ldexp(w->sigma[0], e) > DBL_MAX)
