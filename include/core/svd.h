@@ -79,8 +79,8 @@
  *     update D in the span of U's first r columns: ||U_r^T D||_F^2 / ||D||_F^2
  *   - principal angles between span(U1_r) and span(U2_r): the singular
  *     values of the (r, r) matrix U1_r^T U2_r are their cosines
- *   - PiSSA from W0 (O, I): A = diag(sqrt(sv_r)) vt[0..r) (r, I) and
- *     B = u[:, 0..r) diag(sqrt(sv_r)) (O, r), with s = 1
+ *   - PiSSA from W0 (O, I): lora_init_pissa (core/lora.h), A = diag(sqrt(sv_r / s))
+ *     vt[0..r) (r, I), B = u[:, 0..r) diag(sqrt(sv_r / s)) (O, r), base W0 - s B A
  */
 #ifndef LORA_DEMO_SVD_H
 #define LORA_DEMO_SVD_H
