@@ -213,5 +213,61 @@ if awk -F, -v l="$last" 'BEGIN { split(l, b, ",") }
       END { exit bad || n != 5 }' tests/expected/final_losses.csv; then ok; else
     bad "final losses differ from tests/expected/final_losses.csv (regenerate with 'make expected' only for a deliberate change)"; fi
 
+# --- networks (--hidden): bad input, then runs
+expect_usage_error "--hidden: empty list" --hidden ''
+expect_usage_error "--hidden: '32,,4' has an empty item" --hidden 32,,4
+expect_usage_error "--hidden: '4,' has an empty item" --hidden 4,
+expect_usage_error "--hidden: ',4' has an empty item" --hidden ,4
+expect_usage_error "--hidden: '8,0': every width must be at least 1" --hidden 8,0
+expect_usage_error "--hidden: '65537' has a width over the limit 65536" --hidden 65537
+expect_usage_error "--hidden: '99999999999999999999' has a width over the limit" --hidden 99999999999999999999
+expect_usage_error "--hidden: '1,2,3,4,5,6,7,8' has more than 7 widths" --hidden 1,2,3,4,5,6,7,8
+expect_usage_error "--hidden: 'x' is not a comma-separated list of widths" --hidden x
+expect_usage_error "--hidden: '8;4' is not a comma-separated list of widths" --hidden '8;4'
+expect_usage_error "--activation: 'sigmoid' is not relu, tanh or gelu" --hidden 8 --activation sigmoid
+expect_usage_error "--activation: needs --hidden" --activation relu
+expect_usage_error "--ranks: rank 4 does not fit layer 1 (8 -> 3, from the command line): at most 3" --hidden 8,3 --ranks 4
+expect_usage_error "--ranks: rank 3 does not fit layer 0 (2 -> 8" --in 2 --hidden 8 --ranks 3
+expect_usage_error "--hidden: not implemented with --experiment finetune yet" --hidden 8 --experiment finetune
+
+# bytes [OFF, OFF+LEN) of the data of safetensors FILE (past its header)
+st_data() {
+    hl=$(od -An -t u8 -N8 "$1" | tr -d ' ')
+    tail -c +$((9 + hl + $2)) "$1" | head -c "$3"
+}
+NET="$TMP/net"
+if "$BIN" --quiet --hidden 8,6 --activation relu --epochs 5 --batch-size 16 --repeats 2 --rslora \
+    --save-weights --save-data --output-dir "$NET.1" &&
+   "$BIN" --quiet --hidden 8,6 --activation relu --epochs 5 --batch-size 16 --repeats 2 --rslora \
+    --save-weights --save-data --threads 3 --output-dir "$NET.3"; then ok; else bad "network runs failed"; fi
+same=1
+for f in losses.csv losses_std.csv train.csv test.csv weights/dense.final.safetensors \
+    weights/lora_r3.final.safetensors; do
+    cmp -s "$NET.1/$f" "$NET.3/$f" || { same=0; bad "network: $f differs between --threads 1 and 3"; }
+done
+[ "$same" -eq 1 ] && ok
+for name in layers.0.weight layers.2.bias; do
+    if grep -q "\"$name\"" "$NET.1/weights/dense.init.safetensors"; then ok; else bad "network: no $name in dense weights"; fi
+done
+for name in layers.0.lora_A.weight layers.1.lora_B.weight layers.2.bias; do
+    if grep -q "\"$name\"" "$NET.1/weights/lora_r2.final.safetensors"; then ok; else bad "network: no $name in lora_r2 weights"; fi
+done
+if grep -q '"hidden": \[8, 6\]' "$NET.1/summary.json" && grep -q '"activation": "relu"' "$NET.1/summary.json" &&
+   grep -q '<svg' "$NET.1/losses.svg"; then ok; else bad "network: summary.json or losses.svg"; fi
+# adding a layer leaves layer 0's initial weights (8 x 10 floats) as they were
+"$BIN" --quiet --hidden 8 --epochs 1 --save-weights --output-dir "$NET.one" || bad "--hidden 8 run failed"
+st_data "$NET.one/weights/dense.init.safetensors" 0 320 >"$TMP/w0.one"
+st_data "$NET.1/weights/dense.init.safetensors" 0 320 >"$TMP/w0.two"
+if [ "$(wc -c <"$TMP/w0.one")" -eq 320 ] && cmp -s "$TMP/w0.one" "$TMP/w0.two"; then ok; else
+    bad "network: layer 0's initial weights changed when a layer was added"; fi
+# --data with --hidden: the sizes from the file, the widths from the command line
+if "$BIN" --quiet --hidden 8,6 --epochs 3 --data "$NET.1/train.csv" --test-data "$NET.1/test.csv" \
+    --output-dir "$NET.data"; then ok; else bad "network: --data run failed"; fi
+expect_usage_error "--ranks: rank 7 does not fit layer 1 (8 -> 6, from" --hidden 8,6 --ranks 7 --data "$NET.1/train.csv"
+# divergence is a result: every LoRA network blows up, exit 0
+if "$BIN" --hidden 8 --lr 1e10 --epochs 5 --output-dir "$NET.div" >"$TMP/net.div.out" 2>"$TMP/net.div.err" &&
+   [ "$(grep -c 'diverged at epoch' "$TMP/net.div.err")" -ge 1 ]; then ok; else
+    bad "network: diverging run: $(cat "$TMP/net.div.err")"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

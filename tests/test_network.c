@@ -17,6 +17,7 @@
 #include "core/model.h"
 #include "core/optim.h"
 #include "core/rng.h"
+#include "experiment/experiment.h"
 #include "test.h"
 #include "train/train.h"
 
@@ -276,10 +277,31 @@ static void test_merge_and_epoch(void)
     }
 }
 
+/* The memory estimate holds the network, not the one layer of --in, --out. */
+static void test_memory(void)
+{
+    config cfg;
+    config_defaults(&cfg);
+    cfg.n_hidden = 1;
+    cfg.hidden[0] = 512;
+    experiment_memory mem;
+    CHECK(experiment_memory_needed(&cfg, &mem) == 0, "estimate of a 10 -> 512 -> 5 run");
+    const model_spec dense = model_spec_network(model_spec_dense(10, 5), 1, cfg.hidden, ACT_TANH);
+    size_t bytes = 0;
+    trainer_sizes sz;
+    CHECK(model_spec_bytes(&dense, &bytes) == 0 &&
+              trainer_sizes_for(&sz, &dense, cfg.samples, 0, NULL) == 0,
+          "network sizes");
+    CHECK(mem.models >= bytes && mem.buffers >= sz.bytes,
+          "estimate: models %zu bytes (network %zu), buffers %zu (trainer %zu)", mem.models, bytes,
+          mem.buffers, sz.bytes);
+}
+
 void test_network(void)
 {
     test_activations();
     test_sizes();
     test_gradients();
     test_merge_and_epoch();
+    test_memory();
 }

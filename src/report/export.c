@@ -284,7 +284,9 @@ ld_status export_weights(const char *dir, const config *cfg, const experiment_re
         st = write_model(dir, res, mr, mr->init_params, "init", err, errlen);
         if (st == LD_OK)
             st = write_model(dir, res, mr, mr->final_params, "final", err, errlen);
-        if (st == LD_OK && mr->rank > 0)
+        /* a scratch network's LoRA layers train a bias, which an adapter
+         * (bias "none") cannot carry: its weights/ files hold the model */
+        if (st == LD_OK && mr->rank > 0 && cfg->n_hidden == 0)
             st = write_adapter(dir, cfg, mr, err, errlen);
     }
     if (st == LD_OK && res->experiment == EXPERIMENT_FINETUNE &&
