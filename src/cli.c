@@ -578,9 +578,8 @@ static ld_status check_file_options(const config *cfg, const given_options *give
     if (was_given(given, OPT_ACTIVATION) && cfg->n_hidden == 0)
         return ld_fail(err, errlen, LD_EINPUT,
                        "--activation: needs --hidden (one layer has no activation)");
-    if (cfg->n_hidden > 0 && cfg->experiment == EXPERIMENT_FINETUNE)
-        return ld_fail(err, errlen, LD_EINPUT,
-                       "--hidden: not implemented with --experiment finetune yet");
+    if (cfg->n_hidden > 0 && cfg->base_weights != NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "--base-weights: not implemented with --hidden yet");
     if (cfg->base_weights != NULL && was_given(given, OPT_PRETRAIN_EPOCHS))
         return ld_fail(err, errlen, LD_EINPUT,
                        "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");

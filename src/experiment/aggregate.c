@@ -218,7 +218,10 @@ int result_bytes(const config *cfg, size_t *bytes)
             const model_spec spec = run_model_spec(cfg, r, 0);
             add3(bytes, 2, model_spec_params(&spec), F, &bad);
         }
-        add3(bytes, O, I + 1, F, &bad);
+        const model_spec base = run_model_spec(cfg, 0, 0);
+        size_t nw = 0, nb = 0;
+        net_base_floats(&base, &nw, &nb); /* one layer: O I and O */
+        add3(bytes, 1, nw + nb, F, &bad);
     }
     return bad ? -1 : 0;
 }

@@ -508,14 +508,15 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
 {
     const int show = any_status(res);
     const int S = res->repeats, w = S > 1 ? 22 : 11;
+    fputs("lora_demo finetune: ", fp);
+    print_shape(fp, cfg);
     if (cfg->data != NULL)
-        fprintf(fp, "lora_demo finetune: %d -> %d, %d training samples, %d held out\n", cfg->in,
-                cfg->out, cfg->samples, cfg->test_samples);
+        fprintf(fp, ", %d training samples, %d held out\n", cfg->samples, cfg->test_samples);
     else
-        fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
-                    "%d samples per task, %d held out\n",
-                cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor,
-                cfg->samples, cfg->test_samples);
+        fprintf(fp, ", task shift of rank %d%s, noise %g (floor %.3g), %d samples per task, "
+                    "%d held out\n",
+                cfg->delta_rank, cfg->n_hidden > 0 ? " on every layer" : "", cfg->noise,
+                (double)res->noise_floor, cfg->samples, cfg->test_samples);
     if (cfg->base_weights != NULL) {
         fputs("base from ", fp);
         ld_fputs_printable(cfg->base_weights, fp);
