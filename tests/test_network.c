@@ -83,7 +83,7 @@ static void test_sizes(void)
     char err[256];
     /* one layer: acts and scratch are N R, the tensors keep their names */
     model_spec one = model_spec_lora(I, O, 2, 2.0, 1.0f, 0);
-    CHECK(model_acts_floats(&one, N) == (size_t)N * 2 && model_scratch_floats(&one, N) == N * 2,
+    CHECK(model_acts_floats(&one, N) == (size_t)N * 2 && model_scratch_floats(&one, N) == (size_t)N * 2,
           "one layer: acts and scratch must be N R");
     model m;
     CHECK(make_network(&m, LAYER_LORA, 2, 0, ACT_TANH, NULL, NULL, err, sizeof err) == LD_OK,
@@ -233,12 +233,13 @@ static void test_merge_and_epoch(void)
         CHECK(model_merge(&m, err, sizeof err) == LD_OK, "merge: %s", err);
         CHECK(m.layers[1].merged && m.layers[2].merged, "every layer is merged");
         model_forward(&m, ym, acts, x, NULL, N, NULL);
-        check_close(base ? "merged network on base" : "merged scratch network", ym, yu, N * O,
+        check_close(base ? "merged network on base" : "merged scratch network", ym, yu, (size_t)N * O,
                     1e-5, 1e-5);
         CHECK(model_merge(&m, err, sizeof err) == LD_ESTATE, "a second merge must be refused");
         CHECK(model_unmerge(&m, err, sizeof err) == LD_OK && !m.layers[2].merged, "unmerge");
         if (base)
-            check_close("unmerged W0 of layer 1", m.layers[1].W0, w0 + 5 * 7, 3 * 5, 1e-5, 0.0);
+            check_close("unmerged W0 of layer 1", m.layers[1].W0, w0 + (size_t)5 * 7, (size_t)3 * 5,
+                        1e-5, 0.0);
         /* one trainer epoch (full batch, 2 threads) against the step written
          * out, on a model that was never merged (unmerging rounds W0) */
         model ref;
@@ -284,11 +285,12 @@ static void test_memory(void)
     config_defaults(&cfg);
     cfg.n_hidden = 1;
     cfg.hidden[0] = 512;
-    experiment_memory mem;
+    experiment_memory mem = {0, 0, 0, 0, 0};
     CHECK(experiment_memory_needed(&cfg, &mem) == 0, "estimate of a 10 -> 512 -> 5 run");
     const model_spec dense = model_spec_network(model_spec_dense(10, 5), 1, cfg.hidden, ACT_TANH);
     size_t bytes = 0;
     trainer_sizes sz;
+    memset(&sz, 0, sizeof sz);
     CHECK(model_spec_bytes(&dense, &bytes) == 0 &&
               trainer_sizes_for(&sz, &dense, cfg.samples, 0, NULL) == 0,
           "network sizes");

@@ -197,8 +197,8 @@ static int gather_base(const fixture *f, const char *cas, const model_spec *spec
         nw += (size_t)model_spec_layer_out(spec, l) * (size_t)model_spec_layer_in(spec, l);
         nb += (size_t)model_spec_layer_out(spec, l);
     }
-    *w = malloc(nw * sizeof(float));
-    *b = malloc(nb * sizeof(float));
+    *w = malloc((nw + 1) * sizeof(float));
+    *b = malloc((nb + 1) * sizeof(float));
     int ok = *w != NULL && *b != NULL;
     size_t ow = 0, ob = 0;
     for (int l = 0; ok && l < model_spec_layers(spec); l++) {

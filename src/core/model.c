@@ -252,6 +252,8 @@ static ld_status alloc_block(model *m, const model_spec *spec, char *err, size_t
         }
     }
     const size_t n = off; /* check_spec proved 4 n floats fit in size_t */
+    if (n == 0) /* every layer has a weight of at least 1 x 1: not reached */
+        return ld_fail(err, errlen, LD_EINPUT, "a model with no parameters");
     m->mem = calloc(1, 4 * n * sizeof(float));
     if (m->mem == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes for a model",

@@ -206,14 +206,11 @@ static ld_status write_model(const char *dir, const config *cfg, const experimen
                              const model_result *mr, const float *params, const char *stage,
                              char *err, size_t errlen)
 {
+    if (mr->has_base && (res->base_w == NULL || res->base_b == NULL))
+        return ld_fail(err, errlen, LD_ESTATE, "%s: its base was not kept to save", mr->name);
     st_f32_tensor t[EXPORT_MAX_TENSORS];
-    char names[2 * MODEL_MAX_LAYERS][EXPORT_NAME_MAX];
-    size_t n = 0;
-    if (mr->has_base) {
-        if (res->base_w == NULL || res->base_b == NULL)
-            return ld_fail(err, errlen, LD_ESTATE, "%s: its base was not kept to save", mr->name);
-        n = base_tensors(t, names, cfg, res, "base_layer.", "base_layer.");
-    }
+    char names[2 * MODEL_MAX_LAYERS][EXPORT_NAME_MAX]; /* t[] points into it */
+    size_t n = mr->has_base ? base_tensors(t, names, cfg, res, "base_layer.", "base_layer.") : 0;
     for (int i = 0; i < mr->n_tensors; i++) {
         const param_tensor *p = &mr->tensors[i];
         t[n++] = tensor(p->name, p->shape[0], p->ndim == 2 ? p->shape[1] : 0, params + p->offset);
