@@ -15,10 +15,15 @@
 
 #include <stdint.h>
 
+#include "core/activation.h"
 #include "status.h"
 
 #define CONFIG_MAX_RANKS 64
 #define CONFIG_MAX_THREADS 256
+/* --hidden: at most 7 hidden layers (core/model.h: MODEL_MAX_LAYERS 8),
+ * each 1..65536 wide */
+#define CONFIG_MAX_HIDDEN 7
+#define CONFIG_MAX_WIDTH 65536
 
 /* Bits of config.given: which sizes were set on the command line. With
  * --data (or --base-weights) the sizes come from the files, and an explicit
@@ -69,6 +74,9 @@ typedef struct {
     int save_weights;    /* --save-weights: weights/, adapters/ and (finetune) base.safetensors */
     unsigned given;      /* CONFIG_GIVEN_* bits */
     int threads;         /* --threads, 1 (results are identical for any count) */
+    int n_hidden;        /* --hidden LIST: hidden widths; 0 = the one-layer model */
+    int hidden[CONFIG_MAX_HIDDEN];
+    activation_kind activation; /* --activation, tanh: between a network's layers */
 } config;
 
 /* The scratch defaults (the notebook's run). */
@@ -123,7 +131,8 @@ ld_status config_merge_sizes(config *cfg, const struct input_sizes *sizes, char 
                              size_t errlen);
 
 /* The checks that need the final --in and --out: every rank (and, finetune
- * on generated data, --delta-rank) at most min(in, out). source names the
+ * on generated data, --delta-rank) at most min(in, out), and with --hidden
+ * at most min(fan-in, fan-out) of every layer, the layer named. source names the
  * file they came from, or is NULL: the command line (cli_parse). */
 ld_status config_check_sizes(const config *cfg, const char *source, char *err, size_t errlen);
 

@@ -21,6 +21,10 @@ epochs, one thread):
      the fine-tune form (frozen nn.Linear + B(A x)), same shapes, same
      thread count (torch.set_num_threads and OPENBLAS_NUM_THREADS), and
      which BLAS it loaded;
+  4b. a network, I -> H -> O with relu (--hidden, default 1024): dense
+     and LoRA r=8 on every frozen layer, `./lora_demo --experiment
+     finetune --hidden H` (pretraining is not timed: train_ms is
+     fine-tuning only) against the same network in PyTorch;
   5. whole processes: `./lora_demo --epochs 100 --seed 42` against
      `python3 scripts/notebook_reference.py`, wall time from posix_spawn to
      wait4, medians (and the fastest run, printed below the table).
@@ -135,6 +139,7 @@ def main():
     ap.add_argument("--torch-reps", type=int, default=5,
                     help="runs of the whole PyTorch script (median)")
     ap.add_argument("--torch-python", default=None)
+    ap.add_argument("--hidden", type=int, default=1024, help="the network row's width (0: none)")
     ap.add_argument("--json", default=os.path.join(ROOT, "build", "bench.json"))
     a = ap.parse_args()
 
@@ -187,6 +192,20 @@ def main():
     res["ours"]["finetune_ms"] = ft_ms
     res["ours"]["finetune_source"] = ft_source
 
+    # 4b. the network: dense and LoRA r on every frozen layer
+    if a.hidden > 0:
+        nd, nl = [], []
+        for _ in range(a.reps):
+            out = os.path.join(tmp, "net")
+            run([a.bin, "--experiment", "finetune", *shape, "--hidden", str(a.hidden),
+                 "--activation", "relu", "--epochs", str(E), "--pretrain-epochs", "1",
+                 "--test-samples", "64", "--ranks", str(R), "--threads", str(T),
+                 "--output-dir", out, "--quiet"])
+            nd.append(summary_ms(out, "dense") / E)
+            nl.append(summary_ms(out, f"lora_r{R}") / E)
+        res["ours"]["net_dense_ms"] = statistics.median(nd)
+        res["ours"]["net_lora_ms"] = statistics.median(nl)
+
     # 4. PyTorch
     py = find_torch_python(a.torch_python)
     torch_res = None
@@ -195,7 +214,8 @@ def main():
     else:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(T), OMP_NUM_THREADS=str(T), MKL_NUM_THREADS=str(T))
         _, text = run([py, os.path.join(HERE, "bench_torch.py"), *shape, "--epochs", str(E),
-                       "--rank", str(R), "--threads", str(T), "--reps", str(a.reps)], env=env)
+                       "--rank", str(R), "--threads", str(T), "--reps", str(a.reps),
+                       "--hidden", str(a.hidden)], env=env)
         torch_res = json.loads(text)
         b = torch_res["blas"]
         print(f"PyTorch {b['torch_version']} ({py}), {b['torch_threads']} thread(s): "
@@ -280,6 +300,13 @@ def main():
                  ratio(t_nb, o["scratch_ms"]), 10.0))
     rows.append((f"LoRA r={R} fine-tune vs frozen Linear + B(Ax)", o["finetune_ms"], t_ft,
                  ratio(t_ft, o["finetune_ms"]), 10.0))
+    if "net_dense_ms" in o:
+        t_nd = tr["net_dense"]["ms_per_epoch"] if tr and "net_dense" in tr else None
+        t_nl = tr["net_lora"]["ms_per_epoch"] if tr and "net_lora" in tr else None
+        rows.append((f"network {a.inp}->{a.hidden}->{a.out} relu, dense", o["net_dense_ms"], t_nd,
+                     ratio(t_nd, o["net_dense_ms"]), 1.0))
+        rows.append((f"network LoRA r={R} on every frozen layer", o["net_lora_ms"], t_nl,
+                     ratio(t_nl, o["net_lora_ms"]), 2.0))
     p = res["process"]
     rows.append(("default experiment, whole process (ms)", p["lora_demo_ms"], p.get("torch_ms"),
                  ratio(p.get("torch_ms"), p["lora_demo_ms"]), 300.0))

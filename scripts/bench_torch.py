@@ -8,6 +8,9 @@ lora_demo does:
   notebook  the notebook-style LoRALayer: W = B @ A, then x @ W.T * scale
   finetune  a frozen nn.Linear(I, O) plus B(A(x)) * scale (A, B nn.Linear
             without bias, B zero-initialised as PEFT does)
+  net_dense, net_lora (with --hidden H): the network I -> H -> O with relu
+            between the layers (lora_demo --hidden H --activation relu),
+            every layer trained, or every layer a frozen Linear plus B(A(x))
 Each model runs `reps` rounds of `epochs` epochs after one warm-up epoch;
 the median round gives ms per epoch.
 
@@ -52,6 +55,17 @@ class FineTune(torch.nn.Module):
 
     def forward(self, x):
         return self.base(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
+class Net(torch.nn.Module):
+    """layers[0] -> relu -> layers[1]: lora_demo's --hidden network."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(layers)
+
+    def forward(self, x):
+        return self.layers[1](torch.relu(self.layers[0](x)))
 
 
 def blas_info():
@@ -112,6 +126,8 @@ def main():
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--hidden", type=int, default=0, help="also time the I -> H -> O network")
+    ap.add_argument("--only-network", action="store_true")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -120,9 +136,18 @@ def main():
     y = torch.randn(args.samples, args.out)
     r = args.rank
     out = {"blas": blas_info(), "threads": args.threads, "epochs": args.epochs, "reps": args.reps}
-    out["dense"] = time_model(torch.nn.Linear(args.inp, args.out), x, y, args.epochs, args.reps)
-    out["notebook"] = time_model(LoRALayer(args.inp, args.out, r, r), x, y, args.epochs, args.reps)
-    out["finetune"] = time_model(FineTune(args.inp, args.out, r, r), x, y, args.epochs, args.reps)
+    if not args.only_network:
+        out["dense"] = time_model(torch.nn.Linear(args.inp, args.out), x, y, args.epochs, args.reps)
+        out["notebook"] = time_model(LoRALayer(args.inp, args.out, r, r), x, y, args.epochs,
+                                     args.reps)
+        out["finetune"] = time_model(FineTune(args.inp, args.out, r, r), x, y, args.epochs,
+                                     args.reps)
+    if args.hidden > 0:
+        h = args.hidden
+        out["net_dense"] = time_model(Net([torch.nn.Linear(args.inp, h), torch.nn.Linear(h, args.out)]),
+                                      x, y, args.epochs, args.reps)
+        out["net_lora"] = time_model(Net([FineTune(args.inp, h, r, r), FineTune(h, args.out, r, r)]),
+                                     x, y, args.epochs, args.reps)
     print(json.dumps(out))
 
 

@@ -9,8 +9,10 @@
 # summary.json, computes for every seed and LoRA rank r the ratio
 #     test MSE (lora_r<r>) / test MSE (dense, full fine-tuning).
 # The finding holds when, on every seed, r >= k (--delta-rank) gives a ratio
-# <= 1.10 and r < k a ratio >= 2. Prints each rank's worst ratio and exits
-# 1 if any seed breaks the rule (2 on a usage or run failure).
+# <= 1.10 and r < k a ratio >= 2; and r < k is at least 10 times worse
+# than r = k on every seed (the knee, which holds for --hidden networks
+# too, where dense may overfit). Prints each rank's worst ratio and exits
+# 1 if any seed breaks a rule (2 on a usage or run failure).
 set -eu
 
 bin=${1:-./lora_demo}
@@ -55,6 +57,20 @@ END {
         if (!ok) bad++
         printf "%-9s %6d %12.4f %12.4f %8s  %s (worst seed %d)\n", names[i], ranks[i], lo, hi, rule,
                ok ? "ok" : "BROKEN", worst_seed
+    }
+    # the knee: every rank below k against rank k itself, seed by seed
+    for (i = 2; i <= m; i++) if (ranks[i] == k) ik = i
+    if (ik) {
+        lo = 1e300
+        for (i = 2; i <= m; i++) if (ranks[i] < k)
+            for (s = 1; s <= nseeds; s++)
+                if (mse[i, s] / mse[ik, s] < lo) { lo = mse[i, s] / mse[ik, s]; ws = first + s - 1 }
+        if (lo < 1e300) {
+            ok = lo >= 10
+            if (!ok) bad++
+            printf "r < k against r = k: worst ratio %.4f, rule >= 10: %s (seed %d)\n", lo,
+                   ok ? "ok" : "BROKEN", ws
+        }
     }
     exit bad ? 1 : 0
 }' "$out/summary.json"

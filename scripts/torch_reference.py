@@ -68,6 +68,17 @@ A PiSSA fixture (kind 2) starts from PEFT's pissa_init: its init.* are the
 PiSSA factors and the residual base, and pissa.weight (O, I), right after
 y, is the base weight before PiSSA.
 
+Network fixtures (kinds 6 dense, 7 LoRA from scratch, 8 LoRA on a frozen
+base; --hidden) are model fixtures of a module holding
+self.layers = nn.ModuleList([...]), with in = the first layer's I, out = the
+last layer's O, and one more tensor after y:
+    net (1 + H)                 the activation (0 tanh, 1 relu, 2 gelu), then
+                                the H hidden widths, as float32
+<param> is then layers.<l>.weight, layers.<l>.bias (dense);
+layers.<l>.lora_A.weight, layers.<l>.lora_B.weight and, from scratch,
+layers.<l>.bias (a trainable bias per LoRA layer, nn.Linear's init); on a
+frozen base layers.<l>.base_layer.weight and .bias (init and final only).
+
 Tensors of an Adam fixture (kind 3):
     init.p (P), grads (T, P) the gradient given at each step,
     params (T, P) the parameter after each step.
@@ -95,6 +106,8 @@ INSTALL_HINT = "install PyTorch with: apt-get install python3-torch"
 FORMAT_VERSION = 1
 FORMAT_VERSION_F64 = 2  # only for files with a float64 tensor
 KIND_DENSE, KIND_LORA, KIND_LORA_BASE, KIND_ADAM, KIND_SVD, KIND_SVD_LOWRANK = 0, 1, 2, 3, 4, 5
+KIND_NET_DENSE, KIND_NET_LORA, KIND_NET_LORA_BASE = 6, 7, 8
+ACTIVATIONS = {"tanh": 0, "relu": 1, "gelu": 2}  # lora_demo's activation_kind
 
 
 def _find_torch():
@@ -190,18 +203,22 @@ class LoRA(nn.Module):
         return d if self.base is None else self.base(x) + d
 
 
-def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0, prepare=None):
-    """prepare(model), if given, changes the fresh model before training and
-    returns extra tensors for the file."""
+def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0,
+               make_model=None, extra=(), prepare=None):
+    """make_model: builds the model (network fixtures); extra: tensors
+    written after x and y; prepare(model), if given, changes the fresh model
+    before training and returns more such tensors."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # module init draws from the default generator
     x = torch.randn(N, I, generator=g)
     y = torch.randn(N, O, generator=g)
-    if kind == KIND_DENSE:
+    if make_model is not None:
+        model = make_model()
+    elif kind == KIND_DENSE:
         model = nn.Linear(I, O)
     else:
         model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE)
-    extra = prepare(model) if prepare is not None else []
+    extra = list(extra) + (prepare(model) if prepare is not None else [])
     names = [n for n, _ in model.named_parameters()]
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     init = [(n, p.detach().clone()) for n, p in model.named_parameters()]
@@ -262,6 +279,72 @@ def pissa_init(model):
         model.lora_B.weight.copy_(lora_B)
         model.base.weight.copy_(weight - model.scale * lora_B @ lora_A)
     return [("pissa.weight", weight)]
+class NetLoRALayer(nn.Module):
+    """One layer of a LoRA network, named as PEFT names a wrapped nn.Linear:
+    base_layer (frozen) + scale * lora_B(lora_A(x)); from scratch, no base
+    but a trainable bias with nn.Linear's init (lora_demo's choice)."""
+
+    def __init__(self, i, o, r, scale, with_base):
+        super().__init__()
+        if with_base:
+            self.base_layer = nn.Linear(i, o)
+            self.base_layer.requires_grad_(False)
+        self.lora_A = nn.Linear(i, r, bias=False)
+        self.lora_B = nn.Linear(r, o, bias=False)
+        if with_base:
+            nn.init.zeros_(self.lora_B.weight)
+        else:
+            bound = 1.0 / i ** 0.5
+            self.bias = nn.Parameter(torch.empty(o).uniform_(-bound, bound))
+        self.scale, self.with_base = scale, with_base
+
+    def forward(self, x):
+        d = self.lora_B(self.lora_A(x)) * self.scale
+        return self.base_layer(x) + d if self.with_base else self.bias + d
+
+
+class Net(nn.Module):
+    """in -> h1 -> ... -> out, the activation between layers, not after the last."""
+
+    def __init__(self, layers, act):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.act = {"tanh": torch.tanh, "relu": torch.relu,
+                    "gelu": nn.GELU()}[act]  # nn.GELU(): the exact erf form
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i + 1 < len(self.layers):
+                x = self.act(x)
+        return x
+
+
+def network_case(path, seed, kind, sizes, act, N, E, B, lr, rank=0, alpha=0.0, scale=0.0):
+    """A --hidden network: sizes = [in, h1, ..., out]."""
+    def make_model():
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        if kind == KIND_NET_DENSE:
+            return Net([nn.Linear(i, o) for i, o in pairs], act)
+        return Net([NetLoRALayer(i, o, rank, scale, kind == KIND_NET_LORA_BASE)
+                    for i, o in pairs], act)
+    net = torch.tensor([ACTIVATIONS[act]] + list(sizes[1:-1]), dtype=torch.float32)
+    train_case(path, seed, kind, sizes[0], sizes[-1], N, E, B, lr, rank, alpha, scale,
+               make_model=make_model, extra=[("net", net)])
+
+
+def network_cases(out):
+    # 10 -> 16 -> 5 with tanh, dense and LoRA r = 2 from scratch, full batch
+    network_case(out("net_dense_10x16x5_tanh.ldfx"), 601, KIND_NET_DENSE, [10, 16, 5], "tanh",
+                 16, 30, 16, 0.01)
+    network_case(out("net_lora_r2_10x16x5_tanh.ldfx"), 602, KIND_NET_LORA, [10, 16, 5], "tanh",
+                 16, 30, 16, 0.01, rank=2, alpha=4.0, scale=4.0 / 2)
+    # 7 -> 9 -> 4 -> 3 with relu, LoRA r = 2 on a frozen base, mini-batches of 5
+    network_case(out("net_base_lora_r2_7x9x4x3_relu_b5.ldfx"), 603, KIND_NET_LORA_BASE,
+                 [7, 9, 4, 3], "relu", 13, 20, 5, 0.01, rank=2, alpha=2.0, scale=1.0)
+    # gelu: LoRA r = 3 from scratch, 6 -> 8 -> 3, mini-batches of 4
+    network_case(out("net_lora_r3_6x8x3_gelu_b4.ldfx"), 604, KIND_NET_LORA, [6, 8, 3], "gelu",
+                 11, 20, 4, 0.01, rank=3, alpha=3.0, scale=1.0)
 
 
 def adam_case(path, seed, T=50, lr=0.01):
@@ -383,6 +466,8 @@ def main():
     # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,
     # repeated and graded singular values, zero; a low-rank product.
     svd_cases(out)
+    # (f) --hidden networks
+    network_cases(out)
 
 
 if __name__ == "__main__":

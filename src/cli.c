@@ -43,6 +43,8 @@ enum {
     OPT_SAVE_WEIGHTS,
     OPT_THREADS,
     OPT_INIT,
+    OPT_HIDDEN,
+    OPT_ACTIVATION,
     OPT_END /* one past the last long-only option */
 };
 
@@ -71,6 +73,8 @@ static const struct option long_options[] = {
     {"save-weights", no_argument, NULL, OPT_SAVE_WEIGHTS},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"init", required_argument, NULL, OPT_INIT},
+    {"hidden", required_argument, NULL, OPT_HIDDEN},
+    {"activation", required_argument, NULL, OPT_ACTIVATION},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -121,6 +125,10 @@ void cli_usage(FILE *fp)
           "                     is one full batch [full batch]\n"
           "  --threads N        worker threads, 1..256; results are bit-identical for\n"
           "                     every N [1]\n", fp);
+    fprintf(fp, "  --hidden LIST      hidden widths, e.g. 32 or 64,64: a network in -> ... -> out,\n"
+                "                     LoRA on every layer; up to %d widths, each 1..%d [none]\n"
+                "  --activation NAME  relu, tanh or gelu, between layers (needs --hidden) [%s]\n",
+            CONFIG_MAX_HIDDEN, CONFIG_MAX_WIDTH, activation_name(sc.activation));
     fputs("\nfinetune only:\n", fp);
     fprintf(fp, "  --delta-rank K     rank of the task shift dW, 1..min(in,out) [%d]\n", ft.delta_rank);
     fprintf(fp, "  --noise X          std of the Gaussian noise on every target, 0 or a normal\n"
@@ -335,6 +343,51 @@ static ld_status parse_ranks(const char *s, config *cfg, char *err, size_t errle
     return LD_OK;
 }
 
+/* --hidden: comma-separated widths, each 1..CONFIG_MAX_WIDTH, at most
+ * CONFIG_MAX_HIDDEN of them; an empty item is refused, not skipped. */
+static ld_status parse_hidden(const char *s, config *cfg, char *err, size_t errlen)
+{
+    int n = 0;
+    if (*s == '\0')
+        return ld_fail(err, errlen, LD_EINPUT, "--hidden: empty list");
+    for (const char *p = s;;) {
+        if (*p == ',' || *p == '\0')
+            return ld_fail(err, errlen, LD_EINPUT, "--hidden: '%s' has an empty item", s);
+        if (*p < '0' || *p > '9')
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--hidden: '%s' is not a comma-separated list of widths", s);
+        char *end = NULL;
+        errno = 0;
+        const long v = strtol(p, &end, 10);
+        if (v < 1)
+            return ld_fail(err, errlen, LD_EINPUT, "--hidden: '%s': every width must be at least 1",
+                           s);
+        if (errno == ERANGE || v > CONFIG_MAX_WIDTH)
+            return ld_fail(err, errlen, LD_EINPUT, "--hidden: '%s' has a width over the limit %d",
+                           s, CONFIG_MAX_WIDTH);
+        if (n == CONFIG_MAX_HIDDEN)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--hidden: '%s' has more than %d widths (at most %d hidden layers)", s,
+                           CONFIG_MAX_HIDDEN, CONFIG_MAX_HIDDEN);
+        cfg->hidden[n++] = (int)v;
+        if (*end == '\0')
+            break;
+        if (*end != ',')
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--hidden: '%s' is not a comma-separated list of widths", s);
+        p = end + 1;
+    }
+    cfg->n_hidden = n;
+    return LD_OK;
+}
+
+static ld_status parse_activation(const char *s, config *cfg, char *err, size_t errlen)
+{
+    if (activation_parse(s, &cfg->activation) != 0)
+        return ld_fail(err, errlen, LD_EINPUT, "--activation: '%s' is not relu, tanh or gelu", s);
+    return LD_OK;
+}
+
 /* The message for getopt_long's '?': arg is the argument it stopped at.
  * Found by fuzz_cli: for "--rslora=1", a value given to an option that takes
  * none, glibc sets optopt to the option's code (here a number > 255, which
@@ -440,6 +493,8 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_IN: return parse_int(name, arg, 1, INT_MAX, &cfg->in, err, errlen);
     case OPT_OUT: return parse_int(name, arg, 1, INT_MAX, &cfg->out, err, errlen);
     case OPT_RANKS: return parse_ranks(arg, cfg, err, errlen);
+    case OPT_HIDDEN: return parse_hidden(arg, cfg, err, errlen);
+    case OPT_ACTIVATION: return parse_activation(arg, cfg, err, errlen);
     case OPT_ALPHA: return parse_float(name, arg, &cfg->alpha, err, errlen);
     case OPT_BATCH_SIZE: return parse_int(name, arg, 1, INT_MAX, &cfg->batch_size, err, errlen);
     case OPT_EXPERIMENT: return parse_experiment(name, arg, &cfg->experiment, err, errlen);
@@ -550,6 +605,11 @@ static ld_status check_file_options(const config *cfg, const given_options *give
             return ld_fail(err, errlen, LD_EINPUT,
                            "--delta-rank: not used with --data (no teacher draws the data)");
     }
+    if (was_given(given, OPT_ACTIVATION) && cfg->n_hidden == 0)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--activation: needs --hidden (one layer has no activation)");
+    if (cfg->n_hidden > 0 && cfg->base_weights != NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "--base-weights: not implemented with --hidden yet");
     if (cfg->base_weights != NULL && was_given(given, OPT_PRETRAIN_EPOCHS))
         return ld_fail(err, errlen, LD_EINPUT,
                        "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");

@@ -34,6 +34,8 @@ void config_defaults(config *cfg)
     cfg->output_dir = "results";
     cfg->quiet = 0;
     cfg->threads = 1;
+    cfg->n_hidden = 0;              /* one layer, the notebook's */
+    cfg->activation = ACT_TANH;     /* used with --hidden only */
 }
 
 void config_defaults_for(config *cfg, experiment_kind kind)
@@ -169,10 +171,35 @@ static ld_status exceeds_fail(const config *cfg, const char *what, int max_rank,
                    what, max_rank, cfg->in, cfg->out, source);
 }
 
+/* With --hidden: every rank (and --delta-rank, which shifts every layer)
+ * must fit each layer, I_l -> O_l; the first that does not is named. */
+static ld_status check_layers(const config *cfg, const char *source, char *err, size_t errlen)
+{
+    for (int l = 0; l <= cfg->n_hidden; l++) {
+        const int I = l == 0 ? cfg->in : cfg->hidden[l - 1];
+        const int O = l == cfg->n_hidden ? cfg->out : cfg->hidden[l];
+        const int fit = I < O ? I : O;
+        const char *from = source != NULL ? source : "the command line";
+        for (int i = 0; i < cfg->n_ranks; i++)
+            if (cfg->ranks[i] > fit)
+                return ld_fail(err, errlen, LD_EINPUT,
+                               "--ranks: rank %d does not fit layer %d (%d -> %d, from %s): "
+                               "at most %d",
+                               cfg->ranks[i], l, I, O, from, fit);
+        if (cfg->experiment == EXPERIMENT_FINETUNE && cfg->data == NULL && cfg->delta_rank > fit)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "--delta-rank: %d does not fit layer %d (%d -> %d, from %s): at most %d",
+                           cfg->delta_rank, l, I, O, from, fit);
+    }
+    return LD_OK;
+}
+
 ld_status config_check_sizes(const config *cfg, const char *source, char *err, size_t errlen)
 {
     char what[64];
     const int max_rank = cfg->in < cfg->out ? cfg->in : cfg->out;
+    if (cfg->n_hidden > 0)
+        return check_layers(cfg, source, err, errlen);
     for (int i = 0; i < cfg->n_ranks; i++)
         if (cfg->ranks[i] > max_rank) {
             snprintf(what, sizeof what, "--ranks: rank %d", cfg->ranks[i]);

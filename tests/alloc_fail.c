@@ -14,7 +14,8 @@
  *     directory (and the previous run's set as it was).
  * The operations: a scratch and a finetune run with repeats, mini-batches,
  * two threads and every output (tables, losses, summary, SVG, data,
- * weights, adapters), staged and swapped in as main.c does; a run that reads data and base weights back from
+ * weights, adapters), staged and swapped in as main.c does; the same for
+ * --hidden networks; a run that reads data and base weights back from
  * files (CSV, safetensors, JSON); the readers alone; the SVD. No libFuzzer, no
  * sanitizer needed; under make sanitize, ASan checks the same paths too.
  * Ends with "alloc_fail: N passed, M failed".
@@ -294,6 +295,26 @@ static ld_status op_finetune(const char *dir, char *err, size_t errlen)
     return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
 }
 
+/* --hidden networks, scratch and finetune, with every file they write. */
+static ld_status op_network(const char *dir, char *err, size_t errlen)
+{
+    static const char *const args[] = {"--epochs", "2", "--samples", "8", "--test-samples", "4",
+                                       "--in", "4", "--out", "3", "--hidden", "5,4",
+                                       "--activation", "gelu", "--ranks", "1,2", "--batch-size",
+                                       "5", "--save-data", "--save-weights", "--quiet"};
+    return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
+}
+
+static ld_status op_network_finetune(const char *dir, char *err, size_t errlen)
+{
+    static const char *const args[] = {"--experiment", "finetune", "--epochs", "2",
+                                       "--pretrain-epochs", "2", "--samples", "8",
+                                       "--test-samples", "4", "--in", "4", "--out", "3",
+                                       "--hidden", "5", "--ranks", "2,1", "--save-weights",
+                                       "--quiet"};
+    return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
+}
+
 /* Reads what op_finetune wrote in the same directory: data from CSV, the
  * base from safetensors. */
 static char files_dir[512];
@@ -392,6 +413,8 @@ int main(void)
     sweep("finetune", op_finetune, dir);
     sweep("pissa", op_pissa, dir);
     sweep("files", op_from_files, dir2);
+    sweep("network", op_network, dir2);
+    sweep("network ft", op_network_finetune, dir2);
     sweep("readers", op_readers, dir);
     sweep("svd", op_svd, dir);
     printf("alloc_fail: %d passed, %d failed\n", t_passed, t_failed);

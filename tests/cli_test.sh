@@ -217,5 +217,89 @@ if awk -F, -v l="$last" 'BEGIN { split(l, b, ",") }
       END { exit bad || n != 5 }' tests/expected/final_losses.csv; then ok; else
     bad "final losses differ from tests/expected/final_losses.csv (regenerate with 'make expected' only for a deliberate change)"; fi
 
+# --- networks (--hidden): bad input, then runs
+expect_usage_error "--hidden: empty list" --hidden ''
+expect_usage_error "--hidden: '32,,4' has an empty item" --hidden 32,,4
+expect_usage_error "--hidden: '4,' has an empty item" --hidden 4,
+expect_usage_error "--hidden: ',4' has an empty item" --hidden ,4
+expect_usage_error "--hidden: '8,0': every width must be at least 1" --hidden 8,0
+expect_usage_error "--hidden: '65537' has a width over the limit 65536" --hidden 65537
+expect_usage_error "--hidden: '99999999999999999999' has a width over the limit" --hidden 99999999999999999999
+expect_usage_error "--hidden: '1,2,3,4,5,6,7,8' has more than 7 widths" --hidden 1,2,3,4,5,6,7,8
+expect_usage_error "--hidden: 'x' is not a comma-separated list of widths" --hidden x
+expect_usage_error "--hidden: '8;4' is not a comma-separated list of widths" --hidden '8;4'
+expect_usage_error "--activation: 'sigmoid' is not relu, tanh or gelu" --hidden 8 --activation sigmoid
+expect_usage_error "--activation: needs --hidden" --activation relu
+expect_usage_error "--ranks: rank 4 does not fit layer 1 (8 -> 3, from the command line): at most 3" --hidden 8,3 --ranks 4
+expect_usage_error "--ranks: rank 3 does not fit layer 0 (2 -> 8" --in 2 --hidden 8 --ranks 3
+expect_usage_error "--base-weights: not implemented with --hidden yet" --hidden 8 --experiment finetune --base-weights x.safetensors
+expect_usage_error "--delta-rank: 5 does not fit layer 1 (8 -> 4, from the command line): at most 4" --hidden 8,4 --experiment finetune --delta-rank 5 --ranks 1
+
+# bytes [OFF, OFF+LEN) of the data of safetensors FILE (past its header)
+st_data() {
+    hl=$(od -An -t u8 -N8 "$1" | tr -d ' ')
+    tail -c +$((9 + hl + $2)) "$1" | head -c "$3"
+}
+NET="$TMP/net"
+if "$BIN" --quiet --hidden 8,6 --activation relu --epochs 5 --batch-size 16 --repeats 2 --rslora \
+    --save-weights --save-data --output-dir "$NET.1" &&
+   "$BIN" --quiet --hidden 8,6 --activation relu --epochs 5 --batch-size 16 --repeats 2 --rslora \
+    --save-weights --save-data --threads 3 --output-dir "$NET.3"; then ok; else bad "network runs failed"; fi
+same=1
+for f in losses.csv losses_std.csv train.csv test.csv weights/dense.final.safetensors \
+    weights/lora_r3.final.safetensors; do
+    cmp -s "$NET.1/$f" "$NET.3/$f" || { same=0; bad "network: $f differs between --threads 1 and 3"; }
+done
+[ "$same" -eq 1 ] && ok
+for name in layers.0.weight layers.2.bias; do
+    if grep -q "\"$name\"" "$NET.1/weights/dense.init.safetensors"; then ok; else bad "network: no $name in dense weights"; fi
+done
+for name in layers.0.lora_A.weight layers.1.lora_B.weight layers.2.bias; do
+    if grep -q "\"$name\"" "$NET.1/weights/lora_r2.final.safetensors"; then ok; else bad "network: no $name in lora_r2 weights"; fi
+done
+if grep -q '"hidden": \[8, 6\]' "$NET.1/summary.json" && grep -q '"activation": "relu"' "$NET.1/summary.json" &&
+   grep -q '<svg' "$NET.1/losses.svg"; then ok; else bad "network: summary.json or losses.svg"; fi
+# adding a layer leaves layer 0's initial weights (8 x 10 floats) as they were
+"$BIN" --quiet --hidden 8 --epochs 1 --save-weights --output-dir "$NET.one" || bad "--hidden 8 run failed"
+st_data "$NET.one/weights/dense.init.safetensors" 0 320 >"$TMP/w0.one"
+st_data "$NET.1/weights/dense.init.safetensors" 0 320 >"$TMP/w0.two"
+if [ "$(wc -c <"$TMP/w0.one")" -eq 320 ] && cmp -s "$TMP/w0.one" "$TMP/w0.two"; then ok; else
+    bad "network: layer 0's initial weights changed when a layer was added"; fi
+# --data with --hidden: the sizes from the file, the widths from the command line
+if "$BIN" --quiet --hidden 8,6 --epochs 3 --data "$NET.1/train.csv" --test-data "$NET.1/test.csv" \
+    --output-dir "$NET.data"; then ok; else bad "network: --data run failed"; fi
+expect_usage_error "--ranks: rank 7 does not fit layer 1 (8 -> 6, from" --hidden 8,6 --ranks 7 --data "$NET.1/train.csv"
+# divergence is a result: every LoRA network blows up, exit 0
+if "$BIN" --hidden 8 --lr 1e10 --epochs 5 --output-dir "$NET.div" >"$TMP/net.div.out" 2>"$TMP/net.div.err" &&
+   [ "$(grep -c 'diverged at epoch' "$TMP/net.div.err")" -ge 1 ]; then ok; else
+    bad "network: diverging run: $(cat "$TMP/net.div.err")"; fi
+
+# --- fine-tuning a network: LoRA on every layer of a frozen pretrained
+# network, merged; files named as PEFT names them; the same bits for 1 and 2
+# threads; the knee at the shift's rank (k = 2) on this seed
+FT="--experiment finetune --hidden 12 --samples 400 --test-samples 200 --epochs 200 --pretrain-epochs 200 --ranks 1,2,3 --batch-size 100"
+# shellcheck disable=SC2086
+if "$BIN" $FT --save-weights --output-dir "$NET.ft1" >"$TMP/ft1.out" &&
+   "$BIN" $FT --save-weights --threads 2 --quiet --output-dir "$NET.ft2"; then ok; else bad "network finetune runs failed"; fi
+for f in losses.csv base.safetensors weights/lora_r2.final.safetensors adapters/lora_r3/adapter_model.safetensors; do
+    if cmp -s "$NET.ft1/$f" "$NET.ft2/$f"; then ok; else bad "network finetune: $f differs between 1 and 2 threads"; fi
+done
+if awk '$1 == "lora_r1" && $2 == 1 { r1 = $8 } $1 == "lora_r2" && $2 == 2 { r2 = $8 }
+        END { exit !(r1 > 0 && r2 > 0 && r1 >= 10 * r2) }' "$TMP/ft1.out"; then ok; else
+    bad "network finetune: lora_r1 should be 10x worse than lora_r2: $(grep '^lora_r' "$TMP/ft1.out" | head -3)"; fi
+if awk '/merged weight/ { on = 1; next } on && /^lora_r/ { n++; if ($2 > 1e-5 || $4 > 1e-5) bad = 1 }
+        END { exit !(n == 3 && !bad) }' "$TMP/ft1.out"; then ok; else
+    bad "network finetune: merged and unmerged predictions or W0 differ"; fi
+for name in layers.0.weight layers.1.bias; do
+    if grep -q "\"$name\"" "$NET.ft1/base.safetensors"; then ok; else bad "network finetune: no $name in base.safetensors"; fi
+done
+for name in base_model.model.layers.0.lora_A.weight base_model.model.layers.1.lora_B.weight; do
+    if grep -q "\"$name\"" "$NET.ft1/adapters/lora_r2/adapter_model.safetensors"; then ok; else
+        bad "network finetune: no $name in the adapter"; fi
+done
+if grep -q '"target_modules": \["layers.0", "layers.1"\]' "$NET.ft1/adapters/lora_r2/adapter_config.json" &&
+   grep -q '"layers.1.base_layer.weight"' "$NET.ft1/weights/lora_r2.final.safetensors"; then ok; else
+    bad "network finetune: target_modules or base_layer names"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -133,15 +133,22 @@ if [ "$rc" -eq 1 ] && grep -q "does not fit in memory: its size in bytes overflo
 # over a second (past the progress line's delay), then interrupt it: exit
 # 130, whole files marked "interrupted": true, and on a stderr that is not
 # a terminal the one "interrupted" line and no progress line.
-args="--samples 20000 --epochs 2000 --output-dir $TMP/int"
-"$BIN" $args >"$TMP/int.out" 2>"$TMP/int.err" &
-pid=$!
-i=0
-while [ ! -d "$TMP/int" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
-sleep 1.2
-kill -INT $pid
-wait $pid
-rc=$?
+# interrupt NAME ARGS...: run with --output-dir $TMP/NAME (stdout and stderr
+# to $TMP/NAME.out, .err), SIGINT 1.2 s after the directory appears; rc is
+# its exit status.
+interrupt() {
+    name=$1
+    shift
+    "$BIN" "$@" --output-dir "$TMP/$name" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    pid=$!
+    i=0
+    while [ ! -d "$TMP/$name" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
+    sleep 1.2
+    kill -INT $pid
+    wait $pid
+    rc=$?
+}
+interrupt int --samples 20000 --epochs 2000
 if [ "$rc" -eq 130 ]; then ok; else bad "SIGINT: exit $rc, want 130"; fi
 if "$CHECK" --all --interrupted 1 "$TMP/int" 2000; then ok; else bad "SIGINT: incomplete files"; fi
 if [ "$(wc -l <"$TMP/int.err")" -eq 1 ] &&
@@ -154,6 +161,12 @@ if [ "$(echo "$trained" | wc -l)" -eq 5 ] && [ "$(echo "$trained" | head -n 1)" 
     bad "SIGINT: epochs trained per model: $(echo $trained)"; fi
 if grep -q 'interrupted at epoch\|not started' "$TMP/int.out"; then ok; else
     bad "SIGINT: the table should mark the unfinished models"; fi
+
+# --- the same for a --hidden network: exit 130 and whole files
+interrupt intnet --hidden 32 --samples 20000 --epochs 2000
+if [ "$rc" -eq 130 ] && "$CHECK" --all --interrupted 1 "$TMP/intnet" 2000 &&
+   grep -q "^lora_demo: interrupted in [a-z0-9_]* at epoch" "$TMP/intnet.err"; then ok; else
+    bad "SIGINT, --hidden: exit $rc, stderr: $(cat "$TMP/intnet.err")"; fi
 
 # The line that says where the results went follows the rule of every
 # message: an output directory with a newline (and a C1 control character,

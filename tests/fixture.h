@@ -38,6 +38,9 @@ typedef enum {
     FIXTURE_ADAM = 3,      /* Adam alone on one tensor */
     FIXTURE_SVD = 4,       /* the SVD of a matrix; in = n, out = m */
     FIXTURE_SVD_LOWRANK = 5, /* the SVD of scale * B A; in = I, out = O, rank = R */
+    FIXTURE_NET_DENSE = 6,     /* a --hidden network of nn.Linear; tensor "net" */
+    FIXTURE_NET_LORA = 7,      /* the same with LoRA on every layer, from scratch */
+    FIXTURE_NET_LORA_BASE = 8, /* ... on a frozen base */
 } fixture_kind;
 
 typedef enum { FIXTURE_F32 = 0, FIXTURE_F64 = 1 } fixture_dtype;

@@ -53,6 +53,9 @@ static const char *const MODEL_CASES[] = {
     "lora_r3_10x5",       "lora_r4_10x5",          "dense_7x3_b5",
     "lora_r2_7x3_b5",     "base_lora_r4_10x5",     "base_rslora_r3_7x3_b5",
     "pissa_lora_r2_10x5",
+    /* --hidden networks */
+    "net_dense_10x16x5_tanh", "net_lora_r2_10x16x5_tanh", "net_base_lora_r2_7x9x4x3_relu_b5",
+    "net_lora_r3_6x8x3_gelu_b4",
 };
 
 /* PiSSA's initial A, B and residual base against PEFT's pissa_init (in
@@ -148,29 +151,104 @@ static adam_config fixture_adam(const fixture *f)
 /* ------------------------------------------------------------------------ */
 /* one training case: dense, LoRA from scratch or LoRA on a frozen base */
 
+static int is_network(const fixture *f)
+{
+    return f->kind >= FIXTURE_NET_DENSE && f->kind <= FIXTURE_NET_LORA_BASE;
+}
+
+/* The spec of the fixture's model: one layer, or a network whose "net"
+ * tensor holds the activation and the hidden widths. 0 after a failed CHECK. */
+static int fixture_spec(const fixture *f, const char *cas, model_spec *spec)
+{
+    const int dense = f->kind == FIXTURE_DENSE || f->kind == FIXTURE_NET_DENSE;
+    const int base = f->kind == FIXTURE_LORA_BASE || f->kind == FIXTURE_NET_LORA_BASE;
+    *spec = dense ? model_spec_dense(f->in, f->out)
+                  : model_spec_lora(f->in, f->out, f->rank, f->alpha, (float)f->scale, base);
+    if (!is_network(f))
+        return 1;
+    const fixture_tensor *net = fixture_get(f, "net");
+    const int ok = net != NULL && net->ndim == 1 && net->numel >= 2 &&
+                   net->numel <= MODEL_MAX_LAYERS && net->data[0] >= 0.0f && net->data[0] <= 2.0f;
+    CHECK(ok, "parity %s: no valid 'net' tensor; regenerate with `make fixtures`", cas);
+    if (!ok)
+        return 0;
+    int hidden[MODEL_MAX_LAYERS];
+    for (size_t l = 1; l < net->numel; l++)
+        hidden[l - 1] = (int)net->data[l];
+    *spec = model_spec_network(*spec, (int)net->numel - 1, hidden, (activation_kind)net->data[0]);
+    return 1;
+}
+
+/* Layer l's frozen base tensor `what` ("weight" or "bias") at `stage`
+ * ("init" or "final"): base.<what> of one layer, layers.<l>.base_layer.<what>
+ * of a network; NULL after a failed CHECK. */
+static const fixture_tensor *base_tensor(const fixture *f, const char *cas, const model_spec *spec,
+                                         int l, const char *stage, const char *what)
+{
+    char name[96];
+    if (is_network(f))
+        snprintf(name, sizeof name, "%s.layers.%d.base_layer.%s", stage, l, what);
+    else
+        snprintf(name, sizeof name, "%s.base.%s", stage, what);
+    return need(f, cas, name, model_spec_layer_out(spec, l),
+                what[0] == 'w' ? model_spec_layer_in(spec, l) : 1);
+}
+
+/* Every layer's frozen base at `stage`, one after another, as model_init
+ * takes them, in w and b (malloc'd); 0 after a failed CHECK. */
+static int gather_base(const fixture *f, const char *cas, const model_spec *spec,
+                       const char *stage, float **w, float **b)
+{
+    size_t nw = 0, nb = 0;
+    for (int l = 0; l < model_spec_layers(spec); l++) {
+        nw += (size_t)model_spec_layer_out(spec, l) * (size_t)model_spec_layer_in(spec, l);
+        nb += (size_t)model_spec_layer_out(spec, l);
+    }
+    *w = malloc((nw + 1) * sizeof(float));
+    *b = malloc((nb + 1) * sizeof(float));
+    int ok = *w != NULL && *b != NULL;
+    size_t ow = 0, ob = 0;
+    for (int l = 0; ok && l < model_spec_layers(spec); l++) {
+        const fixture_tensor *tw = base_tensor(f, cas, spec, l, stage, "weight");
+        const fixture_tensor *tb = base_tensor(f, cas, spec, l, stage, "bias");
+        ok = tw != NULL && tb != NULL;
+        if (ok) {
+            memcpy(*w + ow, tw->data, tw->numel * sizeof(float));
+            memcpy(*b + ob, tb->data, tb->numel * sizeof(float));
+            ow += tw->numel;
+            ob += tb->numel;
+        }
+    }
+    if (!ok) {
+        free(*w);
+        free(*b);
+        *w = *b = NULL;
+    }
+    return ok;
+}
+
 /* A fresh model as the fixture describes it: the frozen base (if any)
- * handed to model_init_lora, then every "init.<name>" copied into the
+ * handed to model_init, then every "init.<name>" copied into the
  * parameter block by name. Returns 0 after a failed CHECK. */
 static int build_model(model *m, const fixture *f, const char *cas)
 {
     char err[512] = "";
-    const fixture_tensor *bw = fixture_get(f, "init.base.weight");
-    const fixture_tensor *bb = fixture_get(f, "init.base.bias");
-    ld_status st;
-    if (f->kind == FIXTURE_DENSE)
-        st = test_model_dense(m, f->in, f->out, err, sizeof err);
-    else
-        st = test_model_lora(m, f->in, f->out, f->rank, (float)f->alpha, (float)f->scale,
-                             f->kind == FIXTURE_LORA_BASE && bw != NULL ? bw->data : NULL,
-                             f->kind == FIXTURE_LORA_BASE && bb != NULL ? bb->data : NULL, err,
-                             sizeof err);
+    model_spec spec;
+    float *w0 = NULL, *b0 = NULL;
+    if (!fixture_spec(f, cas, &spec) ||
+        (spec.has_base && !gather_base(f, cas, &spec, "init", &w0, &b0)))
+        return 0;
+    const ld_status st = model_init(m, &spec, w0, b0, err, sizeof err);
+    free(w0);
+    free(b0);
     CHECK(st == LD_OK, "parity %s: %s", cas, err);
     if (st != LD_OK)
         return 0;
     int n_init = 0;
     for (int k = 0; k < f->n_tensors; k++) {
         const fixture_tensor *t = &f->tensors[k];
-        if (strncmp(t->name, "init.", 5) != 0 || strncmp(t->name, "init.base.", 10) == 0)
+        if (strncmp(t->name, "init.", 5) != 0 || strncmp(t->name, "init.base.", 10) == 0 ||
+            strstr(t->name, ".base_layer.") != NULL)
             continue;
         const param_tensor *p = model_find(m, t->name + 5);
         CHECK(p != NULL, "parity %s: fixture parameter '%s' is not in the model", cas, t->name + 5);
@@ -217,14 +295,17 @@ static void compare_grads(const model *m, const fixture *f, const char *cas, con
 static void check_step0_grads(const fixture *f, const char *cas, const float *x, const float *y,
                               const int *order)
 {
-    const int N = f->samples, I = f->in, O = f->out, R = f->rank > 0 ? f->rank : 1;
+    const int N = f->samples, I = f->in, O = f->out;
     const int cnt = f->batch > 0 && f->batch < N ? f->batch : N;
+    model_spec spec;
+    if (!fixture_spec(f, cas, &spec))
+        return;
     float *xb = malloc((size_t)cnt * I * sizeof(float));
     float *yb = malloc((size_t)cnt * O * sizeof(float));
     float *yhat = malloc((size_t)cnt * O * sizeof(float));
     float *dy = malloc((size_t)cnt * O * sizeof(float));
-    float *h = malloc((size_t)cnt * R * sizeof(float));
-    float *dh = malloc((size_t)cnt * R * sizeof(float));
+    float *h = malloc((model_acts_floats(&spec, (size_t)cnt) + 1) * sizeof(float));
+    float *dh = malloc((model_scratch_floats(&spec, (size_t)cnt) + 1) * sizeof(float));
     int *idx = malloc((size_t)cnt * sizeof(int));
     model m;
     if (xb && yb && yhat && dy && h && dh && idx) {
@@ -273,6 +354,32 @@ static int load_case(fixture *f, const char *cas)
     const ld_status st = fixture_load(f, path, err, sizeof err);
     CHECK(st == LD_OK, "%s", err);
     return st == LD_OK;
+/* A network on a frozen base: every layer's W0 and b0 are the fixture's
+ * initial base and its final one, bit for bit, and not in the block. */
+static void check_frozen_network(const model *m, const fixture *f, const char *cas)
+{
+    const model_spec spec = model_spec_of(m);
+    for (int s = 0; s < 2; s++) {
+        float *w = NULL, *b = NULL;
+        if (!gather_base(f, cas, &spec, s == 0 ? "init" : "final", &w, &b))
+            return;
+        size_t ow = 0, ob = 0;
+        for (int l = 0; l < m->n_layers; l++) {
+            const layer *L = &m->layers[l];
+            const size_t nw = (size_t)L->out * (size_t)L->in;
+            CHECK(L->W0 != NULL && L->b0 != NULL &&
+                      memcmp(L->W0, w + ow, nw * sizeof(float)) == 0 &&
+                      memcmp(L->b0, b + ob, (size_t)L->out * sizeof(float)) == 0,
+                  "parity %s: layer %d's frozen base is not the fixture's %s base", cas, l,
+                  s == 0 ? "initial" : "final");
+            ow += nw;
+            ob += (size_t)L->out;
+        }
+        free(w);
+        free(b);
+    }
+    CHECK(model_find(m, "layers.0.base_layer.weight") == NULL,
+          "parity %s: the frozen base is in the trainable block", cas);
 }
 
 static void run_model_case(const char *cas)
@@ -339,6 +446,8 @@ static void run_model_case(const char *cas)
         }
         /* (bw ... fbb are set for this kind; said again for the static
          * analyzer, which cannot tell that f.kind survived the calls above) */
+        if (f.kind == FIXTURE_NET_LORA_BASE)
+            check_frozen_network(&m, &f, cas);
         if (f.kind == FIXTURE_LORA_BASE && bw != NULL && bb != NULL && fbw != NULL && fbb != NULL) {
             /* The base is frozen: no gradient slot, and not one bit changes. */
             CHECK(model_find(&m, "base.weight") == NULL && model_find(&m, "base.bias") == NULL,

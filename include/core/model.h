@@ -6,8 +6,15 @@
  *   dense:  y = x W^T + b                          weight (O,I), bias (O)
  *   LoRA:   y = [x W0^T + b0] + s (x A^T) B^T      lora_A.weight (R,I), lora_B.weight (O,R)
  *           (the bracket only on a frozen base; s = alpha/R, or alpha/sqrt(R) for rsLoRA)
- * Today a model is one layer; the list is the shape the forward and backward
- * passes walk, so that stacking layers adds entries rather than new code.
+ * A model is one layer (the notebook's) or a network in -> h1 -> ... -> out
+ * (--hidden) with an activation between layers, never after the last one:
+ *   z_l = layer_l(a_{l-1}),  a_l = act(z_l),  a_{-1} = x,  y = z_{L-1}.
+ * Every layer of a network is of the same kind, rank and scale. A LoRA
+ * network from scratch (no base) gives each layer a trainable bias `bias`
+ * (O), as nn.Linear's; the one-layer LoRA keeps the notebook's bias-free
+ * layer. Tensor names: one layer "weight", "bias", "lora_A.weight",
+ * "lora_B.weight"; a network "layers.<l>." before each, as PyTorch names the
+ * parameters of a module holding nn.ModuleList([...]) in `self.layers`.
  *
  * Every trainable number of the model lives in ONE allocation laid out as
  *     params | grads | adam_m | adam_v        (n_params floats each)
@@ -26,23 +33,29 @@
 
 #include <stddef.h>
 
+#include "core/activation.h"
 #include "core/optim.h"
 #include "kernels/pool.h"
 #include "status.h"
 
 typedef enum { LAYER_DENSE = 0, LAYER_LORA = 1 } layer_kind;
 
-#define MODEL_MAX_LAYERS 1
-#define MODEL_MAX_TENSORS (2 * MODEL_MAX_LAYERS)
+/* At most 8 layers, 7 hidden (--hidden takes up to MODEL_MAX_LAYERS - 1 sizes). */
+#define MODEL_MAX_LAYERS 8
+#define MODEL_MAX_TENSORS (3 * MODEL_MAX_LAYERS)
 
-/* What a model will be, before it is allocated. */
+/* What a model will be, before it is allocated. Layer l maps I_l -> O_l:
+ * I_0 = in, I_l = hidden[l-1], O_l = hidden[l], O_{L-1} = out. */
 typedef struct {
     layer_kind kind;
-    int in, out;  /* I, O */
+    int in, out;  /* the model's I, O */
     int rank;     /* R; 0 for dense */
     double alpha; /* LoRA alpha as given (0 for dense); only scale enters the math */
     float scale;  /* s, the factor on B A (0 for dense) */
     int has_base; /* LoRA on a frozen base W0 (O,I), b0 (O) */
+    int n_hidden; /* hidden layers; 0: the one-layer model */
+    int hidden[MODEL_MAX_LAYERS - 1]; /* their widths */
+    activation_kind act; /* between layers (n_hidden > 0) */
 } model_spec;
 
 typedef struct {
@@ -59,7 +72,7 @@ typedef struct {
     double alpha; /* as in model_spec */
     float scale;
     /* views into the model's params and grads */
-    float *W, *b;   /* dense: (O,I), (O) */
+    float *W, *b;   /* dense: (O,I), (O); b also a scratch LoRA network's bias */
     float *dW, *db;
     float *A, *B;   /* LoRA: (R,I), (O,R) */
     float *dA, *dB;
@@ -74,6 +87,7 @@ typedef struct {
     int n_layers;
     layer layers[MODEL_MAX_LAYERS];
     int in, out;    /* the first layer's I, the last layer's O */
+    activation_kind act; /* between layers */
 
     size_t n_params;
     float *mem;     /* the one allocation, 4 * n_params floats */
@@ -90,8 +104,25 @@ typedef struct {
 model_spec model_spec_dense(int in, int out);
 model_spec model_spec_lora(int in, int out, int rank, double alpha, float scale, int has_base);
 
+/* spec made a network: n_hidden widths in hidden[], act between layers. */
+model_spec model_spec_network(model_spec spec, int n_hidden, const int *hidden,
+                              activation_kind act);
+
 /* The spec m was built from. */
 model_spec model_spec_of(const model *m);
+
+/* Layers of spec, and layer l's I and O. */
+int model_spec_layers(const model_spec *spec);
+int model_spec_layer_in(const model_spec *spec, int l);
+int model_spec_layer_out(const model_spec *spec, int l);
+/* Whether spec's LoRA layers carry a trainable bias: a network without a base. */
+int model_spec_lora_bias(const model_spec *spec);
+
+/* Floats of the activations model_forward saves for N rows (`acts`), and of
+ * the scratch model_backward needs (`scratch`). One layer: N R each.
+ * SIZE_MAX on overflow. */
+size_t model_acts_floats(const model_spec *spec, size_t N);
+size_t model_scratch_floats(const model_spec *spec, size_t N);
 
 /* Trainable parameters of a model of this spec (what model_init lays out),
  * and the bytes of their Adam moments m and v. */
@@ -101,8 +132,9 @@ size_t model_spec_adam_bytes(const model_spec *spec);
  * Returns -1 on overflow. */
 int model_spec_bytes(const model_spec *spec, size_t *bytes);
 
-/* Allocate a one-layer model of spec with zeroed parameters. With
- * spec->has_base, W0 (O,I) and b0 (O) are copied (b0 may be NULL: zero bias). */
+/* Allocate a model of spec with zeroed parameters. With spec->has_base, W0
+ * and b0 are copied: every layer's (O_l,I_l) weight, one after another, and
+ * every layer's (O_l) bias the same way (b0 may be NULL: zero biases). */
 ld_status model_init(model *m, const model_spec *spec, const float *W0, const float *b0, char *err,
                      size_t errlen);
 void model_free(model *m);
@@ -117,15 +149,19 @@ void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p
 
 /* p below: a thread pool for the matrix products, or NULL (core/linear.h). */
 
-/* y (N,O) = model(x). h (N,R) saves the LoRA activation x A^T (unused for
- * dense). base_out (N,O) is the frozen base's output computed before, or
- * NULL to compute it here. A merged layer predicts with its merged weight. */
-void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
+/* y (N,O) = model(x). acts (model_acts_floats) saves what backward needs,
+ * layer by layer: a LoRA layer's h = x A^T (N,R_l), then for a hidden layer
+ * z_l and a_l (N,O_l); for one layer it is just h (N,R), unused for dense.
+ * base_out (N,O_0) is the first layer's frozen base output computed before,
+ * or NULL to compute it here. A merged layer predicts with its merged weight. */
+void model_forward(const model *m, float *y, float *acts, const float *x, const float *base_out,
                    int N, pool *p);
 
-/* Accumulate grads from dy (N,O) and the saved h. dy is overwritten
- * (LoRA scales it in place); dh (N,R) is scratch. */
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N,
+/* Accumulate grads from dy (N,O) and the saved acts. dy is overwritten
+ * (LoRA scales it in place); scratch (model_scratch_floats) holds dh (N,R)
+ * and, in a network, the gradients flowing between layers (none is formed
+ * for the first layer's input: it is data). */
+void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *x, int N,
                     pool *p);
 
 /* One Adam step over the whole parameter block. */

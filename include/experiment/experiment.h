@@ -78,6 +78,9 @@
 #define STREAM_HOLDOUT 8u
 #define STREAM_INIT_BASE 1000u
 #define STREAM_SHUFFLE_BASE 2000u
+/* layer l of a --hidden network draws its initial weights from
+ * STREAM_INIT_BASE + rank + l * STREAM_LAYER_STRIDE */
+#define STREAM_LAYER_STRIDE ((uint64_t)1 << 32)
 
 /* How many held-out rows have their predictions kept for printing. */
 #define EXPERIMENT_PRED_ROWS 3

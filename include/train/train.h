@@ -52,8 +52,10 @@ enum {
     TBUF_YHAT,       /* (P,O) predictions: P = NB for the plain step, else up to
                       * TRAIN_EVAL_ROWS (evaluation only) */
     TBUF_DY,         /* (NB,O) the loss gradient (not for the closed form) */
-    TBUF_H,          /* (NB,R) LoRA activation x A^T */
-    TBUF_DH,         /* (NB,R) its gradient */
+    TBUF_H,          /* (NB,R) LoRA activation x A^T; a network's saved
+                      * activations (model_acts_floats) */
+    TBUF_DH,         /* (NB,R) its gradient; a network's backward scratch
+                      * (model_scratch_floats) */
     TBUF_BT,         /* (R,O+16) fused LoRA: B^T, rows padded, every step */
     TBUF_GRAM,       /* (I,I) closed form: X^T X */
     TBUF_CROSS,      /* (O,I) closed form: Y^T X */

@@ -9,57 +9,125 @@
 
 #include "core/linear.h"
 #include "core/lora.h"
+#include "kernels/matmul.h"
 
 model_spec model_spec_dense(int in, int out)
 {
-    model_spec s = {LAYER_DENSE, in, out, 0, 0.0, 0.0f, 0};
+    model_spec s;
+    memset(&s, 0, sizeof s);
+    s.kind = LAYER_DENSE;
+    s.in = in;
+    s.out = out;
     return s;
 }
 
 model_spec model_spec_lora(int in, int out, int rank, double alpha, float scale, int has_base)
 {
-    model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base};
+    model_spec s = model_spec_dense(in, out);
+    s.kind = LAYER_LORA;
+    s.rank = rank;
+    s.alpha = alpha;
+    s.scale = scale;
+    s.has_base = has_base;
     return s;
+}
+
+model_spec model_spec_network(model_spec spec, int n_hidden, const int *hidden,
+                              activation_kind act)
+{
+    spec.n_hidden = n_hidden;
+    for (int l = 0; l < n_hidden; l++)
+        spec.hidden[l] = hidden[l];
+    spec.act = act;
+    return spec;
 }
 
 model_spec model_spec_of(const model *m)
 {
     const layer *L = &m->layers[0];
-    model_spec s = {L->kind, L->in, L->out, L->rank, L->alpha, L->scale, L->has_base};
+    model_spec s = model_spec_lora(m->in, m->out, L->rank, L->alpha, L->scale, L->has_base);
+    s.kind = L->kind;
+    s.n_hidden = m->n_layers - 1;
+    for (int l = 0; l + 1 < m->n_layers; l++)
+        s.hidden[l] = m->layers[l].out;
+    s.act = m->act;
     return s;
+}
+
+int model_spec_layers(const model_spec *spec)
+{
+    return spec->n_hidden + 1;
+}
+
+int model_spec_layer_in(const model_spec *spec, int l)
+{
+    return l == 0 ? spec->in : spec->hidden[l - 1];
+}
+
+int model_spec_layer_out(const model_spec *spec, int l)
+{
+    return l == spec->n_hidden ? spec->out : spec->hidden[l];
+}
+
+int model_spec_lora_bias(const model_spec *spec)
+{
+    return spec->kind == LAYER_LORA && spec->n_hidden > 0 && !spec->has_base;
 }
 
 /* ------------------------------------------------------------------------ */
 /* the size table: one function says how many floats each tensor takes */
 
-/* The tensors of one layer, in block order: (rows, cols), cols 0 for a
- * vector. Returns how many. */
-static int layer_tensor_shapes(const model_spec *s, int rows[2], int cols[2])
+/* The spec of layer l alone: what it allocates and how it computes. */
+static model_spec layer_spec(const model_spec *spec, int l)
 {
-    if (s->kind == LAYER_DENSE) {
-        rows[0] = s->out, cols[0] = s->in;  /* weight (O,I) */
-        rows[1] = s->out, cols[1] = 0;      /* bias (O) */
-    } else {
-        rows[0] = s->rank, cols[0] = s->in; /* lora_A.weight (R,I) */
-        rows[1] = s->out, cols[1] = s->rank; /* lora_B.weight (O,R) */
-    }
-    return 2;
+    model_spec s = *spec;
+    s.in = model_spec_layer_in(spec, l);
+    s.out = model_spec_layer_out(spec, l);
+    s.n_hidden = 0;
+    return s;
 }
 
-static const char *const tensor_names[2][2] = {{"weight", "bias"},
-                                               {"lora_A.weight", "lora_B.weight"}};
+/* The tensors of layer l of spec, in block order: (rows, cols), cols 0 for a
+ * vector, and the index of each one's name in tensor_names. Returns how many. */
+static int layer_tensor_shapes(const model_spec *spec, int l, int rows[3], int cols[3],
+                               int name[3])
+{
+    const model_spec s = layer_spec(spec, l);
+    if (s.kind == LAYER_DENSE) {
+        rows[0] = s.out, cols[0] = s.in, name[0] = 0;   /* weight (O,I) */
+        rows[1] = s.out, cols[1] = 0, name[1] = 1;      /* bias (O) */
+        return 2;
+    }
+    rows[0] = s.rank, cols[0] = s.in, name[0] = 2;      /* lora_A.weight (R,I) */
+    rows[1] = s.out, cols[1] = s.rank, name[1] = 3;     /* lora_B.weight (O,R) */
+    if (!model_spec_lora_bias(spec))
+        return 2;
+    rows[2] = s.out, cols[2] = 0, name[2] = 1;          /* bias (O) */
+    return 3;
+}
+
+/* PyTorch's names: one layer, then layer l of a network ("layers.<l>."). */
+#define LAYER_NAMES(l)                                                                      \
+    {"layers." #l ".weight", "layers." #l ".bias", "layers." #l ".lora_A.weight",           \
+     "layers." #l ".lora_B.weight"}
+static const char *const tensor_names[4] = {"weight", "bias", "lora_A.weight", "lora_B.weight"};
+static const char *const network_names[MODEL_MAX_LAYERS][4] = {
+    LAYER_NAMES(0), LAYER_NAMES(1), LAYER_NAMES(2), LAYER_NAMES(3),
+    LAYER_NAMES(4), LAYER_NAMES(5), LAYER_NAMES(6), LAYER_NAMES(7)};
 
 /* Parameters of spec, in size_t; -1 on overflow. */
 static int spec_params(const model_spec *spec, size_t *n)
 {
-    int rows[2], cols[2];
-    const int nt = layer_tensor_shapes(spec, rows, cols);
     *n = 0;
-    for (int i = 0; i < nt; i++) {
-        size_t numel = 0;
-        if (ld_mul_size(&numel, (size_t)rows[i], (size_t)(cols[i] > 0 ? cols[i] : 1)) != 0 ||
-            ld_add_size(n, *n, numel) != 0)
-            return -1;
+    for (int l = 0; l < model_spec_layers(spec); l++) {
+        int rows[3], cols[3], name[3];
+        const int nt = layer_tensor_shapes(spec, l, rows, cols, name);
+        for (int i = 0; i < nt; i++) {
+            size_t numel = 0;
+            if (ld_mul_size(&numel, (size_t)rows[i], (size_t)(cols[i] > 0 ? cols[i] : 1)) != 0 ||
+                ld_add_size(n, *n, numel) != 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -77,66 +145,115 @@ size_t model_spec_adam_bytes(const model_spec *spec)
 
 int model_spec_bytes(const model_spec *spec, size_t *bytes)
 {
-    size_t n = 0, base = 0;
+    size_t n = 0;
     if (spec_params(spec, &n) != 0 || ld_mul3_size(bytes, n, 4, sizeof(float)) != 0)
         return -1;
-    if (spec->kind == LAYER_LORA && spec->has_base &&
-        (ld_mul3_size(&base, (size_t)spec->out, (size_t)spec->in + 1, sizeof(float)) != 0 ||
-         ld_add_size(bytes, *bytes, base) != 0))
-        return -1;
+    if (spec->kind != LAYER_LORA || !spec->has_base)
+        return 0;
+    for (int l = 0; l < model_spec_layers(spec); l++) {
+        size_t base = 0;
+        if (ld_mul3_size(&base, (size_t)model_spec_layer_out(spec, l),
+                         (size_t)model_spec_layer_in(spec, l) + 1, sizeof(float)) != 0 ||
+            ld_add_size(bytes, *bytes, base) != 0)
+            return -1;
+    }
     return 0;
+}
+
+size_t model_acts_floats(const model_spec *spec, size_t N)
+{
+    size_t n = 0, t = 0;
+    int bad = 0;
+    for (int l = 0; l < model_spec_layers(spec); l++) {
+        bad |= ld_mul_size(&t, N, (size_t)spec->rank); /* h_l (N,R); R = 0 for dense */
+        bad |= ld_add_size(&n, n, t);
+        if (l < spec->n_hidden) {
+            bad |= ld_mul3_size(&t, 2, N, (size_t)spec->hidden[l]); /* z_l, a_l (N,O_l) */
+            bad |= ld_add_size(&n, n, t);
+        }
+    }
+    return bad ? SIZE_MAX : n;
+}
+
+size_t model_scratch_floats(const model_spec *spec, size_t N)
+{
+    size_t widest = 0, n = 0, t = 0;
+    int bad = 0;
+    for (int l = 0; l < spec->n_hidden; l++)
+        if ((size_t)spec->hidden[l] > widest)
+            widest = (size_t)spec->hidden[l];
+    bad |= ld_mul_size(&n, N, (size_t)spec->rank);   /* dh (N,R) */
+    bad |= ld_mul3_size(&t, 2, N, widest);           /* two (N,H) */
+    bad |= ld_add_size(&n, n, t);
+    return bad ? SIZE_MAX : n;
 }
 
 /* ------------------------------------------------------------------------ */
 /* init and free */
 
-static ld_status check_spec(const model_spec *s, char *err, size_t errlen)
+static ld_status check_spec(const model_spec *spec, char *err, size_t errlen)
 {
     size_t bytes = 0;
-    if (s->in <= 0 || s->out <= 0)
-        return ld_fail(err, errlen, LD_EINPUT, "invalid layer shape %d x %d", s->out, s->in);
-    if (s->kind == LAYER_LORA && s->rank <= 0)
-        return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", s->rank);
-    /* every layer may come to hold an (O,I) weight: LoRA's merged base */
-    if (ld_mul3_size(&bytes, (size_t)s->out, (size_t)s->in, 4 * sizeof(float)) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s->out,
-                       s->in);
-    if (model_spec_bytes(s, &bytes) != 0)
+    if (spec->n_hidden < 0 || spec->n_hidden >= MODEL_MAX_LAYERS)
+        return ld_fail(err, errlen, LD_EINPUT, "invalid number of hidden layers %d",
+                       spec->n_hidden);
+    for (int l = 0; l < model_spec_layers(spec); l++) {
+        const model_spec s = layer_spec(spec, l);
+        if (s.in <= 0 || s.out <= 0)
+            return ld_fail(err, errlen, LD_EINPUT, "invalid layer shape %d x %d", s.out, s.in);
+        if (s.kind == LAYER_LORA && s.rank <= 0)
+            return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", s.rank);
+        /* every layer may come to hold an (O,I) weight: LoRA's merged base */
+        if (ld_mul3_size(&bytes, (size_t)s.out, (size_t)s.in, 4 * sizeof(float)) != 0)
+            return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s.out,
+                           s.in);
+    }
+    if (model_spec_bytes(spec, &bytes) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "a rank-%d LoRA of %d -> %d does not fit in memory",
-                       s->rank, s->in, s->out);
+                       spec->rank, spec->in, spec->out);
     return LD_OK;
 }
 
-/* Point layer L's parameter and gradient views at tensors [t0, t0+2). */
-static void point_layer(model *m, layer *L, int t0)
+/* Point layer L's parameter and gradient views at its tensors [t0, t0+nt),
+ * by the kind of name each has (layer_tensor_shapes). */
+static void point_layer(model *m, layer *L, int t0, int nt, const int name[3])
 {
-    float **p0 = L->kind == LAYER_DENSE ? &L->W : &L->A;
-    float **p1 = L->kind == LAYER_DENSE ? &L->b : &L->B;
-    float **g0 = L->kind == LAYER_DENSE ? &L->dW : &L->dA;
-    float **g1 = L->kind == LAYER_DENSE ? &L->db : &L->dB;
-    *p0 = m->params + m->tensors[t0].offset;
-    *p1 = m->params + m->tensors[t0 + 1].offset;
-    *g0 = m->grads + m->tensors[t0].offset;
-    *g1 = m->grads + m->tensors[t0 + 1].offset;
+    for (int i = 0; i < nt; i++) {
+        float *p = m->params + m->tensors[t0 + i].offset;
+        float *g = m->grads + m->tensors[t0 + i].offset;
+        switch (name[i]) {
+        case 0: L->W = p, L->dW = g; break;
+        case 1: L->b = p, L->db = g; break;
+        case 2: L->A = p, L->dA = g; break;
+        default: L->B = p, L->dB = g; break;
+        }
+    }
 }
 
-/* Fill the tensor table from spec and allocate the one block. */
+/* Fill the tensor table from spec, allocate the one block and point every
+ * layer into it. */
 static ld_status alloc_block(model *m, const model_spec *spec, char *err, size_t errlen)
 {
-    int rows[2], cols[2];
-    const int nt = layer_tensor_shapes(spec, rows, cols);
     size_t off = 0;
-    for (int i = 0; i < nt; i++) {
-        param_tensor *t = &m->tensors[m->n_tensors++];
-        t->name = tensor_names[spec->kind][i];
-        t->ndim = cols[i] > 0 ? 2 : 1;
-        t->shape[0] = rows[i];
-        t->shape[1] = cols[i];
-        t->numel = (size_t)rows[i] * (size_t)(cols[i] > 0 ? cols[i] : 1);
-        t->offset = off;
-        off += t->numel;
+    int first[MODEL_MAX_LAYERS], count[MODEL_MAX_LAYERS], names[MODEL_MAX_LAYERS][3];
+    for (int l = 0; l < m->n_layers; l++) {
+        int rows[3], cols[3];
+        count[l] = layer_tensor_shapes(spec, l, rows, cols, names[l]);
+        first[l] = m->n_tensors;
+        for (int i = 0; i < count[l]; i++) {
+            param_tensor *t = &m->tensors[m->n_tensors++];
+            t->name = spec->n_hidden > 0 ? network_names[l][names[l][i]] : tensor_names[names[l][i]];
+            t->ndim = cols[i] > 0 ? 2 : 1;
+            t->shape[0] = rows[i];
+            t->shape[1] = cols[i];
+            t->numel = (size_t)rows[i] * (size_t)(cols[i] > 0 ? cols[i] : 1);
+            t->offset = off;
+            off += t->numel;
+        }
     }
     const size_t n = off; /* check_spec proved 4 n floats fit in size_t */
+    if (n == 0) /* every layer has a weight of at least 1 x 1: not reached */
+        return ld_fail(err, errlen, LD_EINPUT, "a model with no parameters");
     m->mem = calloc(1, 4 * n * sizeof(float));
     if (m->mem == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory allocating %zu bytes for a model",
@@ -146,6 +263,8 @@ static ld_status alloc_block(model *m, const model_spec *spec, char *err, size_t
     m->grads = m->mem + n;
     m->adam_m = m->mem + 2 * n;
     m->adam_v = m->mem + 3 * n;
+    for (int l = 0; l < m->n_layers; l++)
+        point_layer(m, &m->layers[l], first[l], count[l], names[l]);
     return LD_OK;
 }
 
@@ -174,21 +293,28 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
         return st;
     if (spec->kind == LAYER_LORA && spec->has_base && W0 == NULL)
         return ld_fail(err, errlen, LD_EINPUT, "a LoRA layer on a frozen base needs its weight");
-    m->n_layers = 1;
+    m->n_layers = model_spec_layers(spec);
     m->in = spec->in;
     m->out = spec->out;
-    layer *L = &m->layers[0];
-    L->kind = spec->kind;
-    L->in = spec->in;
-    L->out = spec->out;
-    L->rank = spec->rank;
-    L->alpha = spec->alpha;
-    L->scale = spec->scale;
+    m->act = spec->act;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        L->kind = spec->kind;
+        L->in = model_spec_layer_in(spec, l);
+        L->out = model_spec_layer_out(spec, l);
+        L->rank = spec->rank;
+        L->alpha = spec->alpha;
+        L->scale = spec->scale;
+    }
     st = alloc_block(m, spec, err, errlen);
-    if (st == LD_OK) {
-        point_layer(m, L, 0);
-        if (spec->kind == LAYER_LORA && spec->has_base)
-            st = copy_base(L, W0, b0, err, errlen);
+    /* each layer's base follows the one before it in W0 and b0 */
+    for (int l = 0; l < m->n_layers && st == LD_OK && spec->kind == LAYER_LORA && spec->has_base;
+         l++) {
+        layer *L = &m->layers[l];
+        st = copy_base(L, W0, b0, err, errlen);
+        W0 += (size_t)L->out * (size_t)L->in;
+        if (b0 != NULL)
+            b0 += L->out;
     }
     if (st != LD_OK)
         model_free(m);
@@ -229,6 +355,16 @@ void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p
         memset(y, 0, (size_t)N * (size_t)L->out * sizeof(float));
 }
 
+/* y (N,O) += b (O), each row; nothing for b NULL. */
+static void add_bias(float *y, const float *b, int N, int O)
+{
+    if (b == NULL)
+        return;
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++)
+            y[(size_t)n * O + o] += b[o];
+}
+
 /* y (N,O) = L(x); h (N,R) keeps x A^T for backward. */
 static void layer_forward(const layer *L, float *y, float *h, const float *x, const float *base_out,
                           int N, pool *p)
@@ -239,35 +375,106 @@ static void layer_forward(const layer *L, float *y, float *h, const float *x, co
     }
     if (L->merged) {
         linear_forward(y, x, L->W0, L->b0, N, L->in, L->out, p);
+        add_bias(y, L->b, N, L->out); /* a scratch network's trainable bias */
         return;
     }
     if (base_out != NULL)
         memcpy(y, base_out, (size_t)N * (size_t)L->out * sizeof(float));
     else
         layer_base_forward(L, y, x, N, p); /* zeros without a base */
+    add_bias(y, L->b, N, L->out);
     lora_forward(y, h, x, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
 }
 
-static void layer_backward(layer *L, float *dy, float *dh, const float *h, const float *x, int N,
-                           pool *p)
+/* Accumulate L's gradients from dy (N,O), overwritten; and dx (N,I) +=
+ * the gradient at L's input, unless dx is NULL (the first layer's). */
+static void layer_backward(layer *L, float *dx, float *dy, float *dh, const float *h,
+                           const float *x, int N, pool *p)
 {
-    if (L->kind == LAYER_DENSE)
-        linear_backward(NULL, L->dW, L->db, dy, x, L->W, N, L->in, L->out, p);
-    else
-        lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out, p);
+    if (L->kind == LAYER_DENSE) {
+        linear_backward(dx, L->dW, L->db, dy, x, L->W, N, L->in, L->out, p);
+        return;
+    }
+    if (L->db != NULL) /* before lora_backward scales dy */
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < L->out; o++)
+                L->db[o] += dy[(size_t)n * L->out + o];
+    if (dx != NULL && L->W0 != NULL)
+        matmul_nn_mt(dx, dy, L->W0, N, L->in, L->out, 1, p); /* dx += dy W0 */
+    lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out, p);
+    if (dx != NULL)
+        matmul_nn_mt(dx, dh, L->A, N, L->in, L->rank, 1, p); /* dx += dh A */
 }
 
-void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
+/* Where layer l's saved activations sit in acts (model_acts_floats's
+ * layout), in floats from its start: h (N,R), then z and a (N,O_l) of a
+ * hidden layer. */
+typedef struct {
+    size_t h, z, a;
+} layer_acts;
+
+static layer_acts acts_of(const model *m, int l, int N)
+{
+    layer_acts la = {0, 0, 0};
+    size_t at = 0;
+    for (int k = 0; k <= l; k++) {
+        const size_t NO = (size_t)N * (size_t)m->layers[k].out;
+        la.h = at;
+        at += (size_t)N * (size_t)m->layers[k].rank;
+        la.z = at;
+        la.a = at + NO;
+        if (k + 1 < m->n_layers)
+            at += 2 * NO;
+    }
+    return la;
+}
+
+void model_forward(const model *m, float *y, float *acts, const float *x, const float *base_out,
                    int N, pool *p)
 {
-    for (int l = 0; l < m->n_layers; l++) /* one layer today (model.h) */
-        layer_forward(&m->layers[l], y, h, x, base_out, N, p);
+    const float *in = x;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *L = &m->layers[l];
+        const layer_acts la = acts_of(m, l, N);
+        const int last = l + 1 == m->n_layers;
+        float *z = last ? y : acts + la.z;
+        layer_forward(L, z, acts + la.h, in, l == 0 ? base_out : NULL, N, p);
+        if (!last) {
+            activation_forward(m->act, acts + la.a, z, (size_t)N * (size_t)L->out);
+            in = acts + la.a;
+        }
+    }
 }
 
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N, pool *p)
+void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *x, int N,
+                    pool *p)
 {
-    for (int l = m->n_layers - 1; l >= 0; l--)
-        layer_backward(&m->layers[l], dy, dh, h, x, N, p);
+    /* scratch: dh (N,R), then two (N,H) buffers that take turns holding the
+     * gradient at a layer's output and at its input */
+    size_t widest = 0;
+    for (int l = 0; l + 1 < m->n_layers; l++)
+        if ((size_t)m->layers[l].out > widest)
+            widest = (size_t)m->layers[l].out;
+    float *dh = scratch;
+    float *turn0 = scratch + (size_t)N * (size_t)m->layers[0].rank;
+    float *turn1 = turn0 + (size_t)N * widest;
+    float *g = dy; /* at layer l's output */
+    for (int l = m->n_layers - 1; l >= 0; l--) {
+        layer *L = &m->layers[l];
+        const layer_acts la = acts_of(m, l, N);
+        if (l == 0) { /* the input is data: no dx */
+            layer_backward(L, NULL, g, dh, acts + la.h, x, N, p);
+            break;
+        }
+        const layer_acts below = acts_of(m, l - 1, N);
+        float *dx = g == turn0 ? turn1 : turn0;
+        memset(dx, 0, (size_t)N * (size_t)L->in * sizeof(float));
+        layer_backward(L, dx, g, dh, acts + la.h, acts + below.a, N, p);
+        /* through the activation, in place: d a_{l-1} -> d z_{l-1} */
+        activation_backward(m->act, dx, dx, acts + below.z, acts + below.a,
+                            (size_t)N * (size_t)L->in);
+        g = dx;
+    }
 }
 
 void model_adam_step(model *m, adam_config adam)
@@ -281,28 +488,36 @@ void model_adam_step(model *m, adam_config adam)
 
 ld_status model_merge(model *m, char *err, size_t errlen)
 {
-    layer *L = &m->layers[0];
-    if (m->n_layers == 0 || L->kind != LAYER_LORA)
+    if (m->n_layers == 0 || m->layers[0].kind != LAYER_LORA)
         return ld_fail(err, errlen, LD_ESTATE, "only a LoRA model can be merged");
-    if (L->merged)
-        return ld_fail(err, errlen, LD_ESTATE, "LoRA r=%d is already merged", L->rank);
-    if (L->W0 == NULL) {
-        /* scratch LoRA: the merged weight is s B A on a zero base */
-        L->W0 = calloc((size_t)L->out * (size_t)L->in, sizeof(float));
-        if (L->W0 == NULL)
-            return ld_fail(err, errlen, LD_ENOMEM, "out of memory merging LoRA r=%d", L->rank);
+    if (m->layers[0].merged)
+        return ld_fail(err, errlen, LD_ESTATE, "LoRA r=%d is already merged", m->layers[0].rank);
+    for (int l = 0; l < m->n_layers; l++) { /* every layer has the same kind */
+        layer *L = &m->layers[l];
+        if (L->W0 == NULL) {
+            /* scratch LoRA: the merged weight is s B A on a zero base */
+            L->W0 = calloc((size_t)L->out * (size_t)L->in, sizeof(float));
+            if (L->W0 == NULL)
+                return ld_fail(err, errlen, LD_ENOMEM, "out of memory merging LoRA r=%d",
+                               L->rank);
+        }
     }
-    lora_merge_into(L->W0, L->A, L->B, L->scale, 1.0f, L->in, L->rank, L->out);
-    L->merged = 1;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        lora_merge_into(L->W0, L->A, L->B, L->scale, 1.0f, L->in, L->rank, L->out);
+        L->merged = 1;
+    }
     return LD_OK;
 }
 
 ld_status model_unmerge(model *m, char *err, size_t errlen)
 {
-    layer *L = &m->layers[0];
-    if (m->n_layers == 0 || L->kind != LAYER_LORA || !L->merged)
+    if (m->n_layers == 0 || m->layers[0].kind != LAYER_LORA || !m->layers[0].merged)
         return ld_fail(err, errlen, LD_ESTATE, "model is not merged");
-    lora_merge_into(L->W0, L->A, L->B, L->scale, -1.0f, L->in, L->rank, L->out);
-    L->merged = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        lora_merge_into(L->W0, L->A, L->B, L->scale, -1.0f, L->in, L->rank, L->out);
+        L->merged = 0;
+    }
     return LD_OK;
 }

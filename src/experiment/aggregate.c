@@ -216,11 +216,13 @@ int result_bytes(const config *cfg, size_t *bytes)
     if (cfg->save_weights) {
         for (size_t i = 0; i < M; i++) {
             const int r = model_rank(cfg, (int)i);
-            const model_spec spec = r == 0 ? model_spec_dense(cfg->in, cfg->out)
-                                           : model_spec_lora(cfg->in, cfg->out, r, 0.0f, 0.0f, 0);
+            const model_spec spec = run_model_spec(cfg, r, 0);
             add3(bytes, 2, model_spec_params(&spec), F, &bad);
         }
-        add3(bytes, O, I + 1, F, &bad);
+        const model_spec base = run_model_spec(cfg, 0, 0);
+        size_t nw = 0, nb = 0;
+        net_base_floats(&base, &nw, &nb); /* one layer: O I and O */
+        add3(bytes, 1, nw + nb, F, &bad);
     }
     return bad ? -1 : 0;
 }

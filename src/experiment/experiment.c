@@ -14,24 +14,34 @@
 
 #include "runs.h"
 
+_Static_assert(CONFIG_MAX_HIDDEN < MODEL_MAX_LAYERS, "--hidden must fit a model's layer list");
+
+model_spec run_model_spec(const config *cfg, int rank, int has_base)
+{
+    const model_spec one =
+        rank == 0 ? model_spec_dense(cfg->in, cfg->out)
+                  : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
+                                    config_scale(cfg, rank), has_base);
+    return model_spec_network(one, cfg->n_hidden, cfg->hidden, cfg->activation);
+}
+
 /* The per-model facts that depend on neither the seed nor the training, so
  * even a model an interrupt never started has them: name, rank, alpha,
  * scale and sizes (from the spec model_init lays out). */
 static void describe_models(experiment_result *res, const config *cfg)
 {
-    const model_spec dense = model_spec_dense(cfg->in, cfg->out);
+    const model_spec dense = run_model_spec(cfg, 0, 0);
     for (int i = 0; i < res->n_models; i++) {
         model_result *mr = &res->models[i];
         const int r = model_rank(cfg, i);
         mr->rank = r;
-        model_spec spec = dense;
+        const model_spec spec = run_model_spec(cfg, r, 0);
         if (r == 0) {
             snprintf(mr->name, sizeof mr->name, "dense");
         } else {
             snprintf(mr->name, sizeof mr->name, "lora_r%d", r);
             mr->alpha = config_alpha(cfg, r);
             mr->scale = config_scale(cfg, r);
-            spec = model_spec_lora(cfg->in, cfg->out, r, mr->alpha, mr->scale, 0);
         }
         mr->trainable = model_spec_params(&spec);
         mr->optimizer_bytes = model_spec_adam_bytes(&spec);

@@ -5,7 +5,8 @@
  * with --init pissa, A and B from the base's top singular triplets and the
  * residual base frozen instead), then is merged (W = W0 + s B A) and
  * predicts with the merged weight.
- * See docs/finetune.md.
+ * A --hidden network does the same on every layer; its tasks come from
+ * finetune_net.c. See docs/finetune.md.
  *
  * Dimension key: N samples, NT held-out samples, P printed test rows,
  * I in, O out, R rank.
@@ -42,15 +43,18 @@ static float max_abs(const float *a, size_t n)
 
 /* Everything one seed holds while its models fine-tune, freed together. */
 typedef struct {
-    teacher tc;
+    teacher tc[MODEL_MAX_LAYERS]; /* layer l's teacher (one layer: tc[0]) */
     dataset task1, train, test;
     model pre;        /* the pretrained dense layer (unless --base-weights) */
     float *pre_curve; /* (pretrain_epochs) */
     float *yu;        /* (NT,O) held-out predictions, unmerged (or dense) */
     float *ym;        /* (NT,O) held-out predictions, merged */
-    float *h;         /* (NT,R) LoRA activation, R the largest rank */
-    float *wres;      /* (O,I) --init pissa: the residual base of the model in training */
-    const float *W0, *b0; /* (O,I), (O): the base every model starts from */
+    float *h;         /* (NT,R) LoRA activation, R the largest rank; a network's acts */
+    float *base_mem;  /* a network's base, gathered: every weight, then every bias */
+    float *wres;      /* --init pissa: the residual base weights of the model in
+                       * training, every layer's (O_l,I_l), one after another */
+    const float *W0, *b0; /* (O,I), (O): the base every model starts from (a network:
+                           * every layer's, one after another) */
 } ft_seed;
 
 static void ft_seed_free(ft_seed *f)
@@ -59,12 +63,14 @@ static void ft_seed_free(ft_seed *f)
     free(f->yu);
     free(f->ym);
     free(f->h);
+    free(f->base_mem);
     free(f->wres);
     model_free(&f->pre);
     dataset_free(&f->task1);
     dataset_free(&f->train);
     dataset_free(&f->test);
-    teacher_free(&f->tc);
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        teacher_free(&f->tc[l]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -91,64 +97,79 @@ static ld_status merge_and_check(model *m, model_result *mr, const ft_seed *f, c
     st = model_unmerge(m, err, errlen);
     if (st != LD_OK)
         return st;
-    const float *base = f->wres != NULL ? f->wres : f->W0;
-    const float du = max_abs_diff(m->layers[0].W0, base, (size_t)m->out * (size_t)m->in);
-    if (du > mr->unmerge_max_diff || isnan(du))
-        mr->unmerge_max_diff = du;
+    const float *w0 = f->wres != NULL ? f->wres : f->W0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *L = &m->layers[l];
+        const size_t nw = (size_t)L->out * (size_t)L->in;
+        const float du = max_abs_diff(L->W0, w0, nw);
+        if (du > mr->unmerge_max_diff || isnan(du))
+            mr->unmerge_max_diff = du;
+        w0 += nw;
+    }
     return LD_OK;
 }
 
-/* --init pissa: A, B and the residual base from the base's SVD
- * (lora_init_pissa), the residual kept in f->wres for the unmerge check and,
- * first seed with --save-weights, in the model's result for export. A base
- * that is not finite (pretraining diverged) keeps PEFT's default init: the
- * model then diverges at its first epoch, which the run reports. */
-static ld_status pissa_start(layer *L, const seed_run *sr, model_result *mr, const ft_seed *f,
+/* --init pissa, on every layer: A, B and the residual base from that
+ * layer's SVD (lora_init_pissa); the residuals, layer after layer, are kept
+ * in f->wres for the unmerge check and, first seed with --save-weights, in
+ * the model's result for export. A base that is not finite (pretraining
+ * diverged) keeps PEFT's default init: the model then diverges at its first
+ * epoch, which the run reports. */
+static ld_status pissa_start(model *m, const seed_run *sr, model_result *mr, const ft_seed *f,
                              char *err, size_t errlen)
 {
-    const size_t nw = (size_t)L->out * (size_t)L->in;
-    ld_status st = lora_init_pissa(L->A, L->B, L->W0, L->scale, L->in, L->rank, L->out, err, errlen);
-    if (st == LD_EINPUT)
-        st = LD_OK; /* not finite: W0, A and B are as they were */
-    if (st != LD_OK)
-        return st;
-    memcpy(f->wres, L->W0, nw * sizeof(float));
+    size_t off = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        const size_t nw = (size_t)L->out * (size_t)L->in;
+        ld_status st =
+            lora_init_pissa(L->A, L->B, L->W0, L->scale, L->in, L->rank, L->out, err, errlen);
+        if (st == LD_EINPUT)
+            st = LD_OK; /* not finite: W0, A and B are as they were */
+        if (st != LD_OK)
+            return st;
+        memcpy(f->wres + off, L->W0, nw * sizeof(float));
+        off += nw;
+    }
     if (sr->s == 0 && sr->cfg->save_weights) {
         free(mr->pissa_base);
-        mr->pissa_base = malloc(nw * sizeof(float));
+        mr->pissa_base = malloc(off * sizeof(float));
         if (mr->pissa_base == NULL)
             return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the PiSSA base to save");
-        memcpy(mr->pissa_base, L->W0, nw * sizeof(float));
+        memcpy(mr->pissa_base, f->wres, off * sizeof(float));
     }
     return LD_OK;
 }
 
 /* Model i from the base: rank 0, every parameter from W0, b0; rank r, W0
- * and b0 frozen and A, B from lora_init_peft (B = 0), or with --init pissa
- * from pissa_start. */
+ * and b0 frozen and A, B from lora_init_peft (B = 0), layer l's A from
+ * stream STREAM_INIT_BASE + r + l * STREAM_LAYER_STRIDE, or with --init
+ * pissa from pissa_start. */
 static ld_status build_finetune_model(model *m, const seed_run *sr, int i, int rank,
                                       const ft_seed *f, char *err, size_t errlen)
 {
-    const config *cfg = sr->cfg;
-    const size_t I = (size_t)cfg->in, O = (size_t)cfg->out;
-    const model_spec spec =
-        rank == 0 ? model_spec_dense(cfg->in, cfg->out)
-                  : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
-                                    config_scale(cfg, rank), 1);
+    const model_spec spec = run_model_spec(sr->cfg, rank, rank > 0);
     ld_status st = model_init(m, &spec, f->W0, f->b0, err, errlen);
     if (st != LD_OK)
         return st;
-    layer *L = &m->layers[0];
-    if (rank == 0) {
-        memcpy(L->W, f->W0, O * I * sizeof(float));
-        memcpy(L->b, f->b0, O * sizeof(float));
-    } else {
-        rng r;
-        rng_seed(&r, sr->seed, STREAM_INIT_BASE + (uint64_t)rank);
-        lora_init_peft(L->A, L->B, cfg->in, rank, cfg->out, &r);
-        if (cfg->init == LORA_INIT_PISSA)
-            st = pissa_start(L, sr, &sr->rc->res->models[i], f, err, errlen);
+    const float *w0 = f->W0, *b0 = f->b0;
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        const size_t nw = (size_t)L->out * (size_t)L->in;
+        if (rank == 0) {
+            memcpy(L->W, w0, nw * sizeof(float));
+            memcpy(L->b, b0, (size_t)L->out * sizeof(float));
+        } else {
+            rng r;
+            rng_seed(&r, sr->seed,
+                     STREAM_INIT_BASE + (uint64_t)rank + (uint64_t)l * STREAM_LAYER_STRIDE);
+            lora_init_peft(L->A, L->B, L->in, rank, L->out, &r);
+        }
+        w0 += nw;
+        b0 += L->out;
     }
+    if (rank > 0 && sr->cfg->init == LORA_INIT_PISSA)
+        st = pissa_start(m, sr, &sr->rc->res->models[i], f, err, errlen);
     if (st != LD_OK)
         model_free(m);
     return st;
@@ -202,7 +223,8 @@ static ld_status task_data(const seed_run *sr, ft_seed *f, int given_base, char 
     rng rb, rd, r;
     rng_seed(&rb, sr->seed, STREAM_TEACHER);
     rng_seed(&rd, sr->seed, STREAM_DELTA);
-    ld_status st = teacher_make(&f->tc, cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
+    ld_status st =
+        teacher_make(&f->tc[0], cfg->in, cfg->out, cfg->delta_rank, &rb, &rd, err, errlen);
     if (st == LD_OK && !given_base)
         st = dataset_alloc(&f->task1, cfg->samples, cfg->in, cfg->out, err, errlen);
     if (st == LD_OK)
@@ -213,12 +235,12 @@ static ld_status task_data(const seed_run *sr, ft_seed *f, int given_base, char 
         return st;
     if (!given_base) {
         rng_seed(&r, sr->seed, STREAM_PRETRAIN_DATA);
-        teacher_make_data(&f->task1, f->tc.w_base, f->tc.b, cfg->noise, &r);
+        teacher_make_data(&f->task1, f->tc[0].w_base, f->tc[0].b, cfg->noise, &r);
     }
     rng_seed(&r, sr->seed, STREAM_TRAIN_DATA);
-    teacher_make_data(&f->train, f->tc.w_task2, f->tc.b, cfg->noise, &r);
+    teacher_make_data(&f->train, f->tc[0].w_task2, f->tc[0].b, cfg->noise, &r);
     rng_seed(&r, sr->seed, STREAM_TEST_DATA);
-    teacher_make_data(&f->test, f->tc.w_task2, f->tc.b, cfg->noise, &r);
+    teacher_make_data(&f->test, f->tc[0].w_task2, f->tc[0].b, cfg->noise, &r);
     return LD_OK;
 }
 
@@ -231,16 +253,19 @@ static ld_status pretrain(const seed_run *sr, ft_seed *f, int *stopped, char *er
 {
     const config *cfg = sr->cfg;
     experiment_result *res = sr->rc->res;
-    const model_spec spec = model_spec_dense(cfg->in, cfg->out);
+    const model_spec spec = run_model_spec(cfg, 0, 0);
     trainer t;
     memset(&t, 0, sizeof t);
     *stopped = 0;
     ld_status st = model_init(&f->pre, &spec, NULL, NULL, err, errlen);
     if (st != LD_OK)
         return st;
-    rng r;
-    rng_seed(&r, sr->seed, STREAM_PRETRAIN_INIT);
-    linear_init(f->pre.layers[0].W, f->pre.layers[0].b, cfg->in, cfg->out, &r);
+    for (int l = 0; l < f->pre.n_layers; l++) { /* layer l from its own stream */
+        layer *L = &f->pre.layers[l];
+        rng r;
+        rng_seed(&r, sr->seed, STREAM_PRETRAIN_INIT + (uint64_t)l * STREAM_LAYER_STRIDE);
+        linear_init(L->W, L->b, L->in, L->out, &r);
+    }
     st = start_trainer(&t, &f->pre, f->task1.x, f->task1.y, f->task1.n, cfg, err, errlen);
     double ms = 0.0;
     fit_outcome fo = {0, 0};
@@ -263,17 +288,67 @@ static ld_status pretrain(const seed_run *sr, ft_seed *f, int *stopped, char *er
     return LD_OK;
 }
 
+/* A network's tasks: its teachers, task 1 and pretraining, then task 2
+ * from the pretrained network and the shifts (finetune_net.c). */
+static ld_status network_tasks(const seed_run *sr, ft_seed *f, int *stopped, char *err,
+                               size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    model net;
+    memset(&net, 0, sizeof net);
+    rng r;
+    ld_status st = net_teachers(f->tc, cfg, sr->seed, err, errlen);
+    if (st == LD_OK)
+        st = net_task1_teacher(&net, cfg, f->tc, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&f->task1, cfg->samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK) {
+        rng_seed(&r, sr->seed, STREAM_PRETRAIN_DATA);
+        st = net_make_data(&f->task1, &net, cfg->noise, &r, err, errlen);
+    }
+    model_free(&net);
+    if (st == LD_OK)
+        st = pretrain(sr, f, stopped, err, errlen);
+    size_t nw = 0, nb = 0;
+    const model_spec spec = run_model_spec(cfg, 0, 0);
+    net_base_floats(&spec, &nw, &nb);
+    if (st == LD_OK && (f->base_mem = malloc((nw + nb) * sizeof(float))) == NULL)
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for a network's base");
+    if (st == LD_OK) {
+        net_gather(&f->pre, f->base_mem, f->base_mem + nw);
+        f->W0 = f->base_mem;
+        f->b0 = f->base_mem + nw;
+        st = net_task2_teacher(&net, cfg, f->W0, f->b0, f->tc, err, errlen);
+    }
+    if (st == LD_OK)
+        st = dataset_alloc(&f->train, cfg->samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK)
+        st = dataset_alloc(&f->test, cfg->test_samples, cfg->in, cfg->out, err, errlen);
+    if (st == LD_OK) {
+        rng_seed(&r, sr->seed, STREAM_TRAIN_DATA);
+        st = net_make_data(&f->train, &net, cfg->noise, &r, err, errlen);
+    }
+    if (st == LD_OK) {
+        rng_seed(&r, sr->seed, STREAM_TEST_DATA);
+        st = net_make_data(&f->test, &net, cfg->noise, &r, err, errlen);
+    }
+    model_free(&net);
+    return st;
+}
+
 /* For --save-weights: the first seed's base, kept in the result. */
 static ld_status keep_base(const seed_run *sr, const ft_seed *f, char *err, size_t errlen)
 {
     experiment_result *res = sr->rc->res;
-    const size_t I = (size_t)sr->cfg->in, O = (size_t)sr->cfg->out;
-    res->base_w = malloc(O * I * sizeof(float));
-    res->base_b = malloc(O * sizeof(float));
+    const model_spec spec = run_model_spec(sr->cfg, 0, 0);
+    size_t nw = 0, nb = 0;
+    net_base_floats(&spec, &nw, &nb); /* one layer: O I and O */
+    res->base_w = malloc(nw * sizeof(float));
+    res->base_b = malloc(nb * sizeof(float));
     if (res->base_w == NULL || res->base_b == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the base to save");
-    memcpy(res->base_w, f->W0, O * I * sizeof(float));
-    memcpy(res->base_b, f->b0, O * sizeof(float));
+    memcpy(res->base_w, f->W0, nw * sizeof(float));
+    memcpy(res->base_b, f->b0, nb * sizeof(float));
     return LD_OK;
 }
 
@@ -286,14 +361,24 @@ static ld_status alloc_buffers(const seed_run *sr, ft_seed *f, int given_base, c
     for (int i = 0; i < cfg->n_ranks; i++)
         if (cfg->ranks[i] > max_rank)
             max_rank = cfg->ranks[i];
-    const size_t ny = (size_t)f->test.n * (size_t)cfg->out;
+    const size_t NT = (size_t)cfg->test_samples, ny = NT * (size_t)cfg->out;
+    size_t nh = NT * (size_t)max_rank; /* a network: its largest model's acts */
+    for (int i = 0; cfg->n_hidden > 0 && i <= cfg->n_ranks; i++) {
+        const model_spec spec = run_model_spec(cfg, model_rank(cfg, i), i > 0);
+        const size_t na = model_acts_floats(&spec, NT);
+        nh = na > nh ? na : nh;
+    }
     f->yu = malloc(ny * sizeof(float));
     f->ym = malloc(ny * sizeof(float));
-    f->h = malloc((size_t)f->test.n * (size_t)max_rank * sizeof(float));
+    f->h = nh != SIZE_MAX ? malloc(nh * sizeof(float)) : NULL;
     if (!given_base)
         f->pre_curve = malloc((size_t)cfg->pretrain_epochs * sizeof(float));
-    if (cfg->init == LORA_INIT_PISSA)
-        f->wres = malloc((size_t)cfg->out * (size_t)cfg->in * sizeof(float));
+    if (cfg->init == LORA_INIT_PISSA) {
+        const model_spec spec = run_model_spec(cfg, 0, 0);
+        size_t nw = 0, nb = 0;
+        net_base_floats(&spec, &nw, &nb);
+        f->wres = malloc(nw * sizeof(float));
+    }
     if (f->yu == NULL || f->ym == NULL || f->h == NULL || (!given_base && f->pre_curve == NULL) ||
         (cfg->init == LORA_INIT_PISSA && f->wres == NULL))
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory for fine-tuning buffers");
@@ -308,23 +393,30 @@ ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
     ft_seed f;
     memset(&f, 0, sizeof f);
     int stopped = 0;
-    ld_status st = task_data(sr, &f, given_base, err, errlen);
+    const int net = cfg->n_hidden > 0;
+    ld_status st = net ? alloc_buffers(sr, &f, given_base, err, errlen)
+                       : task_data(sr, &f, given_base, err, errlen);
+    if (st == LD_OK && net)
+        st = network_tasks(sr, &f, &stopped, err, errlen); /* pretrains too */
     if (st == LD_OK)
         st = keep_first_seed_data(sr, &f.train, &f.test, err, errlen);
-    if (st == LD_OK)
+    if (st == LD_OK && !net)
         st = alloc_buffers(sr, &f, given_base, err, errlen);
-    if (st == LD_OK && given_base) {
+    if (st == LD_OK && !net && given_base) {
         f.W0 = sr->in->base_w;
         f.b0 = sr->in->base_b;
         res->pretrain_losses[sr->s] = NAN; /* nothing was pretrained */
-    } else if (st == LD_OK) {
+    } else if (st == LD_OK && !net) {
         st = pretrain(sr, &f, &stopped, err, errlen);
     }
     if (st == LD_OK && !stopped && sr->s == 0 && cfg->save_weights)
         st = keep_base(sr, &f, err, errlen);
     if (st == LD_OK && !stopped) {
         /* the base alone on task 2: where every model starts */
-        linear_forward(f.yu, f.test.x, f.W0, f.b0, f.test.n, cfg->in, cfg->out, NULL);
+        if (net)
+            model_forward(&f.pre, f.yu, f.h, f.test.x, NULL, f.test.n, NULL);
+        else
+            linear_forward(f.yu, f.test.x, f.W0, f.b0, f.test.n, cfg->in, cfg->out, NULL);
         res->base_test_losses[sr->s] =
             mse_forward(f.yu, f.test.y, (size_t)f.test.n * (size_t)cfg->out);
     }

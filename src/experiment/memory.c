@@ -32,9 +32,7 @@ static void peak_model(const config *cfg, int pretrain, experiment_memory *m, in
     size_t model_max = 0, trainer_max = 0;
     for (int i = pretrain ? -1 : 0; i <= cfg->n_ranks; i++) {
         const int r = i <= 0 ? 0 : cfg->ranks[i - 1];
-        const model_spec spec =
-            r == 0 ? model_spec_dense(cfg->in, cfg->out)
-                   : model_spec_lora(cfg->in, cfg->out, r, 0.0f, 0.0f, ft);
+        const model_spec spec = run_model_spec(cfg, r, ft);
         size_t mb = 0;
         trainer_sizes ts;
         if (model_spec_bytes(&spec, &mb) != 0 ||
@@ -68,10 +66,28 @@ int experiment_memory_needed(const config *cfg, experiment_memory *mem)
     }
     /* models and trainers, one at a time */
     peak_model(cfg, pretrain, &m, &bad);
-    if (ft && cfg->data == NULL)
-        add(&m.models, teacher_bytes(cfg->in, cfg->out, cfg->delta_rank, &b), &b, &bad);
+    const model_spec net = run_model_spec(cfg, 0, 0);
+    for (int l = 0; ft && cfg->data == NULL && l < model_spec_layers(&net); l++)
+        add(&m.models,
+            teacher_bytes(model_spec_layer_in(&net, l), model_spec_layer_out(&net, l),
+                          cfg->delta_rank, &b),
+            &b, &bad);
+    if (ft && cfg->n_hidden > 0) {
+        /* a network's teacher (dense, one at a time) and its acts on a task's
+         * samples (finetune_net.c); the base gathered; the held-out acts */
+        add(&m.models, model_spec_bytes(&net, &b), &b, &bad);
+        add(&m.buffers, ld_mul_size(&b, model_acts_floats(&net, N), sizeof(float)), &b, &bad);
+        add(&m.models, ld_mul_size(&b, model_spec_params(&net), sizeof(float)), &b, &bad);
+        size_t acts = 0; /* finetune.c keeps one buffer, for the largest model */
+        for (int i = 0; i <= cfg->n_ranks; i++) {
+            const model_spec s = run_model_spec(cfg, model_rank(cfg, i), i > 0);
+            const size_t na = model_acts_floats(&s, NT);
+            acts = na > acts ? na : acts;
+        }
+        add(&m.buffers, ld_mul_size(&b, acts, sizeof(float)), &b, &bad);
+    }
     if (ft) { /* the base every model starts from: pretrained, or read */
-        const model_spec base = model_spec_dense(cfg->in, cfg->out);
+        const model_spec base = run_model_spec(cfg, 0, 0);
         add(&m.models, model_spec_bytes(&base, &b), &b, &bad);
     }
     /* finetune.c's held-out predictions (NT,O) x 2 and (NT,R), the

@@ -11,6 +11,7 @@
 #include "core/data.h"
 #include "core/model.h"
 #include "experiment/experiment.h"
+#include "experiment/teacher.h"
 #include "train/train.h"
 
 /* The state of one run that the epoch loop needs besides the model. */
@@ -53,12 +54,33 @@ ld_status train_recorded(const seed_run *sr, int i, model *m, trainer *t, const 
                          int *finished, char *err, size_t errlen);
 /* The rank of model i: 0 (dense) first, then cfg->ranks in order. */
 int model_rank(const config *cfg, int i);
+/* The spec of the run's model of rank r (0: dense), one layer or the
+ * --hidden network; LoRA on a frozen base with has_base (experiment.c). */
+model_spec run_model_spec(const config *cfg, int rank, int has_base);
 /* The seed's data from the files: --test-data, or --data's held-out rows
  * drawn from stream STREAM_HOLDOUT. */
 ld_status file_data(const seed_run *sr, dataset *train, dataset *test, char *err, size_t errlen);
 /* The first seed's data and shown held-out rows, kept in the result. */
 ld_status keep_first_seed_data(const seed_run *sr, const dataset *train, const dataset *test,
                                char *err, size_t errlen);
+
+/* finetune_net.c: the tasks of a --hidden network (see there). A base is
+ * every layer's weight one after another, and every bias the same way. */
+void net_base_floats(const model_spec *spec, size_t *weights, size_t *biases);
+/* A dense network's weights into w, its biases into b. */
+void net_gather(const model *net, float *w, float *b);
+/* Layer l's teacher (teacher.h) into tc[l], for every layer. */
+ld_status net_teachers(teacher *tc, const config *cfg, uint64_t seed, char *err, size_t errlen);
+/* Task 1's teacher: every tc[l].w_base, tc[l].b as a dense network. */
+ld_status net_task1_teacher(model *net, const config *cfg, const teacher *tc, char *err,
+                            size_t errlen);
+/* Task 2's teacher: the base (w, b) with each layer's shift, ||dW_l|| =
+ * FINETUNE_DELTA_FRACTION ||W_l||. */
+ld_status net_task2_teacher(model *net, const config *cfg, const float *w, const float *b,
+                            const teacher *tc, char *err, size_t errlen);
+/* d's X from r, then y = net(x) + noise z. */
+ld_status net_make_data(dataset *d, const model *net, double noise, rng *r, char *err,
+                        size_t errlen);
 
 /* the drivers: one seed each */
 ld_status run_scratch(const seed_run *sr, char *err, size_t errlen);

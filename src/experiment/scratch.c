@@ -4,6 +4,7 @@
  *
  * Dimension key: N samples, P printed test rows, I in, O out, R rank.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/linear.h"
@@ -11,25 +12,33 @@
 #include "core/rng.h"
 #include "runs.h"
 
-/* Build model `rank` (0 = dense) with its initial weights, drawn from the
- * model's own stream. */
+/* Build model `rank` (0 = dense) with its initial weights. Layer l draws
+ * from its own stream, STREAM_INIT_BASE + rank + l * STREAM_LAYER_STRIDE
+ * (layer 0: the one-layer model's stream), so adding a layer never changes
+ * the draws of another: dense W then b as nn.Linear; LoRA A then B, then a
+ * network's bias as nn.Linear's (docs/reproducibility.md). */
 static ld_status build_scratch_model(model *m, const config *cfg, uint64_t seed, int rank,
                                      char *err, size_t errlen)
 {
-    const model_spec spec =
-        rank == 0 ? model_spec_dense(cfg->in, cfg->out)
-                  : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
-                                    config_scale(cfg, rank), 0);
+    const model_spec spec = run_model_spec(cfg, rank, 0);
     ld_status st = model_init(m, &spec, NULL, NULL, err, errlen);
     if (st != LD_OK)
         return st;
-    rng r;
-    rng_seed(&r, seed, STREAM_INIT_BASE + (uint64_t)rank);
-    layer *L = &m->layers[0];
-    if (rank == 0)
-        linear_init(L->W, L->b, cfg->in, cfg->out, &r);
-    else
-        lora_init_scratch(L->A, L->B, cfg->in, rank, cfg->out, &r);
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        rng r;
+        rng_seed(&r, seed, STREAM_INIT_BASE + (uint64_t)rank + (uint64_t)l * STREAM_LAYER_STRIDE);
+        if (rank == 0) {
+            linear_init(L->W, L->b, L->in, L->out, &r);
+            continue;
+        }
+        lora_init_scratch(L->A, L->B, L->in, rank, L->out, &r);
+        if (L->b != NULL) {
+            const float bound = (float)(1.0 / sqrt((double)L->in));
+            for (int o = 0; o < L->out; o++)
+                L->b[o] = rng_uniform_range(&r, -bound, bound);
+        }
+    }
     return LD_OK;
 }
 
@@ -51,7 +60,8 @@ static ld_status scratch_model(const seed_run *sr, int i, const dataset *train,
         mr->test_losses[sr->s] = trainer_eval(&t, &m, test->x, test->y, test->n);
         if (sr->s == 0) {
             const int P = sr->rc->res->n_pred;
-            float *h = malloc((size_t)P * (size_t)(rank > 0 ? rank : 1) * sizeof(float));
+            const model_spec spec = model_spec_of(&m);
+            float *h = malloc((model_acts_floats(&spec, (size_t)P) + 1) * sizeof(float));
             if (h != NULL)
                 model_forward(&m, mr->pred, h, test->x, NULL, P, NULL);
             else

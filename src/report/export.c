@@ -18,8 +18,29 @@
 #include "io/safetensors.h"
 #include "io/staging.h"
 
-/* The most tensors one weights file holds: the model's own plus the base. */
-#define EXPORT_MAX_TENSORS (MODEL_MAX_TENSORS + 2)
+/* The most tensors one weights file holds: the model's own plus the base
+ * (every layer's weight and bias). */
+#define EXPORT_MAX_TENSORS (MODEL_MAX_TENSORS + 2 * MODEL_MAX_LAYERS)
+/* Room for "base_model.model.layers.<l>.lora_A.weight" and the like. */
+#define EXPORT_NAME_MAX 64
+
+/* Layer l's I and O under cfg: one layer, or the --hidden network. */
+static int layer_in(const config *cfg, int l)
+{
+    return l == 0 ? cfg->in : cfg->hidden[l - 1];
+}
+
+static int layer_out(const config *cfg, int l)
+{
+    return l == cfg->n_hidden ? cfg->out : cfg->hidden[l];
+}
+
+/* The base's tensors into t, from w (every layer's weight, one after
+ * another: the base, or PiSSA's residual) and b (every layer's bias): one
+ * layer's named <prefix>weight and <prefix>bias, layer l of a network
+ * layers.<l>.<mid>weight and .bias; names in names[]. Returns how many. */
+static size_t base_tensors(st_f32_tensor *t, char (*names)[EXPORT_NAME_MAX], const config *cfg,
+                           const float *w, const float *b, const char *prefix, const char *mid);
 
 void export_float_string(char *buf, size_t n, float x)
 {
@@ -160,20 +181,40 @@ static st_f32_tensor tensor(const char *name, int rows, int cols, const float *d
     return t;
 }
 
-/* weights/<model>.<stage>.safetensors from params (the model's block). */
-static ld_status write_model(const char *dir, const experiment_result *res, const model_result *mr,
-                             const float *params, const char *stage, char *err, size_t errlen)
+static size_t base_tensors(st_f32_tensor *t, char (*names)[EXPORT_NAME_MAX], const config *cfg,
+                           const float *w, const float *b, const char *prefix, const char *mid)
 {
-    st_f32_tensor t[EXPORT_MAX_TENSORS];
-    size_t n = 0;
-    if (mr->has_base) {
-        if (res->base_w == NULL || res->base_b == NULL)
-            return ld_fail(err, errlen, LD_ESTATE, "%s: its base was not kept to save", mr->name);
-        /* PiSSA: the residual base this model trained on */
-        t[n++] = tensor("base_layer.weight", res->out, res->in,
-                        mr->pissa_base != NULL ? mr->pissa_base : res->base_w);
-        t[n++] = tensor("base_layer.bias", res->out, 0, res->base_b);
+    size_t n = 0, ow = 0, ob = 0;
+    for (int l = 0; l <= cfg->n_hidden; l++) {
+        const int I = layer_in(cfg, l), O = layer_out(cfg, l);
+        for (int k = 0; k < 2; k++) {
+            const char *what = k == 0 ? "weight" : "bias";
+            if (cfg->n_hidden > 0)
+                snprintf(names[n], EXPORT_NAME_MAX, "layers.%d.%s%s", l, mid, what);
+            else
+                snprintf(names[n], EXPORT_NAME_MAX, "%s%s", prefix, what);
+            t[n] = k == 0 ? tensor(names[n], O, I, w + ow) : tensor(names[n], O, 0, b + ob);
+            n++;
+        }
+        ow += (size_t)O * (size_t)I;
+        ob += (size_t)O;
     }
+    return n;
+}
+
+/* weights/<model>.<stage>.safetensors from params (the model's block). */
+static ld_status write_model(const char *dir, const config *cfg, const experiment_result *res,
+                             const model_result *mr, const float *params, const char *stage,
+                             char *err, size_t errlen)
+{
+    if (mr->has_base && (res->base_w == NULL || res->base_b == NULL))
+        return ld_fail(err, errlen, LD_ESTATE, "%s: its base was not kept to save", mr->name);
+    st_f32_tensor t[EXPORT_MAX_TENSORS];
+    char names[2 * MODEL_MAX_LAYERS][EXPORT_NAME_MAX]; /* t[] points into it */
+    /* PiSSA: the residual base this model trained on */
+    const float *w = mr->pissa_base != NULL ? mr->pissa_base : res->base_w;
+    size_t n = mr->has_base ? base_tensors(t, names, cfg, w, res->base_b, "base_layer.", "base_layer.")
+                            : 0;
     for (int i = 0; i < mr->n_tensors; i++) {
         const param_tensor *p = &mr->tensors[i];
         t[n++] = tensor(p->name, p->shape[0], p->ndim == 2 ? p->shape[1] : 0, params + p->offset);
@@ -229,66 +270,84 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
      * (docs/files.md); written only then, like use_rslora */
     if (cfg->init == LORA_INIT_PISSA)
         fputs(",\n  \"init_lora_weights\": \"pissa\"", fp);
+    /* a network names every layer, "layers.<l>": PEFT matches a module
+     * whose full name is in the list (src/peft/tuners/tuners_utils.py,
+     * check_target_module_exists) */
     fputs(",\n  \"target_modules\": [", fp);
-    json_write_string(fp, EXPORT_TARGET_MODULE);
+    for (int l = 0; l <= cfg->n_hidden; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "layers.%d", l);
+        fputs(l > 0 ? ", " : "", fp);
+        json_write_string(fp, cfg->n_hidden > 0 ? name : EXPORT_TARGET_MODULE);
+    }
     fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n",
           fp);
     return atomic_commit(&af, err, errlen);
 }
 
 /* adapters/lora_r<k>/base.safetensors: PiSSA's residual base W0 - s B A
- * (the initial A and B) and the bias, under the names of base.safetensors. */
-static ld_status write_pissa_base(const char *dir, const char *sub, const experiment_result *res,
-                                  const model_result *mr, char *err, size_t errlen)
+ * (the initial A and B) and the bias of every layer, under the names of
+ * base.safetensors. */
+static ld_status write_pissa_base(const char *dir, const char *sub, const config *cfg,
+                                  const experiment_result *res, const model_result *mr, char *err,
+                                  size_t errlen)
 {
-    const st_f32_tensor t[2] = {
-        tensor(EXPORT_TARGET_MODULE ".weight", res->out, res->in, mr->pissa_base),
-        tensor(EXPORT_TARGET_MODULE ".bias", res->out, 0, res->base_b),
-    };
+    st_f32_tensor t[2 * MODEL_MAX_LAYERS];
+    char names[2 * MODEL_MAX_LAYERS][EXPORT_NAME_MAX];
+    const size_t n =
+        base_tensors(t, names, cfg, mr->pissa_base, res->base_b, EXPORT_TARGET_MODULE ".", "");
     const st_kv meta[] = {{"format", "pt"}, {"model", "pissa residual base"}};
     char *path = join(dir, sub, "base.safetensors");
     if (path == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
-    ld_status st = st_write_f32(path, t, 2, meta, 2, err, errlen);
+    ld_status st = st_write_f32(path, t, n, meta, 2, err, errlen);
     free(path);
     return st;
 }
 
-/* adapters/lora_r<k>/: the trained A and B under PEFT's names, and the config. */
+/* 1 if name ends with suffix. */
+static int ends_with(const char *name, const char *suffix)
+{
+    const size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* adapters/lora_r<k>/: the trained A and B of every layer under PEFT's
+ * names (base_model.model.<module>.lora_A.weight, the module "layer" or a
+ * network's "layers.<l>"), and the config. */
 static ld_status write_adapter(const char *dir, const config *cfg, const experiment_result *res,
                                const model_result *mr, char *err, size_t errlen)
 {
-    const param_tensor *a = NULL, *b = NULL;
+    st_f32_tensor t[MODEL_MAX_TENSORS];
+    char names[MODEL_MAX_TENSORS][EXPORT_NAME_MAX];
+    size_t n = 0;
     for (int i = 0; i < mr->n_tensors; i++) {
-        if (strcmp(mr->tensors[i].name, "lora_A.weight") == 0)
-            a = &mr->tensors[i];
-        else if (strcmp(mr->tensors[i].name, "lora_B.weight") == 0)
-            b = &mr->tensors[i];
+        const param_tensor *p = &mr->tensors[i];
+        if (!ends_with(p->name, "lora_A.weight") && !ends_with(p->name, "lora_B.weight"))
+            continue;
+        snprintf(names[n], EXPORT_NAME_MAX, "base_model.model.%s%s",
+                 cfg->n_hidden > 0 ? "" : EXPORT_TARGET_MODULE ".", p->name);
+        t[n] = tensor(names[n], p->shape[0], p->shape[1], mr->final_params + p->offset);
+        n++;
     }
-    if (a == NULL || b == NULL)
+    if (n < 2)
         return ld_fail(err, errlen, LD_ESTATE, "%s has no lora_A/lora_B to save", mr->name);
     char sub[64];
     snprintf(sub, sizeof sub, "adapters/%s", mr->name);
     ld_status st = make_sub(dir, sub, err, errlen);
     if (st != LD_OK)
         return st;
-    const st_f32_tensor t[2] = {
-        tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_A.weight", a->shape[0], a->shape[1],
-               mr->final_params + a->offset),
-        tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_B.weight", b->shape[0], b->shape[1],
-               mr->final_params + b->offset),
-    };
     const st_kv meta[] = {{"format", "pt"}};
     char *st_path = join(dir, sub, "adapter_model.safetensors");
     char *cfg_path = join(dir, sub, "adapter_config.json");
     if (st_path == NULL || cfg_path == NULL)
         st = ld_fail(err, errlen, LD_ENOMEM, "out of memory");
     if (st == LD_OK)
-        st = st_write_f32(st_path, t, 2, meta, 1, err, errlen);
+        st = st_write_f32(st_path, t, n, meta, 1, err, errlen);
     if (st == LD_OK)
         st = write_adapter_config(cfg_path, cfg, mr, err, errlen);
     if (st == LD_OK && mr->pissa_base != NULL)
-        st = write_pissa_base(dir, sub, res, mr, err, errlen);
+        st = write_pissa_base(dir, sub, cfg, res, mr, err, errlen);
     free(st_path);
     free(cfg_path);
     return st;
@@ -308,27 +367,30 @@ ld_status export_weights(const char *dir, const config *cfg, const experiment_re
         if (mr->init_params == NULL || mr->final_params == NULL)
             return ld_fail(err, errlen, LD_ESTATE,
                            "%s: no weights were kept to save (config.save_weights unset)", mr->name);
-        st = write_model(dir, res, mr, mr->init_params, "init", err, errlen);
+        st = write_model(dir, cfg, res, mr, mr->init_params, "init", err, errlen);
         if (st == LD_OK)
-            st = write_model(dir, res, mr, mr->final_params, "final", err, errlen);
-        if (st == LD_OK && mr->rank > 0)
+            st = write_model(dir, cfg, res, mr, mr->final_params, "final", err, errlen);
+        /* a scratch network's LoRA layers train a bias, which an adapter
+         * (bias "none") cannot carry: its weights/ files hold the model */
+        if (st == LD_OK && mr->rank > 0 &&
+            (cfg->n_hidden == 0 || cfg->experiment == EXPERIMENT_FINETUNE))
             st = write_adapter(dir, cfg, res, mr, err, errlen);
     }
     if (st == LD_OK && res->experiment == EXPERIMENT_FINETUNE &&
         !(res->interrupted && res->base_w == NULL)) { /* stopped while pretraining: no base */
         if (res->base_w == NULL || res->base_b == NULL)
             return ld_fail(err, errlen, LD_ESTATE, "the base was not kept to save");
-        const st_f32_tensor t[2] = {
-            tensor(EXPORT_TARGET_MODULE ".weight", res->out, res->in, res->base_w),
-            tensor(EXPORT_TARGET_MODULE ".bias", res->out, 0, res->base_b),
-        };
+        st_f32_tensor t[2 * MODEL_MAX_LAYERS];
+        char names[2 * MODEL_MAX_LAYERS][EXPORT_NAME_MAX];
+        const size_t n =
+            base_tensors(t, names, cfg, res->base_w, res->base_b, EXPORT_TARGET_MODULE ".", "");
         char seed[24];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->seeds[0]);
         const st_kv meta[] = {{"format", "pt"}, {"model", "base"}, {"seed", seed}};
         char *path = path_join(dir, "base.safetensors");
         if (path == NULL)
             return ld_fail(err, errlen, LD_ENOMEM, "out of memory");
-        st = st_write_f32(path, t, 2, meta, 3, err, errlen);
+        st = st_write_f32(path, t, n, meta, 3, err, errlen);
         free(path);
     }
     return st;

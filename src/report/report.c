@@ -95,6 +95,12 @@ static void write_config(FILE *fp, const config *cfg)
     fprintf(fp, "    \"test_samples\": %d,\n", cfg->test_samples);
     fprintf(fp, "    \"in\": %d,\n", cfg->in);
     fprintf(fp, "    \"out\": %d,\n", cfg->out);
+    if (cfg->n_hidden > 0) { /* only with --hidden: a one-layer summary is as it was */
+        fprintf(fp, "    \"hidden\": [");
+        for (int l = 0; l < cfg->n_hidden; l++)
+            fprintf(fp, "%s%d", l ? ", " : "", cfg->hidden[l]);
+        fprintf(fp, "],\n    \"activation\": \"%s\",\n", activation_name(cfg->activation));
+    }
     fprintf(fp, "    \"ranks\": [");
     for (int i = 0; i < cfg->n_ranks; i++)
         fprintf(fp, "%s%d", i ? ", " : "", cfg->ranks[i]);
@@ -465,13 +471,25 @@ static void print_data_source(FILE *fp, const config *cfg)
     }
 }
 
+/* "10 -> 5", or with --hidden "10 -> 32 -> 5 (tanh)". */
+static void print_shape(FILE *fp, const config *cfg)
+{
+    fprintf(fp, "%d", cfg->in);
+    for (int l = 0; l < cfg->n_hidden; l++)
+        fprintf(fp, " -> %d", cfg->hidden[l]);
+    fprintf(fp, " -> %d", cfg->out);
+    if (cfg->n_hidden > 0)
+        fprintf(fp, " (%s)", activation_name(cfg->activation));
+}
+
 static void print_scratch(FILE *fp, const config *cfg, const experiment_result *res)
 {
     const int show = any_status(res);
     const int S = res->repeats, w = S > 1 ? 22 : 12;
-    fprintf(fp, "lora_demo: %d -> %d, %d training samples, %d held out, %d epochs, lr %g, seed %llu",
-            cfg->in, cfg->out, cfg->samples, cfg->test_samples, cfg->epochs, cfg->lr,
-            (unsigned long long)cfg->seed);
+    fputs("lora_demo: ", fp);
+    print_shape(fp, cfg);
+    fprintf(fp, ", %d training samples, %d held out, %d epochs, lr %g, seed %llu", cfg->samples,
+            cfg->test_samples, cfg->epochs, cfg->lr, (unsigned long long)cfg->seed);
     print_data_source(fp, cfg);
     if (S > 1)
         fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
@@ -494,14 +512,15 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
 {
     const int show = any_status(res);
     const int S = res->repeats, w = S > 1 ? 22 : 11;
+    fputs("lora_demo finetune: ", fp);
+    print_shape(fp, cfg);
     if (cfg->data != NULL)
-        fprintf(fp, "lora_demo finetune: %d -> %d, %d training samples, %d held out\n", cfg->in,
-                cfg->out, cfg->samples, cfg->test_samples);
+        fprintf(fp, ", %d training samples, %d held out\n", cfg->samples, cfg->test_samples);
     else
-        fprintf(fp, "lora_demo finetune: %d -> %d, task shift of rank %d, noise %g (floor %.3g), "
-                    "%d samples per task, %d held out\n",
-                cfg->in, cfg->out, cfg->delta_rank, cfg->noise, (double)res->noise_floor,
-                cfg->samples, cfg->test_samples);
+        fprintf(fp, ", task shift of rank %d%s, noise %g (floor %.3g), %d samples per task, "
+                    "%d held out\n",
+                cfg->delta_rank, cfg->n_hidden > 0 ? " on every layer" : "", cfg->noise,
+                (double)res->noise_floor, cfg->samples, cfg->test_samples);
     if (cfg->base_weights != NULL) {
         fputs("base from ", fp);
         ld_fputs_printable(cfg->base_weights, fp);

@@ -35,6 +35,8 @@ static train_method choose_method(const model_spec *spec, int n, int batch,
     const int full_batch = batch >= n;
     if (!opt->fast_paths)
         return TRAIN_PLAIN; /* the reference, when asked for */
+    if (spec->n_hidden > 0)
+        return TRAIN_PLAIN; /* every fast path below is written for one layer */
     if (spec->kind == LAYER_DENSE)
         /* O I^2 per epoch instead of 2 N I O, worth it while I <= N */
         return full_batch && spec->in <= n ? TRAIN_CLOSED_FORM : TRAIN_PLAIN;
@@ -55,7 +57,8 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
         batch = n;
     const train_method method = choose_method(spec, n, batch, &o);
     const int mini = batch < n;
-    const int cached_base = spec->kind == LAYER_LORA && spec->has_base;
+    /* a network's base is not cached: past the first layer its input changes */
+    const int cached_base = spec->kind == LAYER_LORA && spec->has_base && spec->n_hidden == 0;
     const size_t NB = (size_t)batch, N = (size_t)n, I = (size_t)spec->in, O = (size_t)spec->out;
     const size_t R = (size_t)spec->rank;
     const size_t P = method == TRAIN_PLAIN || NB < TRAIN_EVAL_ROWS ? NB : TRAIN_EVAL_ROWS;
@@ -65,8 +68,9 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
     sz->method = method;
     sz->yhat_rows = (int)P;
     bad |= ld_mul_size(&f[TBUF_YHAT], P, O);
-    bad |= ld_mul_size(&f[TBUF_H], NB, R);
-    bad |= ld_mul_size(&f[TBUF_DH], NB, R);
+    f[TBUF_H] = model_acts_floats(spec, NB);     /* N R for one layer */
+    f[TBUF_DH] = model_scratch_floats(spec, NB); /* the same */
+    bad |= f[TBUF_H] == SIZE_MAX || f[TBUF_DH] == SIZE_MAX;
     bad |= ld_mul_size(&f[TBUF_BT], R, O + 16);
     if (method != TRAIN_CLOSED_FORM)
         bad |= ld_mul_size(&f[TBUF_DY], NB, O);
