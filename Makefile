@@ -64,6 +64,11 @@ $(BUILD)/bench/%.o: scripts/bench/%.c | $(BUILD)/bench
 $(BUILD)/lora_bench: $(BUILD)/bench/lora_bench.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The core's peak, memory bandwidth and the matmul kernels' GFLOP/s
+# (docs/performance.md, "Machine limits"; not a test).
+$(BUILD)/gemm_bench: $(BUILD)/bench/gemm_bench.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/closed_form_error: $(BUILD)/bench/closed_form_error.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -81,7 +86,7 @@ run: $(BIN)
 # Speed against PyTorch (scripts/bench.py; not a test, nothing depends on
 # timing). BENCH_ARGS passes options, e.g. BENCH_ARGS="--threads 2".
 PYTHON ?= python3
-bench: $(BIN) $(BUILD)/lora_bench
+bench: $(BIN) $(BUILD)/lora_bench $(BUILD)/gemm_bench
 	$(PYTHON) scripts/bench.py $(BENCH_ARGS)
 
 # The same program tuned for this machine's CPU (-march=native), in its own
@@ -95,7 +100,7 @@ native:
 # last line is the total "N passed, M failed".
 # The bench tools are built too, so that a change to the library cannot leave them behind.
 TEST_TOOLS = $(BUILD)/check_outputs $(BUILD)/alloc_fail $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%) \
-    $(BUILD)/lora_bench $(BUILD)/closed_form_error $(BUILD)/svd_time
+    $(BUILD)/lora_bench $(BUILD)/closed_form_error $(BUILD)/svd_time $(BUILD)/gemm_bench
 test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 	sh tests/run_all.sh ./$(BUILD)/run_tests ./$(BIN)
 
