@@ -8,7 +8,7 @@
  * (scripts/bench.py puts OpenBLAS's sgemm beside it, through torch.mm, and
  * prints the table with ratios); run alone it prints its own table.
  *
- *   gemm_bench [--threads T] [--reps R] [--quick] [--json]
+ *   gemm_bench [--threads T] [--reps R] [--isa portable|avx2|avx512] [--quick] [--json]
  *
  * What it measures, each the fastest of R runs, timed on the thread's CPU
  * clock on one thread (the machine is shared: time the core spent on other
@@ -349,11 +349,24 @@ int main(int argc, char **argv)
         } else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
             if (parse_int("--threads", argv[++i], 1, POOL_MAX_THREADS, &threads) != 0)
                 return 2;
+        } else if (i + 1 < argc && strcmp(argv[i], "--isa") == 0) {
+            const char *v = argv[++i];
+            if (strcmp(v, "portable") == 0) {
+                matmul_set_isa(MATMUL_ISA_PORTABLE);
+            } else if (strcmp(v, "avx2") == 0) {
+                matmul_set_isa(MATMUL_ISA_AVX2);
+            } else if (strcmp(v, "avx512") == 0) {
+                matmul_set_isa(MATMUL_ISA_AVX512);
+            } else {
+                fprintf(stderr, "gemm_bench: --isa must be portable, avx2 or avx512, not '%s'\n", v);
+                return 2;
+            }
         } else if (i + 1 < argc && strcmp(argv[i], "--reps") == 0) {
             if (parse_int("--reps", argv[++i], 1, 1000, &reps) != 0)
                 return 2;
         } else {
-            fprintf(stderr, "usage: gemm_bench [--threads T] [--reps R] [--quick] [--json]\n");
+            fprintf(stderr, "usage: gemm_bench [--threads T] [--reps R] [--isa portable|avx2|avx512]"
+                            " [--quick] [--json]\n");
             return 2;
         }
     }
