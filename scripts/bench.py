@@ -336,12 +336,14 @@ def gemm_rows(a, py, res):
     """The GEMM section: build/gemm_bench (the core's peak, memory bandwidth,
     matmul GFLOP/s) and OpenBLAS's sgemm through torch.mm on the same
     products, in this invocation (scripts/bench_gemm_torch.py); with more
-    than one thread, also gemm_bench on one thread, for the speed-up."""
+    than one thread, also gemm_bench on one thread on the wall clock, for
+    the speed-up (which means something only when the cores are free)."""
     binary = os.path.join(ROOT, "build", "gemm_bench")
     T = a.threads
     _, text = run([binary, "--json", "--threads", str(T), "--reps", str(a.reps)])
     g = json.loads(text)
-    one = json.loads(run([binary, "--json", "--threads", "1", "--reps", str(a.reps)])[1]) if T > 1 else None
+    one = (json.loads(run([binary, "--json", "--threads", "1", "--wall", "--reps", str(a.reps)])[1])
+           if T > 1 else None)  # on the wall clock too, to compare with T threads
     blas = None
     if py is not None:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(T), OMP_NUM_THREADS=str(T), MKL_NUM_THREADS=str(T))

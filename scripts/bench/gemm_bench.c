@@ -8,7 +8,8 @@
  * (scripts/bench.py puts OpenBLAS's sgemm beside it, through torch.mm, and
  * prints the table with ratios); run alone it prints its own table.
  *
- *   gemm_bench [--threads T] [--reps R] [--isa portable|avx2|avx512] [--quick] [--json]
+ *   gemm_bench [--threads T] [--reps R] [--isa portable|avx2|avx512] [--wall] [--quick]
+ *              [--json]
  *
  * What it measures, each the fastest of R runs, timed on the thread's CPU
  * clock on one thread (the machine is shared: time the core spent on other
@@ -24,6 +25,7 @@
  *      M x N x K = 4096 x 1024 x 4096, and of matmul_gram_mt at I = 1024,
  *      N = 1024; I = N = 2048; I = 1024, N = 4096 (counted as the whole
  *      product, 2 I I N, though it computes half: what the caller gets).
+ * --wall: the wall clock on one thread too (to compare with several threads).
  * --quick: the smallest size only, one run (for a smoke test).
  */
 #define _POSIX_C_SOURCE 200112L
@@ -340,12 +342,14 @@ static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
 
 int main(int argc, char **argv)
 {
-    int threads = 1, reps = 3, json = 0, quick = 0;
+    int threads = 1, reps = 3, json = 0, quick = 0, wall = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
+        } else if (strcmp(argv[i], "--wall") == 0) {
+            wall = 1;
         } else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0) {
             if (parse_int("--threads", argv[++i], 1, POOL_MAX_THREADS, &threads) != 0)
                 return 2;
@@ -366,13 +370,13 @@ int main(int argc, char **argv)
                 return 2;
         } else {
             fprintf(stderr, "usage: gemm_bench [--threads T] [--reps R] [--isa portable|avx2|avx512]"
-                            " [--quick] [--json]\n");
+                            " [--wall] [--quick] [--json]\n");
             return 2;
         }
     }
     if (quick)
         reps = 1;
-    if (threads == 1)
+    if (threads == 1 && !wall)
         bench_clock = CLOCK_THREAD_CPUTIME_ID;
     pool *p = NULL;
     char err[128];
@@ -408,7 +412,7 @@ int main(int argc, char **argv)
                                                   : peak[PEAK_MULADD256].gflops;
     if (json) {
         printf("{\"isa\": \"%s\", \"threads\": %d, \"reps\": %d, \"clock\": \"%s\", \"peak\": {", isa,
-               threads, reps, threads == 1 ? "thread cpu" : "wall");
+               threads, reps, bench_clock == CLOCK_MONOTONIC ? "wall" : "thread cpu");
         for (int i = 0; i < NPEAK; i++)
             printf("%s\"%s\": %.2f", i ? ", " : "", peak[i].name, peak[i].avail ? peak[i].gflops : -1.0);
         printf("}, \"peak_ref\": %.2f, \"copy_gbs\": %.2f, \"triad_gbs\": %.2f, \"gemm\": [", ref,
