@@ -64,6 +64,11 @@ $(BUILD)/bench/%.o: scripts/bench/%.c | $(BUILD)/bench
 $(BUILD)/lora_bench: $(BUILD)/bench/lora_bench.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The core's peak, memory bandwidth and the matmul kernels' GFLOP/s
+# (docs/performance.md, "Machine limits"; not a test).
+$(BUILD)/gemm_bench: $(BUILD)/bench/gemm_bench.o $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/closed_form_error: $(BUILD)/bench/closed_form_error.o $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -82,7 +87,7 @@ run: $(BIN)
 # timing). BENCH_ARGS passes options, e.g. BENCH_ARGS="--threads 2". Then the
 # SVD at 1024 x 1024, its portable sweep against the AVX2 one in one run.
 PYTHON ?= python3
-bench: $(BIN) $(BUILD)/lora_bench $(BUILD)/svd_time
+bench: $(BIN) $(BUILD)/lora_bench $(BUILD)/gemm_bench $(BUILD)/svd_time
 	$(PYTHON) scripts/bench.py $(BENCH_ARGS)
 	./$(BUILD)/svd_time --repeats 3 --isa both 1024 1024
 
@@ -97,7 +102,7 @@ native:
 # last line is the total "N passed, M failed".
 # The bench tools are built too, so that a change to the library cannot leave them behind.
 TEST_TOOLS = $(BUILD)/check_outputs $(BUILD)/alloc_fail $(FUZZ_TARGETS:%=$(BUILD)/fuzz_replay_%) \
-    $(BUILD)/lora_bench $(BUILD)/closed_form_error $(BUILD)/svd_time
+    $(BUILD)/lora_bench $(BUILD)/closed_form_error $(BUILD)/svd_time $(BUILD)/gemm_bench
 test: $(BIN) $(BUILD)/run_tests $(TEST_TOOLS)
 	sh tests/run_all.sh ./$(BUILD)/run_tests ./$(BIN)
 

@@ -351,11 +351,55 @@ def main():
         print(f"fine-tune run: peak RSS {m['finetune_peak_rss'] / 2**20:.1f} MiB, arrays "
               f"{m['finetune_budget'] / 2**20:.1f} MiB (at its peak, pretraining), ratio "
               f"{m['finetune_peak_rss'] / m['finetune_budget']:.2f}")
+    gemm_rows(a, py, res)
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
     print(f"\nall numbers: {a.json}")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def gemm_rows(a, py, res):
+    """The GEMM section: build/gemm_bench (the core's peak, memory bandwidth,
+    matmul GFLOP/s) and OpenBLAS's sgemm through torch.mm on the same
+    products, in this invocation (scripts/bench_gemm_torch.py); with more
+    than one thread, also gemm_bench on one thread on the wall clock, for
+    the speed-up (which means something only when the cores are free)."""
+    binary = os.path.join(ROOT, "build", "gemm_bench")
+    T = a.threads
+    _, text = run([binary, "--json", "--threads", str(T), "--reps", str(a.reps)])
+    g = json.loads(text)
+    one = (json.loads(run([binary, "--json", "--threads", "1", "--wall", "--reps", str(a.reps)])[1])
+           if T > 1 else None)  # on the wall clock too, to compare with T threads
+    blas = None
+    if py is not None:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(T), OMP_NUM_THREADS=str(T), MKL_NUM_THREADS=str(T))
+        cases = json.dumps([{k: c[k] for k in ("op", "M", "N", "K")} for c in g["gemm"]])
+        _, text = run([py, os.path.join(HERE, "bench_gemm_torch.py"), "--threads", str(T),
+                       "--reps", str(a.reps), cases], env=env)
+        blas = json.loads(text)
+        print(f"\nGEMM: torch.mm runs {', '.join(os.path.basename(l) for l in blas['blas_libraries']) or '?'}"
+              + (f" (OpenBLAS core {blas['openblas_core']})" if blas["openblas_core"] else
+                 " (not OpenBLAS: apt-get install libopenblas0-pthread)"))
+    res["gemm"] = {"ours": g, "ours_1thread": one, "torch": blas}
+    pk = g["peak"]
+    print(f"\ncore peak, 1 thread (GFLOP/s, own loop): " +
+          ", ".join(f"{k} {v:.1f}" for k, v in pk.items() if v >= 0))
+    print(f"memory, {T} thread(s): copy {g['copy_gbs']:.1f} GB/s, triad {g['triad_gbs']:.1f} GB/s")
+    ref = g["peak_ref"] * T
+    print(f"matmul ({g['isa']} path, {T} thread(s)) against {T} x the {g['isa']} mul+add peak "
+          f"({ref:.1f}) and OpenBLAS sgemm (torch.mm); fastest of {a.reps}, {g['clock']} time")
+    print(f"| {'op':<4} | {'M x N x K':>18} | GFLOP/s | % peak | OpenBLAS | ratio |"
+          + (" x 1 thread |" if one else ""))
+    print(f"|------|{'-' * 20}|---------|--------|----------|-------|" + ("------------|" if one else ""))
+    for i, c in enumerate(g["gemm"]):
+        t = blas["gemm"][i]["gflops"] if blas else None
+        line = (f"| {c['op']:<4} | {c['M']:>5} x {c['N']:>4} x {c['K']:>4} | {c['gflops']:>7.1f} | "
+                f"{100 * c['gflops'] / ref:>5.0f}% | {fmt(t):>8} | {fmt(t and c['gflops'] / t, 2):>5} |")
+        if one:
+            line += f" {c['gflops'] / one['gemm'][i]['gflops']:>10.2f} |"
+        print(line)
+    print("(gram: G = X^T X, I x I x N; counted as the whole product, 2 I I N, though it computes half)")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
  *
  * What is promised, and so checked:
  *   - every fast kernel with accumulate = 0 is bit-identical to its naive
- *     twin, on every code path (portable, AVX2) and thread count, and
+ *     twin, on every code path (portable, AVX2, AVX-512) and thread count, and
  *     with caller-owned scratch (*_ws);
  *   - with accumulate = 1 it agrees with the twin to rounding, and splitting
  *     K in two accumulating calls gives the same bits as one call;
@@ -68,15 +68,17 @@ static const layout LAYOUTS[] = {
 
 /* Shapes (M, N, K) chosen to reach every kernel and every edge
  * (src/kernels/gemm_*.c): single rows and columns, sizes one off the tiles,
- * K across GEMM_KC = 256 and the 4096-deep passes (NARROW_KC, THIN_KC), N
- * across GEMM_NC = 512, narrow (N <= 32) and thin (tn with M or N <= 8)
- * products and their partial strips. */
+ * K across GEMM_KC = 256 and the 4096-deep passes (NARROW_KC, THIN_KC), M
+ * across GEMM_MC = 144, N across GEMM_NC = 512 twice, N just past 16 (the
+ * AVX-512 tile's narrowest C, one 32-column edge tile), narrow (N <= 32)
+ * and thin (tn with M or N <= 8) products and their partial strips. */
 static const int SHAPES[][3] = {
     {1, 1, 1},     {3, 3, 3},     {17, 17, 17},   {1, 1023, 17}, {1023, 1, 17},
     {17, 1023, 1}, {1, 17, 1023}, {5, 7, 1023},   {13, 8, 300},  {300, 8, 1023},
     {50, 20, 100}, {40, 33, 70},  {8, 300, 1023}, {8, 1100, 90}, {300, 5, 700},
     {3, 9, 4500},  {20, 8, 4500}, {40, 3, 4500},  {70, 33, 513}, {100, 530, 260},
-    {64, 64, 64},  {0, 5, 5},     {5, 5, 0},
+    {64, 64, 64},  {0, 5, 5},     {5, 5, 0},      {150, 40, 300}, {20, 1100, 40},
+    {33, 17, 30},
 };
 
 /* One product of one layout and shape, its operands and C's start. */
@@ -87,16 +89,22 @@ typedef struct {
     size_t nc; /* M*N */
 } kernel_case;
 
+/* The code paths every fast kernel is tested on; AUTO is the widest the CPU
+ * has (AVX-512 where it has it), and a path the CPU lacks runs the next one
+ * down (matmul.h). */
+static const matmul_isa PATHS[] = {MATMUL_ISA_PORTABLE, MATMUL_ISA_AVX2, MATMUL_ISA_AUTO};
+#define NPATHS (int)(sizeof PATHS / sizeof PATHS[0])
+
 /* The fast kernel (each thread count, and through *_ws with caller scratch)
- * against the naive twin, on both code paths. */
+ * against the naive twin, on every code path. */
 static void check_against_twin(const kernel_case *q, int acc, pool *pools[3], float *scratch,
                                float *want, float *got)
 {
     const layout *L = q->L;
     memcpy(want, q->c0, q->nc * sizeof(float));
     L->naive(want, q->a, q->b, q->M, q->N, q->K, acc);
-    for (int isa = 0; isa < 2; isa++) {
-        matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+    for (int isa = 0; isa < NPATHS; isa++) {
+        matmul_set_isa(PATHS[isa]);
         for (int pi = -2; pi < 3; pi++) { /* -2: *_ws, -1: no pool, else pools[pi] */
             memcpy(got, q->c0, q->nc * sizeof(float));
             if (pi == -2)
@@ -129,12 +137,15 @@ static void check_accumulate_bits(const kernel_case *q, pool *pools[3], float *r
         CHECK(same_bits(got, ref, q->nc), "%s %dx%dx%d accumulate: %d threads differ", L->name,
               q->M, q->N, q->K, pi + 1);
     }
-    matmul_set_isa(MATMUL_ISA_PORTABLE);
-    memcpy(got, q->c0, q->nc * sizeof(float));
-    L->fast(got, q->a, q->b, q->M, q->N, q->K, 1, NULL);
-    matmul_set_isa(MATMUL_ISA_AUTO);
-    CHECK(same_bits(got, ref, q->nc), "%s %dx%dx%d accumulate: portable and %s differ", L->name,
-          q->M, q->N, q->K, matmul_isa_name());
+    for (int isa = 0; isa < NPATHS - 1; isa++) {
+        matmul_set_isa(PATHS[isa]);
+        memcpy(got, q->c0, q->nc * sizeof(float));
+        L->fast(got, q->a, q->b, q->M, q->N, q->K, 1, NULL);
+        const char *path = matmul_isa_name();
+        matmul_set_isa(MATMUL_ISA_AUTO);
+        CHECK(same_bits(got, ref, q->nc), "%s %dx%dx%d accumulate: %s and %s differ", L->name,
+              q->M, q->N, q->K, path, matmul_isa_name());
+    }
 }
 
 static void check_kernels(pool *pools[3])
@@ -203,8 +214,8 @@ static void check_tiny_edges(void)
                             want[(size_t)i * N + j] = s;
                         }
                 }
-                for (int isa = 0; isa < 2; isa++) {
-                    matmul_set_isa(isa == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+                for (int isa = 0; isa < NPATHS; isa++) {
+                    matmul_set_isa(PATHS[isa]);
                     memcpy(got, c0, nc * sizeof(float));
                     L->fast(got, a, b, M, N, K, acc, NULL);
                     CHECK(same_bits(got, want, nc),
@@ -258,13 +269,17 @@ static void check_gram(pool *pools[3])
         float *want = malloc((size_t)I * I * sizeof(float));
         float *got = malloc((size_t)I * I * sizeof(float));
         matmul_tn_naive(want, x, x, I, I, N, 0);
-        for (int pi = -1; pi < 3; pi++) {
-            memset(got, 0xff, (size_t)I * I * sizeof(float));
-            matmul_gram_mt(got, x, N, I, pi < 0 ? NULL : pools[pi]);
-            CHECK(same_bits(got, want, (size_t)I * I),
-                  "gram N=%d I=%d threads=%d: not bit-identical to X^T X at [%zu]", N, I,
-                  pi < 0 ? 0 : pi + 1, first_diff(got, want, (size_t)I * I));
+        for (int isa = 0; isa < NPATHS; isa++) {
+            matmul_set_isa(PATHS[isa]);
+            for (int pi = -1; pi < 3; pi++) {
+                memset(got, 0xff, (size_t)I * I * sizeof(float));
+                matmul_gram_mt(got, x, N, I, pi < 0 ? NULL : pools[pi]);
+                CHECK(same_bits(got, want, (size_t)I * I),
+                      "gram N=%d I=%d threads=%d %s: not bit-identical to X^T X at [%zu]", N, I,
+                      pi < 0 ? 0 : pi + 1, matmul_isa_name(), first_diff(got, want, (size_t)I * I));
+            }
         }
+        matmul_set_isa(MATMUL_ISA_AUTO);
         free(x);
         free(want);
         free(got);

@@ -23,7 +23,7 @@
  *     rounding, and C (+)= A1 B1 then C += A2 B2 (K split in two) is
  *     bit-identical to the product over the whole K;
  *   - results are bit-identical for every thread count, and between the
- *     portable and the AVX2 code paths.
+ *     portable, AVX2 and AVX-512 code paths.
  *
  * Threads. The *_mt variants split the result's rows or columns across the
  * threads of a pool (pool.h) and use each thread's pool scratch, which must
@@ -83,15 +83,26 @@ void matmul_nn_naive(float *c, const float *a, const float *b, int M, int N, int
 /* Floats of per-thread scratch the *_mt kernels need from their pool. */
 size_t matmul_scratch_floats(void);
 
-/* Which code path the fast kernels take. AUTO picks AVX2 when the CPU has it
- * (x86-64 with GCC or clang), else PORTABLE. Tests and benchmarks may force
- * PORTABLE; forcing AVX2 on a CPU without it is ignored. Not thread-safe: set
- * it before starting work. */
-typedef enum { MATMUL_ISA_AUTO = 0, MATMUL_ISA_PORTABLE, MATMUL_ISA_AVX2 } matmul_isa;
+/* Which code path the fast kernels take. AUTO picks AVX-512 when the CPU has
+ * it, else AVX2 when it has that (x86-64 with GCC or clang), else PORTABLE.
+ * The AVX-512 path is the AVX2 path with the packed GEMM's widest tile
+ * (gemm_avx512.c); every other kernel runs its AVX2 build there. Tests and
+ * benchmarks may force PORTABLE or AVX2; forcing a path the CPU lacks is
+ * ignored. All paths give the same bits (how the fast kernels sum, above).
+ * Not thread-safe: set it before starting work. */
+typedef enum {
+    MATMUL_ISA_AUTO = 0,
+    MATMUL_ISA_PORTABLE,
+    MATMUL_ISA_AVX2,
+    MATMUL_ISA_AVX512
+} matmul_isa;
 void matmul_set_isa(matmul_isa isa);
-/* "avx2" or "portable": the path the kernels take now; 1 for AVX2. Other
- * modules with a kernel of their own in both builds (train.c) follow it. */
+/* "avx512", "avx2" or "portable": the path the kernels take now.
+ * matmul_isa_avx2() is 1 on the AVX2 and AVX-512 paths: other modules with
+ * a kernel of their own in both builds (train.c) follow it. */
 const char *matmul_isa_name(void);
 int matmul_isa_avx2(void);
+/* 1 on the AVX-512 path. */
+int matmul_isa_avx512(void);
 
 #endif /* LORA_DEMO_MATMUL_H */

@@ -29,7 +29,8 @@
 #define LD_AVX2_TARGET
 #endif
 
-/* ld_cpu_avx2(): 1 if this CPU and OS run AVX2 code. glibc 2.33 and later
+/* ld_cpu_avx2(), ld_cpu_avx512f(): 1 if this CPU and OS run AVX2 (AVX-512
+ * Foundation) code. glibc 2.33 and later
  * answer from the table they filled at start-up; otherwise GCC's
  * __builtin_cpu_supports (whose probe runs at start-up, see above). */
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -39,10 +40,18 @@ static inline int ld_cpu_avx2(void)
 {
     return CPU_FEATURE_ACTIVE(AVX2);
 }
+static inline int ld_cpu_avx512f(void)
+{
+    return CPU_FEATURE_ACTIVE(AVX512F);
+}
 #else
 static inline int ld_cpu_avx2(void)
 {
     return __builtin_cpu_supports("avx2");
+}
+static inline int ld_cpu_avx512f(void)
+{
+    return __builtin_cpu_supports("avx512f");
 }
 #endif
 #endif

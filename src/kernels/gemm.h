@@ -8,6 +8,7 @@
  * it and splits C across threads; each kernel file computes a whole product:
  *   gemm_small.c   tiny and small products, unpacked loops
  *   gemm_packed.c  the blocked, packed GEMM and its register tiles
+ *   gemm_avx512.c  the packed GEMM's AVX-512 tile
  *   gemm_narrow.c  C with at most NARROW_MAX_N columns, A read in place
  *   gemm_thin.c    A^T B with at most THIN_MAX_R rows or columns
  *   gram.c         X^T X from its upper triangle
@@ -34,16 +35,18 @@ typedef struct {
     int accumulate;
 } gemm_args;
 
-/* The packed GEMM's blocking, in floats: a KC x NC block of B (512 KiB) and
- * an MC x KC block of A (72 KiB) stay in L2, one KC x NR micro-panel of B
- * (16 KiB) in L1 while the MC/MR tiles of a block row pass over it. Its two
- * packed blocks are the largest scratch any kernel needs; the others check
- * that theirs fit in GEMM_SCRATCH_FLOATS. */
+/* The packed GEMM's blocking, in floats: one KC x NR micro-panel of B (16 or
+ * 32 KiB) stays in L1 while the MC/MR tiles of a block row of A pass over it,
+ * and the MC x KC block of A (144 KiB) and the KC x NC block of B (512 KiB)
+ * stay in L2. A wider NC would pack A less often, but makes every pool
+ * thread's scratch larger; at 1024 x 1024 it measured no faster here. The
+ * two packed blocks are the largest scratch any kernel needs; the others
+ * check that theirs fit in GEMM_SCRATCH_FLOATS. */
 #define GEMM_KC 256
-#define GEMM_MC 72 /* a multiple of every MR */
+#define GEMM_MC 144 /* a multiple of every MR */
 #define GEMM_NC 512 /* a multiple of every NR */
 #define GEMM_MAX_MR 12
-#define GEMM_MAX_NR 16
+#define GEMM_MAX_NR 32
 #define GEMM_SCRATCH_FLOATS (GEMM_MC * GEMM_KC + GEMM_KC * GEMM_NC)
 
 /* The limits each kernel is built for. */
@@ -68,6 +71,10 @@ typedef struct {
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define GEMM_AVX2 1
 #define GEMM_AVX2_TARGET __attribute__((target("avx2")))
+/* GEMM_AVX512: the AVX-512 tile exists (gemm_avx512.c); it is chosen only
+ * where the CPU and OS run AVX-512 code (matmul_isa_avx512). */
+#define GEMM_AVX512 1
+#define GEMM_AVX512_TARGET __attribute__((target("avx512f")))
 #endif
 
 /* GCC turns short copy loops into calls to memcpy or memmove, which cost
@@ -92,9 +99,17 @@ void gemm_tiny(const gemm_args *g, int avx2);
 void gemm_small(const gemm_args *g);
 
 /* gemm_packed.c: a register tile (opaque) chosen once per product, so that
- * every thread's share of it runs the same code. */
+ * every thread's share of it runs the same code. isa: 0 portable, 1 AVX2,
+ * 2 AVX-512 (gemm_isa in matmul.c). */
 typedef struct gemm_tile gemm_tile;
-const gemm_tile *gemm_packed_tile(int avx2, int N);
+const gemm_tile *gemm_packed_tile(int isa, int N);
+
+/* gemm_avx512.c: C (8,32) (+)= the packed A (kc,8) panel times the packed
+ * B (kc,32) panel; zero: start from 0 rather than from C. */
+#ifdef GEMM_AVX512
+void gemm_tile_avx512_8x32(int kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
+                           int zero);
+#endif
 void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws);
 
 /* gemm_narrow.c and gemm_thin.c; ws holds GEMM_SCRATCH_FLOATS floats.

@@ -81,9 +81,25 @@ int matmul_isa_avx2(void)
 #endif
 }
 
+int matmul_isa_avx512(void)
+{
+#ifdef GEMM_AVX512
+    return (isa_choice == MATMUL_ISA_AUTO || isa_choice == MATMUL_ISA_AVX512) && ld_cpu_avx2() &&
+           ld_cpu_avx512f();
+#else
+    return 0;
+#endif
+}
+
+/* The code path as gemm_packed_tile takes it: 0 portable, 1 AVX2, 2 AVX-512. */
+static int gemm_isa(void)
+{
+    return matmul_isa_avx512() ? 2 : matmul_isa_avx2();
+}
+
 const char *matmul_isa_name(void)
 {
-    return matmul_isa_avx2() ? "avx2" : "portable";
+    return matmul_isa_avx512() ? "avx512" : matmul_isa_avx2() ? "avx2" : "portable";
 }
 
 size_t matmul_scratch_floats(void)
@@ -134,7 +150,7 @@ static plan make_plan(const gemm_args *g)
     else if (work >= SMALL_GEMM)
         pl.kind = PLAN_PACKED; /* large on both sides */
     if (pl.kind == PLAN_PACKED)
-        pl.tile = gemm_packed_tile(pl.avx2, g->N);
+        pl.tile = gemm_packed_tile(gemm_isa(), g->N);
     return pl;
 }
 
