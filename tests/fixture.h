@@ -38,6 +38,7 @@ typedef enum {
     FIXTURE_ADAM = 3,      /* Adam alone on one tensor */
     FIXTURE_SVD = 4,       /* the SVD of a matrix; in = n, out = m */
     FIXTURE_SVD_LOWRANK = 5, /* the SVD of scale * B A; in = I, out = O, rank = R */
+    FIXTURE_SPECTRUM = 6, /* spectrum.h's measures; in = n, out = m, rank = q, samples = k */
 } fixture_kind;
 
 typedef enum { FIXTURE_F32 = 0, FIXTURE_F64 = 1 } fixture_dtype;
