@@ -62,7 +62,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(faults) \
     X(staging) \
     X(svd) \
-    X(spectrum)
+    X(spectrum) \
+    X(spectra)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)

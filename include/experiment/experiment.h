@@ -82,6 +82,24 @@
 /* How many held-out rows have their predictions kept for printing. */
 #define EXPERIMENT_PRED_ROWS 3
 
+/* The spectrum of one layer's learned update, or of the teacher's shift,
+ * on the first seed (docs/spectra.md, core/spectrum.h). Scratch: of the
+ * learned weight (dense W, LoRA s B A); finetune: of the learned update
+ * (dense W - W0, LoRA s B A). A matrix that is not finite never reaches the
+ * SVD: then k = 0 and why_null says why. */
+typedef struct {
+    int k;               /* values in sigma: min(O,I) (dense), R (LoRA); 0: none */
+    double *sigma;       /* (k) singular values, descending */
+    int rank_threshold;  /* #{sigma_i > 1 % of sigma_0} */
+    double rank_entropy; /* Roy and Vetterli's exp(H(p)), p = sigma / sum sigma */
+    /* finetune with a teacher: dW against the update's span, the top q left
+     * singular vectors (q = R for LoRA, K = --delta-rank for dense) */
+    double energy;       /* ||P_q dW||_F^2 / ||dW||_F^2; NaN without a teacher */
+    int n_cosines;       /* min(q, K); 0 without a teacher */
+    double *cosines;     /* (n_cosines) of the principal angles, descending */
+    char why_null[64];   /* k == 0: "diverged at epoch 3", "not trained", ... */
+} layer_spectrum;
+
 typedef struct {
     char name[16];      /* "dense" or "lora_r<k>" */
     int rank;           /* 0 for dense */
@@ -120,6 +138,8 @@ typedef struct {
     float *init_params;  /* (n_params) */
     float *final_params; /* (n_params) */
     int has_base;        /* LoRA on the frozen base experiment_result.base_w, base_b */
+    int n_layers;        /* layers of the model: entries of spectra */
+    layer_spectrum spectra[MODEL_MAX_LAYERS]; /* the first seed's, per layer */
 } model_result;
 
 typedef struct {
@@ -144,6 +164,9 @@ typedef struct {
     float *base_b;           /* (O)   loaded) base every model starts from; else NULL */
     int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
     int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
+    int shift_rank;              /* finetune with a teacher: K, the rank of dW; 0 otherwise */
+    layer_spectrum shift;        /* finetune with a teacher: the first seed's dW (no energy
+                                  * or angles: it is what they are measured against) */
     /* faults */
     int interrupted;         /* 1 if the stop flag cut training short */
     int stop_seed;           /* where: seed index, */

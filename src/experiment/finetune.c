@@ -48,6 +48,7 @@ typedef struct {
     float *ym;        /* (NT,O) held-out predictions, merged */
     float *h;         /* (NT,R) LoRA activation, R the largest rank */
     const float *W0, *b0; /* (O,I), (O): the base every model starts from */
+    shift_basis sb;   /* first seed, with a teacher: dW to compare updates with */
 } ft_seed;
 
 static void ft_seed_free(ft_seed *f)
@@ -61,6 +62,7 @@ static void ft_seed_free(ft_seed *f)
     dataset_free(&f->train);
     dataset_free(&f->test);
     teacher_free(&f->tc);
+    shift_basis_free(&f->sb);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -148,6 +150,11 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
                        (size_t)sr->rc->res->n_pred * (size_t)sr->cfg->out * sizeof(float));
         }
     }
+    /* the first seed's spectrum of the update (dense W - W0, LoRA s B A) */
+    if (st == LD_OK && sr->s == 0 && finished)
+        st = spectra_of_model(mr, &m, f->W0, &f->sb, err, errlen);
+    else if (st == LD_OK && sr->s == 0)
+        spectra_unfinished(mr, m.n_layers);
     model_free(&m);
     return st;
 }
@@ -272,6 +279,11 @@ ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
     ld_status st = task_data(sr, &f, given_base, err, errlen);
     if (st == LD_OK)
         st = keep_first_seed_data(sr, &f.train, &f.test, err, errlen);
+    if (st == LD_OK && sr->s == 0 && f.tc.dw != NULL) {
+        res->shift_rank = cfg->delta_rank;
+        st = shift_basis_make(&f.sb, &res->shift, f.tc.dw, cfg->out, cfg->in, cfg->delta_rank,
+                              err, errlen);
+    }
     if (st == LD_OK)
         st = alloc_buffers(sr, &f, given_base, err, errlen);
     if (st == LD_OK && given_base) {
