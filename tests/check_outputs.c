@@ -17,6 +17,7 @@
  *                   name, a layer >= 0, an index >= 1 and a finite sigma
  *                   >= 0; ends with a newline
  *   spectrum.svg    as losses.svg
+ *   rank.svg        (--ranks all) as losses.svg, when it is there
  * The files of --save-data and --save-weights may be there too (not
  * checked). Any other name in DIR is an error, except a killed run's staging
  * directory ".lora_demo.XXXXXX" (the next run clears it): temporary files
@@ -243,9 +244,9 @@ int main(int argc, char **argv)
     int present[NFINALS] = {0};
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         const char *n = e->d_name;
-        /* the files of --save-data and --save-weights are not checked here */
+        /* the files of --save-data and --save-weights are not checked here; rank.svg above */
         static const char *const saved[] = {"train.csv", "test.csv", "weights", "adapters",
-                                            "base.safetensors"};
+                                            "base.safetensors", "rank.svg"};
         int known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
                     (strncmp(n, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0 &&
                      strlen(n) == strlen(STAGING_PREFIX) + 6);
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
     const int m = check_summary(dir, want_interrupted);
     check_svg(dir, "losses.svg");
     check_svg(dir, "spectrum.svg");
+    check_svg(dir, "rank.svg");
     check_spectrum(dir);
     if (c1 >= 0 && c2 >= 0 && c1 != c2)
         problem(dir, "losses_std.csv", "has another number of columns than losses.csv");

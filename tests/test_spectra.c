@@ -18,6 +18,7 @@
 #include "config.h"
 #include "core/svd.h"
 #include "experiment/experiment.h"
+#include "io/dataio.h"
 #include "io/atomicio.h"
 #include "io/json.h"
 #include "report/report.h"
@@ -271,8 +272,69 @@ static void test_too_large(void)
     experiment_result_free(&res);
 }
 
+/* The bound of teacher.h, on numbers chosen by hand. */
+static void test_rank_bound(void)
+{
+    experiment_result res;
+    memset(&res, 0, sizeof res);
+    res.out = 5;
+    res.noise_floor = 1e-4;
+    res.shift_rank = 4;
+    res.shift_energy = 0.8;
+    /* noise^2 + (4 - r)/4 * 0.8 / 5 */
+    CHECK(fabs(experiment_rank_bound(&res, 1) - (1e-4 + 0.12)) < 1e-15, "bound r=1: %.17g",
+          experiment_rank_bound(&res, 1));
+    CHECK(fabs(experiment_rank_bound(&res, 3) - (1e-4 + 0.04)) < 1e-15, "bound r=3: %.17g",
+          experiment_rank_bound(&res, 3));
+    CHECK(experiment_rank_bound(&res, 4) == 1e-4 && experiment_rank_bound(&res, 5) == 1e-4,
+          "bound r >= k: the noise floor");
+    res.shift_rank = 0;
+    CHECK(isnan(experiment_rank_bound(&res, 1)), "no teacher: no bound");
+}
+
+/* --ranks all in a fine-tune: every rank, rank.svg with the bound dashed,
+ * and LoRA below k no lower than the bound (within the held-out noise). */
+static void test_rank_sweep(void)
+{
+    config c;
+    small_finetune(&c);
+    c.test_samples = 2000; /* the bound is on the expected MSE: enough samples to see it */
+    c.ranks_all = 1;
+    char err[256];
+    CHECK(config_resolve_ranks(&c, err, sizeof err) == LD_OK && c.n_ranks == 4, "%s", err);
+    const char *dir = test_tmpdir("spectra_sweep");
+    experiment_result res;
+    if (!run(&c, NULL, &res))
+        return;
+    const double b1 = experiment_rank_bound(&res, 1);
+    CHECK(res.models[1].test_loss >= 0.9 * b1 && res.models[1].test_loss <= 1.5 * b1,
+          "lora_r1: held-out MSE %.4g against the bound %.4g", (double)res.models[1].test_loss, b1);
+    CHECK(experiment_rank_bound(&res, 2) == res.noise_floor, "rank k: the noise floor");
+    CHECK(report_write_rank_svg(dir, &res, err, sizeof err) == LD_OK, "%s", err);
+    experiment_result_free(&res);
+    size_t len = 0;
+    char *p = path_join(dir, "rank.svg");
+    char *svg = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    const char *bound = svg != NULL ? strstr(svg, "id=\"curve-2\"") : NULL;
+    CHECK(svg != NULL && strstr(svg, "id=\"curve-0\"") != NULL && bound != NULL &&
+              strstr(bound, "stroke-dasharray") != NULL && strstr(svg, "LoRA rank r") != NULL,
+          "rank.svg: LoRA, full fine-tuning and the dashed bound");
+    free(svg);
+
+    /* with a file, 'all' waits for its sizes */
+    config_defaults(&c);
+    c.ranks_all = 1;
+    const input_sizes sizes = {"data.csv", 3, 7, 10, 2};
+    CHECK(config_merge_sizes(&c, &sizes, err, sizeof err) == LD_OK && c.n_ranks == 3 &&
+              c.ranks[2] == 3,
+          "--ranks all with a 3 -> 7 file: %d ranks (%s)", c.n_ranks, err);
+}
+
 void test_spectra(void)
 {
+    test_rank_bound();
+    test_rank_sweep();
     test_finetune_spectra();
     test_scratch_spectra();
     test_diverged();

@@ -165,6 +165,7 @@ typedef struct {
     int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
     int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
     int shift_rank;              /* finetune with a teacher: K, the rank of dW; 0 otherwise */
+    double shift_energy;         /* ||dW||_F^2 of the first seed's dW; NaN without one */
     layer_spectrum shift;        /* finetune with a teacher: the first seed's dW (no energy
                                   * or angles: it is what they are measured against) */
     /* faults */
@@ -195,6 +196,11 @@ typedef struct {
     void (*progress)(void *ctx, const experiment_progress *p);
     void *progress_ctx;
 } experiment_hooks;
+
+/* The held-out MSE below which LoRA of rank r cannot go in finetune
+ * (teacher.h): noise^2 + (K - r)/K ||dW||_F^2 / O for r < K, noise^2 for
+ * r >= K, with the first seed's dW; NaN without a teacher. */
+double experiment_rank_bound(const experiment_result *res, int r);
 
 /* Run cfg's experiment on the files of dataio.h (in NULL: generated data),
  * with hooks into the epoch loop (NULL: none). The caller checks first that

@@ -27,6 +27,12 @@ ld_status report_write_spectrum_csv(const char *dir, const experiment_result *re
 ld_status report_write_spectrum_svg(const char *dir, const experiment_result *res, char *err,
                                     size_t errlen);
 
+/* rank.svg (--ranks all): held-out MSE against the LoRA rank r, log y;
+ * full fine-tuning's (scratch: dense's) as a horizontal line, and in
+ * finetune with a teacher the bound of experiment_rank_bound, dashed. */
+ld_status report_write_rank_svg(const char *dir, const experiment_result *res, char *err,
+                                size_t errlen);
+
 /* ",\n     \"layers\": [...]" for a model: per layer its index, singular
  * values, the two effective ranks, the energy captured and the cosines of
  * the principal angles (null where there are none), and null_reason (null,

@@ -39,6 +39,7 @@ static void describe_models(experiment_result *res, const config *cfg)
         spectra_none(mr, 1, "not trained"); /* until the first seed trains it */
     }
     layer_spectrum_none(&res->shift, "no teacher");
+    res->shift_energy = NAN;
 }
 
 /* 1 if the files in agree with cfg's sizes (config.c merged them). */

@@ -281,8 +281,8 @@ ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
         st = keep_first_seed_data(sr, &f.train, &f.test, err, errlen);
     if (st == LD_OK && sr->s == 0 && f.tc.dw != NULL) {
         res->shift_rank = cfg->delta_rank;
-        st = shift_basis_make(&f.sb, &res->shift, f.tc.dw, cfg->out, cfg->in, cfg->delta_rank,
-                              err, errlen);
+        st = shift_basis_make(&f.sb, &res->shift, &res->shift_energy, f.tc.dw, cfg->out, cfg->in,
+                              cfg->delta_rank, err, errlen);
     }
     if (st == LD_OK)
         st = alloc_buffers(sr, &f, given_base, err, errlen);

@@ -77,9 +77,10 @@ typedef struct {
     double *d; /* (O,I) dW */
     double *u; /* (O,ld) its left singular vectors, the first K spanning it */
 } shift_basis;
-/* dW's spectrum into *out and its basis into *sb (dw (O,I), rank K). */
-ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, const float *dw, int O, int I,
-                           int K, char *err, size_t errlen);
+/* dW's spectrum into *out, its basis into *sb and ||dW||_F^2 into
+ * *dw_energy (dw (O,I), rank K). */
+ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_energy,
+                           const float *dw, int O, int I, int K, char *err, size_t errlen);
 void shift_basis_free(shift_basis *sb);
 /* m's spectra after training, into mr->spectra: per layer, LoRA s B A, or
  * dense W - W0 (W0 (O,I) the frozen base it started from, NULL: W). sb NULL

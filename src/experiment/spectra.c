@@ -96,11 +96,15 @@ static ld_status svd_failed(layer_spectrum *ls, ld_status st, char *err, size_t 
     return LD_OK;
 }
 
-ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, const float *dw, int O, int I,
-                           int K, char *err, size_t errlen)
+ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_energy,
+                           const float *dw, int O, int I, int K, char *err, size_t errlen)
 {
     const int k = O < I ? O : I;
     memset(sb, 0, sizeof *sb);
+    double energy = 0.0; /* ||dW||_F^2, for the rank bound even when dW is too large */
+    for (size_t i = 0; i < (size_t)O * (size_t)I; i++)
+        energy += (double)dw[i] * (double)dw[i];
+    *dw_energy = energy;
     if (k > SPECTRA_MAX_DENSE) {
         char why[64];
         snprintf(why, sizeof why, "too large: min(out, in) = %d > %d", k, SPECTRA_MAX_DENSE);
@@ -239,4 +243,13 @@ int spectra_bytes(const config *cfg, size_t *bytes)
         ld_mul_size(bytes, total, sizeof(double)) != 0)
         return -1;
     return 0;
+}
+
+double experiment_rank_bound(const experiment_result *res, int r)
+{
+    const int K = res->shift_rank;
+    if (K < 1 || !isfinite(res->shift_energy))
+        return NAN;
+    const double missed = r < K ? (double)(K - r) / (double)K : 0.0;
+    return res->noise_floor + missed * res->shift_energy / (double)res->out;
 }

@@ -21,6 +21,8 @@ size_t report_output_set(const config *cfg, staging_entry *set)
     set[n++] = (staging_entry){"losses.svg", 0, NULL};
     set[n++] = (staging_entry){"spectrum.csv", 0, NULL};
     set[n++] = (staging_entry){"spectrum.svg", 0, NULL};
+    if (cfg->ranks_all)
+        set[n++] = (staging_entry){"rank.svg", 0, NULL};
     n += export_output_set(cfg, set + n);
     /* Last: a reader who finds this run's summary.json finds the rest of
      * its set in place already. */

@@ -93,6 +93,47 @@ ld_status report_write_spectrum_svg(const char *dir, const experiment_result *re
     return st;
 }
 
+ld_status report_write_rank_svg(const char *dir, const experiment_result *res, char *err,
+                                size_t errlen)
+{
+    enum { LORA, FULL, BOUND, C };
+    static const char *const names[C] = {"LoRA of rank r", "full fine-tuning",
+                                         "bound: noise^2 + (k-r)/k ||dW||^2/out"};
+    static const char *const scratch_names[C] = {"LoRA of rank r", "dense", ""};
+    static const unsigned char dashed[C] = {0, 0, 1};
+    const int ft = res->experiment == EXPERIMENT_FINETUNE;
+    const int nc = ft && res->shift_rank > 0 ? C : BOUND; /* the bound needs the teacher */
+    int X = 1;
+    for (int i = 1; i < res->n_models; i++)
+        if (res->models[i].rank > X)
+            X = res->models[i].rank;
+    double *values = malloc((size_t)X * (size_t)nc * sizeof *values); /* (X, nc) */
+    char *path = path_join(dir, "rank.svg");
+    ld_status st = LD_OK;
+    if (values == NULL || path == NULL) {
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory drawing rank.svg");
+    } else {
+        for (int x = 0; x < X; x++) {
+            double *row = values + (size_t)x * (size_t)nc;
+            row[LORA] = NAN;
+            row[FULL] = (double)res->models[0].test_loss;
+            if (nc == C)
+                row[BOUND] = experiment_rank_bound(res, x + 1);
+        }
+        for (int i = 1; i < res->n_models; i++)
+            values[(size_t)(res->models[i].rank - 1) * (size_t)nc + LORA] =
+                (double)res->models[i].test_loss;
+        const svg_lines fig = {res->repeats > 1 ? "lora_demo: held-out MSE against LoRA rank, mean of seeds"
+                                                : "lora_demo: held-out MSE against LoRA rank",
+                               "LoRA rank r", "held-out MSE (log scale)", ft ? names : scratch_names,
+                               nc, values, X, dashed};
+        st = svg_write_lines(path, &fig, err, errlen);
+    }
+    free(values);
+    free(path);
+    return st;
+}
+
 /* A JSON array of n doubles. */
 static void json_doubles(FILE *fp, const double *x, int n)
 {
