@@ -270,6 +270,26 @@ static void test_too_large(void)
           "dense 1025 x 1025: '%s'", res.models[0].spectra[0].why_null);
     CHECK(res.models[1].spectra[0].k == 1, "lora_r1 at 1025 x 1025 has its spectrum");
     experiment_result_free(&res);
+
+    /* finetune: dW is not decomposed either, so there is nothing to measure
+     * LoRA's update against; its norm (for the rank bound) is still known */
+    config_defaults_for(&c, EXPERIMENT_FINETUNE);
+    c.in = c.out = 1025;
+    c.samples = 4;
+    c.test_samples = 2;
+    c.epochs = c.pretrain_epochs = 1;
+    c.ranks[0] = c.delta_rank = 1;
+    c.n_ranks = 1;
+    c.quiet = 1;
+    if (!run(&c, NULL, &res))
+        return;
+    CHECK(res.shift.k == 0 && strncmp(res.shift.why_null, "too large", 9) == 0 &&
+              isfinite(res.shift_energy) && res.shift_energy > 0.0,
+          "the shift at 1025 x 1025: '%s', energy %g", res.shift.why_null, res.shift_energy);
+    CHECK(res.models[1].spectra[0].k == 1 && isnan(res.models[1].spectra[0].energy) &&
+              res.models[1].spectra[0].n_cosines == 0,
+          "lora_r1: a spectrum, no energy or angles without dW's");
+    experiment_result_free(&res);
 }
 
 /* The bound of teacher.h, on numbers chosen by hand. */
