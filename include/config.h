@@ -56,6 +56,8 @@ typedef struct {
     int out;             /* --out, 5 */
     int ranks[CONFIG_MAX_RANKS]; /* --ranks, 1,2,3,4 */
     int n_ranks;
+    int ranks_all;       /* --ranks all: ranks 1..min(in, out), filled in by
+                          * config_resolve_ranks once in and out are final */
     double alpha;        /* --alpha; 0 = unset: each rank uses alpha = r (both experiments) */
     int rslora;          /* --rslora: scale alpha/sqrt(r) instead of alpha/r */
     int batch_size;      /* --batch-size; 0 = full batch */
@@ -129,6 +131,11 @@ ld_status config_merge_counts(config *cfg, const struct input_sizes *sizes, char
  * (config_check_sizes, naming the file). Nothing to do without a file. */
 ld_status config_merge_sizes(config *cfg, const struct input_sizes *sizes, char *err,
                              size_t errlen);
+
+/* --ranks all: every rank 1..min(in, out) into ranks, and their scales
+ * checked (config_check_scales); LD_EINPUT if that is more than
+ * CONFIG_MAX_RANKS. Nothing to do otherwise. */
+ld_status config_resolve_ranks(config *cfg, char *err, size_t errlen);
 
 /* The checks that need the final --in and --out: every rank (and, finetune
  * on generated data, --delta-rank) at most min(in, out), and with --hidden

@@ -91,6 +91,12 @@ Tensors of an SVD fixture (kind 4), all float64, with k = min(m, n):
 Tensors of a low-rank SVD fixture (kind 5): b (O, R) and a (R, I) float32,
 as lora_B and lora_A are stored; s (R), u (O, R), vh (R, I) float64: the
 top R of torch.linalg.svd(s * b.double() @ a.double()).
+Tensors of a spectrum fixture (kind 6; in = n, out = m, rank = q, samples =
+k), all float64: learned (m, n), shift (m, n), s (min(m, n)) the learned
+matrix's singular values, rank_threshold (1), rank_entropy (1), energy (1)
+of the shift in the span of the learned matrix's top q left singular
+vectors, cosines (min(q, k)) of the principal angles between that span and
+the shift's top k one (include/core/spectrum.h).
 
 Determinism: one thread, deterministic algorithms, and a fixed seed per case,
 so rerunning on the same machine rewrites the same bytes. Another CPU or BLAS
@@ -108,6 +114,7 @@ FORMAT_VERSION_F64 = 2  # only for files with a float64 tensor
 KIND_DENSE, KIND_LORA, KIND_LORA_BASE, KIND_ADAM, KIND_SVD, KIND_SVD_LOWRANK = 0, 1, 2, 3, 4, 5
 KIND_NET_DENSE, KIND_NET_LORA, KIND_NET_LORA_BASE = 6, 7, 8
 ACTIVATIONS = {"tanh": 0, "relu": 1, "gelu": 2}  # lora_demo's activation_kind
+KIND_SPECTRUM = 9
 
 
 def _find_torch():
@@ -433,6 +440,44 @@ def svd_cases(out):
     svd_lowrank_case(out("svd_lowrank_r4_40x30.ldfx"), 502, 40, 4, 30, 2.0)
 
 
+# ----------------------------------------------------------------------------
+# spectra (src/core/spectrum.c): effective ranks, energy, principal angles
+
+
+def spectrum_case(path, seed, m, n, q, k):
+    """A learned update (m, n): q strong directions and a tail of noise, and
+    a shift (m, n) of rank k partly aligned with it. torch computes what
+    include/core/spectrum.h defines: the learned update's singular values,
+    its effective ranks (threshold 1 % of the largest; Roy and Vetterli's
+    exp(H(p)), p = s / sum s), the energy of the shift in the span of its
+    top q left singular vectors through the projector P = U_q U_q^T, and the
+    cosines of the principal angles between that span and the shift's."""
+    g = torch.Generator().manual_seed(seed)
+    randn = lambda a, b: torch.randn(a, b, generator=g, dtype=torch.float64)  # noqa: E731
+    strong = randn(m, q) @ randn(q, n)
+    learned = strong + 0.05 * randn(m, n)
+    shift = randn(m, k) @ randn(k, n) + 0.5 * strong
+    u, s, _ = torch.linalg.svd(learned, full_matrices=False)
+    rank_threshold = (s > 0.01 * s[0]).sum().double()
+    p = s / s.sum()
+    p = p[p > 0]
+    rank_entropy = torch.exp(-(p * torch.log(p)).sum())
+    proj = u[:, :q] @ u[:, :q].T
+    energy = torch.linalg.matrix_norm(proj @ shift) ** 2 / torch.linalg.matrix_norm(shift) ** 2
+    u2 = torch.linalg.svd(shift, full_matrices=False)[0][:, :k]
+    cosines = torch.linalg.svdvals(u[:, :q].T @ u2)
+    one = lambda x: x.reshape(1)  # noqa: E731
+    write_fixture(path, KIND_SPECTRUM, (n, m, q, k, 0, 0), (0.0,) * 6,
+                  [("learned", learned), ("shift", shift), ("s", s),
+                   ("rank_threshold", one(rank_threshold)), ("rank_entropy", one(rank_entropy)),
+                   ("energy", one(energy)), ("cosines", cosines)])
+
+
+def spectrum_cases(out):
+    spectrum_case(out("spectrum_10x8_q3_k2.ldfx"), 601, 10, 8, 3, 2)
+    spectrum_case(out("spectrum_5x12_q2_k3.ldfx"), 602, 5, 12, 2, 3)
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     os.makedirs(outdir, exist_ok=True)
@@ -468,6 +513,8 @@ def main():
     svd_cases(out)
     # (f) --hidden networks
     network_cases(out)
+    # (f) spectra: effective ranks, energy captured, principal angles.
+    spectrum_cases(out)
 
 
 if __name__ == "__main__":

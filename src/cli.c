@@ -114,7 +114,7 @@ void cli_usage(FILE *fp)
     fprintf(fp, "  --in N             input features [%d]\n", sc.in);
     fprintf(fp, "  --out N            output features [%d]\n", sc.out);
     fputs("  --ranks LIST       comma-separated LoRA ranks, each 1..min(in,out),\n"
-          "                     no repeats [", fp);
+          "                     no repeats, or 'all': every one (and rank.svg) [", fp);
     for (int i = 0; i < sc.n_ranks; i++)
         fprintf(fp, "%s%d", i ? "," : "", sc.ranks[i]);
     fputs("]\n", fp);
@@ -310,13 +310,22 @@ static ld_status parse_init(const char *flag, const char *s, lora_init_kind *out
 }
 
 /* "1,2,4": non-empty, each a whole number >= 1, no repeats. The upper bound
- * min(in, out) is checked after all options are read. */
+ * min(in, out) is checked after all options are read. "all": every rank
+ * from 1 to min(in, out), filled in then (config_resolve_ranks); it stands
+ * alone. */
 static ld_status parse_ranks(const char *s, config *cfg, char *err, size_t errlen)
 {
     int n = 0;
     const char *p = s;
     if (*p == '\0')
         return ld_fail(err, errlen, LD_EINPUT, "--ranks: empty list");
+    cfg->ranks_all = strcmp(s, "all") == 0;
+    if (cfg->ranks_all) {
+        cfg->n_ranks = 0;
+        return LD_OK;
+    }
+    if (strstr(s, "all") != NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "--ranks: '%s': 'all' cannot be mixed with ranks", s);
     for (;;) {
         char *end = NULL;
         if (*p < '0' || *p > '9')
@@ -633,6 +642,9 @@ ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char
     st = apply_experiment(cfg, &given, err, errlen);
     if (st == LD_OK)
         st = check_file_options(cfg, &given, err, errlen);
+    /* With files, 'all' is resolved once their sizes are read */
+    if (st == LD_OK && cfg->data == NULL && cfg->base_weights == NULL)
+        st = config_resolve_ranks(cfg, err, errlen);
     if (st == LD_OK)
         st = config_check_scales(cfg, err, errlen);
     /* With files, --in and --out come from them: config_merge_sizes checks

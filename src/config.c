@@ -157,7 +157,23 @@ ld_status config_merge_sizes(config *cfg, const input_sizes *sizes, char *err, s
         return LD_OK;
     cfg->in = sizes->in;
     cfg->out = sizes->out;
-    return config_check_sizes(cfg, sizes->source, err, errlen);
+    ld_status st = config_resolve_ranks(cfg, err, errlen);
+    return st == LD_OK ? config_check_sizes(cfg, sizes->source, err, errlen) : st;
+}
+
+ld_status config_resolve_ranks(config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->ranks_all)
+        return LD_OK;
+    const int k = cfg->in < cfg->out ? cfg->in : cfg->out;
+    if (k > CONFIG_MAX_RANKS)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--ranks: 'all' is %d ranks (min(--in, --out) = %d), more than %d", k, k,
+                       CONFIG_MAX_RANKS);
+    for (int r = 1; r <= k; r++)
+        cfg->ranks[r - 1] = r;
+    cfg->n_ranks = k;
+    return config_check_scales(cfg, err, errlen);
 }
 
 /* "<what> exceeds min(--in, --out) = M", and " (in I, out O from FILE)" when

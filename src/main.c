@@ -26,6 +26,7 @@
 #include "report/export.h"
 #include "report/progress.h"
 #include "report/report.h"
+#include "report/spectra.h"
 #include "status.h"
 
 #define EXIT_INTERRUPTED 130
@@ -172,6 +173,12 @@ static ld_status write_outputs(const config *cfg, const experiment_result *res, 
         st = report_write_summary(dir, cfg, res, err, errlen);
     if (st == LD_OK)
         st = report_write_svg(dir, cfg, res, err, errlen);
+    if (st == LD_OK)
+        st = report_write_spectrum_csv(dir, res, err, errlen);
+    if (st == LD_OK)
+        st = report_write_spectrum_svg(dir, res, err, errlen);
+    if (st == LD_OK && cfg->ranks_all)
+        st = report_write_rank_svg(dir, res, err, errlen);
     if (st == LD_OK && cfg->save_data)
         st = export_data(dir, res, err, errlen);
     if (st == LD_OK && cfg->save_weights)

@@ -13,11 +13,16 @@
  *                   "interrupted" and a "models" array (as long as the
  *                   losses.csv header has models, if both exist)
  *   losses.svg      starts with "<?xml" and ends with "</svg>\n"
+ *   spectrum.csv    the header "model,layer,index,sigma", then rows of a
+ *                   name, a layer >= 0, an index >= 1 and a finite sigma
+ *                   >= 0; ends with a newline
+ *   spectrum.svg    as losses.svg
+ *   rank.svg        (--ranks all) as losses.svg, when it is there
  * The files of --save-data and --save-weights may be there too (not
  * checked). Any other name in DIR is an error, except a killed run's staging
  * directory ".lora_demo.XXXXXX" (the next run clears it): temporary files
  * are written only inside it, never beside the results.
- * --all requires all four files; --interrupted checks the flag's value.
+ * --all requires all six files; --interrupted checks the flag's value.
  * Prints one line per problem and exits 1 if there was any.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -164,18 +169,49 @@ static int check_summary(const char *dir, int want_interrupted)
     return models;
 }
 
-static int check_svg(const char *dir)
+static int check_svg(const char *dir, const char *name)
 {
     size_t len = 0;
-    char *buf = slurp(dir, "losses.svg", &len);
+    char *buf = slurp(dir, name, &len);
     if (buf == NULL)
         return 0;
     static const char tail[] = "</svg>\n";
     if (strncmp(buf, "<?xml", 5) != 0 || len < sizeof tail - 1 ||
         strcmp(buf + len - (sizeof tail - 1), tail) != 0)
-        problem(dir, "losses.svg", "does not start with <?xml and end with </svg>");
+        problem(dir, name, "does not start with <?xml and end with </svg>");
     free(buf);
     return 1;
+}
+
+/* spectrum.csv: the header, then whole rows "name,layer,index,sigma". */
+static void check_spectrum(const char *dir)
+{
+    static const char header[] = "model,layer,index,sigma\n";
+    size_t len = 0;
+    char *buf = slurp(dir, "spectrum.csv", &len);
+    if (buf == NULL)
+        return;
+    if (strlen(buf) != len || strncmp(buf, header, sizeof header - 1) != 0 || buf[len - 1] != '\n') {
+        problem(dir, "spectrum.csv", "no header, not ending in a newline, or holding a NUL byte");
+        free(buf);
+        return;
+    }
+    for (char *line = buf + sizeof header - 1, *nl; *line != '\0'; line = nl + 1) {
+        nl = strchr(line, '\n');
+        char *c = strchr(line, ','), *end = NULL;
+        if (c == line || c == NULL || c > nl || count_cells(line, nl) != 4) {
+            problem(dir, "spectrum.csv", "a row is not name,layer,index,sigma");
+            break;
+        }
+        const long layer = strtol(c + 1, &end, 10);
+        const long index = *end == ',' ? strtol(end + 1, &end, 10) : -1;
+        const double sigma = *end == ',' ? strtod(end + 1, &end) : -1.0;
+        if (layer < 0 || index < 1 || !(sigma >= 0.0) || !isfinite(sigma) || end != nl) {
+            problem(dir, "spectrum.csv", "a row has a bad layer, index or sigma");
+            break;
+        }
+    }
+    free(buf);
 }
 
 int main(int argc, char **argv)
@@ -202,17 +238,19 @@ int main(int argc, char **argv)
             problem(dir, "", "no such directory");
         return problems ? 1 : 0;
     }
-    static const char *const finals[] = {"losses.csv", "losses_std.csv", "summary.json", "losses.svg"};
-    int present[4] = {0, 0, 0, 0};
+    static const char *const finals[] = {"losses.csv",   "losses_std.csv", "summary.json",
+                                         "losses.svg",   "spectrum.csv",   "spectrum.svg"};
+    enum { NFINALS = sizeof finals / sizeof finals[0] };
+    int present[NFINALS] = {0};
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         const char *n = e->d_name;
-        /* the files of --save-data and --save-weights are not checked here */
+        /* the files of --save-data and --save-weights are not checked here; rank.svg above */
         static const char *const saved[] = {"train.csv", "test.csv", "weights", "adapters",
-                                            "base.safetensors"};
+                                            "base.safetensors", "rank.svg"};
         int known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
                     (strncmp(n, STAGING_PREFIX, strlen(STAGING_PREFIX)) == 0 &&
                      strlen(n) == strlen(STAGING_PREFIX) + 6);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < NFINALS; i++)
             if (strcmp(n, finals[i]) == 0)
                 known = present[i] = 1;
         for (size_t i = 0; i < sizeof saved / sizeof saved[0]; i++)
@@ -225,12 +263,15 @@ int main(int argc, char **argv)
     const int c1 = check_curves(dir, "losses.csv", epochs);
     const int c2 = check_curves(dir, "losses_std.csv", epochs);
     const int m = check_summary(dir, want_interrupted);
-    check_svg(dir);
+    check_svg(dir, "losses.svg");
+    check_svg(dir, "spectrum.svg");
+    check_svg(dir, "rank.svg");
+    check_spectrum(dir);
     if (c1 >= 0 && c2 >= 0 && c1 != c2)
         problem(dir, "losses_std.csv", "has another number of columns than losses.csv");
     if (c1 >= 0 && m >= 0 && c1 != m)
         problem(dir, "summary.json", "has another number of models than losses.csv has columns");
-    for (int i = 0; all && i < 4; i++)
+    for (int i = 0; all && i < NFINALS; i++)
         if (!present[i])
             problem(dir, finals[i], "missing");
     return problems ? 1 : 0;

@@ -80,6 +80,7 @@ expect_usage_error "--ranks: '0'" --ranks 0
 expect_usage_error "rank 6 exceeds min(--in, --out) = 5" --ranks 6
 expect_usage_error "rank 4 exceeds min(--in, --out) = 3" --out 3 --ranks 1,4
 expect_usage_error "--ranks: '1,1'" --ranks 1,1
+expect_usage_error "--ranks: 'all,1': 'all' cannot be mixed with ranks" --ranks all,1
 expect_usage_error "--batch-size: '0'" --batch-size 0
 expect_usage_error "unknown option '--bogus'" --bogus
 expect_usage_error "--epochs: missing value" --epochs

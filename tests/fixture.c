@@ -158,7 +158,7 @@ static ld_status parse(fixture *f, const char *path, cursor *c, char *err, size_
                        (unsigned)h[0], FIXTURE_VERSION_MIN, FIXTURE_VERSION_MAX);
     f->version = h[0];
     f->kind = h[1];
-    if (f->kind > FIXTURE_NET_LORA_BASE)
+    if (f->kind > FIXTURE_SPECTRUM)
         return ld_fail(err, errlen, LD_EINPUT, "%s: unknown kind %u; " REGEN, path, (unsigned)h[1]);
     int *dims[] = {&f->in, &f->out, &f->rank, &f->samples, &f->batch, &f->epochs};
     for (int i = 0; i < 6; i++) {

@@ -41,6 +41,7 @@ typedef enum {
     FIXTURE_NET_DENSE = 6,     /* a --hidden network of nn.Linear; tensor "net" */
     FIXTURE_NET_LORA = 7,      /* the same with LoRA on every layer, from scratch */
     FIXTURE_NET_LORA_BASE = 8, /* ... on a frozen base */
+    FIXTURE_SPECTRUM = 9, /* spectrum.h's measures; in = n, out = m, rank = q, samples = k */
 } fixture_kind;
 
 typedef enum { FIXTURE_F32 = 0, FIXTURE_F64 = 1 } fixture_dtype;

@@ -181,7 +181,7 @@ else
     d=$TMP/pid1
     mkdir -p "$d"
     echo "precious" >"$TMP/victim"
-    for f in losses.csv losses_std.csv summary.json losses.svg; do ln -s ../victim "$d/$f.tmp.1"; done
+    for f in losses.csv losses_std.csv summary.json losses.svg spectrum.csv spectrum.svg; do ln -s ../victim "$d/$f.tmp.1"; done
     $pidns "$BIN" --quiet --epochs 5 --output-dir "$d"
     rc=$?
     if [ "$rc" -eq 0 ] && [ "$(cat "$TMP/victim")" = "precious" ] && [ -L "$d/losses.csv.tmp.1" ]; then ok; else

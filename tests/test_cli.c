@@ -50,6 +50,16 @@ void test_cli(void)
     const char *zero_noise[] = {"--experiment", "finetune", "--noise", "0", NULL};
     CHECK(parse(&c, &a, err, sizeof err, zero_noise) == LD_OK && c.noise == 0.0, "--noise 0: %s", err);
 
+    /* --ranks all: every rank up to min(in, out), whichever option comes first */
+    const char *all[] = {"--ranks", "all", "--out", "3", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, all) == LD_OK && c.ranks_all && c.n_ranks == 3 &&
+              c.ranks[0] == 1 && c.ranks[2] == 3,
+          "--ranks all --out 3: %d ranks (%s)", c.n_ranks, err);
+    const char *all_then[] = {"--ranks", "all", "--ranks", "2", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, all_then) == LD_OK && !c.ranks_all && c.n_ranks == 1 &&
+              c.ranks[0] == 2,
+          "--ranks all, then --ranks 2: the last wins");
+
     const char *help[] = {"--help", NULL};
     CHECK(parse(&c, &a, err, sizeof err, help) == LD_OK && a == CLI_HELP, "--help");
     const char *ver[] = {"--version", NULL};
@@ -114,6 +124,10 @@ void test_cli(void)
         {{"--ranks", "6", NULL}, "rank 6 exceeds min(--in, --out) = 5"},
         {{"--ranks", "2,2", NULL}, "twice"},
         {{"--ranks", "-1", NULL}, "--ranks"},
+        {{"--ranks", "all,2", NULL}, "--ranks: 'all,2': 'all' cannot be mixed with ranks"},
+        {{"--ranks", "1,all", NULL}, "--ranks: '1,all': 'all' cannot be mixed with ranks"},
+        {{"--ranks", "all", "--in=65", "--out=70", NULL}, "--ranks: 'all' is 65 ranks"},
+        {{"--ranks", "all", "--alpha", "2e-38", NULL}, "gives lora_r2 the scale 1e-38"},
         {{"--batch-size", "0", NULL}, "--batch-size"},
         {{"--output-dir", "", NULL}, "--output-dir"},
         {{"--bogus", NULL}, "unknown option '--bogus'"},

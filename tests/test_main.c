@@ -63,7 +63,9 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(staging) \
     X(svd) \
     X(pissa) \
-    X(network)
+    X(network) \
+    X(spectrum) \
+    X(spectra)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)

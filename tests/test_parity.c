@@ -354,6 +354,8 @@ static int load_case(fixture *f, const char *cas)
     const ld_status st = fixture_load(f, path, err, sizeof err);
     CHECK(st == LD_OK, "%s", err);
     return st == LD_OK;
+}
+
 /* A network on a frozen base: every layer's W0 and b0 are the fixture's
  * initial base and its final one, bit for bit, and not in the block. */
 static void check_frozen_network(const model *m, const fixture *f, const char *cas)

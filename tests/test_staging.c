@@ -361,11 +361,14 @@ static void test_lora_demo_set(void)
     c.save_data = c.save_weights = 1;
     staging_entry set[REPORT_MAX_ENTRIES];
     size_t n = report_output_set(&c, set);
-    CHECK(n == 9 && strcmp(set[n - 1].name, "summary.json") == 0 &&
-              strcmp(set[5].name, "weights") == 0 && set[5].is_dir &&
-              strcmp(set[6].name, "adapters") == 0 && strcmp(set[7].name, "base.safetensors") == 0,
+    CHECK(n == 11 && strcmp(set[n - 1].name, "summary.json") == 0 &&
+              strcmp(set[3].name, "spectrum.csv") == 0 && strcmp(set[4].name, "spectrum.svg") == 0 &&
+              strcmp(set[7].name, "weights") == 0 && set[7].is_dir &&
+              strcmp(set[8].name, "adapters") == 0 && strcmp(set[9].name, "base.safetensors") == 0,
           "finetune with --save-data --save-weights: %zu entries", n);
-    const staging_entry *w = &set[5], *a = &set[6];
+    if (n != 11)
+        return;
+    const staging_entry *w = &set[7], *a = &set[8];
     CHECK(w->owns("dense.init.safetensors", 0) && w->owns("lora_r12.final.safetensors", 0) &&
               w->owns("lora_r1.final.safetensors.tmp.12345", 0),
           "weights/ owns the weights files and their temporaries");
@@ -381,7 +384,7 @@ static void test_lora_demo_set(void)
           "adapters/ owns nothing else");
     config_defaults(&c);
     n = report_output_set(&c, set);
-    CHECK(n == 4 && strcmp(set[3].name, "summary.json") == 0, "a plain run: %zu entries", n);
+    CHECK(n == 6 && strcmp(set[5].name, "summary.json") == 0, "a plain run: %zu entries", n);
 }
 
 void test_staging(void)

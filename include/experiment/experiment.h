@@ -85,6 +85,24 @@
 /* How many held-out rows have their predictions kept for printing. */
 #define EXPERIMENT_PRED_ROWS 3
 
+/* The spectrum of one layer's learned update, or of the teacher's shift,
+ * on the first seed (docs/spectra.md, core/spectrum.h). Scratch: of the
+ * learned weight (dense W, LoRA s B A); finetune: of the learned update
+ * (dense W - W0, LoRA s B A). A matrix that is not finite never reaches the
+ * SVD: then k = 0 and why_null says why. */
+typedef struct {
+    int k;               /* values in sigma: min(O,I) (dense), R (LoRA); 0: none */
+    double *sigma;       /* (k) singular values, descending */
+    int rank_threshold;  /* #{sigma_i > 1 % of sigma_0} */
+    double rank_entropy; /* Roy and Vetterli's exp(H(p)), p = sigma / sum sigma */
+    /* finetune with a teacher: dW against the update's span, the top q left
+     * singular vectors (q = R for LoRA, K = --delta-rank for dense) */
+    double energy;       /* ||P_q dW||_F^2 / ||dW||_F^2; NaN without a teacher */
+    int n_cosines;       /* min(q, K); 0 without a teacher */
+    double *cosines;     /* (n_cosines) of the principal angles, descending */
+    char why_null[64];   /* k == 0: "diverged at epoch 3", "not trained", ... */
+} layer_spectrum;
+
 typedef struct {
     char name[16];      /* "dense" or "lora_r<k>" */
     int rank;           /* 0 for dense */
@@ -125,6 +143,8 @@ typedef struct {
     int has_base;        /* LoRA on the frozen base experiment_result.base_w, base_b */
     float *pissa_base;   /* (O,I) --init pissa with cfg->save_weights: the first seed's residual
                           * base W0 - s B A, which this model's A and B apply to; else NULL */
+    int n_layers;        /* layers of the model: entries of spectra */
+    layer_spectrum spectra[MODEL_MAX_LAYERS]; /* the first seed's, per layer */
 } model_result;
 
 typedef struct {
@@ -149,6 +169,10 @@ typedef struct {
     float *base_b;           /* (O)   loaded) base every model starts from; else NULL */
     int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
     int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
+    int shift_rank;              /* finetune with a teacher: K, the rank of dW; 0 otherwise */
+    double shift_energy;         /* ||dW||_F^2 of the first seed's dW; NaN without one */
+    layer_spectrum shift;        /* finetune with a teacher: the first seed's dW (no energy
+                                  * or angles: it is what they are measured against) */
     /* faults */
     int interrupted;         /* 1 if the stop flag cut training short */
     int stop_seed;           /* where: seed index, */
@@ -177,6 +201,11 @@ typedef struct {
     void (*progress)(void *ctx, const experiment_progress *p);
     void *progress_ctx;
 } experiment_hooks;
+
+/* The held-out MSE below which LoRA of rank r cannot go in finetune
+ * (teacher.h): noise^2 + (K - r)/K ||dW||_F^2 / O for r < K, noise^2 for
+ * r >= K, with the first seed's dW; NaN without a teacher. */
+double experiment_rank_bound(const experiment_result *res, int r);
 
 /* Run cfg's experiment on the files of dataio.h (in NULL: generated data),
  * with hooks into the epoch loop (NULL: none). The caller checks first that

@@ -9,6 +9,8 @@
  *                   directory never keeps a stale one from an earlier run.
  *   summary.json    {"experiment", "config", "seeds", ["pretrain",] "models": [...]}
  *   losses.svg      the (mean) curves, one per model, log-scale y (no gnuplot needed)
+ *   spectrum.csv, spectrum.svg   the first seed's singular values (report/spectra.h)
+ *   rank.svg        --ranks all: held-out MSE against rank (report/spectra.h)
  * The stdout table shows "mean +- std" columns only when repeats > 1, so a
  * single run prints exactly what it always did.
  * Report code formats; it does no math beyond that.
@@ -29,7 +31,7 @@
  * order in which they are swapped in. Returns how many, at most
  * REPORT_MAX_ENTRIES. main.c stages the set, and the functions below write
  * into the staging directory it gives them as dir. */
-#define REPORT_MAX_ENTRIES (4 + EXPORT_MAX_ENTRIES)
+#define REPORT_MAX_ENTRIES (7 + EXPORT_MAX_ENTRIES)
 size_t report_output_set(const config *cfg, staging_entry *set);
 
 /* losses.csv and losses_std.csv. */

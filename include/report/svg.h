@@ -38,4 +38,17 @@ ld_status svg_write_losses(const char *path, const char *title, const char *y_la
                            const double *values, int epochs,
                            char *err, size_t errlen);
 
+/* The same figure for any curves over x = 1..npoints: svg_write_losses is
+ * this with x_label "epoch" and no dashed curve. A curve with dashed[c] set
+ * is drawn dashed (a reference line: a bound, the teacher's shift). */
+typedef struct {
+    const char *title, *x_label, *y_label; /* each may be NULL for none */
+    const char *const *names;   /* (C) */
+    int ncurves;                /* C */
+    const double *values;       /* (X, C): values[x*C + c] is curve c at x + 1; missing as above */
+    int npoints;                /* X */
+    const unsigned char *dashed; /* (C), or NULL: none dashed */
+} svg_lines;
+ld_status svg_write_lines(const char *path, const svg_lines *fig, char *err, size_t errlen);
+
 #endif /* LORA_DEMO_SVG_H */

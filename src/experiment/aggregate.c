@@ -55,6 +55,8 @@ void experiment_result_free(experiment_result *res)
             free(mr->init_params);
             free(mr->final_params);
             free(mr->pissa_base);
+            for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+                layer_spectrum_free(&mr->spectra[l]);
         }
     }
     free(res->models);
@@ -69,6 +71,7 @@ void experiment_result_free(experiment_result *res)
     dataset_free(&res->test);
     free(res->base_w);
     free(res->base_b);
+    layer_spectrum_free(&res->shift);
     memset(res, 0, sizeof *res);
 }
 
@@ -224,5 +227,9 @@ int result_bytes(const config *cfg, size_t *bytes)
         net_base_floats(&base, &nw, &nb); /* one layer: O I and O */
         add3(bytes, 1, nw + nb, F, &bad);
     }
+    size_t spectra = 0; /* the first seed's spectra (spectra.c) */
+    if (spectra_bytes(cfg, &spectra) != 0)
+        bad = 1;
+    add3(bytes, 1, 1, spectra, &bad);
     return bad ? -1 : 0;
 }

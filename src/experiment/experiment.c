@@ -46,7 +46,10 @@ static void describe_models(experiment_result *res, const config *cfg)
         mr->trainable = model_spec_params(&spec);
         mr->optimizer_bytes = model_spec_adam_bytes(&spec);
         mr->trainable_fraction = (double)mr->trainable / (double)model_spec_params(&dense);
+        spectra_none(mr, 1, "not trained"); /* until the first seed trains it */
     }
+    layer_spectrum_none(&res->shift, "no teacher");
+    res->shift_energy = NAN;
 }
 
 /* 1 if the files in agree with cfg's sizes (config.c merged them). */

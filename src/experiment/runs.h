@@ -86,6 +86,41 @@ ld_status net_make_data(dataset *d, const model *net, double noise, rng *r, char
 ld_status run_scratch(const seed_run *sr, char *err, size_t errlen);
 ld_status run_finetune(const seed_run *sr, char *err, size_t errlen);
 
+/* spectra.c: the first seed's spectra (docs/spectra.md) */
+
+/* Full (O,I) matrices (dense W - W0, dW) are decomposed only up to this
+ * min(O, I); LoRA's s B A always (spectra.c). */
+#define SPECTRA_MAX_DENSE 1024
+
+/* The teacher's shift, for comparing updates with. */
+typedef struct {
+    int k;     /* K, the rank of dW; 0: no shift to compare with */
+    int ld;    /* columns of u: min(O, I) */
+    double *d; /* (O,I) dW */
+    double *u; /* (O,ld) its left singular vectors, the first K spanning it */
+} shift_basis;
+/* dW's spectrum into *out, its basis into *sb and ||dW||_F^2 into
+ * *dw_energy (dw (O,I), rank K). */
+ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_energy,
+                           const float *dw, int O, int I, int K, char *err, size_t errlen);
+void shift_basis_free(shift_basis *sb);
+/* m's spectra after training, into mr->spectra: per layer, LoRA s B A (with
+ * PiSSA, the whole change W0_res + s B A - W0), or dense W - W0 (W0: every
+ * layer's (O_l,I_l) base weight it started from, one after another; NULL:
+ * W). sb NULL or empty, or a network: no energy or angles. */
+ld_status spectra_of_model(model_result *mr, const model *m, const float *W0,
+                           const shift_basis *sb, char *err, size_t errlen);
+/* No spectra for the n_layers layers of mr, and why: the reason given, or
+ * (unfinished) how the first seed's training ended. */
+void spectra_none(model_result *mr, int n_layers, const char *why);
+void spectra_unfinished(model_result *mr, int n_layers);
+/* An empty spectrum, and why. */
+void layer_spectrum_none(layer_spectrum *ls, const char *why);
+/* Bytes the spectra take: kept, and at their peak while one is computed;
+ * -1 on overflow. */
+int spectra_bytes(const config *cfg, size_t *bytes);
+void layer_spectrum_free(layer_spectrum *ls);
+
 /* aggregate.c */
 void fill_nan(float *x, size_t n);
 /* Allocate every array of res for cfg; 0 on success. */

@@ -69,6 +69,11 @@ static ld_status scratch_model(const seed_run *sr, int i, const dataset *train,
             free(h);
         }
     }
+    /* the first seed's spectrum of the learned weight (dense W, LoRA s B A) */
+    if (st == LD_OK && sr->s == 0 && finished)
+        st = spectra_of_model(mr, &m, NULL, NULL, err, errlen);
+    else if (st == LD_OK && sr->s == 0)
+        spectra_unfinished(mr, m.n_layers);
     trainer_free(&t);
     model_free(&m);
     return st;

@@ -8,6 +8,7 @@
 #include "io/atomicio.h"
 #include "io/json.h"
 #include "report/export.h"
+#include "report/spectra.h"
 #include "report/svg.h"
 
 _Static_assert(REPORT_MAX_ENTRIES <= STAGING_MAX_ENTRIES, "the result set fits staging.h");
@@ -18,6 +19,10 @@ size_t report_output_set(const config *cfg, staging_entry *set)
     set[n++] = (staging_entry){"losses.csv", 0, NULL};
     set[n++] = (staging_entry){"losses_std.csv", 0, NULL};
     set[n++] = (staging_entry){"losses.svg", 0, NULL};
+    set[n++] = (staging_entry){"spectrum.csv", 0, NULL};
+    set[n++] = (staging_entry){"spectrum.svg", 0, NULL};
+    if (cfg->ranks_all)
+        set[n++] = (staging_entry){"rank.svg", 0, NULL};
     n += export_output_set(cfg, set + n);
     /* Last: a reader who finds this run's summary.json finds the rest of
      * its set in place already. */
@@ -264,6 +269,7 @@ static void write_model(FILE *fp, const model_result *m, int ft, int repeats)
     json_floats(fp, m->final_losses, repeats);
     fprintf(fp, ", \"test_loss_per_seed\": ");
     json_floats(fp, m->test_losses, repeats);
+    report_json_layers(fp, m);
     fprintf(fp, "}");
 }
 
@@ -285,6 +291,7 @@ ld_status report_write_summary(const char *dir, const config *cfg, const experim
     fprintf(fp, "],\n");
     if (ft)
         write_pretrain(fp, cfg, res);
+    report_json_shift(fp, res);
     fprintf(fp, "  \"models\": [\n");
     for (int i = 0; i < res->n_models; i++) {
         write_model(fp, &res->models[i], ft, res->repeats);
@@ -410,6 +417,19 @@ static void print_stat(FILE *fp, int w, char conv, int prec, double mean, double
     fprintf(fp, " %*s", w, cell);
 }
 
+/* The first seed's effective ranks, " 2/2.06", and with energy, its energy
+ * captured, "   0.998" (spectra.h). */
+static void print_spectrum_cells(FILE *fp, const model_result *m, int energy)
+{
+    char cell[64];
+    report_rank_cell(cell, sizeof cell, m);
+    fprintf(fp, " %9s", cell);
+    if (energy) {
+        report_energy_cell(cell, sizeof cell, m);
+        fprintf(fp, " %7s", cell);
+    }
+}
+
 /* The status of model m: "" when every seed trained it to the end, else
  * "diverged at epoch N" (the earliest; with repeats, which seed), "interrupted
  * at epoch N", "not started" or, with repeats, "K of S seeds complete". */
@@ -494,14 +514,16 @@ static void print_scratch(FILE *fp, const config *cfg, const experiment_result *
     if (S > 1)
         fprintf(fp, "\n%d repeats (seeds %llu..%llu): mean +- sample std over seeds", S,
                 (unsigned long long)res->seeds[0], (unsigned long long)res->seeds[S - 1]);
-    fprintf(fp, "\n\n%-10s %6s %10s %12s %*s %*s %10s%s\n", "model", "rank", "trainable", "first loss",
-            w, "final loss", w, "test MSE", "train ms", show ? "  status" : "");
+    fprintf(fp, "\n\n%-10s %6s %10s %12s %*s %*s %9s %10s%s\n", "model", "rank", "trainable",
+            "first loss", w, "final loss", w, "test MSE", "eff rank", "train ms",
+            show ? "  status" : "");
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
         fprintf(fp, "%-10s %6d %10zu", m->name, m->rank, m->trainable);
         print_num(fp, 12, 'f', 6, (double)m->first_loss);
         print_stat(fp, w, 'f', 6, m->final_loss, m->final_loss_std, S);
         print_stat(fp, w, 'f', 6, m->test_loss, m->test_loss_std, S);
+        print_spectrum_cells(fp, m, 0);
         print_num(fp, 10, 't', 2, m->train_ms);
         print_status(fp, show, res, m);
         fputc('\n', fp);
@@ -539,7 +561,7 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
             "% dense", "Adam bytes", "MSE before", w, "final loss", w, "test MSE", "x dense");
     if (S > 1)
         fprintf(fp, " %17s", "x dense, by seed");
-    fprintf(fp, " %9s%s\n", "train ms", show ? "  status" : "");
+    fprintf(fp, " %9s %7s %9s%s\n", "eff rank", "energy", "train ms", show ? "  status" : "");
     for (int i = 0; i < res->n_models; i++) {
         const model_result *m = &res->models[i];
         fprintf(fp, "%-9s %4d %9zu %6.1f%% %10zu", m->name, m->rank, m->trainable,
@@ -558,6 +580,7 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
                 snprintf(range, sizeof range, "-");
             fprintf(fp, " %17s", range);
         }
+        print_spectrum_cells(fp, m, 1);
         print_num(fp, 9, 't', 2, m->train_ms);
         print_status(fp, show, res, m);
         fputc('\n', fp);

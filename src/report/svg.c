@@ -351,10 +351,11 @@ static int curve_has_data(const double *values, int ncurves, int epochs, int c)
     return 0;
 }
 
-/* stroke="..." and, from the second pass through the palette on, a dash pattern. */
-static void put_stroke(FILE *fp, int c)
+/* stroke="..." and, from the second pass through the palette on (or when
+ * the caller asks for it), a dash pattern. */
+static void put_stroke(FILE *fp, int c, const unsigned char *dashed)
 {
-    const char *dash = DASHES[(c / NCOLOURS) % NDASHES];
+    const char *dash = dashed != NULL && dashed[c] ? DASHES[1] : DASHES[(c / NCOLOURS) % NDASHES];
     fprintf(fp, "stroke=\"%s\"", PALETTE[c % NCOLOURS]);
     if (dash != NULL)
         fprintf(fp, " stroke-dasharray=\"%s\"", dash);
@@ -392,7 +393,7 @@ static void put_grid(FILE *fp, const frame *f, const tick_list *xt, const tick_l
 /* Frame, tick marks and labels, axis titles. A label that would touch the
  * previous one is left out (its grid line stays). */
 static void put_axes(FILE *fp, const frame *f, const tick_list *xt, const tick_list *yt,
-                     const char *y_label)
+                     const char *x_label, const char *y_label)
 {
     char lab[48];
     fprintf(fp, "<rect class=\"frame\" x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"none\" "
@@ -431,8 +432,10 @@ static void put_axes(FILE *fp, const frame *f, const tick_list *xt, const tick_l
     }
     fputs("</g>\n", fp);
 
-    fprintf(fp, "<text class=\"xlabel\" x=\"%s\" y=\"%s\" text-anchor=\"middle\">epoch</text>\n",
+    fprintf(fp, "<text class=\"xlabel\" x=\"%s\" y=\"%s\" text-anchor=\"middle\">",
             num(0.5 * (f->left + f->right)).s, num(f->bottom + 42.0).s);
+    text_put(fp, x_label, YLABEL_MAX);
+    fputs("</text>\n", fp);
     if (y_label != NULL && y_label[0] != '\0') {
         double ym = 0.5 * (f->top + f->bottom);
         fprintf(fp, "<text class=\"ylabel\" x=\"18.00\" y=\"%s\" text-anchor=\"middle\" "
@@ -447,11 +450,11 @@ static void put_axes(FILE *fp, const frame *f, const tick_list *xt, const tick_l
  * piece). A point with no usable neighbour also gets a dot, as a one-point
  * piece draws nothing. */
 static void put_curve(FILE *fp, const frame *f, const double *values, int ncurves, int epochs,
-                      int c, const char *name)
+                      int c, const char *name, const unsigned char *dashed)
 {
 #define V(e) values[(size_t)(e) * (size_t)ncurves + (size_t)c] /* (E, C) */
     fprintf(fp, "<path id=\"curve-%d\" class=\"curve\" fill=\"none\" ", c);
-    put_stroke(fp, c);
+    put_stroke(fp, c, dashed);
     fputs(" stroke-width=\"1.8\" stroke-linejoin=\"round\" d=\"", fp);
     int prev_ok = 0, npts = 0;
     for (int e = 0; e < epochs; e++) {
@@ -492,7 +495,7 @@ static double legend_width(const char *const *names, int ncurves, const double *
 }
 
 static void put_legend(FILE *fp, double x, double y, double w, const char *const *names,
-                       int ncurves, const double *values, int epochs)
+                       int ncurves, const double *values, int epochs, const unsigned char *dashed)
 {
     double h = 8.0 + LEGEND_ROW * ncurves;
     fprintf(fp, "<g class=\"legend\">\n<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" "
@@ -502,7 +505,7 @@ static void put_legend(FILE *fp, double x, double y, double w, const char *const
         double ym = y + 4.0 + LEGEND_ROW * (c + 0.5);
         fprintf(fp, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke-width=\"2.2\" ",
                 num(x + 10.0).s, num(ym).s, num(x + 38.0).s, num(ym).s);
-        put_stroke(fp, c);
+        put_stroke(fp, c, dashed);
         fputs("/>\n", fp);
         /* A curve without data is greyed out as a whole: a leading space
          * inside a <tspan> would be collapsed away by some renderers. */
@@ -535,9 +538,12 @@ static void put_title(FILE *fp, const char *title)
 }
 
 /* The whole document. */
-static void put_figure(FILE *fp, const char *title, const char *y_label,
-                       const char *const *names, int ncurves, const double *values, int epochs)
+static void put_figure(FILE *fp, const svg_lines *fig)
 {
+    const char *title = fig->title, *y_label = fig->y_label;
+    const char *const *names = fig->names;
+    const int ncurves = fig->ncurves, epochs = fig->npoints;
+    const double *values = fig->values;
     size_t count = (size_t)epochs * (size_t)ncurves;
     frame f;
     tick_list xt, yt;
@@ -582,13 +588,13 @@ static void put_figure(FILE *fp, const char *title, const char *y_label,
         put_title(fp, title);
 
     put_grid(fp, &f, &xt, &yt, minor);
-    put_axes(fp, &f, &xt, &yt, y_label);
+    put_axes(fp, &f, &xt, &yt, fig->x_label != NULL ? fig->x_label : "", y_label);
 
     int any = 0;
     fputs("<g class=\"curves\">\n", fp);
     for (int c = 0; c < ncurves; c++) {
         if (curve_has_data(values, ncurves, epochs, c)) {
-            put_curve(fp, &f, values, ncurves, epochs, c, names[c]);
+            put_curve(fp, &f, values, ncurves, epochs, c, names[c], fig->dashed);
             any = 1;
         }
     }
@@ -598,38 +604,46 @@ static void put_figure(FILE *fp, const char *title, const char *y_label,
                     "fill=\"#888888\" font-size=\"16\">no data</text>\n",
                 num(0.5 * (f.left + f.right)).s, num(0.5 * (f.top + f.bottom)).s);
     if (ncurves > 0)
-        put_legend(fp, f.right + 16.0, f.top, legend_w, names, ncurves, values, epochs);
+        put_legend(fp, f.right + 16.0, f.top, legend_w, names, ncurves, values, epochs,
+                   fig->dashed);
     fputs("</svg>\n", fp);
 }
 
 /* ------------------------------------------------------------------------ */
+
+ld_status svg_write_lines(const char *path, const svg_lines *fig, char *err, size_t errlen)
+{
+    if (path == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "svg: no output path given");
+    const int ncurves = fig->ncurves, epochs = fig->npoints;
+    if (ncurves < 0 || epochs < 0)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: need ncurves >= 0 and points >= 0, got %d and %d",
+                       path, ncurves, epochs);
+    size_t count;
+    if (ld_mul_size(&count, (size_t)epochs, (size_t)ncurves) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: %d points x %d curves is too large",
+                       path, epochs, ncurves);
+    if (ncurves > 0 && fig->names == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: no curve names given", path);
+    for (int c = 0; c < ncurves; c++)
+        if (fig->names[c] == NULL)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: name of curve %d is NULL", path, c);
+    if (count > 0 && fig->values == NULL)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: no values given", path);
+
+    atomic_file af;
+    ld_status st = atomic_open(&af, path, err, errlen);
+    if (st != LD_OK)
+        return st;
+    put_figure(af.fp, fig);
+    return atomic_commit(&af, err, errlen);
+}
 
 ld_status svg_write_losses(const char *path, const char *title, const char *y_label,
                            const char *const *names, int ncurves,
                            const double *values, int epochs,
                            char *err, size_t errlen)
 {
-    if (path == NULL)
-        return ld_fail(err, errlen, LD_EINPUT, "svg: no output path given");
-    if (ncurves < 0 || epochs < 0)
-        return ld_fail(err, errlen, LD_EINPUT, "%s: need ncurves >= 0 and epochs >= 0, got %d and %d",
-                       path, ncurves, epochs);
-    size_t count;
-    if (ld_mul_size(&count, (size_t)epochs, (size_t)ncurves) != 0)
-        return ld_fail(err, errlen, LD_ENOMEM, "%s: %d epochs x %d curves is too large",
-                       path, epochs, ncurves);
-    if (ncurves > 0 && names == NULL)
-        return ld_fail(err, errlen, LD_EINPUT, "%s: no curve names given", path);
-    for (int c = 0; c < ncurves; c++)
-        if (names[c] == NULL)
-            return ld_fail(err, errlen, LD_EINPUT, "%s: name of curve %d is NULL", path, c);
-    if (count > 0 && values == NULL)
-        return ld_fail(err, errlen, LD_EINPUT, "%s: no loss values given", path);
-
-    atomic_file af;
-    ld_status st = atomic_open(&af, path, err, errlen);
-    if (st != LD_OK)
-        return st;
-    put_figure(af.fp, title, y_label, names, ncurves, values, epochs);
-    return atomic_commit(&af, err, errlen);
+    const svg_lines fig = {title, "epoch", y_label, names, ncurves, values, epochs, NULL};
+    return svg_write_lines(path, &fig, err, errlen);
 }
