@@ -210,7 +210,7 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
     /* the first seed's spectrum of the update (dense W - W0, LoRA s B A;
      * PiSSA's residual + s B A - W0), layer by layer */
     if (st == LD_OK && sr->s == 0 && finished)
-        st = spectra_of_model(mr, &m, f->W0, &f->sb, err, errlen);
+        st = spectra_of_model(mr, &m, f->W0, f->wres, &f->sb, err, errlen);
     else if (st == LD_OK && sr->s == 0)
         spectra_unfinished(mr, m.n_layers);
     model_free(&m);

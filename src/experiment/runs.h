@@ -105,10 +105,10 @@ ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_ener
                            const float *dw, int O, int I, int K, char *err, size_t errlen);
 void shift_basis_free(shift_basis *sb);
 /* m's spectra after training, into mr->spectra: per layer, LoRA s B A (with
- * PiSSA, the whole change W0_res + s B A - W0), or dense W - W0 (W0: every
- * layer's (O_l,I_l) base weight it started from, one after another; NULL:
- * W). sb NULL or empty, or a network: no energy or angles. */
-ld_status spectra_of_model(model_result *mr, const model *m, const float *W0,
+ * PiSSA, the whole change Wres + s B A - W0, Wres its residual bases, else
+ * NULL), or dense W - W0 (W0: every layer's (O_l,I_l) base weight it
+ * started from, one after another; NULL: W). sb NULL or empty, or a network: no energy or angles. */
+ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, const float *Wres,
                            const shift_basis *sb, char *err, size_t errlen);
 /* No spectra for the n_layers layers of mr, and why: the reason given, or
  * (unfinished) how the first seed's training ended. */

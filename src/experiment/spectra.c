@@ -157,17 +157,9 @@ static ld_status compare_with_shift(layer_spectrum *ls, const double *u, int ld,
     return LD_OK;
 }
 
-/* 1 if a LoRA layer's frozen base is not W0: PiSSA moved its top
- * directions into A and B, so the update is not s B A alone. */
-static int base_moved(const layer *L, const float *W0)
-{
-    return L->kind == LAYER_LORA && W0 != NULL && L->W0 != NULL &&
-           memcmp(L->W0, W0, (size_t)L->out * (size_t)L->in * sizeof(float)) != 0;
-}
-
 /* The update of a layer formed in d (O,I): W - W0 (W0 NULL: W itself), or
- * PiSSA's (W0_res + s B A) - W0 in double. */
-static void form_update(double *d, const layer *L, const float *W0)
+ * PiSSA's (Wres + s B A) - W0 in double, Wres the residual base. */
+static void form_update(double *d, const layer *L, const float *W0, const float *Wres)
 {
     const int O = L->out, I = L->in, R = L->rank;
     for (int o = 0; o < O; o++)
@@ -179,7 +171,7 @@ static void form_update(double *d, const layer *L, const float *W0)
                 for (int r = 0; r < R; r++)
                     ba += (double)L->B[(size_t)o * (size_t)R + (size_t)r] *
                           (double)L->A[(size_t)r * (size_t)I + (size_t)i];
-                v = (double)L->W0[oi] + (double)L->scale * ba;
+                v = (double)Wres[oi] + (double)L->scale * ba;
             } else {
                 v = (double)L->W[oi];
             }
@@ -188,19 +180,21 @@ static void form_update(double *d, const layer *L, const float *W0)
 }
 
 /* One layer: LoRA's s B A (by svd_lowrank, never formed), or a dense
- * layer's W - W0 (W0 NULL: W itself), or with PiSSA the whole change of
- * the layer formed; W0 is this layer's original base. */
+ * layer's W - W0 (W0 NULL: W itself), or with PiSSA (Wres, the residual
+ * base it trained on) the whole change of the layer, formed; W0 is this
+ * layer's original base. */
 static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const float *W0,
-                                   const shift_basis *sb, char *err, size_t errlen)
+                                   const float *Wres, const shift_basis *sb, char *err,
+                                   size_t errlen)
 {
     const int O = L->out, I = L->in, R = L->rank;
-    const int lora = L->kind == LAYER_LORA && !base_moved(L, W0);
+    const int lora = L->kind == LAYER_LORA && Wres == NULL;
     const int k = lora ? R : (O < I ? O : I);
     const size_t n = (size_t)O * (size_t)I;
     const int finite = L->kind == LAYER_LORA
                            ? finite_floats(L->A, (size_t)R * (size_t)I) &&
                                  finite_floats(L->B, (size_t)O * (size_t)R) &&
-                                 (lora || finite_floats(L->W0, n))
+                                 (lora || finite_floats(Wres, n))
                            : finite_floats(L->W, n) && (W0 == NULL || finite_floats(W0, n));
     layer_spectrum_free(ls);
     if (!finite) {
@@ -222,7 +216,7 @@ static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const flo
     } else if (lora) {
         st = svd_lowrank(sigma, u, NULL, L->B, L->A, (double)L->scale, O, R, I, err, errlen);
     } else {
-        form_update(d, L, W0);
+        form_update(d, L, W0, Wres);
         st = svd(sigma, u, NULL, d, O, I, err, errlen);
     }
     free(d);
@@ -241,7 +235,7 @@ static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const flo
     return st;
 }
 
-ld_status spectra_of_model(model_result *mr, const model *m, const float *W0,
+ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, const float *Wres,
                            const shift_basis *sb, char *err, size_t errlen)
 {
     mr->n_layers = m->n_layers;
@@ -250,9 +244,13 @@ ld_status spectra_of_model(model_result *mr, const model *m, const float *W0,
      * shift sb is compared with a one-layer model only */
     for (int l = 0; l < m->n_layers && st == LD_OK; l++) {
         const layer *L = &m->layers[l];
-        st = layer_spectrum_of(&mr->spectra[l], L, W0, m->n_layers == 1 ? sb : NULL, err, errlen);
+        const size_t nw = (size_t)L->out * (size_t)L->in;
+        st = layer_spectrum_of(&mr->spectra[l], L, W0, L->kind == LAYER_LORA ? Wres : NULL,
+                               m->n_layers == 1 ? sb : NULL, err, errlen);
         if (W0 != NULL)
-            W0 += (size_t)L->out * (size_t)L->in;
+            W0 += nw;
+        if (Wres != NULL)
+            Wres += nw;
     }
     return st;
 }
