@@ -349,6 +349,12 @@ def main():
     # rsLoRA scale alpha/sqrt(r), with mini-batches (gathers cached base rows)
     train_case(out("base_rslora_r3_7x3_b5.ldfx"), 302, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.01,
                rank=3, alpha=6.0, scale=6.0 / 3 ** 0.5)
+    # (c2) wider than the narrow pass, full batch: lora_demo trains these by
+    # the LoRA closed form (src/train/lora_closed.c), from scratch and on a base.
+    train_case(out("lora_r4_40x24.ldfx"), 311, KIND_LORA, 40, 24, 64, 30, 64, 0.01,
+               rank=4, alpha=6.0, scale=6.0 / 4)
+    train_case(out("base_lora_r3_40x24.ldfx"), 312, KIND_LORA_BASE, 40, 24, 64, 30, 64, 0.01,
+               rank=3, alpha=6.0, scale=6.0 / 3)
     # (d) Adam alone, 50 steps, large and tiny gradients.
     adam_case(out("adam_50.ldfx"), 401)
     # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,

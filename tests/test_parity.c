@@ -51,6 +51,7 @@ static const char *const MODEL_CASES[] = {
     "dense_10x5",         "lora_r1_10x5",          "lora_r2_10x5",
     "lora_r3_10x5",       "lora_r4_10x5",          "dense_7x3_b5",
     "lora_r2_7x3_b5",     "base_lora_r4_10x5",     "base_rslora_r3_7x3_b5",
+    "lora_r4_40x24",      "base_lora_r3_40x24", /* the LoRA closed form */
 };
 
 /* ------------------------------------------------------------------------ */
