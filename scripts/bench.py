@@ -15,8 +15,9 @@ epochs, one thread):
      runner has it (models[] entry lora_r<rank>), otherwise the library
      through build/lora_bench (a LoRA on a frozen random base), said so;
   3. build/lora_bench for the one-time setup the runner does before its
-     first epoch (X^T X and Y^T X for the dense closed form, the frozen
-     base's output for the fine-tune), which train_ms leaves out;
+     first epoch (X^T X and Y^T X for the dense closed form; X^T X, R0^T X
+     and, for the fine-tune, the frozen base's output for the LoRA closed
+     form), which train_ms leaves out (summary.json's setup_ms);
   4. PyTorch: nn.Linear, the notebook's LoRALayer (W = B @ A, x @ W.T) and
      the fine-tune form (frozen nn.Linear + B(A x)), same shapes, same
      thread count (torch.set_num_threads and OPENBLAS_NUM_THREADS), and
@@ -423,7 +424,7 @@ def main():
     print(f"dense GFLOP/s: {nominal / (o['dense_ms'] * 1e6):.1f} nn.Linear-equivalent "
           f"(4*N*I*O per epoch / time), {executed / (o['dense_ms'] * 1e6):.1f} executed (2*O*I*I)"
           + (f"; PyTorch {nominal / (t_dense * 1e6):.1f}" if t_dense else ""))
-    print(f"fine-tune: {ft_source}; one-time setup {ft['setup_ms']:.1f} ms (frozen base output), "
+    print(f"fine-tune: {ft_source}; one-time setup {ft['setup_ms']:.1f} ms ({ft['method']}), "
           f"with it spread over {E} epochs: {o['finetune_ms'] + ft['setup_ms'] / E:.1f} ms/epoch")
     print(f"LoRA scratch (library): {s['epoch_ms_mean']:.2f} ms/epoch mean, {s['epoch_ms_min']:.2f} min")
     m = res["memory"]
