@@ -15,8 +15,9 @@ epochs, one thread):
      runner has it (models[] entry lora_r<rank>), otherwise the library
      through build/lora_bench (a LoRA on a frozen random base), said so;
   3. build/lora_bench for the one-time setup the runner does before its
-     first epoch (X^T X and Y^T X for the dense closed form, the frozen
-     base's output for the fine-tune), which train_ms leaves out;
+     first epoch (X^T X and Y^T X for the dense closed form; X^T X, R0^T X
+     and, for the fine-tune, the frozen base's output for the LoRA closed
+     form), which train_ms leaves out (summary.json's setup_ms);
   4. PyTorch: nn.Linear, the notebook's LoRALayer (W = B @ A, x @ W.T) and
      the fine-tune form (frozen nn.Linear + B(A x)), same shapes, same
      thread count (torch.set_num_threads and OPENBLAS_NUM_THREADS), and
@@ -28,6 +29,11 @@ epochs, one thread):
   5. whole processes: `./lora_demo --epochs 100 --seed 42` against
      `python3 scripts/notebook_reference.py`, wall time from posix_spawn to
      wait4, medians (and the fastest run, printed below the table).
+  6. whole runs (issue 15): 100 epochs of each of the three models at the
+     shape above, set-up included (build/lora_bench's setup_ms + train_ms),
+     on 1 and 2 threads, against PyTorch's same 100 epochs from the first
+     forward to the last step (bench_torch.py --whole); then the same ratios
+     on 1 thread for d = 256 ... 2048 (--sweep; --sweep "" skips it).
 Then the table of ratios against the targets, and peak RSS against the
 bytes of the arrays the run must hold.
 """
@@ -123,6 +129,96 @@ def fmt(x, nd=1):
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+# --- whole runs (issue 15): setup plus every epoch, against PyTorch's same run
+
+# (lora_bench model, bench_torch.py model, label): PyTorch's side is nn.Linear,
+# the notebook's LoRALayer, and a frozen nn.Linear + B(A x)
+MODELS = (("dense", "dense", "dense"),
+          ("scratch", "notebook", "LoRA scratch"),
+          ("finetune", "finetune", "LoRA fine-tune"))
+
+
+def ours_whole(a, dim, threads, epochs):
+    """build/lora_bench for each model: whole-run ms (setup + epochs), median of a.reps."""
+    shape = ["--in", str(dim), "--out", str(dim), "--samples", str(a.samples)]
+    res = {}
+    for kind, _, _ in MODELS:
+        vals = []
+        for _ in range(a.reps):
+            _, text = run([a.bench_bin, kind, *shape, "--epochs", str(epochs), "--rank", str(a.rank),
+                           "--threads", str(threads)])
+            v = json.loads(text)
+            v["whole_ms"] = v["setup_ms"] + v["train_ms"]
+            vals.append(v)
+        vals.sort(key=lambda v: v["whole_ms"])
+        res[kind] = vals[len(vals) // 2]
+    return res
+
+
+def torch_whole(a, py, dim, threads, epochs, reps):
+    """bench_torch.py --whole: PyTorch's whole-run ms per model, or None without torch."""
+    if py is None:
+        return None
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    _, text = run([py, os.path.join(HERE, "bench_torch.py"), "--in", str(dim), "--out", str(dim),
+                   "--samples", str(a.samples), "--epochs", str(epochs), "--rank", str(a.rank),
+                   "--threads", str(threads), "--reps", str(reps), "--whole"], env=env)
+    return {k: v["ms"] for k, v in json.loads(text)["whole"].items()}
+
+
+def whole_runs(a, py):
+    """Table: whole runs at a.inp -> a.out (a square shape is assumed: --in)
+    on 1 and 2 threads, ours against PyTorch, and 2 threads against 1."""
+    E = a.whole_epochs
+    targets = {"dense": 4.0, "scratch": 30.0, "finetune": 30.0}
+    out = {}
+    for T in (1, 2):
+        out[T] = {"ours": ours_whole(a, a.inp, T, E), "torch": torch_whole(a, py, a.inp, T, E, a.torch_whole_reps)}
+    print(f"whole runs: {E} epochs including set-up, {a.inp} -> {a.inp}, N = {a.samples}, r = {a.rank}"
+          f" (ms; ratio = PyTorch / lora_demo; speed-up = 1 thread / 2 threads)")
+    print(f"| {'model':<14} | {'path':<11} | thr | {'set-up':>8} | {'lora_demo':>9} | {'PyTorch':>9} |"
+          f" {'ratio':>6} | target | met | speed-up  |")
+    print(f"|{'-' * 16}|{'-' * 13}|-----|{'-' * 10}|{'-' * 11}|{'-' * 11}|{'-' * 8}|--------|-----|-----------|")
+    for T in (1, 2):
+        for kind, tkey, label in MODELS:
+            o = out[T]["ours"][kind]
+            t = out[T]["torch"][tkey] if out[T]["torch"] else None
+            r = t / o["whole_ms"] if t else None
+            met = "-" if r is None or T != 1 else ("yes" if r >= targets[kind] else "NO")
+            sp = out[1]["ours"][kind]["whole_ms"] / o["whole_ms"] if T == 2 else None
+            spt = "" if sp is None else f"{sp:.2f}" + (" ok" if sp >= 1.6 else " <1.6")
+            print(f"| {label:<14} | {o['method']:<11} | {T:>3} | {o['setup_ms']:>8.1f} |"
+                  f" {o['whole_ms']:>9.1f} | {fmt(t, 1):>9} | {fmt(r, 2):>6} |"
+                  f" {'>= ' + format(targets[kind], 'g') if T == 1 else '':<6} | {met:<3} | {spt:>9} |")
+    print()
+    return out
+
+
+def sweep(a, py):
+    """Ratios of whole runs (PyTorch / ours, 1 thread) for square layers d -> d."""
+    dims = [int(d) for d in a.sweep.split(",") if d]
+    E = a.whole_epochs
+    rows = {}
+    for d in dims:
+        rows[d] = {"ours": ours_whole(a, d, 1, E), "torch": torch_whole(a, py, d, 1, E, 1)}
+    if not dims:
+        return rows
+    print(f"whole runs of {E} epochs on 1 thread, N = {a.samples}, r = {a.rank}: PyTorch / lora_demo"
+          f" (lora_demo ms in brackets)")
+    print("| model | " + " | ".join(f"d = {d}" for d in dims) + " |")
+    print("|---|" + "---|" * len(dims))
+    for kind, tkey, label in MODELS:
+        cells = []
+        for d in dims:
+            o = rows[d]["ours"][kind]["whole_ms"]
+            t = rows[d]["torch"][tkey] if rows[d]["torch"] else None
+            cells.append(f"{fmt(t / o if t else None, 1)} ({o:.0f})")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print()
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "lora_demo"))
@@ -141,6 +237,12 @@ def main():
     ap.add_argument("--torch-python", default=None)
     ap.add_argument("--hidden", type=int, default=1024, help="the network row's width (0: none)")
     ap.add_argument("--json", default=os.path.join(ROOT, "build", "bench.json"))
+    ap.add_argument("--whole-epochs", type=int, default=100, help="epochs of a whole run")
+    ap.add_argument("--torch-whole-reps", type=int, default=1,
+                    help="PyTorch whole runs per model and thread count (median)")
+    ap.add_argument("--sweep", default="256,512,1024,2048",
+                    help="widths d for the table of whole-run ratios (\"\": none)")
+    ap.add_argument("--only-whole", action="store_true", help="only the whole runs and the sweep")
     a = ap.parse_args()
 
     shape = ["--in", str(a.inp), "--out", str(a.out), "--samples", str(a.samples)]
@@ -149,6 +251,15 @@ def main():
                                              "rank": R, "epochs": E, "threads": T}}
     print(f"machine: {res['machine']}")
     print(f"shape: {a.inp} -> {a.out}, {a.samples} samples, rank {R}, {E} epochs, {T} thread(s)\n")
+    if a.only_whole:
+        py = find_torch_python(a.torch_python)
+        res["whole"] = whole_runs(a, py)
+        res["sweep"] = sweep(a, py)
+        os.makedirs(os.path.dirname(a.json), exist_ok=True)
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+        print(f"all numbers: {a.json}")
+        return
     tmp = tempfile.mkdtemp(prefix="lora_bench.")
 
     # 1. the runner: dense + LoRA from scratch
@@ -340,7 +451,7 @@ def main():
     print(f"dense GFLOP/s: {nominal / (o['dense_ms'] * 1e6):.1f} nn.Linear-equivalent "
           f"(4*N*I*O per epoch / time), {executed / (o['dense_ms'] * 1e6):.1f} executed (2*O*I*I)"
           + (f"; PyTorch {nominal / (t_dense * 1e6):.1f}" if t_dense else ""))
-    print(f"fine-tune: {ft_source}; one-time setup {ft['setup_ms']:.1f} ms (frozen base output), "
+    print(f"fine-tune: {ft_source}; one-time setup {ft['setup_ms']:.1f} ms ({ft['method']}), "
           f"with it spread over {E} epochs: {o['finetune_ms'] + ft['setup_ms'] / E:.1f} ms/epoch")
     print(f"LoRA scratch (library): {s['epoch_ms_mean']:.2f} ms/epoch mean, {s['epoch_ms_min']:.2f} min")
     m = res["memory"]
@@ -352,10 +463,13 @@ def main():
               f"{m['finetune_budget'] / 2**20:.1f} MiB (at its peak, pretraining), ratio "
               f"{m['finetune_peak_rss'] / m['finetune_budget']:.2f}")
     gemm_rows(a, py, res)
+    print()
+    res["whole"] = whole_runs(a, py)
+    res["sweep"] = sweep(a, py)
     os.makedirs(os.path.dirname(a.json), exist_ok=True)
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
-    print(f"\nall numbers: {a.json}")
+    print(f"all numbers: {a.json}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

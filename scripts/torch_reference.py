@@ -506,6 +506,12 @@ def main():
     # PiSSA: A, B and the residual base from the base's SVD (PEFT's pissa_init)
     train_case(out("pissa_lora_r2_10x5.ldfx"), 303, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
                rank=2, alpha=4.0, scale=4.0 / 2, prepare=pissa_init)
+    # (c2) wider than the narrow pass, full batch: lora_demo trains these by
+    # the LoRA closed form (src/train/lora_closed.c), from scratch and on a base.
+    train_case(out("lora_r4_40x24.ldfx"), 311, KIND_LORA, 40, 24, 64, 30, 64, 0.01,
+               rank=4, alpha=6.0, scale=6.0 / 4)
+    train_case(out("base_lora_r3_40x24.ldfx"), 312, KIND_LORA_BASE, 40, 24, 64, 30, 64, 0.01,
+               rank=3, alpha=6.0, scale=6.0 / 3)
     # (d) Adam alone, 50 steps, large and tiny gradients.
     adam_case(out("adam_50.ldfx"), 401)
     # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,

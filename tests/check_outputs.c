@@ -11,7 +11,8 @@
  *                   file ends with a newline
  *   summary.json    parses as JSON (json_parse), an object with a boolean
  *                   "interrupted" and a "models" array (as long as the
- *                   losses.csv header has models, if both exist)
+ *                   losses.csv header has models, if both exist); each
+ *                   model's "setup_ms" and "train_ms" numbers >= 0
  *   losses.svg      starts with "<?xml" and ends with "</svg>\n"
  *   spectrum.csv    the header "model,layer,index,sigma", then rows of a
  *                   name, a layer >= 0, an index >= 1 and a finite sigma
@@ -141,6 +142,17 @@ done:
     return cols;
 }
 
+/* 1 if every model in ms has the timings `key` as a number >= 0. */
+static int timings_ok(const json_value *ms, const char *key)
+{
+    for (size_t i = 0; i < json_length(ms); i++) {
+        const json_value *v = json_get(json_at(ms, i), key);
+        if (json_type_of(v) != JSON_NUMBER || !(json_number(v) >= 0.0))
+            return 0;
+    }
+    return 1;
+}
+
 /* summary.json; returns the number of models, or -1. */
 static int check_summary(const char *dir, int want_interrupted)
 {
@@ -161,6 +173,8 @@ static int check_summary(const char *dir, int want_interrupted)
             problem(dir, "summary.json", "no boolean \"interrupted\" or no \"models\" array");
         else if (want_interrupted >= 0 && is_true != want_interrupted)
             problem(dir, "summary.json", "\"interrupted\" has the wrong value");
+        else if (!timings_ok(ms, "setup_ms") || !timings_ok(ms, "train_ms"))
+            problem(dir, "summary.json", "a model without \"setup_ms\" and \"train_ms\" numbers >= 0");
         else
             models = (int)json_length(ms);
     }

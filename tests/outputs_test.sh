@@ -76,6 +76,19 @@ else
     fail=$((fail + $(grep -c '^FAIL' "$TMP/full.out")))
 fi
 
+# --- every model's timings: setup_ms (its trainer's one-time set-up) beside
+# train_ms, numbers >= 0, in both experiments; a summary without them fails.
+for exp in scratch "finetune --pretrain-epochs 5"; do
+    d=$TMP/timings_${exp%% *}
+    "$BIN" --quiet --experiment $exp --epochs 5 --output-dir "$d"
+    if "$CHECK" --all "$d" 5 && [ "$(grep -c '"setup_ms": [0-9]' "$d/summary.json")" -ge 5 ]; then ok; else
+        bad "$exp: summary.json timings: $(grep -o '"setup_ms": [^,]*' "$d/summary.json" | tr '\n' ' ')"; fi
+done
+sed 's/"setup_ms": [0-9.]*, //' "$TMP/timings_scratch/summary.json" >"$TMP/timings_scratch/summary.new"
+mv "$TMP/timings_scratch/summary.new" "$TMP/timings_scratch/summary.json"
+if ! "$CHECK" --all "$TMP/timings_scratch" 5 >/dev/null 2>&1; then ok; else
+    bad "check_outputs took a summary.json without setup_ms"; fi
+
 # --- a --save-weights run whose LoRA models diverge, after a full one: its
 # weights/ and adapters/ replace the old ones whole, so no earlier adapter
 # stays under a summary that says "save_weights": true.

@@ -56,6 +56,7 @@ static const char *const MODEL_CASES[] = {
     /* --hidden networks */
     "net_dense_10x16x5_tanh", "net_lora_r2_10x16x5_tanh", "net_base_lora_r2_7x9x4x3_relu_b5",
     "net_lora_r3_6x8x3_gelu_b4",
+    "lora_r4_40x24",      "base_lora_r3_40x24", /* the LoRA closed form */
 };
 
 /* PiSSA's initial A, B and residual base against PEFT's pissa_init (in

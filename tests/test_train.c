@@ -12,6 +12,8 @@
  *     step-0 gradients and final parameters;
  *   - the closed-form dense epoch (X^T X, Y^T X) matches the plain step:
  *     losses and step-0 gradients to rtol 1e-5, final parameters to 1e-4;
+ *   - so does the LoRA closed form (X^T X, R0^T X), from scratch, on a
+ *     frozen base, with rsLoRA's scale and on near-exact fits;
  *   - training gives bit-identical losses and parameters for 1, 2, 3 threads.
  */
 #include <math.h>
@@ -37,13 +39,37 @@ typedef struct {
     int batch;            /* 0: full batch */
     int epochs;
     float noise;          /* < 0: random targets; else targets from a random
-                           * linear map plus this much noise */
+                           * linear map (of rank R for LoRA, added to the
+                           * frozen base's output) plus this much noise */
+    int rslora;           /* LoRA on a base: scale alpha/sqrt(R), not alpha/R */
 } setup;
 
 typedef struct {
     float *x, *y;
     model m;
 } problem;
+
+/* w (O,I) <- sqrt(3 I / R) U V, U (O,R) the first R columns of w, V (R,I)
+ * its first R rows (R <= min(O, I)): a rank-R map with entries of w's size. */
+static void lowrank_map(float *w, int I, int O, int R)
+{
+    float *u = malloc((size_t)O * R * sizeof(float));
+    float *v = malloc((size_t)R * I * sizeof(float));
+    for (int o = 0; o < O; o++)
+        for (int k = 0; k < R; k++)
+            u[(size_t)o * R + k] = w[(size_t)o * I + k];
+    memcpy(v, w, (size_t)R * I * sizeof(float));
+    const double f = sqrt(3.0 * (double)I / (double)R);
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++) {
+            double t = 0.0;
+            for (int k = 0; k < R; k++)
+                t += (double)u[(size_t)o * R + k] * (double)v[(size_t)k * I + i];
+            w[(size_t)o * I + i] = (float)(t * f);
+        }
+    free(u);
+    free(v);
+}
 
 static void problem_make(problem *p, const setup *s, uint64_t seed)
 {
@@ -57,6 +83,10 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         float *w = malloc((size_t)s->out * s->in * sizeof(float));
         float *b = malloc((size_t)s->out * sizeof(float));
         linear_init(w, b, s->in, s->out, &r);
+        if (s->rank > 0) { /* a map LoRA of rank R can fit, with no bias */
+            lowrank_map(w, s->in, s->out, s->rank);
+            memset(b, 0, (size_t)s->out * sizeof(float));
+        }
         for (int n = 0; n < s->n; n++)
             for (int o = 0; o < s->out; o++) {
                 double v = b[o];
@@ -77,8 +107,17 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         float *b0 = malloc((size_t)s->out * sizeof(float));
         linear_init(w0, b0, s->in, s->out, &r);
         /* scales that are not powers of two, so that the order of the
-         * scaling multiplies shows */
-        test_model_lora(&p->m, s->in, s->out, s->rank, 1.5f * (float)s->rank, 1.5f, w0, b0, err, sizeof err);
+         * scaling multiplies shows; rsLoRA's alpha/sqrt(R) */
+        const double alpha = 1.5 * s->rank;
+        const float scale = s->rslora ? (float)(alpha / sqrt((double)s->rank)) : 1.5f;
+        test_model_lora(&p->m, s->in, s->out, s->rank, alpha, scale, w0, b0, err, sizeof err);
+        if (s->noise >= 0.0f) { /* the targets sit on top of the base's output */
+            float *y0 = malloc((size_t)s->n * s->out * sizeof(float));
+            layer_base_forward(&p->m.layers[0], y0, p->x, s->n, NULL);
+            for (size_t i = 0; i < (size_t)s->n * s->out; i++)
+                p->y[i] += y0[i];
+            free(y0);
+        }
         lora_init_peft(p->m.layers[0].A, p->m.layers[0].B, s->in, s->rank, s->out, &r);
         /* a nonzero B, so that dA is not zero at step 0 */
         for (size_t i = 0; i < (size_t)s->out * s->rank; i++)
@@ -231,28 +270,24 @@ static void check_plain(const setup *s, const char *name, const run_out *pl)
     run_free(&ref);
 }
 
-static void check_closed_form(void)
+/* A closed form (`method`) against the plain step on each setup: losses and
+ * step-0 gradients to rtol 1e-5, final parameters to 1e-4; the loss from
+ * the forward pass on near-exact fits (noise >= 0) and only there. */
+static void check_closed(const setup *setups, size_t count, train_method method, const char *label)
 {
-    const setup setups[] = {
-        {100, 10, 5, 0, 0, 0, 100, -1.0f},   /* the default experiment's dense model */
-        {37, 13, 7, 0, 0, 0, 60, -1.0f},     /* odd shapes */
-        {300, 64, 33, 0, 0, 0, 40, -1.0f},
-        {64, 64, 3, 0, 0, 0, 40, -1.0f},     /* I = N */
-        {200, 17, 9, 0, 0, 0, 200, 0.01f},   /* a near-exact fit: the loss falls 4 decades */
-    };
-    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
+    for (size_t i = 0; i < count; i++) {
         const setup *s = &setups[i];
         char name[128], what[256];
         setup_name(name, sizeof name, s);
         run_out cf = train_run(s, 1, 1);
         run_out pl = train_run(s, 1, 0);
-        CHECK(cf.method == TRAIN_CLOSED_FORM && pl.method == TRAIN_PLAIN,
-              "%s: expected closed form vs plain, got methods %d, %d", name, cf.method, pl.method);
-        snprintf(what, sizeof what, "%s closed form: losses", name);
+        CHECK(cf.method == method && pl.method == TRAIN_PLAIN,
+              "%s: expected the %s vs plain, got methods %d, %d", name, label, cf.method, pl.method);
+        snprintf(what, sizeof what, "%s %s: losses", name, label);
         check_close(what, cf.losses, pl.losses, (size_t)s->epochs, 0.0, 1e-5);
-        snprintf(what, sizeof what, "%s closed form: step-0 gradients", name);
+        snprintf(what, sizeof what, "%s %s: step-0 gradients", name, label);
         check_close(what, cf.grad0, pl.grad0, cf.np, 1e-7, 1e-5);
-        snprintf(what, sizeof what, "%s closed form: final parameters", name);
+        snprintf(what, sizeof what, "%s %s: final parameters", name, label);
         check_close(what, cf.params, pl.params, cf.np, 1e-6, 1e-4);
         check_plain(s, name, &pl);
         if (s->noise >= 0.0f)
@@ -265,6 +300,36 @@ static void check_closed_form(void)
     }
 }
 
+static void check_closed_form(void)
+{
+    const setup setups[] = {
+        {100, 10, 5, 0, 0, 0, 100, -1.0f, 0},   /* the default experiment's dense model */
+        {37, 13, 7, 0, 0, 0, 60, -1.0f, 0},     /* odd shapes */
+        {300, 64, 33, 0, 0, 0, 40, -1.0f, 0},
+        {64, 64, 3, 0, 0, 0, 40, -1.0f, 0},     /* I = N */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0},   /* a near-exact fit: the loss falls 4 decades */
+    };
+    check_closed(setups, sizeof setups / sizeof setups[0], TRAIN_CLOSED_FORM, "closed form");
+}
+
+/* The LoRA closed form (lora_closed.c): from scratch and on a frozen base. */
+static void check_lora_closed(void)
+{
+    const setup setups[] = {
+        {100, 20, 10, 4, 0, 0, 100, -1.0f, 0},  /* the default experiment's samples and
+                                                  * epochs; 10 -> 5 takes the narrow pass */
+        {100, 20, 10, 1, 1, 0, 100, -1.0f, 0},  /* the same on a frozen base */
+        {37, 23, 7, 2, 0, 0, 60, -1.0f, 0},     /* odd shapes */
+        {301, 37, 13, 5, 1, 0, 60, -1.0f, 0},
+        {300, 64, 33, 8, 1, 0, 40, -1.0f, 0},   /* several row blocks, rank 8 */
+        {64, 64, 3, 2, 0, 0, 40, -1.0f, 0},     /* I = N */
+        {300, 40, 70, 9, 1, 0, 40, -1.0f, 1},   /* rsLoRA: scale alpha/sqrt(R) */
+        {200, 17, 9, 2, 1, 0, 200, 0.01f, 0},   /* near-exact fits: the loss falls decades */
+        {200, 17, 9, 2, 0, 0, 200, 0.01f, 0},
+    };
+    check_closed(setups, sizeof setups / sizeof setups[0], TRAIN_LORA_CLOSED, "LoRA closed form");
+}
+
 static void check_lora_fused(void)
 {
     /* The narrow pass takes O, R <= 8 and I <= 16 on one thread (train.h);
@@ -273,20 +338,22 @@ static void check_lora_fused(void)
         setup s;
         train_method method;
     } cases[] = {
-        {{100, 10, 5, 3, 0, 0, 50, -1.0f}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
-        {{37, 13, 7, 2, 0, 0, 30, -1.0f}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
-        {{48, 10, 5, 4, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* whole blocks only */
-        {{50, 16, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* every limit reached */
-        {{50, 17, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},   /* and one past each */
-        {{50, 16, 9, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
-        {{50, 16, 8, 9, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
-        {{100, 10, 5, 2, 1, 0, 30, -1.0f}, TRAIN_LORA_NARROW}, /* on a frozen base */
-        {{500, 10, 5, 2, 1, 0, 5, -1.0f}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
-        {{100, 10, 5, 4, 1, 36, 8, -1.0f}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
-        {{1, 3, 2, 1, 0, 0, 10, -1.0f}, TRAIN_LORA_NARROW},    /* one sample */
-        {{300, 64, 33, 5, 1, 0, 20, -1.0f}, TRAIN_LORA_FUSED}, /* on a frozen base */
-        {{300, 40, 70, 9, 1, 64, 6, -1.0f}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
-        {{260, 33, 40, 1, 0, 100, 6, -1.0f}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 3, 0, 0, 50, -1.0f, 0}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
+        {{37, 13, 7, 2, 0, 0, 30, -1.0f, 0}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
+        {{48, 10, 5, 4, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_NARROW},  /* whole blocks only */
+        {{50, 16, 8, 8, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_NARROW},  /* every limit reached */
+        /* and one past each (mini-batches: a full batch takes the closed form) */
+        {{50, 17, 8, 8, 0, 25, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{50, 16, 9, 8, 0, 25, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{50, 16, 8, 9, 0, 25, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f, 0}, TRAIN_LORA_NARROW}, /* on a frozen base */
+        {{500, 10, 5, 2, 1, 0, 5, -1.0f, 0}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f, 0}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
+        {{1, 3, 2, 1, 0, 0, 10, -1.0f, 0}, TRAIN_LORA_NARROW},    /* one sample */
+        /* on a frozen base, full batch: I > N keeps it off the closed form */
+        {{300, 700, 33, 5, 1, 0, 10, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{300, 40, 70, 9, 1, 64, 6, -1.0f, 0}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
+        {{260, 33, 40, 1, 0, 100, 6, -1.0f, 0}, TRAIN_LORA_FUSED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const setup *s = &cases[i].s;
@@ -319,13 +386,15 @@ static void check_lora_fused(void)
 static void check_thread_identity(void)
 {
     const setup setups[] = {
-        {300, 64, 33, 0, 0, 0, 8, -1.0f},   /* closed form */
-        {300, 64, 33, 0, 0, 50, 4, -1.0f},  /* dense forward-backward, mini-batches */
-        {700, 64, 33, 4, 0, 0, 6, -1.0f},   /* fused LoRA, several row blocks */
-        {100, 10, 5, 3, 0, 0, 30, -1.0f},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
-        {100, 10, 5, 2, 1, 36, 8, -1.0f},   /* the same on a base, mini-batches */
-        {700, 64, 40, 9, 1, 250, 4, -1.0f}, /* fused LoRA on a base, mini-batches */
-        {200, 17, 9, 0, 0, 0, 200, 0.01f},  /* closed form with fallbacks */
+        {300, 64, 33, 0, 0, 0, 8, -1.0f, 0},   /* closed form */
+        {300, 64, 33, 0, 0, 50, 4, -1.0f, 0},  /* dense forward-backward, mini-batches */
+        {700, 64, 33, 4, 0, 0, 6, -1.0f, 0},   /* LoRA closed form */
+        {300, 700, 33, 4, 0, 0, 4, -1.0f, 0},  /* fused LoRA, several row blocks */
+        {200, 17, 9, 2, 1, 0, 200, 0.01f, 0},  /* LoRA closed form with fallbacks */
+        {100, 10, 5, 3, 0, 0, 30, -1.0f, 0},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
+        {100, 10, 5, 2, 1, 36, 8, -1.0f, 0},   /* the same on a base, mini-batches */
+        {700, 64, 40, 9, 1, 250, 4, -1.0f, 0}, /* fused LoRA on a base, mini-batches */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0},  /* closed form with fallbacks */
     };
     for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
         const setup *s = &setups[i];
@@ -349,6 +418,7 @@ static void check_thread_identity(void)
 void test_train(void)
 {
     check_closed_form();
+    check_lora_closed();
     check_lora_fused();
     check_thread_identity();
 }

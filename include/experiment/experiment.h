@@ -130,7 +130,9 @@ typedef struct {
     float merge_max_diff;   /* LoRA: max |merged - unmerged| held-out prediction, worst seed */
     float merge_rel_diff;   /* LoRA: that over max |unmerged prediction|, worst seed */
     float unmerge_max_diff; /* LoRA: max |W after merge and unmerge - W0|, worst seed */
-    double train_ms;    /* mean per seed that trained it */
+    double setup_ms;    /* one-time set-up of its trainer (trainer_init: statistics,
+                         * caches, packing), mean per seed that trained it */
+    double train_ms;    /* its epochs, mean per seed that trained it */
     float *pred;        /* (P,O) first seed's predictions on the first P held-out inputs */
     /* cfg->save_weights: the first seed's parameter block, laid out as
      * tensors[] says (PyTorch names), before the first epoch and after the

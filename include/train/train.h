@@ -8,6 +8,7 @@
  * computes the same numbers with less work; trainer_init chooses it, in one
  * place (train.c: choose_method):
  *   TRAIN_CLOSED_FORM  dense, full batch: from X^T X and Y^T X (closed_form.c)
+ *   TRAIN_LORA_CLOSED  LoRA, full batch: from X^T X and R0^T X (lora_closed.c)
  *   TRAIN_LORA_NARROW  LoRA narrower than a vector, one thread (lora_narrow.c)
  *   TRAIN_LORA_FUSED   any other LoRA: rows in blocks (lora_fused.c)
  * tests/test_train.c trains every path against the plain step.
@@ -33,7 +34,8 @@ typedef enum {
     TRAIN_PLAIN = 0,    /* the plain step: forward, MSE, backward, Adam */
     TRAIN_CLOSED_FORM,  /* dense, full batch: from X^T X, Y^T X and sums */
     TRAIN_LORA_FUSED,   /* LoRA: forward, MSE and backward fused per row block */
-    TRAIN_LORA_NARROW   /* the same, 16 samples at a time, for O, R <= 8 and I <= 16 */
+    TRAIN_LORA_NARROW,  /* the same, 16 samples at a time, for O, R <= 8 and I <= 16 */
+    TRAIN_LORA_CLOSED   /* LoRA, full batch: from X^T X, R0^T X and |R0|^2 */
 } train_method;
 
 typedef struct {
@@ -47,7 +49,8 @@ trainer_options trainer_defaults(void);
 enum {
     TBUF_XB,         /* (NB,I) gathered batch inputs (mini-batch only) */
     TBUF_YB,         /* (NB,O) gathered batch targets (mini-batch only) */
-    TBUF_BASE_ALL,   /* (N,O) the frozen base's output on the training set */
+    TBUF_BASE_ALL,   /* (N,O) the frozen base's output on the training set
+                      * (LoRA closed form: R0 = Y - it, once set up) */
     TBUF_BASE_ROWS,  /* (NB,O) its gathered batch rows (mini-batch only) */
     TBUF_YHAT,       /* (P,O) predictions: P = NB for the plain step, else up to
                       * TRAIN_EVAL_ROWS (evaluation only) */
@@ -57,21 +60,23 @@ enum {
     TBUF_DH,         /* (NB,R) its gradient; a network's backward scratch
                       * (model_scratch_floats) */
     TBUF_BT,         /* (R,O+16) fused LoRA: B^T, rows padded, every step */
-    TBUF_GRAM,       /* (I,I) closed form: X^T X */
-    TBUF_CROSS,      /* (O,I) closed form: Y^T X */
+    TBUF_GRAM,       /* (I,I) closed forms: X^T X */
+    TBUF_CROSS,      /* (O,I) closed forms: Y^T X (dense), R0^T X (LoRA) */
     TBUF_WG,         /* (O,I) closed form: W G, every epoch */
     TBUF_NX,         /* narrow LoRA: x, y and the base rows in blocks of 16 */
     TBUF_NXR,        /*   samples, samples in lanes; x's rows padded to 16 */
     TBUF_NY,
     TBUF_NBASE,
+    TBUF_LSTAT,      /* (2R I + O R) LoRA closed form: A G, B^T C, C A^T, every epoch */
     TBUF_COUNT
 };
 enum {
     TDBUF_XSUM,    /* (I) closed form: X^T 1 */
     TDBUF_YSUM,    /* (O) closed form: Y^T 1 */
-    TDBUF_YSQ,     /* (O) closed form: column sums of Y*Y */
+    TDBUF_YSQ,     /* (O) closed forms: column sums of Y*Y (dense), R0*R0 (LoRA) */
     TDBUF_ROW_SQ,  /* (max(NB,O)) per-row partial sums of the loss */
     TDBUF_ROW_ABS, /* (O) closed form: per-row sums of the loss terms' magnitudes */
+    TDBUF_RR,      /* (2R R) LoRA closed form: A G A^T and B^T B, every epoch */
     TDBUF_COUNT
 };
 
@@ -101,9 +106,10 @@ typedef struct {
     double *dmem;     /* one allocation for the double buffers */
     /* float buffers (shapes in the TBUF_ list above), NULL if unused */
     float *xb, *yb, *base_all, *base_rows, *yhat, *dy, *h, *dh, *bt, *gram, *cross, *wg;
-    float *nx, *nxr, *ny, *nbase;
+    float *nx, *nxr, *ny, *nbase, *lstat;
+    const float *r0;  /* (N,O) LoRA closed form: Y - base output (base_all or y) */
     /* double buffers (the TDBUF_ list) */
-    double *xsum, *ysum, *ysq, *row_sq, *row_abs;
+    double *xsum, *ysum, *ysq, *row_sq, *row_abs, *rr;
     int yhat_rows;     /* P */
     int kernels_on_pool; /* the pool holds the matrix kernels' scratch (all but the
                           * narrow pass without a base, which needs none) */

@@ -147,6 +147,7 @@ int main(int argc, char **argv)
     const char *method = t.method == TRAIN_CLOSED_FORM   ? "closed_form"
                          : t.method == TRAIN_LORA_FUSED  ? "lora_fused"
                          : t.method == TRAIN_LORA_NARROW ? "lora_narrow"
+                         : t.method == TRAIN_LORA_CLOSED ? "lora_closed"
                                                          : "plain";
     printf("{\"model\": \"%s\", \"in\": %d, \"out\": %d, \"samples\": %d, \"rank\": %d, "
            "\"epochs\": %d, \"threads\": %d, \"isa\": \"%s\", \"method\": \"%s\", "

@@ -160,6 +160,7 @@ void aggregate(experiment_result *res, const float *curves)
         mr->first_loss = mr->losses[0];
         mean_std(mr->final_losses, S, 1, any_diverged, &mr->final_loss, &mr->final_loss_std);
         mean_std(mr->test_losses, S, 1, any_diverged, &mr->test_loss, &mr->test_loss_std);
+        mr->setup_ms = ran > 0 ? mr->setup_ms / (double)ran : 0.0;
         mr->train_ms = ran > 0 ? mr->train_ms / (double)ran : 0.0;
         mr->test_loss_before = base_mean;
         if (mr->n_completed == 0 && mr->rank > 0 && res->experiment == EXPERIMENT_FINETUNE)

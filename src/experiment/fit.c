@@ -156,8 +156,11 @@ ld_status train_recorded(const seed_run *sr, int i, model *m, trainer *t, const 
     *finished = 0;
     memset(t, 0, sizeof *t);
     ld_status st = keep ? keep_params(mr, m, &mr->init_params, err, errlen) : LD_OK;
-    if (st == LD_OK)
+    if (st == LD_OK) {
+        const double t0 = now_ms();
         st = start_trainer(t, m, train->x, train->y, train->n, cfg, err, errlen);
+        mr->setup_ms += now_ms() - t0;
+    }
     if (st == LD_OK)
         st = fit(sr->rc, mr->name, t, m, cfg->epochs, cfg->lr, sr->seed,
                  STREAM_SHUFFLE_BASE + (uint64_t)model_rank(cfg, i),

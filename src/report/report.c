@@ -259,7 +259,7 @@ static void write_model(FILE *fp, const model_result *m, int ft, int repeats)
         json_field_f(fp, "merge_max_rel_diff", m->merge_rel_diff);
         json_field_f(fp, "unmerge_max_abs_diff", m->unmerge_max_diff);
     }
-    fprintf(fp, ", \"train_ms\": %.3f", m->train_ms);
+    fprintf(fp, ", \"setup_ms\": %.3f, \"train_ms\": %.3f", m->setup_ms, m->train_ms);
     json_epoch_or_null(fp, "diverged_at_epoch", m->diverged_first);
     fprintf(fp, ",\n     \"epochs_trained_per_seed\": ");
     json_ints(fp, m->epochs_done, repeats, 0);

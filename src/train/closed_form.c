@@ -126,22 +126,26 @@ static void forward_loss_job(void *vctx, int tid, int nthreads)
     }
 }
 
+double closed_form_loss(batch_ctx *c, double nol, double terms, pool_fn forward_rows)
+{
+    trainer *t = c->t;
+    const double denom = (double)t->n * (double)t->out;
+    if (c->m->step > 0 && nol > 0.0 && terms <= KAPPA * nol)
+        return nol / denom;
+    pool_run(t->pool, forward_rows, c);
+    if (c->m->step > 0)
+        t->gram_fallbacks++;
+    return sum_rows(t->row_sq, t->n) / denom;
+}
+
 double closed_form_epoch(trainer *t, model *m, adam_config adam)
 {
     const int I = t->in, O = t->out;
     batch_ctx c = {t, m, t->x, t->y, NULL, t->n, 0.0f};
     matmul_nn_mt(t->wg, m->layers[0].W, t->gram, O, I, I, 0, t->pool); /* W G */
     pool_run(t->pool, gram_rows_job, &c);
-    const double nol = sum_rows(t->row_sq, O);
-    const double terms = sum_rows(t->row_abs, O);
-    const double denom = (double)t->n * (double)O;
-    double loss = nol / denom;
-    if (m->step == 0 || !(nol > 0.0) || terms > KAPPA * nol) {
-        pool_run(t->pool, forward_loss_job, &c);
-        loss = sum_rows(t->row_sq, t->n) / denom;
-        if (m->step > 0)
-            t->gram_fallbacks++;
-    }
+    const double loss = closed_form_loss(&c, sum_rows(t->row_sq, O), sum_rows(t->row_abs, O),
+                                         forward_loss_job);
     train_adam(t, m, adam);
     return loss;
 }

@@ -67,11 +67,22 @@ void train_adam(trainer *t, model *m, adam_config adam);
 double plain_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 double lora_fused_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 double lora_narrow_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
-/* The closed form takes whole epochs (one full batch). */
+/* The closed forms take whole epochs (one full batch). */
 double closed_form_epoch(trainer *t, model *m, adam_config adam);
+double lora_closed_epoch(trainer *t, model *m, adam_config adam);
+/* closed_form.c: the epoch's loss, nol / (N O) from a closed form's terms
+ * (nol = N O L, terms = the sum of their magnitudes), or from forward_rows'
+ * t->row_sq (N) on the first epoch and when the terms cancel badly (terms >
+ * KAPPA nol; counted in t->gram_fallbacks after the first). */
+double closed_form_loss(batch_ctx *c, double nol, double terms, pool_fn forward_rows);
 
 /* Set-up done once in trainer_init. */
 void closed_form_setup(trainer *t);
+/* lora_closed.c: 1 if a full-batch epoch of spec on n samples costs less by
+ * the closed form than by the direct pass; its statistics (the frozen base's
+ * output, cached, becomes R0 in place). */
+int lora_closed_cheaper(const model_spec *spec, int n);
+void lora_closed_setup(trainer *t);
 int lora_narrow_fits(const model_spec *spec);
 /* The batch's rows in the narrow pass's blocks (every step with mini-batches,
  * once for a full batch). */

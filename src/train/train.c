@@ -5,7 +5,7 @@
  *
  * An epoch is a loop over batches, each one step of the chosen method
  * (train.h): the plain step (plain.c), or a fast path that equals it
- * (closed_form.c, lora_fused.c, lora_narrow.c). All buffers come from one
+ * (closed_form.c, lora_closed.c, lora_fused.c, lora_narrow.c). All buffers come from one
  * size table (trainer_sizes_for), which the memory estimate reads too.
  */
 #include "train/train.h"
@@ -40,6 +40,8 @@ static train_method choose_method(const model_spec *spec, int n, int batch,
     if (spec->kind == LAYER_DENSE)
         /* O I^2 per epoch instead of 2 N I O, worth it while I <= N */
         return full_batch && spec->in <= n ? TRAIN_CLOSED_FORM : TRAIN_PLAIN;
+    if (full_batch && lora_closed_cheaper(spec, n))
+        return TRAIN_LORA_CLOSED; /* R I (I + 2 O) per epoch instead of N R (2 I + 3 O) */
     if (opt->threads == 1 && lora_narrow_fits(spec))
         return TRAIN_LORA_NARROW; /* 16 samples in the lanes of every vector */
     return TRAIN_LORA_FUSED;      /* one pass over rows, in cache, on the pool */
@@ -72,7 +74,8 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
     f[TBUF_DH] = model_scratch_floats(spec, NB); /* the same */
     bad |= f[TBUF_H] == SIZE_MAX || f[TBUF_DH] == SIZE_MAX;
     bad |= ld_mul_size(&f[TBUF_BT], R, O + 16);
-    if (method != TRAIN_CLOSED_FORM)
+    const int closed = method == TRAIN_CLOSED_FORM || method == TRAIN_LORA_CLOSED;
+    if (!closed)
         bad |= ld_mul_size(&f[TBUF_DY], NB, O);
     if (mini) {
         bad |= ld_mul_size(&f[TBUF_XB], NB, I);
@@ -89,6 +92,13 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
         bad |= ld_mul_size(&f[TBUF_WG], O, I);
         d[TDBUF_XSUM] = I;
         d[TDBUF_YSUM] = d[TDBUF_YSQ] = d[TDBUF_ROW_ABS] = O;
+    }
+    if (method == TRAIN_LORA_CLOSED) {
+        bad |= ld_mul_size(&f[TBUF_GRAM], I, I);
+        bad |= ld_mul_size(&f[TBUF_CROSS], O, I);
+        bad |= ld_mul_size(&f[TBUF_LSTAT], R, 2 * I + O);
+        d[TDBUF_YSQ] = O;
+        d[TDBUF_RR] = 2 * R * R;
     }
     if (method == TRAIN_LORA_NARROW) {
         bad |= ld_mul_size(&f[TBUF_NX], NBp, I);
@@ -128,11 +138,11 @@ static void point_buffers(trainer *t, const trainer_sizes *sz)
         [TBUF_H] = &t->h,         [TBUF_DH] = &t->dh,     [TBUF_BT] = &t->bt,
         [TBUF_GRAM] = &t->gram,   [TBUF_CROSS] = &t->cross, [TBUF_WG] = &t->wg,
         [TBUF_NX] = &t->nx,       [TBUF_NXR] = &t->nxr,   [TBUF_NY] = &t->ny,
-        [TBUF_NBASE] = &t->nbase,
+        [TBUF_NBASE] = &t->nbase, [TBUF_LSTAT] = &t->lstat,
     };
     double **dslot[TDBUF_COUNT] = {
         [TDBUF_XSUM] = &t->xsum, [TDBUF_YSUM] = &t->ysum, [TDBUF_YSQ] = &t->ysq,
-        [TDBUF_ROW_SQ] = &t->row_sq, [TDBUF_ROW_ABS] = &t->row_abs,
+        [TDBUF_ROW_SQ] = &t->row_sq, [TDBUF_ROW_ABS] = &t->row_abs, [TDBUF_RR] = &t->rr,
     };
     float *p = t->mem;
     for (int i = 0; i < TBUF_COUNT; i++) {
@@ -214,6 +224,8 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
     }
     if (t->method == TRAIN_CLOSED_FORM)
         closed_form_setup(t);
+    if (t->method == TRAIN_LORA_CLOSED)
+        lora_closed_setup(t);
     return LD_OK;
 }
 
@@ -293,6 +305,8 @@ float trainer_epoch(trainer *t, model *m, const int *order, adam_config adam)
 {
     if (t->method == TRAIN_CLOSED_FORM)
         return (float)closed_form_epoch(t, m, adam);
+    if (t->method == TRAIN_LORA_CLOSED)
+        return (float)lora_closed_epoch(t, m, adam);
     double loss_sum = 0.0;
     int batches = 0;
     /* start += cnt, not += batch: start + batch may pass INT_MAX when n is close to it */
