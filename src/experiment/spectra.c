@@ -105,6 +105,10 @@ ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_ener
     for (size_t i = 0; i < (size_t)O * (size_t)I; i++)
         energy += (double)dw[i] * (double)dw[i];
     *dw_energy = energy;
+    if (!isfinite(energy)) { /* a network's shift is scaled by its base's norm */
+        layer_spectrum_none(out, "shift not finite");
+        return LD_OK;
+    }
     if (k > SPECTRA_MAX_DENSE) {
         char why[64];
         snprintf(why, sizeof why, "too large: min(out, in) = %d > %d", k, SPECTRA_MAX_DENSE);
@@ -157,14 +161,6 @@ static ld_status compare_with_shift(layer_spectrum *ls, const double *u, int ld,
     return LD_OK;
 }
 
-/* 1 if a LoRA layer's frozen base is not W0: PiSSA moved its top
- * directions into A and B, so the update is not s B A alone. */
-static int base_moved(const layer *L, const float *W0)
-{
-    return L->kind == LAYER_LORA && W0 != NULL && L->W0 != NULL &&
-           memcmp(L->W0, W0, (size_t)L->out * (size_t)L->in * sizeof(float)) != 0;
-}
-
 /* The update of a layer formed in d (O,I): W - W0 (W0 NULL: W itself), or
  * PiSSA's (W0_res + s B A) - W0 in double. */
 static void form_update(double *d, const layer *L, const float *W0)
@@ -188,13 +184,14 @@ static void form_update(double *d, const layer *L, const float *W0)
 }
 
 /* One layer: LoRA's s B A (by svd_lowrank, never formed), or a dense
- * layer's W - W0 (W0 NULL: W itself), or with PiSSA the whole change of
- * the layer formed; W0 is this layer's original base. */
+ * layer's W - W0 (W0 NULL: W itself), or with PiSSA (a LoRA layer whose
+ * frozen base is the residual, not W0) the whole change of the layer
+ * formed; W0 is this layer's original base. */
 static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const float *W0,
-                                   const shift_basis *sb, char *err, size_t errlen)
+                                   int pissa, const shift_basis *sb, char *err, size_t errlen)
 {
     const int O = L->out, I = L->in, R = L->rank;
-    const int lora = L->kind == LAYER_LORA && !base_moved(L, W0);
+    const int lora = L->kind == LAYER_LORA && !(pissa && W0 != NULL);
     const int k = lora ? R : (O < I ? O : I);
     const size_t n = (size_t)O * (size_t)I;
     const int finite = L->kind == LAYER_LORA
@@ -241,16 +238,17 @@ static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const flo
     return st;
 }
 
-ld_status spectra_of_model(model_result *mr, const model *m, const float *W0,
+ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, int pissa,
                            const shift_basis *sb, char *err, size_t errlen)
 {
     mr->n_layers = m->n_layers;
     ld_status st = LD_OK;
-    /* W0: every layer's base weight, one after another; the teacher's
-     * shift sb is compared with a one-layer model only */
+    /* W0: every layer's base weight, one after another; sb: every layer's
+     * shift, layer l's update compared with sb[l] */
     for (int l = 0; l < m->n_layers && st == LD_OK; l++) {
         const layer *L = &m->layers[l];
-        st = layer_spectrum_of(&mr->spectra[l], L, W0, m->n_layers == 1 ? sb : NULL, err, errlen);
+        st = layer_spectrum_of(&mr->spectra[l], L, W0, pissa, sb != NULL ? &sb[l] : NULL, err,
+                               errlen);
         if (W0 != NULL)
             W0 += (size_t)L->out * (size_t)L->in;
     }
@@ -280,6 +278,18 @@ int spectra_bytes(const config *cfg, size_t *bytes)
         ld_add_size(&total, work, work) != 0 || ld_add_size(&total, total, kept) != 0 ||
         ld_mul_size(bytes, total, sizeof(double)) != 0)
         return -1;
+    /* a network keeps every layer's shift basis, d (O_l,I_l) and u (O_l,k_l),
+     * and its sigma (k_l), while its models train */
+    const model_spec spec = run_model_spec(cfg, 0, 0);
+    for (int l = 0; cfg->n_hidden > 0 && l < model_spec_layers(&spec); l++) {
+        const size_t Ol = (size_t)model_spec_layer_out(&spec, l);
+        const size_t Il = (size_t)model_spec_layer_in(&spec, l);
+        const size_t kl = Ol < Il ? Ol : Il;
+        size_t n = 0, b = 0;
+        if (ld_mul_size(&n, Ol, Il + kl + 1) != 0 || ld_mul_size(&b, n, sizeof(double)) != 0 ||
+            ld_add_size(bytes, *bytes, b) != 0)
+            return -1;
+    }
     return 0;
 }
 
