@@ -253,7 +253,51 @@ static void test_network_spectra(void)
         w0 += (size_t)Ol[l] * (size_t)Il[l];
     }
     CHECK(res.base_w != NULL, "network: base kept");
+    /* the files: the shift's rows and lines for every layer, and its layers
+     * in summary.json with each layer's energy */
+    const char *dir = test_tmpdir("spectra_network");
+    char err[256];
+    c.output_dir = dir;
+    CHECK(report_write_summary(dir, &c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(report_write_spectrum_csv(dir, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(report_write_spectrum_svg(dir, &res, err, sizeof err) == LD_OK, "%s", err);
+    const double e11 = res.models[1].spectra[1].energy; /* lora_r1, layer 1 */
     experiment_result_free(&res);
+    size_t len = 0;
+    char *p = path_join(dir, "spectrum.csv");
+    char *txt = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    CHECK(txt != NULL && strstr(txt, "\nlora_r4,1,4,") != NULL &&
+              strstr(txt, "\nshift,0,6,") != NULL && strstr(txt, "\nshift,1,5,") != NULL &&
+              strstr(txt, "\nshift,1,6,") == NULL,
+          "spectrum.csv: every layer's rows, the shift's too");
+    free(txt);
+    p = path_join(dir, "spectrum.svg");
+    txt = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    CHECK(txt != NULL && strstr(txt, "each layer&#39;s learned update") != NULL &&
+              strstr(txt, "<title>dense, layer 0</title>") != NULL &&
+              strstr(txt, "<title>shift dW (teacher), layer 1</title>") != NULL,
+          "spectrum.svg: one set of lines per layer, named by layer");
+    free(txt);
+    p = path_join(dir, "summary.json");
+    txt = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    json_value *root = NULL;
+    CHECK(txt != NULL && json_parse(txt, len, &root, err, sizeof err) == LD_OK, "summary.json: %s",
+          err);
+    if (root != NULL) {
+        const json_value *sh = json_get(json_get(root, "shift"), "layers");
+        const json_value *r1 = json_at(json_get(json_at(json_get(root, "models"), 1), "layers"), 1);
+        const json_value *sh1 = json_at(sh, 1);
+        CHECK(json_length(sh) == 2 && json_length(json_get(sh1, "singular_values")) == 5 &&
+                  json_number(json_get(sh1, "layer")) == 1.0,
+              "summary.json: the shift of both layers");
+        CHECK(json_number(json_get(r1, "energy_captured")) == e11,
+              "summary.json: lora_r1 layer 1's energy");
+    }
+    json_free(root);
+    free(txt);
 }
 
 /* Scratch: the learned weights, nothing to compare with. */

@@ -132,7 +132,8 @@ ld_status net_shift_bases(shift_basis *sb, experiment_result *res, const config 
     const int n = model_spec_layers(&spec);
     size_t most = 0;
     for (int l = 0; l < n; l++) {
-        const size_t nw = (size_t)model_spec_layer_out(&spec, l) * (size_t)model_spec_layer_in(&spec, l);
+        const size_t nw =
+            (size_t)model_spec_layer_out(&spec, l) * (size_t)model_spec_layer_in(&spec, l);
         most = nw > most ? nw : most;
     }
     float *shift = malloc(most * sizeof *shift);

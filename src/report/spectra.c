@@ -112,8 +112,8 @@ ld_status report_write_spectrum_svg(const char *dir, const experiment_result *re
                            : "lora_demo: singular values of each layer's learned weight, first seed")
                 : (nl == 1 ? "lora_demo: singular values of each learned update, first seed"
                            : "lora_demo: singular values of each layer's learned update, first seed");
-        const svg_lines fig = {title, "index (largest first)", "singular value (log scale)", names,
-                               C, values, X, dashed};
+        const svg_lines fig = {title, "index (largest first)", "singular value (log scale)",
+                               names, C, values, X, dashed, nl > 1 ? P : 0};
         st = svg_write_lines(path, &fig, err, errlen);
     }
     free(curves);
@@ -159,7 +159,7 @@ ld_status report_write_rank_svg(const char *dir, const experiment_result *res, c
         const svg_lines fig = {res->repeats > 1 ? "lora_demo: held-out MSE against LoRA rank, mean of seeds"
                                                 : "lora_demo: held-out MSE against LoRA rank",
                                "LoRA rank r", "held-out MSE (log scale)", ft ? names : scratch_names,
-                               nc, values, X, dashed};
+                               nc, values, X, dashed, 0};
         st = svg_write_lines(path, &fig, err, errlen);
     }
     free(values);
