@@ -14,7 +14,9 @@ files of DIR/out/a (or DIR/out/RUN), a finetune run with --save-data
     and adapter_config.json and the metadata agree on r, alpha and scale;
   * with --init pissa: each adapter's base.safetensors is the residual its
     weights files carry, residual + s B0 A0 is base.safetensors again within
-    float rounding, and adapter_config.json says "pissa".
+    float rounding, and adapter_config.json says "pissa";
+  * a --hidden --init pissa run: only the last, layer by layer
+    (check_network_pissa).
 Prints one line per failure and ends with "python: N passed, M failed".
 """
 import contextlib
@@ -108,9 +110,45 @@ with open(os.path.join(run_dir, "losses.csv")) as f:
     r = csv.reader(f)
     names = next(r)[1:]
     first = dict(zip(names, (float(v) for v in next(r)[1:])))
+base, base_meta = load(os.path.join(run_dir, "base.safetensors"))
+
+
+def check_network_pissa():
+    """A --hidden --init pissa run: every layer of each adapter's
+    base.safetensors is a residual (not the base), and residual + s B0 A0 is
+    that layer's base within float rounding; the biases are the base's."""
+    layers = sorted(int(k.split(".")[1]) for k in base if k.endswith(".weight"))
+    check(len(layers) >= 2 and layers == list(range(len(layers))), "network base: its layers")
+    for m in summary["models"]:
+        if m["rank"] == 0:
+            continue
+        name = m["name"]
+        adir = os.path.join(run_dir, "adapters", name)
+        res, _ = load(os.path.join(adir, "base.safetensors"))
+        init, imeta = load(os.path.join(run_dir, "weights", name + ".init.safetensors"))
+        s = float(imeta["scale"])
+        check(sorted(res) == sorted(base), "%s: the residual base has every layer" % name)
+        for l in layers:
+            p = "layers.%d." % l
+            w0, wr = matrix(base, p + "weight"), matrix(res, p + "weight")
+            bm, a = matrix(init, p + "lora_B.weight"), matrix(init, p + "lora_A.weight")
+            worst = max(abs(wr[o][i] + s * sum(bm[o][k] * a[k][i] for k in range(len(a)))
+                            - w0[o][i]) for o in range(len(w0)) for i in range(len(w0[0])))
+            check(worst <= 1e-6 * max(abs(v) for v in base[p + "weight"][1]),
+                  "%s layer %d: PiSSA residual + s B A is the base (worst %.3g)" % (name, l, worst))
+            check(res[p + "weight"] != base[p + "weight"]
+                  and res[p + "bias"] == base[p + "bias"],
+                  "%s layer %d: the residual is not the base, its bias is" % (name, l))
+        cfg = json.load(open(os.path.join(adir, "adapter_config.json")))
+        check(cfg.get("init_lora_weights") == "pissa", name + ": adapter_config.json says pissa")
+    print("python: %d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if "layers.0.weight" in base and summary["config"]["init"] == "pissa":
+    check_network_pissa()
 xtr, ytr = rows("train.csv")
 xte, yte = rows("test.csv")
-base, base_meta = load(os.path.join(run_dir, "base.safetensors"))
 check(sorted(base) == ["layer.bias", "layer.weight"] and base_meta["format"] == "pt",
       "base.safetensors: names and format")
 check(summary["config"]["experiment"] == "finetune", "the run is a finetune run")

@@ -175,6 +175,79 @@ static void check_experiment(void)
     }
 }
 
+/* --init pissa with --hidden 6 (6 -> 6 -> 4): on every layer the saved
+ * residual plus s B0 A0 (the initial A and B) is that layer's base within
+ * float rounding, and is not the base itself; every LoRA model's first loss
+ * is the dense model's, as the network starts where its base does. */
+static void check_network(void)
+{
+    config c;
+    char err[256] = "";
+    config_defaults_for(&c, EXPERIMENT_FINETUNE);
+    c.init = LORA_INIT_PISSA;
+    c.n_hidden = 1;
+    c.hidden[0] = 6;
+    c.in = 6;
+    c.out = 4;
+    c.n_ranks = 3;
+    c.samples = 40;
+    c.test_samples = 10;
+    c.epochs = 5;
+    c.pretrain_epochs = 30;
+    c.alpha = 3.0;
+    c.save_weights = 1;
+    c.quiet = 1;
+    experiment_result res;
+    ld_status st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
+    CHECK(st == LD_OK, "pissa network run: %s", err);
+    if (st != LD_OK)
+        return;
+    static const int Ol[2] = {6, 4}, Il[2] = {6, 6};
+    const float first = res.models[0].losses[0];
+    for (int i = 1; i < res.n_models; i++) {
+        const model_result *mr = &res.models[i];
+        CHECK(fabsf(mr->losses[0] - first) <= 1e-6f * first,
+              "pissa network %s: first loss %.9g, the base's %.9g", mr->name,
+              (double)mr->losses[0], (double)first);
+        CHECK(mr->pissa_base != NULL && res.base_w != NULL && mr->init_params != NULL,
+              "pissa network %s: residual, base and initial weights kept", mr->name);
+        if (mr->pissa_base == NULL || res.base_w == NULL || mr->init_params == NULL)
+            continue;
+        size_t off = 0;
+        for (int l = 0; l < 2; l++) {
+            const int O = Ol[l], I = Il[l], R = mr->rank;
+            const float *A = NULL, *B = NULL;
+            char na[64], nb[64];
+            snprintf(na, sizeof na, "layers.%d.lora_A.weight", l);
+            snprintf(nb, sizeof nb, "layers.%d.lora_B.weight", l);
+            for (int t = 0; t < mr->n_tensors; t++) {
+                if (strcmp(mr->tensors[t].name, na) == 0)
+                    A = mr->init_params + mr->tensors[t].offset;
+                if (strcmp(mr->tensors[t].name, nb) == 0)
+                    B = mr->init_params + mr->tensors[t].offset;
+            }
+            CHECK(A != NULL && B != NULL, "pissa network %s: layer %d's A and B", mr->name, l);
+            if (A == NULL || B == NULL)
+                break;
+            const float *w0 = res.base_w + off, *wr = mr->pissa_base + off;
+            const size_t nw = (size_t)O * (size_t)I;
+            float merged[36];
+            memcpy(merged, wr, nw * sizeof(float));
+            lora_merge_into(merged, A, B, mr->scale, 1.0f, I, R, O); /* as the model merges */
+            float worst = 0.0f;
+            for (size_t j = 0; j < nw; j++)
+                worst = fmaxf(worst, fabsf(merged[j] - w0[j]));
+            CHECK(worst <= 1e-6f * max_abs(w0, nw),
+                  "pissa network %s layer %d: residual + s B A differs from W0 by %.3g", mr->name,
+                  l, (double)worst);
+            CHECK(!same_bits(wr, w0, nw), "pissa network %s layer %d: the residual is the base",
+                  mr->name, l);
+            off += nw;
+        }
+    }
+    experiment_result_free(&res);
+}
+
 void test_pissa(void)
 {
     check_shape(5, 10, 1);
@@ -182,4 +255,5 @@ void test_pissa(void)
     check_shape(7, 7, 3);
     check_refused();
     check_experiment();
+    check_network();
 }

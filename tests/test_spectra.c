@@ -18,6 +18,7 @@
 #include "config.h"
 #include "core/svd.h"
 #include "experiment/experiment.h"
+#include "experiment/teacher.h"
 #include "io/dataio.h"
 #include "io/atomicio.h"
 #include "io/json.h"
@@ -124,7 +125,7 @@ static void test_finetune_spectra(void)
     experiment_result res;
     if (!run(&c, NULL, &res))
         return;
-    const layer_spectrum *sh = &res.shift;
+    const layer_spectrum *sh = &res.shift[0];
     CHECK(res.shift_rank == 2 && sh->k == 4 && sh->rank_threshold == 2 &&
               fabs(sh->rank_entropy - 2.0) < 1e-6 && fabs(sh->sigma[0] - sh->sigma[1]) < 1e-6 * sh->sigma[0],
           "the shift: rank 2 with equal values (k %d, rank %d, entropy %.9g)", sh->k,
@@ -154,6 +155,151 @@ static void test_finetune_spectra(void)
     experiment_result_free(&res);
 }
 
+/* The tensor of m's saved parameters named "layers.<l>.<what>", or NULL. */
+static const float *net_tensor(const model_result *m, int l, const char *what)
+{
+    char name[64];
+    snprintf(name, sizeof name, "layers.%d.%s", l, what);
+    for (int t = 0; t < m->n_tensors; t++)
+        if (strcmp(m->tensors[t].name, name) == 0)
+            return m->final_params + m->tensors[t].offset;
+    return NULL;
+}
+
+/* Layer l (O,I) of a network model: the kept values are the SVD of its
+ * saved final weights (dense W_l - W0_l, base_w0 its base; LoRA s B_l A_l). */
+static void check_layer_is_svd(const model_result *m, int l, int O, int I, const float *base_w0)
+{
+    const int k = O < I ? O : I;
+    double d[64], s[8];
+    char err[256];
+    const float *W = net_tensor(m, l, "weight"), *A = net_tensor(m, l, "lora_A.weight");
+    const float *B = net_tensor(m, l, "lora_B.weight");
+    CHECK(O * I <= 64 && k <= 8 && m->final_params != NULL && (W != NULL || (A && B)),
+          "%s layer %d: weights kept", m->name, l);
+    if (O * I > 64 || k > 8 || m->final_params == NULL || (W == NULL && (A == NULL || B == NULL)))
+        return;
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++) {
+            double acc = 0.0;
+            if (W != NULL) {
+                acc = (double)W[o * I + i] - (double)base_w0[o * I + i];
+            } else {
+                for (int r = 0; r < m->rank; r++)
+                    acc += (double)B[o * m->rank + r] * (double)A[r * I + i];
+                acc *= (double)m->scale;
+            }
+            d[o * I + i] = acc;
+        }
+    CHECK(svd(s, NULL, NULL, d, O, I, err, sizeof err) == LD_OK, "%s", err);
+    const layer_spectrum *ls = &m->spectra[l];
+    CHECK(ls->k == (m->rank ? m->rank : k) && ls->k <= k && close_rel(ls->sigma, s, ls->k, 1e-6),
+          "%s layer %d: the kept values are not the SVD of the saved weights (%d values, %.9g "
+          "vs %.9g)", m->name, l, ls->k, ls->k > 0 ? ls->sigma[0] : 0.0, s[0]);
+}
+
+/* A --hidden network, the fine-tune default with --hidden 6 (10 -> 6 -> 5),
+ * every layer shifted with rank 2: each
+ * layer's shift is the one task 2's teacher applies (rank 2, equal values,
+ * ||dW_l|| = 1/2 ||W0_l||), and each layer's update is compared with its
+ * own layer's shift, as the one-layer test does. */
+static void test_network_spectra(void)
+{
+    config c;
+    config_defaults_for(&c, EXPERIMENT_FINETUNE); /* ranks 1 to 4 */
+    c.n_hidden = 1;
+    c.hidden[0] = 6;
+    c.quiet = 1;
+    c.save_weights = 1;
+    experiment_result res;
+    if (!run(&c, NULL, &res))
+        return;
+    static const int Ol[2] = {6, 5}, Il[2] = {10, 6};
+    CHECK(res.in == 10 && res.out == 5, "the fine-tune default is 10 -> 5, not %d -> %d", res.in,
+          res.out);
+    CHECK(res.shift_rank == 2 && res.n_shift_layers == 2 && isnan(res.shift_energy),
+          "network: %d shift layers of rank %d, energy %g (want 2, 2, NaN)", res.n_shift_layers,
+          res.shift_rank, res.shift_energy);
+    const float *w0 = res.base_w;
+    for (int l = 0; l < 2 && w0 != NULL; l++) {
+        const layer_spectrum *sh = &res.shift[l];
+        const double wn = frobenius(w0, Ol[l], Il[l]);
+        double e = 0.0;
+        for (int i = 0; i < sh->k; i++)
+            e += sh->sigma[i] * sh->sigma[i];
+        CHECK(sh->k == (Ol[l] < Il[l] ? Ol[l] : Il[l]) && sh->rank_threshold == 2 &&
+                  fabs(sh->sigma[0] - sh->sigma[1]) < 1e-6 * sh->sigma[0] &&
+                  fabs(sqrt(e) - 0.5 * wn) < 1e-5 * wn,
+              "network shift, layer %d: %d values, rank %d, ||dW|| %.9g, want 1/2 ||W0|| = %.9g",
+              l, sh->k, sh->rank_threshold, sqrt(e), 0.5 * wn);
+        for (int i = 0; i < res.n_models; i++) {
+            const model_result *m = &res.models[i];
+            const layer_spectrum *ls = &m->spectra[l];
+            CHECK(m->n_layers == 2 && ls->k > 0, "%s layer %d: a spectrum", m->name, l);
+            if (m->n_layers != 2 || ls->k == 0)
+                continue;
+            check_layer_is_svd(m, l, Ol[l], Il[l], w0);
+            if (m->rank == 1) { /* r = 1 < k = 2: about half, never more */
+                CHECK(ls->energy <= 0.5 + 1e-6 && ls->energy > 0.4 && ls->n_cosines == 1 &&
+                          ls->cosines[0] > 0.95,
+                      "%s layer %d: energy %.9g, want about 1/2", m->name, l, ls->energy);
+            } else {
+                CHECK(ls->energy > 0.99 && ls->energy <= 1.0 + 1e-12 && ls->n_cosines == 2 &&
+                          ls->cosines[1] > 0.99,
+                      "%s layer %d: energy %.9g, want 1 (%d cosines)", m->name, l, ls->energy,
+                      ls->n_cosines);
+            }
+        }
+        w0 += (size_t)Ol[l] * (size_t)Il[l];
+    }
+    CHECK(res.base_w != NULL, "network: base kept");
+    /* the files: the shift's rows and lines for every layer, and its layers
+     * in summary.json with each layer's energy */
+    const char *dir = test_tmpdir("spectra_network");
+    char err[256];
+    c.output_dir = dir;
+    CHECK(report_write_summary(dir, &c, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(report_write_spectrum_csv(dir, &res, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(report_write_spectrum_svg(dir, &res, err, sizeof err) == LD_OK, "%s", err);
+    const double e11 = res.models[1].spectra[1].energy; /* lora_r1, layer 1 */
+    experiment_result_free(&res);
+    size_t len = 0;
+    char *p = path_join(dir, "spectrum.csv");
+    char *txt = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    CHECK(txt != NULL && strstr(txt, "\nlora_r4,1,4,") != NULL &&
+              strstr(txt, "\nshift,0,6,") != NULL && strstr(txt, "\nshift,1,5,") != NULL &&
+              strstr(txt, "\nshift,1,6,") == NULL,
+          "spectrum.csv: every layer's rows, the shift's too");
+    free(txt);
+    p = path_join(dir, "spectrum.svg");
+    txt = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    CHECK(txt != NULL && strstr(txt, "each layer&#39;s learned update") != NULL &&
+              strstr(txt, "<title>dense, layer 0</title>") != NULL &&
+              strstr(txt, "<title>shift dW (teacher), layer 1</title>") != NULL,
+          "spectrum.svg: one set of lines per layer, named by layer");
+    free(txt);
+    p = path_join(dir, "summary.json");
+    txt = p != NULL ? slurp(p, &len) : NULL;
+    free(p);
+    json_value *root = NULL;
+    CHECK(txt != NULL && json_parse(txt, len, &root, err, sizeof err) == LD_OK, "summary.json: %s",
+          err);
+    if (root != NULL) {
+        const json_value *sh = json_get(json_get(root, "shift"), "layers");
+        const json_value *r1 = json_at(json_get(json_at(json_get(root, "models"), 1), "layers"), 1);
+        const json_value *sh1 = json_at(sh, 1);
+        CHECK(json_length(sh) == 2 && json_length(json_get(sh1, "singular_values")) == 5 &&
+                  json_number(json_get(sh1, "layer")) == 1.0,
+              "summary.json: the shift of both layers");
+        CHECK(json_number(json_get(r1, "energy_captured")) == e11,
+              "summary.json: lora_r1 layer 1's energy");
+    }
+    json_free(root);
+    free(txt);
+}
+
 /* Scratch: the learned weights, nothing to compare with. */
 static void test_scratch_spectra(void)
 {
@@ -162,7 +308,7 @@ static void test_scratch_spectra(void)
     experiment_result res;
     if (!run(&c, NULL, &res))
         return;
-    CHECK(res.shift_rank == 0 && res.shift.k == 0, "no shift in scratch");
+    CHECK(res.shift_rank == 0 && res.shift[0].k == 0, "no shift in scratch");
     for (int i = 0; i < res.n_models; i++) {
         const layer_spectrum *ls = &res.models[i].spectra[0];
         CHECK(ls->k == (i == 0 ? 5 : res.models[i].rank) && isnan(ls->energy) &&
@@ -283,9 +429,9 @@ static void test_too_large(void)
     c.quiet = 1;
     if (!run(&c, NULL, &res))
         return;
-    CHECK(res.shift.k == 0 && strncmp(res.shift.why_null, "too large", 9) == 0 &&
+    CHECK(res.shift[0].k == 0 && strncmp(res.shift[0].why_null, "too large", 9) == 0 &&
               isfinite(res.shift_energy) && res.shift_energy > 0.0,
-          "the shift at 1025 x 1025: '%s', energy %g", res.shift.why_null, res.shift_energy);
+          "the shift at 1025 x 1025: '%s', energy %g", res.shift[0].why_null, res.shift_energy);
     CHECK(res.models[1].spectra[0].k == 1 && isnan(res.models[1].spectra[0].energy) &&
               res.models[1].spectra[0].n_cosines == 0,
           "lora_r1: a spectrum, no energy or angles without dW's");
@@ -356,6 +502,7 @@ void test_spectra(void)
     test_rank_bound();
     test_rank_sweep();
     test_finetune_spectra();
+    test_network_spectra();
     test_scratch_spectra();
     test_diverged();
     test_interrupted();

@@ -818,6 +818,62 @@ static void test_errors(const char *dir)
     free(path);
 }
 
+/* The stroke attributes of curve c's path: its colour and dash pattern
+ * ("" when solid), or 0 if it is not there. */
+static int curve_stroke(const char *doc, int c, char *colour, char *dash)
+{
+    char id[32];
+    snprintf(id, sizeof id, "id=\"curve-%d\"", c);
+    const char *p = strstr(doc, id), *d = p != NULL ? strstr(p, " d=\"") : NULL;
+    const char *st = p != NULL ? strstr(p, "stroke=\"") : NULL;
+    if (st == NULL || d == NULL || st > d || sscanf(st, "stroke=\"%7[^\"]\"", colour) != 1)
+        return 0;
+    const char *da = strstr(p, "stroke-dasharray=\"");
+    dash[0] = '\0';
+    if (da != NULL && da < d && sscanf(da, "stroke-dasharray=\"%15[^\"]\"", dash) != 1)
+        return 0;
+    return 1;
+}
+
+/* svg_lines.group: curves in groups of 3 (a network's layers, three curves
+ * each, the third dashed): a curve's colour is its place in its group, the
+ * first group is solid, the second has its own pattern, and a dashed curve
+ * keeps the dash of the ungrouped figure in every group. */
+static void test_groups(const char *dir)
+{
+    enum { G = 3, C = 2 * G, X = 3 };
+    const char *names[C] = {"a, layer 0", "b, layer 0", "s, layer 0",
+                            "a, layer 1", "b, layer 1", "s, layer 1"};
+    const unsigned char dashed[C] = {0, 0, 1, 0, 0, 1};
+    double v[X * C];
+    for (int i = 0; i < X * C; i++)
+        v[i] = 1.0 + i;
+    char err[256] = "";
+    char *path = path_join(dir, "groups.svg");
+    const svg_lines fig = {"groups", "x", "y", names, C, v, X, dashed, G};
+    const ld_status st = path != NULL ? svg_write_lines(path, &fig, err, sizeof err) : LD_ENOMEM;
+    CHECK(st == LD_OK, "groups.svg: %s", err);
+    char *doc = st == LD_OK ? slurp(path) : NULL;
+    free(path);
+    char col[C][8], dash[C][16];
+    int ok = doc != NULL;
+    for (int c = 0; ok && c < C; c++)
+        ok = curve_stroke(doc, c, col[c], dash[c]);
+    CHECK(ok, "groups.svg: every curve's stroke");
+    if (ok) {
+        CHECK(strcmp(col[0], col[3]) == 0 && strcmp(col[1], col[4]) == 0 &&
+                  strcmp(col[2], col[5]) == 0 && strcmp(col[0], col[1]) != 0,
+              "groups: a curve's colour is its place in the group (%s %s, %s %s)", col[0], col[3],
+              col[1], col[4]);
+        CHECK(dash[0][0] == '\0' && dash[1][0] == '\0' && dash[3][0] != '\0' &&
+                  strcmp(dash[3], dash[4]) == 0 && strcmp(dash[2], dash[5]) == 0 &&
+                  dash[2][0] != '\0' && strcmp(dash[2], dash[3]) != 0,
+              "groups: group 0 solid, group 1 '%s', the dashed curves '%s' and '%s'", dash[3],
+              dash[2], dash[5]);
+    }
+    free(doc);
+}
+
 void test_svg(void)
 {
     const char *dir = test_tmpdir("svg");
@@ -826,4 +882,5 @@ void test_svg(void)
     test_realistic(dir);
     test_edge_cases(dir);
     test_errors(dir);
+    test_groups(dir);
 }

@@ -31,4 +31,13 @@ if ! "$BIN" --quiet --experiment finetune --init pissa --alpha 4 --epochs 40 --p
     exit 1
 fi
 python3 tests/check_weights.py docs/files.md "$TMP" pissa || rc=1
+# --hidden --init pissa: every layer's residual in each adapter's base.safetensors
+if ! "$BIN" --quiet --experiment finetune --hidden 6 --init pissa --alpha 4 --epochs 5 \
+        --pretrain-epochs 60 --samples 80 --test-samples 50 --save-weights \
+        --output-dir "$TMP/out/pissa_net"; then
+    echo "FAIL python: the --hidden --init pissa run failed" >&2
+    echo "python: 0 passed, 1 failed"
+    exit 1
+fi
+python3 tests/check_weights.py docs/files.md "$TMP" pissa_net || rc=1
 exit ${rc:-0}

@@ -172,9 +172,13 @@ typedef struct {
     int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
     int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
     int shift_rank;              /* finetune with a teacher: K, the rank of dW; 0 otherwise */
-    double shift_energy;         /* ||dW||_F^2 of the first seed's dW; NaN without one */
-    layer_spectrum shift;        /* finetune with a teacher: the first seed's dW (no energy
-                                  * or angles: it is what they are measured against) */
+    double shift_energy;         /* one layer: ||dW||_F^2 of the first seed's dW; NaN without
+                                  * one, and for a network (no rank bound: docs/spectra.md) */
+    int n_shift_layers;          /* entries of shift: 1, or a network's layers; 0 without */
+    layer_spectrum shift[MODEL_MAX_LAYERS]; /* finetune with a teacher: the first seed's dW,
+                                  * layer l's the shift of that layer as task 2's teacher
+                                  * applies it (no energy or angles: it is what they are
+                                  * measured against) */
     /* faults */
     int interrupted;         /* 1 if the stop flag cut training short */
     int stop_seed;           /* where: seed index, */

@@ -5,10 +5,12 @@
  *                  every model's learned update (layer 0-based, index
  *                  1-based, largest first, shortest round-trip decimal); in
  *                  finetune with a teacher the rows of the true shift follow
- *                  as model "shift". A model without a spectrum has no rows.
+ *                  as model "shift", of every layer with --hidden. A model
+ *                  without a spectrum has no rows.
  *   spectrum.svg   the singular values against their index, log y, one line
- *                  per model (the first layer), the shift's K nonzero values
- *                  dashed (its others are dW's rounding to float)
+ *                  per model, the shift's K nonzero values dashed (its others
+ *                  are dW's rounding to float); a network: one set of lines
+ *                  per layer, named by layer, grouped (svg_lines.group)
  *   summary.json   each model's "layers" and the top-level "shift" (json below)
  *
  * Report code: formats what the experiment computed, no math.
@@ -28,8 +30,9 @@ ld_status report_write_spectrum_svg(const char *dir, const experiment_result *re
                                     size_t errlen);
 
 /* rank.svg (--ranks all): held-out MSE against the LoRA rank r, log y;
- * full fine-tuning's (scratch: dense's) as a horizontal line, and in
- * finetune with a teacher the bound of experiment_rank_bound, dashed. */
+ * full fine-tuning's (scratch: dense's) as a horizontal line, and in a
+ * one-layer finetune with a teacher the bound of experiment_rank_bound,
+ * dashed (a network has none: docs/spectra.md). */
 ld_status report_write_rank_svg(const char *dir, const experiment_result *res, char *err,
                                 size_t errlen);
 
@@ -38,7 +41,8 @@ ld_status report_write_rank_svg(const char *dir, const experiment_result *res, c
  * the principal angles (null where there are none), and null_reason (null,
  * or why the layer has no spectrum: then every other field is null). */
 void report_json_layers(FILE *fp, const model_result *m);
-/* "  \"shift\": {...},\n" (finetune with a teacher: its rank and layers) or
+/* "  \"shift\": {...},\n" (finetune with a teacher: its rank and every
+ * layer's shift, one with one layer) or
  * "  \"shift\": null,\n". */
 void report_json_shift(FILE *fp, const experiment_result *res);
 

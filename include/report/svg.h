@@ -48,6 +48,10 @@ typedef struct {
     const double *values;       /* (X, C): values[x*C + c] is curve c at x + 1; missing as above */
     int npoints;                /* X */
     const unsigned char *dashed; /* (C), or NULL: none dashed */
+    int group;                  /* 0; or curves come in groups of this many (a network's
+                                 * layers): curve c takes the colour of its place c % group
+                                 * and its group's dash pattern, the first group solid (a
+                                 * dashed curve keeps its own dash) */
 } svg_lines;
 ld_status svg_write_lines(const char *path, const svg_lines *fig, char *err, size_t errlen);
 

@@ -71,7 +71,8 @@ void experiment_result_free(experiment_result *res)
     dataset_free(&res->test);
     free(res->base_w);
     free(res->base_b);
-    layer_spectrum_free(&res->shift);
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        layer_spectrum_free(&res->shift[l]);
     memset(res, 0, sizeof *res);
 }
 

@@ -48,7 +48,9 @@ static void describe_models(experiment_result *res, const config *cfg)
         mr->trainable_fraction = (double)mr->trainable / (double)model_spec_params(&dense);
         spectra_none(mr, 1, "not trained"); /* until the first seed trains it */
     }
-    layer_spectrum_none(&res->shift, "no teacher");
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        layer_spectrum_none(&res->shift[l], "no teacher");
+    res->n_shift_layers = 0;
     res->shift_energy = NAN;
 }
 

@@ -55,7 +55,8 @@ typedef struct {
                        * training, every layer's (O_l,I_l), one after another */
     const float *W0, *b0; /* (O,I), (O): the base every model starts from (a network:
                            * every layer's, one after another) */
-    shift_basis sb;   /* first seed, one layer with a teacher: dW to compare updates with */
+    shift_basis sb[MODEL_MAX_LAYERS]; /* first seed with a teacher: each layer's dW to
+                                       * compare its updates with */
 } ft_seed;
 
 static void ft_seed_free(ft_seed *f)
@@ -72,7 +73,8 @@ static void ft_seed_free(ft_seed *f)
     dataset_free(&f->test);
     for (int l = 0; l < MODEL_MAX_LAYERS; l++)
         teacher_free(&f->tc[l]);
-    shift_basis_free(&f->sb);
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        shift_basis_free(&f->sb[l]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -210,7 +212,7 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
     /* the first seed's spectrum of the update (dense W - W0, LoRA s B A;
      * PiSSA's residual + s B A - W0), layer by layer */
     if (st == LD_OK && sr->s == 0 && finished)
-        st = spectra_of_model(mr, &m, f->W0, f->wres, &f->sb, err, errlen);
+        st = spectra_of_model(mr, &m, f->W0, f->wres, f->sb, err, errlen);
     else if (st == LD_OK && sr->s == 0)
         spectra_unfinished(mr, m.n_layers);
     model_free(&m);
@@ -408,12 +410,15 @@ ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
         st = network_tasks(sr, &f, &stopped, err, errlen); /* pretrains too */
     if (st == LD_OK)
         st = keep_first_seed_data(sr, &f.train, &f.test, err, errlen);
-    /* one layer: the teacher's dW, which updates are compared with (a
-     * network's shifts are not compared yet: docs/spectra.md) */
+    /* the teacher's dW, which updates are compared with; a network's, every
+     * layer's shift of its pretrained base */
     if (st == LD_OK && !net && sr->s == 0 && f.tc[0].dw != NULL) {
         res->shift_rank = cfg->delta_rank;
-        st = shift_basis_make(&f.sb, &res->shift, &res->shift_energy, f.tc[0].dw, cfg->out,
-                              cfg->in, cfg->delta_rank, err, errlen);
+        res->n_shift_layers = 1;
+        st = shift_basis_make(&f.sb[0], &res->shift[0], &res->shift_energy, f.tc[0].dw,
+                              cfg->out, cfg->in, cfg->delta_rank, err, errlen);
+    } else if (st == LD_OK && net && sr->s == 0 && (sr->in == NULL || !sr->in->has_data)) {
+        st = net_shift_bases(f.sb, res, cfg, f.W0, f.tc, err, errlen);
     }
     if (st == LD_OK && !net)
         st = alloc_buffers(sr, &f, given_base, err, errlen);

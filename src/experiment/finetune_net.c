@@ -19,6 +19,7 @@
  * A base is passed around as model_init takes it: every layer's weight
  * (O_l, I_l) one after another, and every bias (O_l) one after another.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,18 +92,66 @@ ld_status net_task1_teacher(model *net, const config *cfg, const teacher *tc, ch
     return st;
 }
 
+/* Layer l's shift as task 2's teacher applies it to the base weight W
+ * (O,I): (float)(c dW), c = FINETUNE_DELTA_FRACTION ||W||_F / ||dW||_F,
+ * into shift (O,I). */
+static void layer_shift(float *shift, const float *W, const teacher *tc, int O, int I)
+{
+    const size_t nw = (size_t)O * (size_t)I;
+    const double c = FINETUNE_DELTA_FRACTION * frobenius(W, O, I) / frobenius(tc->dw, O, I);
+    for (size_t i = 0; i < nw; i++)
+        shift[i] = (float)(c * (double)tc->dw[i]);
+}
+
 ld_status net_task2_teacher(model *net, const config *cfg, const float *w, const float *b,
                             const teacher *tc, char *err, size_t errlen)
 {
     ld_status st = net_from(net, cfg, w, b, err, errlen);
+    size_t most = 0;
+    for (int l = 0; st == LD_OK && l < net->n_layers; l++)
+        if ((size_t)net->layers[l].out * (size_t)net->layers[l].in > most)
+            most = (size_t)net->layers[l].out * (size_t)net->layers[l].in;
+    float *shift = st == LD_OK ? malloc(most * sizeof *shift) : NULL;
+    if (st == LD_OK && shift == NULL)
+        st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for a network's shift");
     for (int l = 0; st == LD_OK && l < net->n_layers; l++) {
         layer *L = &net->layers[l];
         const size_t nw = (size_t)L->out * (size_t)L->in;
-        const double dw = frobenius(tc[l].dw, L->out, L->in);
-        const double c = FINETUNE_DELTA_FRACTION * frobenius(L->W, L->out, L->in) / dw;
+        layer_shift(shift, L->W, &tc[l], L->out, L->in);
         for (size_t i = 0; i < nw; i++)
-            L->W[i] += (float)(c * (double)tc[l].dw[i]);
+            L->W[i] += shift[i];
     }
+    free(shift);
+    return st;
+}
+
+ld_status net_shift_bases(shift_basis *sb, experiment_result *res, const config *cfg,
+                          const float *w, const teacher *tc, char *err, size_t errlen)
+{
+    const model_spec spec = run_model_spec(cfg, 0, 0);
+    const int n = model_spec_layers(&spec);
+    size_t most = 0;
+    for (int l = 0; l < n; l++) {
+        const size_t nw =
+            (size_t)model_spec_layer_out(&spec, l) * (size_t)model_spec_layer_in(&spec, l);
+        most = nw > most ? nw : most;
+    }
+    float *shift = malloc(most * sizeof *shift);
+    if (shift == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory for a network's shift");
+    res->shift_rank = cfg->delta_rank;
+    res->n_shift_layers = n;
+    res->shift_energy = NAN; /* no rank bound for a network (docs/spectra.md) */
+    ld_status st = LD_OK;
+    for (int l = 0; st == LD_OK && l < n; l++) {
+        const int O = model_spec_layer_out(&spec, l), I = model_spec_layer_in(&spec, l);
+        double energy = 0.0;
+        layer_shift(shift, w, &tc[l], O, I);
+        st = shift_basis_make(&sb[l], &res->shift[l], &energy, shift, O, I, cfg->delta_rank, err,
+                              errlen);
+        w += (size_t)O * (size_t)I;
+    }
+    free(shift);
     return st;
 }
 

@@ -100,14 +100,22 @@ typedef struct {
     double *u; /* (O,ld) its left singular vectors, the first K spanning it */
 } shift_basis;
 /* dW's spectrum into *out, its basis into *sb and ||dW||_F^2 into
- * *dw_energy (dw (O,I), rank K). */
+ * *dw_energy (dw (O,I), rank K). A dW that is not finite, or too large,
+ * leaves sb empty and *out null with the reason. */
 ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_energy,
                            const float *dw, int O, int I, int K, char *err, size_t errlen);
 void shift_basis_free(shift_basis *sb);
+/* finetune_net.c: the first seed's shift of every layer of a network, as
+ * net_task2_teacher applies it to the base w (every layer's weight), into
+ * sb[l] and res->shift[l]; res->shift_rank K, no shift_energy. */
+ld_status net_shift_bases(shift_basis *sb, experiment_result *res, const config *cfg,
+                          const float *w, const teacher *tc, char *err, size_t errlen);
 /* m's spectra after training, into mr->spectra: per layer, LoRA s B A (with
  * PiSSA, the whole change Wres + s B A - W0, Wres its residual bases, else
  * NULL), or dense W - W0 (W0: every layer's (O_l,I_l) base weight it
- * started from, one after another; NULL: W). sb NULL or empty, or a network: no energy or angles. */
+ * started from, one after another; NULL: W). sb: m->n_layers shifts, layer
+ * l's update compared with sb[l]; NULL, or an empty sb[l]: no energy or
+ * angles. */
 ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, const float *Wres,
                            const shift_basis *sb, char *err, size_t errlen);
 /* No spectra for the n_layers layers of mr, and why: the reason given, or

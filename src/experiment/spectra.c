@@ -105,6 +105,10 @@ ld_status shift_basis_make(shift_basis *sb, layer_spectrum *out, double *dw_ener
     for (size_t i = 0; i < (size_t)O * (size_t)I; i++)
         energy += (double)dw[i] * (double)dw[i];
     *dw_energy = energy;
+    if (!isfinite(energy)) { /* a network's shift is scaled by its base's norm */
+        layer_spectrum_none(out, "shift not finite");
+        return LD_OK;
+    }
     if (k > SPECTRA_MAX_DENSE) {
         char why[64];
         snprintf(why, sizeof why, "too large: min(out, in) = %d > %d", k, SPECTRA_MAX_DENSE);
@@ -240,13 +244,13 @@ ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, co
 {
     mr->n_layers = m->n_layers;
     ld_status st = LD_OK;
-    /* W0: every layer's base weight, one after another; the teacher's
-     * shift sb is compared with a one-layer model only */
+    /* W0: every layer's base weight, one after another; sb: every layer's
+     * shift, layer l's update compared with sb[l] */
     for (int l = 0; l < m->n_layers && st == LD_OK; l++) {
         const layer *L = &m->layers[l];
         const size_t nw = (size_t)L->out * (size_t)L->in;
         st = layer_spectrum_of(&mr->spectra[l], L, W0, L->kind == LAYER_LORA ? Wres : NULL,
-                               m->n_layers == 1 ? sb : NULL, err, errlen);
+                               sb != NULL ? &sb[l] : NULL, err, errlen);
         if (W0 != NULL)
             W0 += nw;
         if (Wres != NULL)
@@ -278,6 +282,18 @@ int spectra_bytes(const config *cfg, size_t *bytes)
         ld_add_size(&total, work, work) != 0 || ld_add_size(&total, total, kept) != 0 ||
         ld_mul_size(bytes, total, sizeof(double)) != 0)
         return -1;
+    /* a network keeps every layer's shift basis, d (O_l,I_l) and u (O_l,k_l),
+     * and its sigma (k_l), while its models train */
+    const model_spec spec = run_model_spec(cfg, 0, 0);
+    for (int l = 0; cfg->n_hidden > 0 && l < model_spec_layers(&spec); l++) {
+        const size_t Ol = (size_t)model_spec_layer_out(&spec, l);
+        const size_t Il = (size_t)model_spec_layer_in(&spec, l);
+        const size_t kl = Ol < Il ? Ol : Il;
+        size_t n = 0, b = 0;
+        if (ld_mul_size(&n, Ol, Il + kl + 1) != 0 || ld_mul_size(&b, n, sizeof(double)) != 0 ||
+            ld_add_size(bytes, *bytes, b) != 0)
+            return -1;
+    }
     return 0;
 }
 

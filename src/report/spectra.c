@@ -42,34 +42,62 @@ ld_status report_write_spectrum_csv(const char *dir, const experiment_result *re
     for (int i = 0; i < res->n_models; i++)
         for (int l = 0; l < res->models[i].n_layers; l++)
             csv_rows(af.fp, res->models[i].name, l, &res->models[i].spectra[l]);
-    if (has_shift(res))
-        csv_rows(af.fp, SHIFT_NAME, 0, &res->shift);
+    for (int l = 0; has_shift(res) && l < res->n_shift_layers; l++)
+        csv_rows(af.fp, SHIFT_NAME, l, &res->shift[l]);
     return atomic_commit(&af, err, errlen);
+}
+
+/* Layers the spectra span: 1, or a network's (the most any model or the
+ * shift has). */
+static int spectra_layers(const experiment_result *res)
+{
+    int n = res->n_shift_layers > 1 ? res->n_shift_layers : 1;
+    for (int i = 0; i < res->n_models; i++)
+        if (res->models[i].n_layers > n)
+            n = res->models[i].n_layers;
+    return n;
+}
+
+/* Curve c of spectrum.svg: layer c / P, entry c % P of the models and then
+ * the shift (P of them); a network's names say the layer. */
+static const layer_spectrum *svg_curve(const experiment_result *res, int c, int P, int nl,
+                                       char *name, size_t len)
+{
+    const int l = c / P, j = c % P, shift = j == res->n_models;
+    const char *what = shift ? "shift dW (teacher)" : res->models[j].name;
+    if (nl == 1)
+        snprintf(name, len, "%s", what);
+    else
+        snprintf(name, len, "%s, layer %d", what, l);
+    return shift ? &res->shift[l] : &res->models[j].spectra[l];
 }
 
 ld_status report_write_spectrum_svg(const char *dir, const experiment_result *res, char *err,
                                     size_t errlen)
 {
-    const int C = res->n_models + (has_shift(res) ? 1 : 0);
+    enum { NAME = 48 };
+    const int nl = spectra_layers(res), P = res->n_models + (has_shift(res) ? 1 : 0);
+    const int C = P * nl; /* one set of lines per layer */
     const layer_spectrum **curves = malloc((size_t)C * sizeof(const layer_spectrum *));
     const char **names = malloc((size_t)C * sizeof *names);
+    char *name_mem = malloc((size_t)C * NAME);
     unsigned char *dashed = calloc((size_t)C, 1);
     int X = 1;
-    for (int c = 0; curves != NULL && names != NULL && c < C; c++) {
-        const int shift = c == res->n_models;
-        curves[c] = shift ? &res->shift : &res->models[c].spectra[0]; /* the first layer */
-        names[c] = shift ? "shift dW (teacher)" : res->models[c].name;
+    for (int c = 0; curves != NULL && names != NULL && name_mem != NULL && c < C; c++) {
+        names[c] = name_mem + (size_t)c * NAME;
+        curves[c] = svg_curve(res, c, P, nl, name_mem + (size_t)c * NAME, NAME);
         if (curves[c]->k > X)
             X = curves[c]->k;
     }
     double *values = malloc((size_t)X * (size_t)C * sizeof *values); /* (X, C) */
     char *path = path_join(dir, "spectrum.svg");
     ld_status st = LD_OK;
-    if (curves == NULL || names == NULL || dashed == NULL || values == NULL || path == NULL) {
+    if (curves == NULL || names == NULL || name_mem == NULL || dashed == NULL || values == NULL ||
+        path == NULL) {
         st = ld_fail(err, errlen, LD_ENOMEM, "out of memory drawing spectrum.svg");
     } else {
         for (int c = 0; c < C; c++) {
-            dashed[c] = c == res->n_models;
+            dashed[c] = c % P == res->n_models;
             /* the shift: its K nonzero values; the rest are the rounding
              * of dW to float (about 1e-8 of them), which would only
              * stretch the axis */
@@ -78,15 +106,19 @@ ld_status report_write_spectrum_svg(const char *dir, const experiment_result *re
             for (int x = 0; x < X; x++)
                 values[(size_t)x * (size_t)C + (size_t)c] = x < n ? curves[c]->sigma[x] : NAN;
         }
-        const svg_lines fig = {res->experiment == EXPERIMENT_FINETUNE
-                                   ? "lora_demo: singular values of each learned update, first seed"
-                                   : "lora_demo: singular values of each learned weight, first seed",
-                               "index (largest first)", "singular value (log scale)", names, C,
-                               values, X, dashed};
+        const char *title =
+            res->experiment != EXPERIMENT_FINETUNE
+                ? (nl == 1 ? "lora_demo: singular values of each learned weight, first seed"
+                           : "lora_demo: singular values of each layer's learned weight, first seed")
+                : (nl == 1 ? "lora_demo: singular values of each learned update, first seed"
+                           : "lora_demo: singular values of each layer's learned update, first seed");
+        const svg_lines fig = {title, "index (largest first)", "singular value (log scale)",
+                               names, C, values, X, dashed, nl > 1 ? P : 0};
         st = svg_write_lines(path, &fig, err, errlen);
     }
     free(curves);
     free(names);
+    free(name_mem);
     free(dashed);
     free(values);
     free(path);
@@ -102,7 +134,8 @@ ld_status report_write_rank_svg(const char *dir, const experiment_result *res, c
     static const char *const scratch_names[C] = {"LoRA of rank r", "dense", ""};
     static const unsigned char dashed[C] = {0, 0, 1};
     const int ft = res->experiment == EXPERIMENT_FINETUNE;
-    const int nc = ft && res->shift_rank > 0 ? C : BOUND; /* the bound needs the teacher */
+    /* the bound needs the teacher's dW, and one layer (docs/spectra.md) */
+    const int nc = ft && res->shift_rank > 0 && res->n_shift_layers == 1 ? C : BOUND;
     int X = 1;
     for (int i = 1; i < res->n_models; i++)
         if (res->models[i].rank > X)
@@ -126,7 +159,7 @@ ld_status report_write_rank_svg(const char *dir, const experiment_result *res, c
         const svg_lines fig = {res->repeats > 1 ? "lora_demo: held-out MSE against LoRA rank, mean of seeds"
                                                 : "lora_demo: held-out MSE against LoRA rank",
                                "LoRA rank r", "held-out MSE (log scale)", ft ? names : scratch_names,
-                               nc, values, X, dashed};
+                               nc, values, X, dashed, 0};
         st = svg_write_lines(path, &fig, err, errlen);
     }
     free(values);
@@ -188,7 +221,10 @@ void report_json_shift(FILE *fp, const experiment_result *res)
         return;
     }
     fprintf(fp, "  \"shift\": {\"rank\": %d, \"layers\": [", res->shift_rank);
-    json_layer(fp, 0, &res->shift);
+    for (int l = 0; l < res->n_shift_layers; l++) {
+        fputs(l ? ", " : "", fp);
+        json_layer(fp, l, &res->shift[l]);
+    }
     fputs("]},\n", fp);
 }
 

@@ -351,12 +351,24 @@ static int curve_has_data(const double *values, int ncurves, int epochs, int c)
     return 0;
 }
 
-/* stroke="..." and, from the second pass through the palette on (or when
- * the caller asks for it), a dash pattern. */
-static void put_stroke(FILE *fp, int c, const unsigned char *dashed)
+/* The palette entry of curve c: c's own, or in groups (svg_lines.group)
+ * its place in its group's. */
+static int colour_of(int c, int group)
 {
-    const char *dash = dashed != NULL && dashed[c] ? DASHES[1] : DASHES[(c / NCOLOURS) % NDASHES];
-    fprintf(fp, "stroke=\"%s\"", PALETTE[c % NCOLOURS]);
+    return (group > 0 ? c % group : c) % NCOLOURS;
+}
+
+/* stroke="..." and, from the second pass through the palette on (or when
+ * the caller asks for it), a dash pattern; in groups, the group's pattern
+ * (the first solid, DASHES[1] left to the dashed curves). */
+static void put_stroke(FILE *fp, int c, const unsigned char *dashed, int group)
+{
+    const char *dash = dashed != NULL && dashed[c] ? DASHES[1]
+                       : group > 0 ? (c / group) % (NDASHES - 1) == 0
+                                         ? NULL
+                                         : DASHES[1 + (c / group) % (NDASHES - 1)]
+                                   : DASHES[(c / NCOLOURS) % NDASHES];
+    fprintf(fp, "stroke=\"%s\"", PALETTE[colour_of(c, group)]);
     if (dash != NULL)
         fprintf(fp, " stroke-dasharray=\"%s\"", dash);
 }
@@ -450,11 +462,11 @@ static void put_axes(FILE *fp, const frame *f, const tick_list *xt, const tick_l
  * piece). A point with no usable neighbour also gets a dot, as a one-point
  * piece draws nothing. */
 static void put_curve(FILE *fp, const frame *f, const double *values, int ncurves, int epochs,
-                      int c, const char *name, const unsigned char *dashed)
+                      int c, const char *name, const unsigned char *dashed, int group)
 {
 #define V(e) values[(size_t)(e) * (size_t)ncurves + (size_t)c] /* (E, C) */
     fprintf(fp, "<path id=\"curve-%d\" class=\"curve\" fill=\"none\" ", c);
-    put_stroke(fp, c, dashed);
+    put_stroke(fp, c, dashed, group);
     fputs(" stroke-width=\"1.8\" stroke-linejoin=\"round\" d=\"", fp);
     int prev_ok = 0, npts = 0;
     for (int e = 0; e < epochs; e++) {
@@ -474,7 +486,7 @@ static void put_curve(FILE *fp, const frame *f, const double *values, int ncurve
                     (e == epochs - 1 || !usable(V(e + 1)));
         if (alone)
             fprintf(fp, "<circle class=\"point\" cx=\"%s\" cy=\"%s\" r=\"3.00\" fill=\"%s\"/>\n",
-                    num(x_of(f, e + 1)).s, num(y_of(f, log10(V(e)))).s, PALETTE[c % NCOLOURS]);
+                    num(x_of(f, e + 1)).s, num(y_of(f, log10(V(e)))).s, PALETTE[colour_of(c, group)]);
     }
 #undef V
 }
@@ -495,7 +507,8 @@ static double legend_width(const char *const *names, int ncurves, const double *
 }
 
 static void put_legend(FILE *fp, double x, double y, double w, const char *const *names,
-                       int ncurves, const double *values, int epochs, const unsigned char *dashed)
+                       int ncurves, const double *values, int epochs, const unsigned char *dashed,
+                       int group)
 {
     double h = 8.0 + LEGEND_ROW * ncurves;
     fprintf(fp, "<g class=\"legend\">\n<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" "
@@ -505,7 +518,7 @@ static void put_legend(FILE *fp, double x, double y, double w, const char *const
         double ym = y + 4.0 + LEGEND_ROW * (c + 0.5);
         fprintf(fp, "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke-width=\"2.2\" ",
                 num(x + 10.0).s, num(ym).s, num(x + 38.0).s, num(ym).s);
-        put_stroke(fp, c, dashed);
+        put_stroke(fp, c, dashed, group);
         fputs("/>\n", fp);
         /* A curve without data is greyed out as a whole: a leading space
          * inside a <tspan> would be collapsed away by some renderers. */
@@ -594,7 +607,7 @@ static void put_figure(FILE *fp, const svg_lines *fig)
     fputs("<g class=\"curves\">\n", fp);
     for (int c = 0; c < ncurves; c++) {
         if (curve_has_data(values, ncurves, epochs, c)) {
-            put_curve(fp, &f, values, ncurves, epochs, c, names[c], fig->dashed);
+            put_curve(fp, &f, values, ncurves, epochs, c, names[c], fig->dashed, fig->group);
             any = 1;
         }
     }
@@ -605,7 +618,7 @@ static void put_figure(FILE *fp, const svg_lines *fig)
                 num(0.5 * (f.left + f.right)).s, num(0.5 * (f.top + f.bottom)).s);
     if (ncurves > 0)
         put_legend(fp, f.right + 16.0, f.top, legend_w, names, ncurves, values, epochs,
-                   fig->dashed);
+                   fig->dashed, fig->group);
     fputs("</svg>\n", fp);
 }
 
@@ -644,6 +657,6 @@ ld_status svg_write_losses(const char *path, const char *title, const char *y_la
                            const double *values, int epochs,
                            char *err, size_t errlen)
 {
-    const svg_lines fig = {title, "epoch", y_label, names, ncurves, values, epochs, NULL};
+    const svg_lines fig = {title, "epoch", y_label, names, ncurves, values, epochs, NULL, 0};
     return svg_write_lines(path, &fig, err, errlen);
 }
