@@ -193,6 +193,14 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
         return st;
     st = train_recorded(sr, i, &m, &t, &f->train, &finished, err, errlen);
     trainer_free(&t);
+    /* the first seed's spectrum of the update (dense W - W0, LoRA s B A;
+     * PiSSA's residual + s B A - W0), layer by layer; before the merge,
+     * whose unmerge gives back the frozen base only to rounding, which
+     * spectra.c would take for a PiSSA residual */
+    if (st == LD_OK && sr->s == 0 && finished)
+        st = spectra_of_model(mr, &m, f->W0, &f->sb, err, errlen);
+    else if (st == LD_OK && sr->s == 0)
+        spectra_unfinished(mr, m.n_layers);
     if (st == LD_OK && finished) { /* no test loss, merge or predictions otherwise */
         const float *yhat = f->yu;
         model_forward(&m, f->yu, f->h, f->test.x, NULL, f->test.n, NULL);
@@ -207,12 +215,6 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
                        (size_t)sr->rc->res->n_pred * (size_t)sr->cfg->out * sizeof(float));
         }
     }
-    /* the first seed's spectrum of the update (dense W - W0, LoRA s B A;
-     * PiSSA's residual + s B A - W0), layer by layer */
-    if (st == LD_OK && sr->s == 0 && finished)
-        st = spectra_of_model(mr, &m, f->W0, &f->sb, err, errlen);
-    else if (st == LD_OK && sr->s == 0)
-        spectra_unfinished(mr, m.n_layers);
     model_free(&m);
     return st;
 }
