@@ -46,9 +46,8 @@ void net_gather(const model *net, float *w, float *b)
     }
 }
 
-/* A dense network of the run's shape holding w and b (as net_gather). */
-static ld_status net_from(model *net, const config *cfg, const float *w, const float *b,
-                          char *err, size_t errlen)
+ld_status net_from_base(model *net, const config *cfg, const float *w, const float *b,
+                        char *err, size_t errlen)
 {
     const model_spec spec = run_model_spec(cfg, 0, 0);
     ld_status st = model_init(net, &spec, NULL, NULL, err, errlen);
@@ -94,7 +93,7 @@ ld_status net_task1_teacher(model *net, const config *cfg, const teacher *tc, ch
 ld_status net_task2_teacher(model *net, const config *cfg, const float *w, const float *b,
                             const teacher *tc, char *err, size_t errlen)
 {
-    ld_status st = net_from(net, cfg, w, b, err, errlen);
+    ld_status st = net_from_base(net, cfg, w, b, err, errlen);
     for (int l = 0; st == LD_OK && l < net->n_layers; l++) {
         layer *L = &net->layers[l];
         const size_t nw = (size_t)L->out * (size_t)L->in;
