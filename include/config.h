@@ -71,7 +71,8 @@ typedef struct {
     /* files in and out (dataio.h, export.h); NULL / 0 = unset */
     const char *data;         /* --data FILE: train on this CSV, not on generated data */
     const char *test_data;    /* --test-data FILE: the held-out set (needs --data) */
-    const char *base_weights; /* --base-weights FILE (finetune): W0, b0 instead of pretraining */
+    const char *base_weights; /* --base-weights FILE (finetune): W0, b0 instead of pretraining
+                               * (with --hidden, every layer's) */
     int save_data;       /* --save-data: train.csv and test.csv */
     int save_weights;    /* --save-weights: weights/, adapters/ and (finetune) base.safetensors */
     unsigned given;      /* CONFIG_GIVEN_* bits */
@@ -113,7 +114,8 @@ ld_status config_check_scales(const config *cfg, char *err, size_t errlen);
  * without a header needs --in and --out to split its columns, and without
  * --test-data, --test-samples chooses how many rows are held out. With
  * --base-weights and no --data, --in and --out come from the weight's shape
- * in the same way. */
+ * in the same way (a network's: its first layer's in, its last one's out);
+ * --hidden never comes from a file: a network's base must have its widths. */
 
 struct input_files;
 struct input_sizes;

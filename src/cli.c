@@ -138,7 +138,9 @@ void cli_usage(FILE *fp)
           "                     pissa (the base's top-r singular triplets; the base\n"
           "                     becomes the residual) [default]\n", fp);
     fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
-          "                     layer.bias, or weight and bias) instead of pretraining\n", fp);
+          "                     layer.bias, or weight and bias) instead of pretraining;\n"
+          "                     with --hidden, every layers.<i>.weight and .bias, whose\n"
+          "                     widths must be --hidden's\n", fp);
     fprintf(fp, "  with --experiment finetune, --epochs, --samples, --test-samples and --lr\n"
                 "  default to %d, %d, %d and %g unless given\n", ft.epochs, ft.samples,
             ft.test_samples, ft.lr);
@@ -617,8 +619,6 @@ static ld_status check_file_options(const config *cfg, const given_options *give
     if (was_given(given, OPT_ACTIVATION) && cfg->n_hidden == 0)
         return ld_fail(err, errlen, LD_EINPUT,
                        "--activation: needs --hidden (one layer has no activation)");
-    if (cfg->n_hidden > 0 && cfg->base_weights != NULL)
-        return ld_fail(err, errlen, LD_EINPUT, "--base-weights: not implemented with --hidden yet");
     if (cfg->base_weights != NULL && was_given(given, OPT_PRETRAIN_EPOCHS))
         return ld_fail(err, errlen, LD_EINPUT,
                        "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");

@@ -113,6 +113,8 @@ void config_input_files(const config *cfg, input_files *files)
     files->in_fixed = (cfg->given & CONFIG_GIVEN_IN) != 0;
     files->out_fixed = (cfg->given & CONFIG_GIVEN_OUT) != 0;
     files->hold_out = (cfg->given & CONFIG_GIVEN_TEST_SAMPLES) ? cfg->test_samples : 0;
+    files->n_hidden = cfg->n_hidden;
+    files->hidden = cfg->hidden;
 }
 
 ld_status config_merge_counts(config *cfg, const input_sizes *sizes, char *err, size_t errlen)

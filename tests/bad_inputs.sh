@@ -108,6 +108,21 @@ for f in short huge_prefix notjson dtype shape offsets overlap nobias i32 overfl
     row "--base-weights $f.safetensors" "$BIN" --quiet --experiment finetune --base-weights \
         "$f.safetensors" --output-dir out
 done
+# a network's base (--hidden): layers.<i>.weight (out_i, in_i) and .bias (out_i),
+# the shapes chained; net.safetensors is 10 -> 8 -> 5
+L0='"layers.0.weight":{"dtype":"F32","shape":[8,10],"data_offsets":[0,320]},"layers.0.bias":{"dtype":"F32","shape":[8],"data_offsets":[320,352]}'
+st net.safetensors "{$L0,"'"layers.1.weight":{"dtype":"F32","shape":[5,8],"data_offsets":[352,512]},"layers.1.bias":{"dtype":"F32","shape":[5],"data_offsets":[512,532]}}' 532
+st net_chain.safetensors "{$L0,"'"layers.1.weight":{"dtype":"F32","shape":[5,9],"data_offsets":[352,532]},"layers.1.bias":{"dtype":"F32","shape":[5],"data_offsets":[532,552]}}' 552
+st net_gap.safetensors "{$L0,"'"layers.2.weight":{"dtype":"F32","shape":[5,8],"data_offsets":[352,512]},"layers.2.bias":{"dtype":"F32","shape":[5],"data_offsets":[512,532]}}' 532
+st net_extra.safetensors "{$L0,"'"layers.1.weight":{"dtype":"F32","shape":[5,8],"data_offsets":[352,512]},"layers.1.bias":{"dtype":"F32","shape":[5],"data_offsets":[512,532]},"layers.1.lora_A.weight":{"dtype":"F32","shape":[1,8],"data_offsets":[532,564]}}' 564
+st one.safetensors '{"layer.weight":{"dtype":"F32","shape":[5,10],"data_offsets":[0,200]},"layer.bias":{"dtype":"F32","shape":[5],"data_offsets":[200,220]}}' 220
+for args in "--base-weights net.safetensors" "--hidden 16 --base-weights net.safetensors" \
+    "--hidden 8,8 --base-weights net.safetensors" "--hidden 8 --in 7 --base-weights net.safetensors" \
+    "--hidden 8 --base-weights net_chain.safetensors" "--hidden 8 --base-weights net_gap.safetensors" \
+    "--hidden 8 --base-weights net_extra.safetensors" "--hidden 8 --base-weights one.safetensors"; do
+    eval "set -- $args"
+    row "$args" "$BIN" --quiet --experiment finetune "$@" --output-dir out
+done
 row "--base-weights ok.csv (a CSV file)" "$BIN" --quiet --experiment finetune --base-weights ok.csv \
     --output-dir out
 row "--base-weights (scratch)" "$BIN" --quiet --base-weights short.safetensors --output-dir out

@@ -219,6 +219,98 @@ if grep -q "^base from $TMP/good?base.st, fine-tune 3 epochs" "$TMP/nl2.out" &&
    ! grep -q '^base.st' "$TMP/nl2.out"; then ok; else bad "a newline in --base-weights on stdout: $(head -n 3 "$TMP/nl2.out")"; fi
 
 # ---------------------------------------------------------------------------
+# a network's base (--hidden): --hidden must be given and match the file
+
+NFT="--experiment finetune --hidden 8 --samples 200 --test-samples 100 --epochs 20 --ranks 1,2"
+run $NFT --pretrain-epochs 50 --save-data --save-weights --output-dir "$TMP/n1"
+# the saved base instead of pretraining: task 2 is drawn from it as from the
+# pretrained network, so every model fine-tunes as in the first run
+run $NFT --base-weights "$TMP/n1/base.safetensors" --save-weights --output-dir "$TMP/n2"
+same "$TMP/n1/losses.csv" "$TMP/n2/losses.csv" "network --base-weights round trip"
+same "$TMP/n1/base.safetensors" "$TMP/n2/base.safetensors" "network --base-weights: base.safetensors written back"
+grep -o '"test_loss[_a-z]*": [^,]*' "$TMP/n1/summary.json" | grep -v per_seed >"$TMP/n1.test"
+grep -o '"test_loss[_a-z]*": [^,]*' "$TMP/n2/summary.json" | grep -v per_seed >"$TMP/n2.test"
+if [ "$(grep -c test_loss_before "$TMP/n1.test")" -eq 3 ]; then ok; else bad "network: no test_loss_before"; fi
+same "$TMP/n1.test" "$TMP/n2.test" "network --base-weights round trip: MSE before and after"
+if grep -q '"pretrain": {"epochs": null' "$TMP/n2/summary.json"; then ok; else
+    bad "network --base-weights: something was pretrained"; fi
+# with --data: the data's columns fix the first layer's in and the last one's out
+run $NFT --data "$TMP/n1/train.csv" --test-data "$TMP/n1/test.csv" \
+    --base-weights "$TMP/n1/base.safetensors" --output-dir "$TMP/n3"
+same "$TMP/n1/losses.csv" "$TMP/n3/losses.csv" "network --data / --base-weights round trip"
+# a fully fine-tuned network (layers.<i>.weight, .bias) is a base too
+run $NFT --epochs 2 --base-weights "$TMP/n1/weights/dense.final.safetensors" --output-dir "$TMP/n4"
+NB="$TMP/n1/base.safetensors"
+expect_bad "$NB: a network's base (10 -> 8 -> 5), but no --hidden: give --hidden 8 to use it" \
+    --experiment finetune --base-weights "$NB"
+expect_bad "$NB: layers.0.weight is (8, 10) but --hidden 16 needs (16, 10)" \
+    --experiment finetune --hidden 16 --base-weights "$NB"
+expect_bad "$NB: 2 layers (10 -> 8 -> 5), but --hidden 8,8 needs 3" \
+    --experiment finetune --hidden 8,8 --base-weights "$NB"
+expect_bad "$NB: layers.0.weight is (8, 10) but --in 7 needs (8, 7)" $NFT --in 7 --base-weights "$NB"
+expect_bad "$NB: layers.1.weight is (5, 8) but --out 3 needs (3, 8)" $NFT --out 3 --base-weights "$NB"
+expect_bad "$NB: layers.0.weight is (8, 10) but the 2 inputs of $TMP/one.csv need (8, 2)" \
+    --experiment finetune --hidden 8 --ranks 1 --data "$TMP/one.csv" --test-data "$TMP/one.csv" \
+    --base-weights "$NB"
+cut -d, -f1-13 "$TMP/n1/train.csv" >"$TMP/n_out3.csv"
+expect_bad "$NB: layers.1.weight is (5, 8) but the 3 outputs of $TMP/n_out3.csv need (3, 8)" \
+    --experiment finetune --hidden 8 --ranks 1 --data "$TMP/n_out3.csv" --base-weights "$NB"
+expect_bad "$TMP/good.st: one layer's base (\"layer.weight\"), but --hidden 8 needs a network's: layers.0.weight to layers.1.weight" \
+    $FT --hidden 8 --base-weights "$TMP/good.st"
+expect_bad "$TMP/none.st: no tensor \"layers.0.weight\" (--hidden 8,4 needs layers.0 to layers.2)" \
+    $FT --hidden 8,4 --base-weights "$TMP/none.st"
+expect_bad "$TMP/n1/weights/lora_r1.final.safetensors: tensor \"layers.0.base_layer.weight\" is not part of a network's base" \
+    $FT --hidden 8 --base-weights "$TMP/n1/weights/lora_r1.final.safetensors"
+# nlst FILE TENSOR...: a network's base of zeros; each TENSOR is NAME:DIMS
+# (F32, or F16 as NAME=F16; DIMS comma-separated), laid out in turn
+nlst() {
+    out=$1
+    shift
+    hdr=
+    off=0
+    for t in "$@"; do
+        name=${t%%:*}
+        dims=${t#*:}
+        dt=F32 size=4
+        case $name in *=F16) dt=F16 size=2 name=${name%=F16} ;; esac
+        n=$(echo "$dims" | tr , '*')
+        end=$((off + size * $n))
+        hdr="$hdr${hdr:+,}\"$name\":{\"dtype\":\"$dt\",\"shape\":[$dims],\"data_offsets\":[$off,$end]}"
+        off=$end
+    done
+    mkst "$out" "{$hdr}" "$off"
+}
+nlst "$TMP/n_ok.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight:5,8 layers.1.bias:5
+run $FT --hidden 8 --ranks 1,2 --base-weights "$TMP/n_ok.st" --output-dir "$TMP/n5"
+nlst "$TMP/n_chain.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight:5,9 layers.1.bias:5
+expect_bad "$TMP/n_chain.st: layers.1.weight is (5, 9) but layers.0.weight's 8 outputs need (5, 8)" \
+    $FT --hidden 8 --base-weights "$TMP/n_chain.st"
+nlst "$TMP/n_gap.st" layers.0.weight:8,10 layers.0.bias:8 layers.2.weight:5,8 layers.2.bias:5
+expect_bad "$TMP/n_gap.st: no tensor \"layers.1.weight\" (the file has layers up to layers.2)" \
+    $FT --hidden 8 --base-weights "$TMP/n_gap.st"
+nlst "$TMP/n_nobias.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight:5,8
+expect_bad "$TMP/n_nobias.st: no tensor \"layers.1.bias\"" $FT --hidden 8 --base-weights "$TMP/n_nobias.st"
+nlst "$TMP/n_bias.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight:5,8 layers.1.bias:4
+expect_bad "$TMP/n_bias.st: tensor \"layers.1.bias\" has shape [4], expected [5]" \
+    $FT --hidden 8 --base-weights "$TMP/n_bias.st"
+nlst "$TMP/n_extra.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight:5,8 layers.1.bias:5 layer.weight:5,8
+expect_bad "$TMP/n_extra.st: tensor \"layer.weight\" is not part of a network's base" \
+    $FT --hidden 8 --base-weights "$TMP/n_extra.st"
+nlst "$TMP/n_zero.st" layers.00.weight:8,10 layers.0.bias:8 layers.1.weight:5,8 layers.1.bias:5
+expect_bad "$TMP/n_zero.st: tensor \"layers.00.weight\" is not part of a network's base" \
+    $FT --hidden 8 --base-weights "$TMP/n_zero.st"
+nlst "$TMP/n_many.st" layers.0.weight:8,10 layers.0.bias:8 layers.8.weight:5,8 layers.8.bias:5
+expect_bad "$TMP/n_many.st: tensor \"layers.8.weight\": a network has at most 8 layers" \
+    $FT --hidden 8 --base-weights "$TMP/n_many.st"
+nlst "$TMP/n_one.st" layers.0.weight:5,10 layers.0.bias:5
+expect_bad "$TMP/n_one.st: a network's base of one layer (layers.0, 10 -> 5)" $FT --base-weights "$TMP/n_one.st"
+nlst "$TMP/n_1d.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight:40 layers.1.bias:5
+expect_bad "$TMP/n_1d.st: tensor \"layers.1.weight\" is not (out, in)" $FT --hidden 8 --base-weights "$TMP/n_1d.st"
+nlst "$TMP/n_f16.st" layers.0.weight:8,10 layers.0.bias:8 layers.1.weight=F16:5,8 layers.1.bias:5
+expect_bad "$TMP/n_f16.st: tensor \"layers.1.weight\" has dtype F16, expected F32" \
+    $FT --hidden 8 --base-weights "$TMP/n_f16.st"
+
+# ---------------------------------------------------------------------------
 # inputs that are not regular files, or too large: refused at once, before a
 # byte is read (a FIFO would block the open, /dev/zero fill memory)
 

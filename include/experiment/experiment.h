@@ -31,7 +31,8 @@
  * With --data (dataio.h) streams 1 and 2 are not used: the data comes from
  * the file(s), and finetune, which then needs --base-weights, draws no
  * teacher (3, 4) and pretrains nothing (5, 6, 7). --base-weights alone
- * skips pretraining (5, 6, 7) and keeps the teacher and its data. Weights
+ * skips pretraining (5, 6, 7) and keeps the teacher and its data (a
+ * --hidden network's task 2: the base read, with the teachers' shifts). Weights
  * are drawn from their own streams either way, so a run on the data another
  * run saved (--save-data) trains exactly as that run did.
  *

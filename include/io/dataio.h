@@ -27,6 +27,16 @@
  * base.safetensors is written, or else "weight" and "bias", as in
  * weights/dense.*.safetensors. A file with both pairs is refused as
  * ambiguous; both tensors must be present and every value finite.
+ *
+ * A network's base (any tensor named "layers.*"): "layers.<i>.weight"
+ * (O_i,I_i) and "layers.<i>.bias" (O_i) for every i in 0..L-1 and nothing
+ * else, 2 <= L <= MODEL_MAX_LAYERS, the shapes chained (I_{i+1} = O_i). It
+ * is read only for a run whose hidden widths (input_files.hidden) are the
+ * file's, L - 1 of them: the widths never come from the file, and a
+ * network's base without them, or a one-layer base with them, is refused.
+ * The first layer's I and the last one's O are the run's in and out, as
+ * the one layer's are. base_w then holds every layer's weight one after
+ * another and base_b every bias, as finetune_net.c lays out a base.
  */
 #ifndef LORA_DEMO_DATAIO_H
 #define LORA_DEMO_DATAIO_H
@@ -45,6 +55,8 @@ typedef struct input_files {
     const char *base_weights; /* safetensors with the base layer's W0 and b0, or NULL */
     int in, out;              /* the sizes so far (>= 1) */
     int in_fixed, out_fixed;  /* 1: a file must agree with in (out); 0: the files say */
+    int n_hidden;             /* the run's hidden widths (--hidden), which a network's */
+    const int *hidden;        /* base must have; 0: one layer */
     int hold_out;             /* rows of data to hold out without test_data; 0: the default */
 } input_files;
 
@@ -62,8 +74,8 @@ typedef struct {
     int has_test;  /* test_data was read */
     dataset test;  /* every row of test_data */
     int n_test;    /* without test_data: rows of data each seed holds out */
-    float *base_w; /* (O,I) the base weights, or NULL */
-    float *base_b; /* (O) */
+    float *base_w; /* (O,I) the base weights, or NULL; a network's: every (O_l,I_l) in turn */
+    float *base_b; /* (O); a network's: every (O_l) in turn */
 } run_inputs;
 
 /* Read files->data and files->test_data (if given) into *inputs, which it
@@ -74,9 +86,10 @@ ld_status inputs_load_data(const input_files *files, run_inputs *inputs, input_s
                            char *err, size_t errlen);
 
 /* Read files->base_weights (if given) into *inputs and set sizes->in and
- * ->out to the weight's shape. The shape must agree with the data already
- * read, or else with files->in and ->out where they are fixed. On failure
- * *inputs is empty. */
+ * ->out to the weight's shape (a network's: the first layer's in, the last
+ * one's out). The shape must agree with the data already read, or else with
+ * files->in and ->out where they are fixed, and a network's with
+ * files->hidden. On failure *inputs is empty. */
 ld_status inputs_load_base(const input_files *files, run_inputs *inputs, input_sizes *sizes,
                            char *err, size_t errlen);
 

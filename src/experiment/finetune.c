@@ -45,7 +45,8 @@ static float max_abs(const float *a, size_t n)
 typedef struct {
     teacher tc[MODEL_MAX_LAYERS]; /* layer l's teacher (one layer: tc[0]) */
     dataset task1, train, test;
-    model pre;        /* the pretrained dense layer (unless --base-weights) */
+    model pre;        /* the pretrained dense layer (unless --base-weights; a network:
+                       * the base given, as a model) */
     float *pre_curve; /* (pretrain_epochs) */
     float *yu;        /* (NT,O) held-out predictions, unmerged (or dense) */
     float *ym;        /* (NT,O) held-out predictions, merged */
@@ -298,10 +299,10 @@ static ld_status pretrain(const seed_run *sr, ft_seed *f, int *stopped, char *er
     return LD_OK;
 }
 
-/* A network's tasks: its teachers, task 1 and pretraining, then task 2
- * from the pretrained network and the shifts (finetune_net.c). */
-static ld_status network_tasks(const seed_run *sr, ft_seed *f, int *stopped, char *err,
-                               size_t errlen)
+/* A network pretrained: its teachers, task 1 and pretraining; the base
+ * gathered (finetune_net.c). */
+static ld_status network_pretrain(const seed_run *sr, ft_seed *f, int *stopped, char *err,
+                                  size_t errlen)
 {
     const config *cfg = sr->cfg;
     model net;
@@ -328,8 +329,38 @@ static ld_status network_tasks(const seed_run *sr, ft_seed *f, int *stopped, cha
         net_gather(&f->pre, f->base_mem, f->base_mem + nw);
         f->W0 = f->base_mem;
         f->b0 = f->base_mem + nw;
-        st = net_task2_teacher(&net, cfg, f->W0, f->b0, f->tc, err, errlen);
     }
+    return st;
+}
+
+/* A network's base from --base-weights, standing for the pretrained one;
+ * with --data, task 2's data from the files, else the teachers (for their
+ * shifts: no task 1 is drawn). */
+static ld_status network_given_base(const seed_run *sr, ft_seed *f, char *err, size_t errlen)
+{
+    f->W0 = sr->in->base_w;
+    f->b0 = sr->in->base_b;
+    sr->rc->res->pretrain_losses[sr->s] = NAN; /* nothing was pretrained */
+    ld_status st = net_from_base(&f->pre, sr->cfg, f->W0, f->b0, err, errlen);
+    if (st == LD_OK && sr->in->has_data)
+        return file_data(sr, &f->train, &f->test, err, errlen);
+    return st == LD_OK ? net_teachers(f->tc, sr->cfg, sr->seed, err, errlen) : st;
+}
+
+/* A network's tasks: the base (pretrained, or given), then task 2 from it
+ * and the shifts (finetune_net.c), unless --data gave task 2. */
+static ld_status network_tasks(const seed_run *sr, ft_seed *f, int given_base, int *stopped,
+                               char *err, size_t errlen)
+{
+    const config *cfg = sr->cfg;
+    model net;
+    memset(&net, 0, sizeof net);
+    rng r;
+    ld_status st = given_base ? network_given_base(sr, f, err, errlen)
+                              : network_pretrain(sr, f, stopped, err, errlen);
+    if (st != LD_OK || (given_base && sr->in->has_data))
+        return st;
+    st = net_task2_teacher(&net, cfg, f->W0, f->b0, f->tc, err, errlen);
     if (st == LD_OK)
         st = dataset_alloc(&f->train, cfg->samples, cfg->in, cfg->out, err, errlen);
     if (st == LD_OK)
@@ -407,7 +438,7 @@ ld_status run_finetune(const seed_run *sr, char *err, size_t errlen)
     ld_status st = net ? alloc_buffers(sr, &f, given_base, err, errlen)
                        : task_data(sr, &f, given_base, err, errlen);
     if (st == LD_OK && net)
-        st = network_tasks(sr, &f, &stopped, err, errlen); /* pretrains too */
+        st = network_tasks(sr, &f, given_base, &stopped, err, errlen); /* pretrains too */
     if (st == LD_OK)
         st = keep_first_seed_data(sr, &f.train, &f.test, err, errlen);
     /* the teacher's dW, which updates are compared with; a network's, every

@@ -47,9 +47,8 @@ void net_gather(const model *net, float *w, float *b)
     }
 }
 
-/* A dense network of the run's shape holding w and b (as net_gather). */
-static ld_status net_from(model *net, const config *cfg, const float *w, const float *b,
-                          char *err, size_t errlen)
+ld_status net_from_base(model *net, const config *cfg, const float *w, const float *b,
+                        char *err, size_t errlen)
 {
     const model_spec spec = run_model_spec(cfg, 0, 0);
     ld_status st = model_init(net, &spec, NULL, NULL, err, errlen);
@@ -106,7 +105,7 @@ static void layer_shift(float *shift, const float *W, const teacher *tc, int O, 
 ld_status net_task2_teacher(model *net, const config *cfg, const float *w, const float *b,
                             const teacher *tc, char *err, size_t errlen)
 {
-    ld_status st = net_from(net, cfg, w, b, err, errlen);
+    ld_status st = net_from_base(net, cfg, w, b, err, errlen);
     size_t most = 0;
     for (int l = 0; st == LD_OK && l < net->n_layers; l++)
         if ((size_t)net->layers[l].out * (size_t)net->layers[l].in > most)

@@ -69,6 +69,9 @@ ld_status keep_first_seed_data(const seed_run *sr, const dataset *train, const d
 void net_base_floats(const model_spec *spec, size_t *weights, size_t *biases);
 /* A dense network's weights into w, its biases into b. */
 void net_gather(const model *net, float *w, float *b);
+/* A dense network of the run's shape holding w and b (as net_gather). */
+ld_status net_from_base(model *net, const config *cfg, const float *w, const float *b, char *err,
+                        size_t errlen);
 /* Layer l's teacher (teacher.h) into tc[l], for every layer. */
 ld_status net_teachers(teacher *tc, const config *cfg, uint64_t seed, char *err, size_t errlen);
 /* Task 1's teacher: every tc[l].w_base, tc[l].b as a dense network. */

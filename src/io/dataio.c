@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "io/csv.h"
 #include "io/safetensors.h"
 
@@ -173,10 +174,246 @@ static void base_shape(const input_files *files, const run_inputs *inputs, const
         shape[1] = weight->shape[1];
 }
 
-/* W0 (O,I) and b0 (O) from f into inputs; shape gets (O,I). */
+/* ------------------------------------------------------------------------ */
+/* a network's base: layers.<i>.weight (O_i, I_i) and layers.<i>.bias (O_i) */
+
+/* The tensors of a network's base, in layer order, and its widths:
+ * width[0] = I_0, width[i + 1] = O_i. */
+typedef struct {
+    int n; /* layers */
+    const st_tensor *w[MODEL_MAX_LAYERS], *b[MODEL_MAX_LAYERS];
+    long long width[MODEL_MAX_LAYERS + 1];
+} net_layout;
+
+/* 1 if some tensor of f is named "layers.<anything>": f is a network's base. */
+static int is_network(const st_file *f)
+{
+    for (size_t t = 0; t < f->n_tensors; t++)
+        if (strncmp(f->tensors[t].name, "layers.", 7) == 0)
+            return 1;
+    return 0;
+}
+
+/* i for "layers.<i>.weight" (*bias 0) or "layers.<i>.bias" (*bias 1), i in
+ * decimal without leading zeros, at most MODEL_MAX_LAYERS (a larger i gives
+ * MODEL_MAX_LAYERS); -1 for any other name. */
+static int layer_index(const char *name, int *bias)
+{
+    if (strncmp(name, "layers.", 7) != 0)
+        return -1;
+    const char *p = name + 7;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+        return -1;
+    int i = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        i = i >= MODEL_MAX_LAYERS ? MODEL_MAX_LAYERS : i * 10 + (*p - '0');
+    if (strcmp(p, ".weight") == 0)
+        *bias = 0;
+    else if (strcmp(p, ".bias") == 0)
+        *bias = 1;
+    else
+        return -1;
+    return i > MODEL_MAX_LAYERS ? MODEL_MAX_LAYERS : i;
+}
+
+/* n widths into buf, joined by sep: "8,6" or "10 -> 8 -> 6 -> 5". */
+static const char *widths(char *buf, size_t len, const long long *w, int n, const char *sep)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < len; i++) {
+        const int k = snprintf(buf + used, len - used, "%s%lld", i > 0 ? sep : "", w[i]);
+        used += k > 0 ? (size_t)k : 0;
+    }
+    return buf;
+}
+
+/* The layers of f, every tensor named and the shapes chained. */
+static ld_status net_layout_of(const st_file *f, const char *path, net_layout *lay, char *err,
+                               size_t errlen)
+{
+    memset(lay, 0, sizeof *lay);
+    for (size_t t = 0; t < f->n_tensors; t++) {
+        const st_tensor *x = &f->tensors[t];
+        int bias = 0;
+        const int i = layer_index(x->name, &bias);
+        if (i < 0)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: tensor \"%.64s\" is not part of a network's base (only "
+                           "layers.<i>.weight and layers.<i>.bias)",
+                           path, x->name);
+        if (i >= MODEL_MAX_LAYERS)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: tensor \"%.64s\": a network has at most %d layers (layers.0 to "
+                           "layers.%d)",
+                           path, x->name, MODEL_MAX_LAYERS, MODEL_MAX_LAYERS - 1);
+        if (x->dtype != ST_F32)
+            return ld_fail(err, errlen, LD_EINPUT, "%s: tensor \"%s\" has dtype %s, expected F32",
+                           path, x->name, st_dtype_name(x->dtype));
+        if (bias)
+            lay->b[i] = x;
+        else
+            lay->w[i] = x;
+        lay->n = i + 1 > lay->n ? i + 1 : lay->n;
+    }
+    for (int i = 0; i < lay->n; i++) {
+        const st_tensor *w = lay->w[i];
+        if (w == NULL || lay->b[i] == NULL)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: no tensor \"layers.%d.%s\" (the file has layers up to layers.%d)",
+                           path, i, w == NULL ? "weight" : "bias", lay->n - 1);
+        if (w->ndim != 2 || w->shape[0] < 1 || w->shape[1] < 1 || w->shape[0] > INT_MAX ||
+            w->shape[1] > INT_MAX)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: tensor \"layers.%d.weight\" is not (out, in) with 1 to %d of each",
+                           path, i, INT_MAX);
+        if (i > 0 && w->shape[1] != lay->width[i])
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: layers.%d.weight is (%lld, %lld) but layers.%d.weight's %lld "
+                           "outputs need (%lld, %lld)",
+                           path, i, w->shape[0], w->shape[1], i - 1, lay->width[i], w->shape[0],
+                           lay->width[i]);
+        if (i == 0)
+            lay->width[0] = w->shape[1];
+        lay->width[i + 1] = w->shape[0];
+    }
+    return LD_OK;
+}
+
+/* The layout against the run: files->hidden (the same number of layers and
+ * widths), and the data's (or fixed) in and out. */
+static ld_status net_layout_check(const net_layout *lay, const input_files *files,
+                                  const run_inputs *inputs, char *err, size_t errlen)
+{
+    const char *path = files->base_weights;
+    const int n = lay->n, last = n - 1;
+    char have[160], want[160];
+    long long hid[MODEL_MAX_LAYERS];
+    widths(have, sizeof have, lay->width, n + 1, " -> ");
+    if (files->n_hidden == 0 && n == 1)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: a network's base of one layer (layers.0, %s); a network has 2 or more, "
+                       "and one layer's base is layer.weight and layer.bias",
+                       path, have);
+    if (files->n_hidden == 0)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: a network's base (%s), but no --hidden: give --hidden %s to use it", path,
+                       have, widths(want, sizeof want, lay->width + 1, n - 1, ","));
+    for (int i = 0; i < files->n_hidden; i++)
+        hid[i] = files->hidden[i];
+    widths(want, sizeof want, hid, files->n_hidden, ",");
+    if (n != files->n_hidden + 1)
+        return ld_fail(err, errlen, LD_EINPUT, "%s: %d layers (%s), but --hidden %s needs %d", path,
+                       n, have, want, files->n_hidden + 1);
+    for (int i = 0; i < n; i++) {
+        const long long O = lay->width[i + 1], I = lay->width[i];
+        const long long wo = i == last ? O : hid[i], wi = i == 0 ? I : hid[i - 1];
+        if (O != wo || I != wi)
+            return ld_fail(err, errlen, LD_EINPUT,
+                           "%s: layers.%d.weight is (%lld, %lld) but --hidden %s needs (%lld, %lld)",
+                           path, i, O, I, want, wo, wi);
+    }
+    /* the first layer's in and the last one's out: the data's, or --in and --out */
+    const int data = inputs->has_data;
+    const long long I = lay->width[0], O = lay->width[n], O0 = lay->width[1], Il = lay->width[last];
+    const int in = data ? inputs->all.in : files->in, out = data ? inputs->all.out : files->out;
+    if ((data || files->in_fixed) && I != in)
+        return data ? ld_fail(err, errlen, LD_EINPUT,
+                              "%s: layers.0.weight is (%lld, %lld) but the %d inputs of %s need "
+                              "(%lld, %d)",
+                              path, O0, I, in, files->data, O0, in)
+                    : ld_fail(err, errlen, LD_EINPUT,
+                              "%s: layers.0.weight is (%lld, %lld) but --in %d needs (%lld, %d)",
+                              path, O0, I, in, O0, in);
+    if ((data || files->out_fixed) && O != out)
+        return data ? ld_fail(err, errlen, LD_EINPUT,
+                              "%s: layers.%d.weight is (%lld, %lld) but the %d outputs of %s need "
+                              "(%d, %lld)",
+                              path, last, O, Il, out, files->data, out, Il)
+                    : ld_fail(err, errlen, LD_EINPUT,
+                              "%s: layers.%d.weight is (%lld, %lld) but --out %d needs (%d, %lld)",
+                              path, last, O, Il, out, out, Il);
+    return LD_OK;
+}
+
+/* A network's base from f into inputs, as finetune_net.c lays it out (every
+ * weight, then every bias); shape gets (O of the last layer, I of the first). */
+static ld_status read_net_base(const st_file *f, const input_files *files, run_inputs *inputs,
+                               long long shape[2], char *err, size_t errlen)
+{
+    const char *path = files->base_weights;
+    net_layout lay;
+    ld_status st = net_layout_of(f, path, &lay, err, errlen);
+    if (st == LD_OK)
+        st = net_layout_check(&lay, files, inputs, err, errlen);
+    if (st != LD_OK)
+        return st;
+    size_t nw = 0, nb = 0;
+    for (int i = 0; i < lay.n; i++) { /* the tensors are in the file: no overflow */
+        nw += (size_t)lay.width[i + 1] * (size_t)lay.width[i];
+        nb += (size_t)lay.width[i + 1];
+    }
+    inputs->base_w = malloc(nw * sizeof(float));
+    inputs->base_b = malloc(nb * sizeof(float));
+    if (inputs->base_w == NULL || inputs->base_b == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory for the base", path);
+    float *w = inputs->base_w, *b = inputs->base_b;
+    for (int i = 0; i < lay.n && st == LD_OK; i++) {
+        const long long wshape[2] = {lay.width[i + 1], lay.width[i]}, bshape[1] = {wshape[0]};
+        const size_t nwi = (size_t)wshape[0] * (size_t)wshape[1], nbi = (size_t)bshape[0];
+        float *x = NULL, *y = NULL;
+        st = st_get_f32(f, lay.w[i]->name, 2, wshape, &x, err, errlen);
+        if (st == LD_OK)
+            st = st_get_f32(f, lay.b[i]->name, 1, bshape, &y, err, errlen);
+        if (st == LD_OK)
+            st = check_finite(path, lay.w[i]->name, x, nwi, err, errlen);
+        if (st == LD_OK)
+            st = check_finite(path, lay.b[i]->name, y, nbi, err, errlen);
+        if (st == LD_OK) {
+            memcpy(w, x, nwi * sizeof(float));
+            memcpy(b, y, nbi * sizeof(float));
+            w += nwi;
+            b += nbi;
+        }
+        free(x);
+        free(y);
+    }
+    shape[0] = lay.width[lay.n];
+    shape[1] = lay.width[0];
+    return st;
+}
+
+/* A base for --hidden that is not a network's: say what the run needs. */
+static ld_status not_a_network(const st_file *f, const input_files *files, char *err,
+                               size_t errlen)
+{
+    char want[160];
+    long long hid[MODEL_MAX_LAYERS];
+    for (int i = 0; i < files->n_hidden; i++)
+        hid[i] = files->hidden[i];
+    widths(want, sizeof want, hid, files->n_hidden, ",");
+    const char *one = st_find(f, "layer.weight") != NULL ? "layer.weight"
+                      : st_find(f, "weight") != NULL     ? "weight"
+                                                         : NULL;
+    if (one != NULL)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "%s: one layer's base (\"%s\"), but --hidden %s needs a network's: "
+                       "layers.0.weight to layers.%d.weight",
+                       files->base_weights, one, want, files->n_hidden);
+    return ld_fail(err, errlen, LD_EINPUT,
+                   "%s: no tensor \"layers.0.weight\" (--hidden %s needs layers.0 to layers.%d)",
+                   files->base_weights, want, files->n_hidden);
+}
+
+/* W0 (O,I) and b0 (O) from f into inputs, or a network's every layer;
+ * shape gets (O,I). */
 static ld_status read_base(const st_file *f, const input_files *files, run_inputs *inputs,
                            long long shape[2], char *err, size_t errlen)
 {
+    if (is_network(f))
+        return read_net_base(f, files, inputs, shape, err, errlen);
+    if (files->n_hidden > 0)
+        return not_a_network(f, files, err, errlen);
     const char *path = files->base_weights, *wname, *bname;
     ld_status st = base_names(f, path, &wname, &bname, err, errlen);
     if (st != LD_OK)
