@@ -136,7 +136,7 @@ static ld_status pissa_start(model *m, const seed_run *sr, model_result *mr, con
         memcpy(f->wres + off, L->W0, nw * sizeof(float));
         off += nw;
     }
-    if (sr->s == 0 && sr->cfg->save_weights) {
+    if (sr->s == 0 && sr->cfg->save_weights && off > 0) {
         free(mr->pissa_base);
         mr->pissa_base = malloc(off * sizeof(float));
         if (mr->pissa_base == NULL)
