@@ -52,6 +52,8 @@ tensor value of kinds 0-3 is float32, exactly as PyTorch computed it.
 
 Tensors of a model fixture (kinds 0-2), in this order:
     x (N, I), y (N, O)          inputs and targets
+    loraplus_ratio (1)          LoRA+ only: lora_B's learning rate over
+                                lora_A's (PEFT's create_loraplus_optimizer)
     order (E, N)                mini-batch only: the sample order of each
                                 epoch (integers stored as float32); batches
                                 are consecutive runs of B, the last may be short
@@ -187,7 +189,8 @@ class LoRA(nn.Module):
         return d if self.base is None else self.base(x) + d
 
 
-def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0):
+def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0,
+               loraplus_ratio=None):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # module init draws from the default generator
     x = torch.randn(N, I, generator=g)
@@ -200,7 +203,10 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     init = [(n, p.detach().clone()) for n, p in model.named_parameters()]
 
-    opt = torch.optim.Adam([p for _, p in trainable], lr=lr, foreach=False)
+    if loraplus_ratio is None:
+        opt = torch.optim.Adam([p for _, p in trainable], lr=lr, foreach=False)
+    else:
+        opt = loraplus_adam(trainable, lr, loraplus_ratio)
     loss_fn = nn.MSELoss()
     orders, losses, grad0 = [], [], None
     for _ in range(E):
@@ -228,6 +234,8 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
 
     params = dict(model.named_parameters())
     tensors = [("x", x), ("y", y)]
+    if loraplus_ratio is not None:
+        tensors.append(("loraplus_ratio", torch.tensor([loraplus_ratio])))
     if orders:
         tensors.append(("order", torch.stack(orders).to(torch.float32)))
     tensors += [("init." + n, t) for n, t in init]
@@ -236,6 +244,26 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     tensors += [("final." + n, params[n]) for n in names]
     write_fixture(path, kind, (I, O, rank, N, B, E), (lr, 0.9, 0.999, 1e-8, alpha, scale),
                   tensors)
+
+
+def loraplus_adam(trainable, lr, ratio):
+    """Adam with PEFT's LoRA+ parameter groups (peft/optimizers/loraplus.py,
+    create_loraplus_optimizer): a tensor whose name has lora_B, or a 1-d one,
+    at lr * ratio (a Python float product); the rest at lr. No weight decay
+    (its loraplus_weight_decay default, 0) and no embeddings here."""
+    group_b = [p for n, p in trainable if "lora_B" in n or p.ndim == 1]
+    group_a = [p for n, p in trainable if not ("lora_B" in n or p.ndim == 1)]
+    return torch.optim.Adam([{"params": group_a, "lr": lr},
+                             {"params": group_b, "lr": lr * ratio}], lr=lr, foreach=False)
+
+
+def variant_cases(out):
+    """The LoRA variants of issue 14, on a frozen base as PEFT applies them."""
+    # LoRA+ with PEFT's usual ratio 16, full batch and shuffled mini-batches
+    train_case(out("base_loraplus16_r2_10x5.ldfx"), 601, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=2, alpha=4.0, scale=4.0 / 2, loraplus_ratio=16.0)
+    train_case(out("base_loraplus16_r3_7x3_b5.ldfx"), 602, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.005,
+               rank=3, alpha=3.0, scale=1.0, loraplus_ratio=16.0)
 
 
 def adam_case(path, seed, T=50, lr=0.01):
@@ -354,6 +382,8 @@ def main():
     # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,
     # repeated and graded singular values, zero; a low-rank product.
     svd_cases(out)
+    # (f) the LoRA variants: LoRA+
+    variant_cases(out)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ enum {
     OPT_SAVE_DATA,
     OPT_SAVE_WEIGHTS,
     OPT_THREADS,
+    OPT_LORAPLUS_RATIO,
     OPT_END /* one past the last long-only option */
 };
 
@@ -69,6 +70,7 @@ static const struct option long_options[] = {
     {"save-data", no_argument, NULL, OPT_SAVE_DATA},
     {"save-weights", no_argument, NULL, OPT_SAVE_WEIGHTS},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"loraplus-ratio", required_argument, NULL, OPT_LORAPLUS_RATIO},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -115,6 +117,8 @@ void cli_usage(FILE *fp)
     fputs("  --alpha X          LoRA alpha, the same for every rank; it and every scale\n"
           "                     normal floats [alpha = r]\n"
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
+          "  --loraplus-ratio R LoRA+: lora_B learns at R times --lr, lora_A at --lr;\n"
+          "                     R >= 1 [1]\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n"
           "  --threads N        worker threads, 1..256; results are bit-identical for\n"
@@ -260,6 +264,19 @@ static ld_status parse_noise(const char *flag, const char *s, double *out, char 
         st = check_float(flag, s, *out, 1, sqrt(FLT_MAX),
                          "the noise floor noise^2 would overflow a float, the type of every loss",
                          err, errlen);
+    return st;
+}
+
+/* --loraplus-ratio: a float of at least 1, as PEFT's docstring asks: LoRA+
+ * raises B's learning rate over A's, it never lowers it. */
+static ld_status parse_ratio(const char *flag, const char *s, double *out, char *err,
+                             size_t errlen)
+{
+    ld_status st = parse_float(flag, s, out, err, errlen);
+    if (st == LD_OK && !(*out >= 1.0))
+        st = ld_fail(err, errlen, LD_EINPUT,
+                     "--%s: '%s' must be at least 1 (lora_B's learning rate over lora_A's)", flag,
+                     s);
     return st;
 }
 
@@ -424,6 +441,7 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
         return parse_int(name, arg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
     case OPT_REPEATS: return parse_int(name, arg, 1, INT_MAX, &cfg->repeats, err, errlen);
     case OPT_RSLORA: cfg->rslora = 1; return LD_OK;
+    case OPT_LORAPLUS_RATIO: return parse_ratio(name, arg, &cfg->loraplus_ratio, err, errlen);
     case OPT_SAVE_DATA: cfg->save_data = 1; return LD_OK;
     case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; return LD_OK;
     case OPT_OUTPUT_DIR: return parse_path(name, arg, &cfg->output_dir, err, errlen);

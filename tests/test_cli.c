@@ -50,6 +50,14 @@ void test_cli(void)
     const char *zero_noise[] = {"--experiment", "finetune", "--noise", "0", NULL};
     CHECK(parse(&c, &a, err, sizeof err, zero_noise) == LD_OK && c.noise == 0.0, "--noise 0: %s", err);
 
+    CHECK(c.loraplus_ratio == 1.0, "LoRA+ is off by default");
+    const char *plus[] = {"--loraplus-ratio", "16", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, plus) == LD_OK && c.loraplus_ratio == 16.0,
+          "--loraplus-ratio 16: %s", err);
+    const char *plus_one[] = {"--loraplus-ratio=1", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, plus_one) == LD_OK && c.loraplus_ratio == 1.0,
+          "--loraplus-ratio=1 (plain LoRA) refused: %s", err);
+
     const char *help[] = {"--help", NULL};
     CHECK(parse(&c, &a, err, sizeof err, help) == LD_OK && a == CLI_HELP, "--help");
     const char *ver[] = {"--version", NULL};
@@ -126,6 +134,13 @@ void test_cli(void)
         {{"--rs=", NULL}, "--rslora takes no value: '--rs='"},
         {{"--e", NULL}, "ambiguous option '--e'"},
         {{"--r=1", NULL}, "ambiguous option '--r=1'"},
+        /* LoRA+ (issue 14): a ratio of at least 1, finite, a plain number */
+        {{"--loraplus-ratio", "0.5", NULL}, "--loraplus-ratio: '0.5' must be at least 1"},
+        {{"--loraplus-ratio", "0.99999999", NULL}, "must be at least 1"},
+        {{"--loraplus-ratio", "-16", NULL}, "--loraplus-ratio: '-16' must be greater than 0"},
+        {{"--loraplus-ratio", "nan", NULL}, "--loraplus-ratio: 'nan' is not finite"},
+        {{"--loraplus-ratio", "16%", NULL}, "--loraplus-ratio: '16%' is not a number"},
+        {{"--loraplus-ratio", "", NULL}, "--loraplus-ratio: '' is not a number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';

@@ -61,7 +61,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(train) \
     X(faults) \
     X(staging) \
-    X(svd)
+    X(svd) \
+    X(variants)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)

@@ -51,6 +51,8 @@ static const char *const MODEL_CASES[] = {
     "dense_10x5",         "lora_r1_10x5",          "lora_r2_10x5",
     "lora_r3_10x5",       "lora_r4_10x5",          "dense_7x3_b5",
     "lora_r2_7x3_b5",     "base_lora_r4_10x5",     "base_rslora_r3_7x3_b5",
+    /* the LoRA variants (issue 14) */
+    "base_loraplus16_r2_10x5", "base_loraplus16_r3_7x3_b5",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -149,14 +151,17 @@ static int build_model(model *m, const fixture *f, const char *cas)
     char err[512] = "";
     const fixture_tensor *bw = fixture_get(f, "init.base.weight");
     const fixture_tensor *bb = fixture_get(f, "init.base.bias");
-    ld_status st;
-    if (f->kind == FIXTURE_DENSE)
-        st = test_model_dense(m, f->in, f->out, err, sizeof err);
-    else
-        st = test_model_lora(m, f->in, f->out, f->rank, (float)f->alpha, (float)f->scale,
-                             f->kind == FIXTURE_LORA_BASE && bw != NULL ? bw->data : NULL,
-                             f->kind == FIXTURE_LORA_BASE && bb != NULL ? bb->data : NULL, err,
-                             sizeof err);
+    /* a variant's settings, when the fixture has them */
+    const fixture_tensor *lp = fixture_get(f, "loraplus_ratio");
+    const int base = f->kind == FIXTURE_LORA_BASE && bw != NULL;
+    model_spec spec = model_spec_dense(f->in, f->out);
+    if (f->kind != FIXTURE_DENSE) {
+        spec = model_spec_lora(f->in, f->out, f->rank, (float)f->alpha, (float)f->scale, base);
+        if (lp != NULL)
+            spec.loraplus_ratio = lp->data[0];
+    }
+    ld_status st = model_init(m, &spec, base ? bw->data : NULL,
+                              base && bb != NULL ? bb->data : NULL, err, sizeof err);
     CHECK(st == LD_OK, "parity %s: %s", cas, err);
     if (st != LD_OK)
         return 0;

@@ -17,6 +17,11 @@
  * (llm.c's fill_in_parameter_sizes). model_spec describes a model before it
  * exists, so the memory estimate reads the same sizes model_init allocates.
  *
+ * LoRA+ (Hayou et al. 2024; PEFT's create_loraplus_optimizer, in
+ * src/peft/optimizers/loraplus.py) trains lora_B.weight at loraplus_ratio
+ * times Adam's learning rate: the ratio is the tensor table's lr_ratio, so
+ * the optimizer stays one loop over spans of the block.
+ *
  * A LoRA layer may carry a frozen base (W0, b0): an owned copy that receives
  * no gradient. model_merge folds s B A into it so the layer predicts as a
  * plain dense one; model_unmerge takes it out again.
@@ -43,6 +48,7 @@ typedef struct {
     double alpha; /* LoRA alpha as given (0 for dense); only scale enters the math */
     float scale;  /* s, the factor on B A (0 for dense) */
     int has_base; /* LoRA on a frozen base W0 (O,I), b0 (O) */
+    double loraplus_ratio; /* LoRA+: lora_B's learning rate over lora_A's, >= 1 (1: plain) */
 } model_spec;
 
 typedef struct {
@@ -51,6 +57,8 @@ typedef struct {
     int shape[2];     /* (rows, cols) or (len, -) */
     size_t offset;    /* in floats, from the start of each span */
     size_t numel;
+    double lr_ratio;  /* its learning rate over Adam's lr: LoRA+'s ratio for
+                       * lora_B.weight, 1 for every other tensor */
 } param_tensor;
 
 typedef struct {
@@ -58,6 +66,7 @@ typedef struct {
     int in, out, rank; /* I, O, R (R = 0 for dense) */
     double alpha; /* as in model_spec */
     float scale;
+    double loraplus_ratio; /* as in model_spec */
     /* views into the model's params and grads */
     float *W, *b;   /* dense: (O,I), (O) */
     float *dW, *db;
@@ -130,6 +139,10 @@ void model_backward(model *m, float *dy, float *dh, const float *h, const float 
 
 /* One Adam step over the whole parameter block. */
 void model_adam_step(model *m, adam_config adam);
+/* Adam on the block's elements [lo, hi) at step m->step (already counted),
+ * each tensor at its own learning rate adam.lr * lr_ratio (LoRA+), so that
+ * shares of the block on several threads give the bits of one call. */
+void model_adam_span(model *m, size_t lo, size_t hi, adam_config adam);
 
 /* Merge s B A into every LoRA layer's base (LD_ESTATE if already merged or
  * if the model has no LoRA layer). */

@@ -4,6 +4,7 @@
  */
 #include "core/model.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,20 +13,21 @@
 
 model_spec model_spec_dense(int in, int out)
 {
-    model_spec s = {LAYER_DENSE, in, out, 0, 0.0, 0.0f, 0};
+    model_spec s = {LAYER_DENSE, in, out, 0, 0.0, 0.0f, 0, 1.0};
     return s;
 }
 
 model_spec model_spec_lora(int in, int out, int rank, double alpha, float scale, int has_base)
 {
-    model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base};
+    model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base, 1.0};
     return s;
 }
 
 model_spec model_spec_of(const model *m)
 {
     const layer *L = &m->layers[0];
-    model_spec s = {L->kind, L->in, L->out, L->rank, L->alpha, L->scale, L->has_base};
+    model_spec s = {L->kind,  L->in,    L->out,      L->rank,
+                    L->alpha, L->scale, L->has_base, L->loraplus_ratio};
     return s;
 }
 
@@ -97,6 +99,9 @@ static ld_status check_spec(const model_spec *s, char *err, size_t errlen)
         return ld_fail(err, errlen, LD_EINPUT, "invalid layer shape %d x %d", s->out, s->in);
     if (s->kind == LAYER_LORA && s->rank <= 0)
         return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA rank %d", s->rank);
+    if (!(s->loraplus_ratio >= 1.0 && s->loraplus_ratio <= DBL_MAX))
+        return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA+ ratio %g (at least 1)",
+                       s->loraplus_ratio);
     /* every layer may come to hold an (O,I) weight: LoRA's merged base */
     if (ld_mul3_size(&bytes, (size_t)s->out, (size_t)s->in, 4 * sizeof(float)) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s->out,
@@ -134,6 +139,8 @@ static ld_status alloc_block(model *m, const model_spec *spec, char *err, size_t
         t->shape[1] = cols[i];
         t->numel = (size_t)rows[i] * (size_t)(cols[i] > 0 ? cols[i] : 1);
         t->offset = off;
+        /* PEFT's LoRA+ groups: lora_B (and any 1-d tensor) at ratio * lr */
+        t->lr_ratio = spec->kind == LAYER_LORA && i == 1 ? spec->loraplus_ratio : 1.0;
         off += t->numel;
     }
     const size_t n = off; /* check_spec proved 4 n floats fit in size_t */
@@ -184,6 +191,7 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
     L->rank = spec->rank;
     L->alpha = spec->alpha;
     L->scale = spec->scale;
+    L->loraplus_ratio = spec->loraplus_ratio;
     st = alloc_block(m, spec, err, errlen);
     if (st == LD_OK) {
         point_layer(m, L, 0);
@@ -273,7 +281,21 @@ void model_backward(model *m, float *dy, float *dh, const float *h, const float 
 void model_adam_step(model *m, adam_config adam)
 {
     m->step++;
-    adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->step, adam);
+    model_adam_span(m, 0, m->n_params, adam);
+}
+
+void model_adam_span(model *m, size_t lo, size_t hi, adam_config adam)
+{
+    for (int k = 0; k < m->n_tensors; k++) {
+        const param_tensor *t = &m->tensors[k];
+        const size_t a = t->offset > lo ? t->offset : lo;
+        const size_t b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
+        if (a >= b)
+            continue;
+        adam_config c = adam;
+        c.lr = adam.lr * t->lr_ratio; /* a Python float product, as in PEFT's param groups */
+        adam_step(m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a, m->step, c);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

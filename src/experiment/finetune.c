@@ -99,10 +99,7 @@ static ld_status build_finetune_model(model *m, const seed_run *sr, int rank, co
 {
     const config *cfg = sr->cfg;
     const size_t I = (size_t)cfg->in, O = (size_t)cfg->out;
-    const model_spec spec =
-        rank == 0 ? model_spec_dense(cfg->in, cfg->out)
-                  : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
-                                    config_scale(cfg, rank), 1);
+    const model_spec spec = run_model_spec(cfg, rank, 1);
     ld_status st = model_init(m, &spec, f->W0, f->b0, err, errlen);
     if (st != LD_OK)
         return st;

@@ -130,6 +130,16 @@ int model_rank(const config *cfg, int i)
     return i == 0 ? 0 : cfg->ranks[i - 1];
 }
 
+model_spec run_model_spec(const config *cfg, int rank, int has_base)
+{
+    if (rank == 0)
+        return model_spec_dense(cfg->in, cfg->out);
+    model_spec s = model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
+                                   config_scale(cfg, rank), has_base);
+    s.loraplus_ratio = cfg->loraplus_ratio;
+    return s;
+}
+
 /* For --save-weights: a copy of m's parameter block in *dst (the initial or
  * the final one) and the table that names its tensors. */
 static ld_status keep_params(model_result *mr, const model *m, float **dst, char *err, size_t errlen)

@@ -53,6 +53,9 @@ ld_status train_recorded(const seed_run *sr, int i, model *m, trainer *t, const 
                          int *finished, char *err, size_t errlen);
 /* The rank of model i: 0 (dense) first, then cfg->ranks in order. */
 int model_rank(const config *cfg, int i);
+/* The spec of the model of `rank` under cfg: dense for 0, else LoRA with
+ * cfg's alpha, scale and variants (LoRA+), on a frozen base if has_base. */
+model_spec run_model_spec(const config *cfg, int rank, int has_base);
 /* The seed's data from the files: --test-data, or --data's held-out rows
  * drawn from stream STREAM_HOLDOUT. */
 ld_status file_data(const seed_run *sr, dataset *train, dataset *test, char *err, size_t errlen);

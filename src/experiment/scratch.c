@@ -16,10 +16,7 @@
 static ld_status build_scratch_model(model *m, const config *cfg, uint64_t seed, int rank,
                                      char *err, size_t errlen)
 {
-    const model_spec spec =
-        rank == 0 ? model_spec_dense(cfg->in, cfg->out)
-                  : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
-                                    config_scale(cfg, rank), 0);
+    const model_spec spec = run_model_spec(cfg, rank, 0);
     ld_status st = model_init(m, &spec, NULL, NULL, err, errlen);
     if (st != LD_OK)
         return st;

@@ -109,6 +109,8 @@ static void write_config(FILE *fp, const config *cfg)
     else
         fputs("null", fp);
     fprintf(fp, ",\n    \"rslora\": %s", cfg->rslora ? "true" : "false");
+    fprintf(fp, ",\n    \"loraplus_ratio\": ");
+    json_write_number(fp, cfg->loraplus_ratio);
     fprintf(fp, ",\n    \"repeats\": %d", cfg->repeats);
     /* Options a run does not use are null: the finetune-only ones in a
      * scratch run, the teacher's with --data, pretraining's with

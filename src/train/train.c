@@ -236,8 +236,7 @@ static void adam_job(void *vctx, int tid, int nthreads)
     int lo, hi;
     pool_share((int)m->n_params, 64, tid, nthreads, &lo, &hi);
     if (hi > lo)
-        adam_step(m->params + lo, m->grads + lo, m->adam_m + lo, m->adam_v + lo, (size_t)(hi - lo),
-                  m->step, c->adam);
+        model_adam_span(m, (size_t)lo, (size_t)hi, c->adam);
 }
 
 void train_adam(trainer *t, model *m, adam_config adam)
