@@ -54,6 +54,10 @@ Tensors of a model fixture (kinds 0-2), in this order:
     x (N, I), y (N, O)          inputs and targets
     loraplus_ratio (1)          LoRA+ only: lora_B's learning rate over
                                 lora_A's (PEFT's create_loraplus_optimizer)
+    lora_dropout (1)            LoRA dropout only: p, float64 (so version 2)
+    dropout_masks (E*N, I)      LoRA dropout only: nn.Dropout's keep flags
+                                (0 or 1) of every training step in order,
+                                each step's rows in its batch order
     order (E, N)                mini-batch only: the sample order of each
                                 epoch (integers stored as float32); batches
                                 are consecutive runs of B, the last may be short
@@ -171,8 +175,12 @@ class LoRA(nn.Module):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), like lora_demo's lora_init_scratch.
     On a frozen base: A as nn.Linear, B = 0 (PEFT's init), base frozen."""
 
-    def __init__(self, i, o, r, scale, with_base):
+    def __init__(self, i, o, r, scale, with_base, dropout=0.0):
         super().__init__()
+        # PEFT's lora_dropout: nn.Dropout(p) on the LoRA branch's input, or
+        # nn.Identity for p = 0 (peft/tuners/lora/layer.py, update_layer)
+        self.lora_dropout = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.masks = []  # the keep flags of every training forward, in order
         if with_base:
             self.base = nn.Linear(i, o)
             self.base.requires_grad_(False)
@@ -185,12 +193,16 @@ class LoRA(nn.Module):
         self.scale = scale
 
     def forward(self, x):
-        d = self.lora_B(self.lora_A(x)) * self.scale
+        xd = self.lora_dropout(x)
+        if self.training and isinstance(self.lora_dropout, nn.Dropout):
+            assert (x != 0).all()  # so that xd != 0 is the keep flag
+            self.masks.append((xd != 0).to(torch.float32))
+        d = self.lora_B(self.lora_A(xd)) * self.scale
         return d if self.base is None else self.base(x) + d
 
 
 def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0,
-               loraplus_ratio=None):
+               loraplus_ratio=None, dropout=0.0):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # module init draws from the default generator
     x = torch.randn(N, I, generator=g)
@@ -198,7 +210,7 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     if kind == KIND_DENSE:
         model = nn.Linear(I, O)
     else:
-        model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE)
+        model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE, dropout)
     names = [n for n, _ in model.named_parameters()]
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     init = [(n, p.detach().clone()) for n, p in model.named_parameters()]
@@ -236,6 +248,10 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     tensors = [("x", x), ("y", y)]
     if loraplus_ratio is not None:
         tensors.append(("loraplus_ratio", torch.tensor([loraplus_ratio])))
+    if dropout > 0.0:
+        # p exactly (float64), and the masks each step drew, rows in batch order
+        tensors.append(("lora_dropout", torch.tensor([dropout], dtype=torch.float64)))
+        tensors.append(("dropout_masks", torch.cat(model.masks)))
     if orders:
         tensors.append(("order", torch.stack(orders).to(torch.float32)))
     tensors += [("init." + n, t) for n, t in init]
@@ -264,6 +280,11 @@ def variant_cases(out):
                rank=2, alpha=4.0, scale=4.0 / 2, loraplus_ratio=16.0)
     train_case(out("base_loraplus16_r3_7x3_b5.ldfx"), 602, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.005,
                rank=3, alpha=3.0, scale=1.0, loraplus_ratio=16.0)
+    # LoRA dropout, PyTorch's masks recorded: full batch, and mini-batches
+    train_case(out("base_dropout_r2_10x5.ldfx"), 611, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=2, alpha=4.0, scale=4.0 / 2, dropout=0.1)
+    train_case(out("base_dropout_r3_7x3_b5.ldfx"), 612, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.01,
+               rank=3, alpha=6.0, scale=2.0, dropout=0.37)
 
 
 def adam_case(path, seed, T=50, lr=0.01):
@@ -382,7 +403,7 @@ def main():
     # (e) the SVD: random, rank-deficient, tall, wide, one row, one column,
     # repeated and graded singular values, zero; a low-rank product.
     svd_cases(out)
-    # (f) the LoRA variants: LoRA+
+    # (f) the LoRA variants: LoRA+, LoRA dropout
     variant_cases(out)
 
 

@@ -43,6 +43,7 @@ enum {
     OPT_SAVE_WEIGHTS,
     OPT_THREADS,
     OPT_LORAPLUS_RATIO,
+    OPT_LORA_DROPOUT,
     OPT_END /* one past the last long-only option */
 };
 
@@ -71,6 +72,7 @@ static const struct option long_options[] = {
     {"save-weights", no_argument, NULL, OPT_SAVE_WEIGHTS},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"loraplus-ratio", required_argument, NULL, OPT_LORAPLUS_RATIO},
+    {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -119,6 +121,8 @@ void cli_usage(FILE *fp)
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
           "  --loraplus-ratio R LoRA+: lora_B learns at R times --lr, lora_A at --lr;\n"
           "                     R >= 1 [1]\n"
+          "  --lora-dropout P   dropout on the LoRA branch's input while training,\n"
+          "                     a fraction, 0 <= P < 1 [0]\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n"
           "  --threads N        worker threads, 1..256; results are bit-identical for\n"
@@ -277,6 +281,24 @@ static ld_status parse_ratio(const char *flag, const char *s, double *out, char 
         st = ld_fail(err, errlen, LD_EINPUT,
                      "--%s: '%s' must be at least 1 (lora_B's learning rate over lora_A's)", flag,
                      s);
+    return st;
+}
+
+/* --lora-dropout: a probability in [0, 1), written as a fraction; "10%"
+ * gets a hint rather than a bare "not a number". */
+static ld_status parse_dropout(const char *flag, const char *s, double *out, char *err,
+                               size_t errlen)
+{
+    const size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '%')
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--%s: '%s' is a percentage; give the fraction (0.1 for 10%%)", flag, s);
+    ld_status st = parse_real(flag, s, 1, out, err, errlen);
+    if (st == LD_OK && !(*out < 1.0))
+        st = ld_fail(err, errlen, LD_EINPUT,
+                     "--%s: '%s' must be below 1 (the probability of dropping an input)", flag, s);
+    if (st == LD_OK)
+        st = check_float(flag, s, *out, 1, HUGE_VAL, "", err, errlen);
     return st;
 }
 
@@ -442,6 +464,7 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_REPEATS: return parse_int(name, arg, 1, INT_MAX, &cfg->repeats, err, errlen);
     case OPT_RSLORA: cfg->rslora = 1; return LD_OK;
     case OPT_LORAPLUS_RATIO: return parse_ratio(name, arg, &cfg->loraplus_ratio, err, errlen);
+    case OPT_LORA_DROPOUT: return parse_dropout(name, arg, &cfg->lora_dropout, err, errlen);
     case OPT_SAVE_DATA: cfg->save_data = 1; return LD_OK;
     case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; return LD_OK;
     case OPT_OUTPUT_DIR: return parse_path(name, arg, &cfg->output_dir, err, errlen);

@@ -50,7 +50,13 @@ void test_cli(void)
     const char *zero_noise[] = {"--experiment", "finetune", "--noise", "0", NULL};
     CHECK(parse(&c, &a, err, sizeof err, zero_noise) == LD_OK && c.noise == 0.0, "--noise 0: %s", err);
 
-    CHECK(c.loraplus_ratio == 1.0, "LoRA+ is off by default");
+    CHECK(c.loraplus_ratio == 1.0 && c.lora_dropout == 0.0, "LoRA+ and dropout are off by default");
+    const char *drop[] = {"--lora-dropout", "0.05", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, drop) == LD_OK && c.lora_dropout == 0.05,
+          "--lora-dropout 0.05: %s", err);
+    const char *drop0[] = {"--lora-dropout", "0", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, drop0) == LD_OK && c.lora_dropout == 0.0,
+          "--lora-dropout 0: %s", err);
     const char *plus[] = {"--loraplus-ratio", "16", NULL};
     CHECK(parse(&c, &a, err, sizeof err, plus) == LD_OK && c.loraplus_ratio == 16.0,
           "--loraplus-ratio 16: %s", err);
@@ -141,6 +147,13 @@ void test_cli(void)
         {{"--loraplus-ratio", "nan", NULL}, "--loraplus-ratio: 'nan' is not finite"},
         {{"--loraplus-ratio", "16%", NULL}, "--loraplus-ratio: '16%' is not a number"},
         {{"--loraplus-ratio", "", NULL}, "--loraplus-ratio: '' is not a number"},
+        /* LoRA dropout: a fraction in [0, 1) */
+        {{"--lora-dropout", "1", NULL}, "--lora-dropout: '1' must be below 1"},
+        {{"--lora-dropout", "-0.1", NULL}, "--lora-dropout: '-0.1' must be at least 0"},
+        {{"--lora-dropout", "nan", NULL}, "--lora-dropout: 'nan' is not finite"},
+        {{"--lora-dropout", "10%", NULL}, "--lora-dropout: '10%' is a percentage; give the fraction"},
+        {{"--lora-dropout", "0.1x", NULL}, "--lora-dropout: '0.1x' is not a number"},
+        {{"--lora-dropout", "1e-50", NULL}, "--lora-dropout: '1e-50' is too small for a float"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';

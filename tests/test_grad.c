@@ -34,7 +34,7 @@ static void check_model(const char *label, model *m, const float *x, const float
     model_zero_grad(m);
     model_forward(m, yhat, h, x, NULL, N, NULL);
     mse_backward(dy, yhat, y, (size_t)(size_t)N * O, (size_t)(size_t)N * O);
-    model_backward(m, dy, dh, h, x, N, NULL);
+    model_backward(m, dy, dh, h, NULL, x, N, NULL);
 
     float *fd = malloc(m->n_params * sizeof(float));
     const float step = 1e-2f;

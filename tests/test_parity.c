@@ -53,6 +53,7 @@ static const char *const MODEL_CASES[] = {
     "lora_r2_7x3_b5",     "base_lora_r4_10x5",     "base_rslora_r3_7x3_b5",
     /* the LoRA variants (issue 14) */
     "base_loraplus16_r2_10x5", "base_loraplus16_r3_7x3_b5",
+    "base_dropout_r2_10x5",    "base_dropout_r3_7x3_b5",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -153,12 +154,16 @@ static int build_model(model *m, const fixture *f, const char *cas)
     const fixture_tensor *bb = fixture_get(f, "init.base.bias");
     /* a variant's settings, when the fixture has them */
     const fixture_tensor *lp = fixture_get(f, "loraplus_ratio");
+    const fixture_tensor *dp = fixture_get(f, "lora_dropout");
+    const fixture_tensor *masks = fixture_get(f, "dropout_masks");
     const int base = f->kind == FIXTURE_LORA_BASE && bw != NULL;
     model_spec spec = model_spec_dense(f->in, f->out);
     if (f->kind != FIXTURE_DENSE) {
         spec = model_spec_lora(f->in, f->out, f->rank, (float)f->alpha, (float)f->scale, base);
         if (lp != NULL)
             spec.loraplus_ratio = lp->data[0];
+        if (dp != NULL && dp->data64 != NULL)
+            spec.dropout = dp->data64[0];
     }
     ld_status st = model_init(m, &spec, base ? bw->data : NULL,
                               base && bb != NULL ? bb->data : NULL, err, sizeof err);
@@ -184,6 +189,15 @@ static int build_model(model *m, const fixture *f, const char *cas)
     }
     CHECK(n_init == m->n_tensors, "parity %s: %d of %d parameters initialised from the fixture",
           cas, n_init, m->n_tensors);
+    /* dropout: PyTorch's masks replayed, step by step, as the order is fed */
+    CHECK((dp == NULL) == (masks == NULL) &&
+              (masks == NULL || (masks->dims[1] == f->in &&
+                                 masks->dims[0] == f->epochs * f->samples)),
+          "parity %s: lora_dropout needs dropout_masks (E*N, I)", cas);
+    if (masks != NULL) {
+        m->dropout_replay = masks->data;
+        m->dropout_replay_n = masks->numel;
+    }
     if (n_init != m->n_tensors) {
         model_free(m);
         return 0;
@@ -223,19 +237,20 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
     float *dy = malloc((size_t)cnt * O * sizeof(float));
     float *h = malloc((size_t)cnt * R * sizeof(float));
     float *dh = malloc((size_t)cnt * R * sizeof(float));
+    float *xd = malloc((size_t)cnt * I * sizeof(float)); /* LoRA dropout's input */
     int *idx = malloc((size_t)cnt * sizeof(int));
     model m;
-    if (xb && yb && yhat && dy && h && dh && idx) {
+    if (xb && yb && yhat && dy && h && dh && xd && idx) {
         for (int i = 0; i < cnt; i++)
             idx[i] = order != NULL ? order[i] : i;
         gather_rows(xb, x, idx, cnt, I);
         gather_rows(yb, y, idx, cnt, O);
         if (build_model(&m, f, cas)) {
             const size_t ny = (size_t)cnt * O;
-            model_forward(&m, yhat, h, xb, NULL, cnt, NULL);
+            model_forward_train(&m, yhat, h, xd, xb, NULL, cnt, NULL);
             mse_backward(dy, yhat, yb, ny, ny);
             model_zero_grad(&m);
-            model_backward(&m, dy, dh, h, xb, cnt, NULL);
+            model_backward(&m, dy, dh, h, xd, xb, cnt, NULL);
             compare_grads(&m, f, cas, "layers");
             model_free(&m);
         }
@@ -260,6 +275,7 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
     free(dy);
     free(h);
     free(dh);
+    free(xd);
     free(idx);
 }
 

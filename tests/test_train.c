@@ -78,9 +78,9 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         free(w);
         free(b);
     }
-    char err[128];
     rng_seed(&r, seed, 1000);
     if (s->rank == 0) {
+        char err[128];
         test_model_dense(&p->m, s->in, s->out, err, sizeof err);
         linear_init(p->m.layers[0].W, p->m.layers[0].b, s->in, s->out, &r);
     } else if (s->base) {
@@ -139,7 +139,7 @@ static float ref_epoch(model *m, const float *x, const float *y, int n, const in
         loss += mse_forward(yhat, yb, ny);
         mse_backward(dy, yhat, yb, ny, ny);
         model_zero_grad(m);
-        model_backward(m, dy, dh, h, xb, cnt, NULL);
+        model_backward(m, dy, dh, h, NULL, xb, cnt, NULL);
         model_adam_step(m, adam);
         batches++;
     }

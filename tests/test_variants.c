@@ -1,6 +1,7 @@
 /* test_variants.c - the LoRA variants of issue 14 in the layer code: what
- * the model's tensor table and optimizer do with them. Their numbers are
- * checked against PyTorch in test_parity.c (base_loraplus16_*), every fast
+ * the model's tensor table and optimizer do with them (LoRA+), the masks
+ * and modes of LoRA dropout. Their numbers are checked against PyTorch in
+ * test_parity.c (base_loraplus16_*, base_dropout_*), every fast
  * path against the plain step in test_train.c, and the command line end to
  * end in variants_test.sh.
  *
@@ -9,9 +10,14 @@
 #include <math.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "core/lora.h"
 #include "core/model.h"
 #include "core/optim.h"
+#include "core/rng.h"
 #include "test.h"
+#include "train/train.h"
 
 /* ------------------------------------------------------------------------ */
 /* LoRA+ */
@@ -83,8 +89,123 @@ static void check_loraplus_step(void)
     model_free(&m2);
 }
 
+/* ------------------------------------------------------------------------ */
+/* LoRA dropout */
+
+/* The masks: keep iff the stream's uniform >= p, scaled by the float of
+ * 1/(1-p); about 1-p of the elements kept; replayed flags win over the
+ * stream. */
+static void check_dropout_masks(void)
+{
+    enum { N = 400, I = 250 };
+    const size_t n = (size_t)N * I;
+    float *x = malloc(n * sizeof(float)), *xd = malloc(n * sizeof(float));
+    float *flags = malloc(n * sizeof(float));
+    if (x == NULL || xd == NULL || flags == NULL) {
+        CHECK(0, "out of memory");
+        free(x), free(xd), free(flags);
+        return;
+    }
+    rng r, again;
+    rng_seed(&r, 7, 1);
+    rng_fill_normal(&r, x, n);
+    const double p = 0.3;
+    const float s = (float)(1.0 / (1.0 - p));
+    rng_seed(&r, 7, 3002);
+    rng_seed(&again, 7, 3002);
+    lora_dropout_forward(xd, x, p, NULL, &r, N, I);
+    size_t kept = 0, wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int keep = rng_uniform(&again) >= p;
+        kept += (size_t)keep;
+        wrong += xd[i] != (keep ? x[i] * s : 0.0f);
+        flags[i] = (float)(i % 3 == 0);
+    }
+    CHECK(wrong == 0, "%zu elements differ from keep iff u >= p, times (float)(1/(1-p))", wrong);
+    const double frac = (double)kept / (double)n; /* 1e5 draws: std 0.0014 */
+    CHECK(fabs(frac - 0.7) < 0.01, "kept %.4f of the inputs at p = 0.3", frac);
+    lora_dropout_forward(xd, x, p, flags, &r, N, I);
+    wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += xd[i] != (i % 3 == 0 ? x[i] * s : 0.0f);
+    CHECK(wrong == 0, "replayed masks: %zu elements differ", wrong);
+    free(x);
+    free(xd);
+    free(flags);
+}
+
+/* A LoRA layer of 6 -> 4, rank 2, on a base, with dropout p: B nonzero. */
+static int dropout_model(model *m, double p, char *err, size_t errlen)
+{
+    float w0[24], b0[4];
+    for (int i = 0; i < 24; i++)
+        w0[i] = 0.1f * (float)(i % 7) - 0.3f;
+    for (int i = 0; i < 4; i++)
+        b0[i] = 0.05f * (float)i;
+    model_spec spec = model_spec_lora(6, 4, 2, 3.0, 1.5f, 1);
+    spec.dropout = p;
+    if (model_init(m, &spec, w0, b0, err, errlen) != LD_OK)
+        return 0;
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = 0.2f * (float)(i % 5) - 0.4f;
+    return 1;
+}
+
+/* Dropout is for training only: evaluation and the merged model see none,
+ * and the trainer takes the plain step, with a buffer for the dropped
+ * input. Out-of-range p and dropout on a dense layer are refused. */
+static void check_dropout_modes(void)
+{
+    char err[256] = "";
+    model d, plain;
+    const double bad[] = {-0.1, 1.0, 1.5, NAN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK(!dropout_model(&d, bad[i], err, sizeof err) && strstr(err, "LoRA dropout") != NULL,
+              "dropout %g: want a refusal naming LoRA dropout, got '%s'", bad[i], err);
+    }
+    model_spec dense = model_spec_dense(6, 4);
+    dense.dropout = 0.1;
+    CHECK(model_init(&d, &dense, NULL, NULL, err, sizeof err) == LD_EINPUT,
+          "dropout on a dense layer accepted");
+    if (!dropout_model(&d, 0.5, err, sizeof err) || !dropout_model(&plain, 0.0, err, sizeof err)) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    enum { N = 9 };
+    float x[N * 6], y1[N * 4], y2[N * 4], y3[N * 4], h[N * 2], xd[N * 6];
+    for (int i = 0; i < N * 6; i++)
+        x[i] = 0.3f * (float)(i % 11) - 1.0f;
+    CHECK(model_has_dropout(&d) && !model_has_dropout(&plain), "model_has_dropout");
+    model_forward(&d, y1, h, x, NULL, N, NULL);
+    model_forward(&plain, y2, h, x, NULL, N, NULL);
+    const size_t ny = (size_t)N * 4;
+    CHECK(same_bits(y1, y2, ny), "evaluation is not dropout-free");
+    model_forward_train(&d, y3, h, xd, x, NULL, N, NULL);
+    CHECK(!same_bits(y1, y3, ny), "a training forward at p = 0.5 dropped nothing");
+    CHECK(model_merge(&d, err, sizeof err) == LD_OK, "%s", err);
+    model_forward(&d, y3, h, x, NULL, N, NULL);
+    check_close("merged model with dropout vs unmerged evaluation", y3, y1, ny, 1e-6, 1e-5);
+    CHECK(model_unmerge(&d, err, sizeof err) == LD_OK, "%s", err);
+
+    trainer t;
+    trainer_options opt = trainer_defaults();
+    float yt[N * 4] = {0};
+    CHECK(trainer_init(&t, &d, x, yt, N, 0, &opt, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(t.method == TRAIN_PLAIN && t.xd != NULL, "dropout: method %d, xd %s", t.method,
+          t.xd != NULL ? "set" : "NULL");
+    trainer_free(&t);
+    CHECK(trainer_init(&t, &plain, x, yt, N, 0, &opt, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(t.method != TRAIN_PLAIN && t.xd == NULL, "no dropout: a fast path and no xd");
+    trainer_free(&t);
+    model_free(&d);
+    model_free(&plain);
+}
+
 void test_variants(void)
 {
     check_loraplus_table();
     check_loraplus_step();
+    check_dropout_masks();
+    check_dropout_modes();
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# variants_test.sh - the LoRA variants of issue 14 (LoRA+ so far), end to
+# variants_test.sh - the LoRA variants of issue 14 (LoRA+, LoRA dropout), end to
 # end through the binary: bad values (exit 2, one line naming the option),
 # and with each variant, a fine-tuning run that
 #   - records the variant in summary.json and, for the adapter fields PEFT
@@ -65,6 +65,10 @@ expect_usage_error "--loraplus-ratio: 'nan' is not finite" --loraplus-ratio nan
 expect_usage_error "--loraplus-ratio: 'inf' is not finite" --loraplus-ratio inf
 expect_usage_error "--loraplus-ratio: '16%' is not a number" --loraplus-ratio 16%
 expect_usage_error "--loraplus-ratio: '1e39' is too large for a float" --loraplus-ratio 1e39
+expect_usage_error "--lora-dropout: '1' must be below 1" --lora-dropout 1
+expect_usage_error "--lora-dropout: '-0.2' must be at least 0" --lora-dropout -0.2
+expect_usage_error "--lora-dropout: 'nan' is not finite" --lora-dropout nan
+expect_usage_error "--lora-dropout: '10%' is a percentage; give the fraction (0.1 for 10%)" --lora-dropout 10%
 
 # ---------------------------------------------------------------------------
 # each variant: NAME, its options, what summary.json must then hold, and
@@ -133,6 +137,12 @@ variant loraplus "--loraplus-ratio 16" '"loraplus_ratio": 16' ''
 # PEFT keeps LoRA+ out of the adapter (docs/files.md)
 if grep -q loraplus "$TMP/loraplus/a/adapters/lora_r2/adapter_config.json"; then
     bad "loraplus: adapter_config.json mentions LoRA+, which PEFT does not store"; else ok; fi
+
+variant dropout "--lora-dropout 0.1" '"lora_dropout": 0.1' '"lora_dropout": 0.1'
+# both variants at once
+variant both "--lora-dropout 0.2 --loraplus-ratio 4" '"loraplus_ratio": 4' '"lora_dropout": 0.2'
+# the plain run's adapter says no dropout
+has "$TMP/plain/adapters/lora_r2/adapter_config.json" '"lora_dropout": 0' "plain adapter_config.json"
 
 echo "variants: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

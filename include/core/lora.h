@@ -36,6 +36,14 @@ void lora_forward(float *y, float *h, const float *x, const float *A, const floa
 void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, const float *x,
                    const float *B, float scale, int N, int I, int R, int O, pool *p);
 
+/* Inverted dropout on the LoRA branch's input, as nn.Dropout(p) computes it
+ * in training: xd (N,I) = x * keep * (float)(1 / (1 - p)), keep 1 with
+ * probability 1 - p. keep comes from replay (N*I flags 0 or 1) when it is
+ * not NULL, else from r: keep iff rng_uniform(r) >= p, one draw per
+ * element in row-major order. 0 <= p < 1. */
+void lora_dropout_forward(float *xd, const float *x, double p, const float *replay, rng *r, int N,
+                          int I);
+
 /* W (O,I) += sign * scale * B (O,R) . A (R,I): merge (+1) or unmerge (-1). */
 void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,
                      int R, int O);

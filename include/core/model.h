@@ -22,6 +22,11 @@
  * times Adam's learning rate: the ratio is the tensor table's lr_ratio, so
  * the optimizer stays one loop over spans of the block.
  *
+ * LoRA dropout (PEFT: lora_B(lora_A(dropout(x))) * scaling, in
+ * src/peft/tuners/lora/layer.py, Linear.forward) drops the LoRA branch's
+ * input only, in training only (model_forward_train); evaluation and merge
+ * see no dropout, as nn.Dropout in eval mode.
+ *
  * A LoRA layer may carry a frozen base (W0, b0): an owned copy that receives
  * no gradient. model_merge folds s B A into it so the layer predicts as a
  * plain dense one; model_unmerge takes it out again.
@@ -32,6 +37,7 @@
 #include <stddef.h>
 
 #include "core/optim.h"
+#include "core/rng.h"
 #include "kernels/pool.h"
 #include "status.h"
 
@@ -49,6 +55,7 @@ typedef struct {
     float scale;  /* s, the factor on B A (0 for dense) */
     int has_base; /* LoRA on a frozen base W0 (O,I), b0 (O) */
     double loraplus_ratio; /* LoRA+: lora_B's learning rate over lora_A's, >= 1 (1: plain) */
+    double dropout;        /* LoRA dropout p on the LoRA branch's input, [0, 1) (0: none) */
 } model_spec;
 
 typedef struct {
@@ -67,6 +74,7 @@ typedef struct {
     double alpha; /* as in model_spec */
     float scale;
     double loraplus_ratio; /* as in model_spec */
+    double dropout;        /* as in model_spec */
     /* views into the model's params and grads */
     float *W, *b;   /* dense: (O,I), (O) */
     float *dW, *db;
@@ -91,6 +99,13 @@ typedef struct {
     float *adam_m;  /* (n_params) */
     float *adam_v;  /* (n_params) */
     long step;      /* Adam steps taken */
+    /* LoRA dropout's masks, for model_forward_train: drawn from
+     * dropout_rng (the run seeds it: experiment.h, STREAM_DROPOUT_BASE),
+     * or replayed from dropout_replay, keep flags (0 or 1) consumed in order,
+     * N*I per layer with dropout per step (tests: PyTorch's masks) */
+    rng dropout_rng;
+    const float *dropout_replay;
+    size_t dropout_replay_n, dropout_replay_used;
     int n_tensors;
     param_tensor tensors[MODEL_MAX_TENSORS];
 } model;
@@ -132,10 +147,22 @@ void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
                    int N, pool *p);
 
-/* Accumulate grads from dy (N,O) and the saved h. dy is overwritten
- * (LoRA scales it in place); dh (N,R) is scratch. */
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N,
-                    pool *p);
+/* 1 if some layer of m has LoRA dropout: training needs model_forward_train
+ * and an (N,I) buffer for the dropped input. */
+int model_has_dropout(const model *m);
+
+/* model_forward for a training step: as model_forward, except that a LoRA
+ * layer with dropout draws its masks (see model.dropout_rng) and feeds the
+ * LoRA branch xd (N,I) = dropout(x), which backward needs. xd may be NULL
+ * when no layer has dropout; then this is model_forward. */
+void model_forward_train(model *m, float *y, float *h, float *xd, const float *x,
+                         const float *base_out, int N, pool *p);
+
+/* Accumulate grads from dy (N,O) and the saved h (and xd, the dropped
+ * input that model_forward_train saved, or NULL without dropout). dy is
+ * overwritten (LoRA scales it in place); dh (N,R) is scratch. */
+void model_backward(model *m, float *dy, float *dh, const float *h, const float *xd,
+                    const float *x, int N, pool *p);
 
 /* One Adam step over the whole parameter block. */
 void model_adam_step(model *m, adam_config adam);

@@ -78,6 +78,7 @@
 #define STREAM_HOLDOUT 8u
 #define STREAM_INIT_BASE 1000u
 #define STREAM_SHUFFLE_BASE 2000u
+#define STREAM_DROPOUT_BASE 3000u /* + rank: LoRA dropout's masks */
 
 /* How many held-out rows have their predictions kept for printing. */
 #define EXPERIMENT_PRED_ROWS 3

@@ -57,6 +57,19 @@ void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, c
     matmul_tn_mt(dA, dh, x, R, I, N, 1, p); /* dA (R,I) += dh^T x */
 }
 
+void lora_dropout_forward(float *xd, const float *x, double p, const float *replay, rng *r, int N,
+                          int I)
+{
+    /* torch: noise.bernoulli_(1 - p).div_(1 - p); x * noise. The factor is
+     * the float of 1 / (1 - p), the product a float one. */
+    const float keep_scale = (float)(1.0 / (1.0 - p));
+    const size_t n = (size_t)N * (size_t)I;
+    for (size_t i = 0; i < n; i++) {
+        const int keep = replay != NULL ? replay[i] != 0.0f : rng_uniform(r) >= p;
+        xd[i] = keep ? x[i] * keep_scale : 0.0f;
+    }
+}
+
 void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,
                      int R, int O)
 {

@@ -13,21 +13,21 @@
 
 model_spec model_spec_dense(int in, int out)
 {
-    model_spec s = {LAYER_DENSE, in, out, 0, 0.0, 0.0f, 0, 1.0};
+    model_spec s = {LAYER_DENSE, in, out, 0, 0.0, 0.0f, 0, 1.0, 0.0};
     return s;
 }
 
 model_spec model_spec_lora(int in, int out, int rank, double alpha, float scale, int has_base)
 {
-    model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base, 1.0};
+    model_spec s = {LAYER_LORA, in, out, rank, alpha, scale, has_base, 1.0, 0.0};
     return s;
 }
 
 model_spec model_spec_of(const model *m)
 {
     const layer *L = &m->layers[0];
-    model_spec s = {L->kind,  L->in,    L->out,      L->rank,
-                    L->alpha, L->scale, L->has_base, L->loraplus_ratio};
+    model_spec s = {L->kind,  L->in,    L->out,      L->rank,           L->alpha,
+                    L->scale, L->has_base, L->loraplus_ratio, L->dropout};
     return s;
 }
 
@@ -102,6 +102,9 @@ static ld_status check_spec(const model_spec *s, char *err, size_t errlen)
     if (!(s->loraplus_ratio >= 1.0 && s->loraplus_ratio <= DBL_MAX))
         return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA+ ratio %g (at least 1)",
                        s->loraplus_ratio);
+    if (!(s->dropout >= 0.0 && s->dropout < 1.0) || (s->kind == LAYER_DENSE && s->dropout > 0.0))
+        return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA dropout %g (a LoRA layer's, in [0, 1))",
+                       s->dropout);
     /* every layer may come to hold an (O,I) weight: LoRA's merged base */
     if (ld_mul3_size(&bytes, (size_t)s->out, (size_t)s->in, 4 * sizeof(float)) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "a %d x %d layer does not fit in memory", s->out,
@@ -182,6 +185,7 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
     if (spec->kind == LAYER_LORA && spec->has_base && W0 == NULL)
         return ld_fail(err, errlen, LD_EINPUT, "a LoRA layer on a frozen base needs its weight");
     m->n_layers = 1;
+    rng_seed(&m->dropout_rng, 0, 0); /* a valid stream; a run seeds its own */
     m->in = spec->in;
     m->out = spec->out;
     layer *L = &m->layers[0];
@@ -192,6 +196,7 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
     L->alpha = spec->alpha;
     L->scale = spec->scale;
     L->loraplus_ratio = spec->loraplus_ratio;
+    L->dropout = spec->dropout;
     st = alloc_block(m, spec, err, errlen);
     if (st == LD_OK) {
         point_layer(m, L, 0);
@@ -237,9 +242,10 @@ void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p
         memset(y, 0, (size_t)N * (size_t)L->out * sizeof(float));
 }
 
-/* y (N,O) = L(x); h (N,R) keeps x A^T for backward. */
-static void layer_forward(const layer *L, float *y, float *h, const float *x, const float *base_out,
-                          int N, pool *p)
+/* y (N,O) = L(x); h (N,R) keeps xl A^T for backward, xl the LoRA branch's
+ * input: x, or its dropout xd (training only). */
+static void layer_forward(const layer *L, float *y, float *h, const float *xl, const float *x,
+                          const float *base_out, int N, pool *p)
 {
     if (L->kind == LAYER_DENSE) {
         linear_forward(y, x, L->W, L->b, N, L->in, L->out, p);
@@ -253,29 +259,66 @@ static void layer_forward(const layer *L, float *y, float *h, const float *x, co
         memcpy(y, base_out, (size_t)N * (size_t)L->out * sizeof(float));
     else
         layer_base_forward(L, y, x, N, p); /* zeros without a base */
-    lora_forward(y, h, x, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
+    lora_forward(y, h, xl, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
 }
 
-static void layer_backward(layer *L, float *dy, float *dh, const float *h, const float *x, int N,
-                           pool *p)
+static void layer_backward(layer *L, float *dy, float *dh, const float *h, const float *xl,
+                           const float *x, int N, pool *p)
 {
     if (L->kind == LAYER_DENSE)
         linear_backward(NULL, L->dW, L->db, dy, x, L->W, N, L->in, L->out, p);
     else
-        lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out, p);
+        lora_backward(L->dA, L->dB, dh, dy, h, xl, L->B, L->scale, N, L->in, L->rank, L->out, p);
 }
 
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
                    int N, pool *p)
 {
     for (int l = 0; l < m->n_layers; l++) /* one layer today (model.h) */
-        layer_forward(&m->layers[l], y, h, x, base_out, N, p);
+        layer_forward(&m->layers[l], y, h, x, x, base_out, N, p);
 }
 
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *x, int N, pool *p)
+int model_has_dropout(const model *m)
 {
-    for (int l = m->n_layers - 1; l >= 0; l--)
-        layer_backward(&m->layers[l], dy, dh, h, x, N, p);
+    for (int l = 0; l < m->n_layers; l++)
+        if (m->layers[l].dropout > 0.0)
+            return 1;
+    return 0;
+}
+
+/* The LoRA branch's input of layer L in a training step: x, or x through
+ * dropout into xd with masks from m's replay or stream. */
+static const float *branch_input(model *m, const layer *L, float *xd, const float *x, int N)
+{
+    if (L->kind != LAYER_LORA || !(L->dropout > 0.0) || xd == NULL)
+        return x;
+    const size_t n = (size_t)N * (size_t)L->in;
+    const float *replay = NULL;
+    if (m->dropout_replay != NULL && m->dropout_replay_n - m->dropout_replay_used >= n) {
+        replay = m->dropout_replay + m->dropout_replay_used;
+        m->dropout_replay_used += n;
+    }
+    lora_dropout_forward(xd, x, L->dropout, replay, &m->dropout_rng, N, L->in);
+    return xd;
+}
+
+void model_forward_train(model *m, float *y, float *h, float *xd, const float *x,
+                         const float *base_out, int N, pool *p)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *L = &m->layers[l];
+        layer_forward(L, y, h, branch_input(m, L, xd, x, N), x, base_out, N, p);
+    }
+}
+
+void model_backward(model *m, float *dy, float *dh, const float *h, const float *xd,
+                    const float *x, int N, pool *p)
+{
+    for (int l = m->n_layers - 1; l >= 0; l--) {
+        layer *L = &m->layers[l];
+        const float *xl = L->dropout > 0.0 && xd != NULL ? xd : x;
+        layer_backward(L, dy, dh, h, xl, x, N, p);
+    }
 }
 
 void model_adam_step(model *m, adam_config adam)

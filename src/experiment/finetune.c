@@ -103,6 +103,7 @@ static ld_status build_finetune_model(model *m, const seed_run *sr, int rank, co
     ld_status st = model_init(m, &spec, f->W0, f->b0, err, errlen);
     if (st != LD_OK)
         return st;
+    seed_model_streams(m, sr->seed, rank);
     layer *L = &m->layers[0];
     if (rank == 0) {
         memcpy(L->W, f->W0, O * I * sizeof(float));

@@ -130,6 +130,11 @@ int model_rank(const config *cfg, int i)
     return i == 0 ? 0 : cfg->ranks[i - 1];
 }
 
+void seed_model_streams(model *m, uint64_t seed, int rank)
+{
+    rng_seed(&m->dropout_rng, seed, STREAM_DROPOUT_BASE + (uint64_t)rank);
+}
+
 model_spec run_model_spec(const config *cfg, int rank, int has_base)
 {
     if (rank == 0)
@@ -137,6 +142,7 @@ model_spec run_model_spec(const config *cfg, int rank, int has_base)
     model_spec s = model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
                                    config_scale(cfg, rank), has_base);
     s.loraplus_ratio = cfg->loraplus_ratio;
+    s.dropout = cfg->lora_dropout;
     return s;
 }
 

@@ -56,6 +56,9 @@ int model_rank(const config *cfg, int i);
 /* The spec of the model of `rank` under cfg: dense for 0, else LoRA with
  * cfg's alpha, scale and variants (LoRA+), on a frozen base if has_base. */
 model_spec run_model_spec(const config *cfg, int rank, int has_base);
+/* Seed the random streams m draws from while it trains, under the run's
+ * seed: LoRA dropout's masks (STREAM_DROPOUT_BASE + rank). */
+void seed_model_streams(model *m, uint64_t seed, int rank);
 /* The seed's data from the files: --test-data, or --data's held-out rows
  * drawn from stream STREAM_HOLDOUT. */
 ld_status file_data(const seed_run *sr, dataset *train, dataset *test, char *err, size_t errlen);

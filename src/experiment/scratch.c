@@ -20,6 +20,7 @@ static ld_status build_scratch_model(model *m, const config *cfg, uint64_t seed,
     ld_status st = model_init(m, &spec, NULL, NULL, err, errlen);
     if (st != LD_OK)
         return st;
+    seed_model_streams(m, seed, rank);
     rng r;
     rng_seed(&r, seed, STREAM_INIT_BASE + (uint64_t)rank);
     layer *L = &m->layers[0];

@@ -224,8 +224,10 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
         fputs(",\n  \"use_rslora\": true", fp);
     fputs(",\n  \"target_modules\": [", fp);
     json_write_string(fp, EXPORT_TARGET_MODULE);
-    fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n",
-          fp);
+    /* training only in PEFT too: the adapter predicts without it */
+    fputs("],\n  \"lora_dropout\": ", fp);
+    json_write_number(fp, cfg->lora_dropout);
+    fputs(",\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n", fp);
     return atomic_commit(&af, err, errlen);
 }
 

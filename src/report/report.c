@@ -111,6 +111,8 @@ static void write_config(FILE *fp, const config *cfg)
     fprintf(fp, ",\n    \"rslora\": %s", cfg->rslora ? "true" : "false");
     fprintf(fp, ",\n    \"loraplus_ratio\": ");
     json_write_number(fp, cfg->loraplus_ratio);
+    fprintf(fp, ",\n    \"lora_dropout\": ");
+    json_write_number(fp, cfg->lora_dropout);
     fprintf(fp, ",\n    \"repeats\": %d", cfg->repeats);
     /* Options a run does not use are null: the finetune-only ones in a
      * scratch run, the teacher's with --data, pretraining's with
