@@ -44,6 +44,7 @@ enum {
     OPT_THREADS,
     OPT_LORAPLUS_RATIO,
     OPT_LORA_DROPOUT,
+    OPT_DORA,
     OPT_END /* one past the last long-only option */
 };
 
@@ -73,6 +74,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"loraplus-ratio", required_argument, NULL, OPT_LORAPLUS_RATIO},
     {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
+    {"dora", no_argument, NULL, OPT_DORA},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -132,6 +134,8 @@ void cli_usage(FILE *fp)
     fprintf(fp, "  --noise X          std of the Gaussian noise on every target, 0 or a normal\n"
                 "                     float whose square is one too [%g]\n", ft.noise);
     fprintf(fp, "  --pretrain-epochs N  epochs of pretraining on task 1 [%d]\n", ft.pretrain_epochs);
+    fputs("  --dora             DoRA: LoRA with a trainable magnitude per output on the\n"
+          "                     frozen base (PEFT's use_dora)\n", fp);
     fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
           "                     layer.bias, or weight and bias) instead of pretraining\n", fp);
     fprintf(fp, "  with --experiment finetune, --epochs, --samples, --test-samples and --lr\n"
@@ -465,6 +469,7 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
     case OPT_RSLORA: cfg->rslora = 1; return LD_OK;
     case OPT_LORAPLUS_RATIO: return parse_ratio(name, arg, &cfg->loraplus_ratio, err, errlen);
     case OPT_LORA_DROPOUT: return parse_dropout(name, arg, &cfg->lora_dropout, err, errlen);
+    case OPT_DORA: cfg->dora = 1; return LD_OK;
     case OPT_SAVE_DATA: cfg->save_data = 1; return LD_OK;
     case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; return LD_OK;
     case OPT_OUTPUT_DIR: return parse_path(name, arg, &cfg->output_dir, err, errlen);
@@ -533,6 +538,7 @@ static ld_status apply_experiment(config *cfg, const given_options *given, char 
         {OPT_NOISE, "noise"},
         {OPT_PRETRAIN_EPOCHS, "pretrain-epochs"},
         {OPT_BASE_WEIGHTS, "base-weights"},
+        {OPT_DORA, "dora"}, /* DoRA decomposes a frozen base: scratch has none */
     };
     for (size_t i = 0; i < sizeof ft_only / sizeof ft_only[0]; i++)
         if (was_given(given, ft_only[i].opt))

@@ -54,6 +54,8 @@ void test_cli(void)
     const char *drop[] = {"--lora-dropout", "0.05", NULL};
     CHECK(parse(&c, &a, err, sizeof err, drop) == LD_OK && c.lora_dropout == 0.05,
           "--lora-dropout 0.05: %s", err);
+    const char *dora[] = {"--experiment", "finetune", "--dora", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, dora) == LD_OK && c.dora == 1, "--dora: %s", err);
     const char *drop0[] = {"--lora-dropout", "0", NULL};
     CHECK(parse(&c, &a, err, sizeof err, drop0) == LD_OK && c.lora_dropout == 0.0,
           "--lora-dropout 0: %s", err);
@@ -154,6 +156,9 @@ void test_cli(void)
         {{"--lora-dropout", "10%", NULL}, "--lora-dropout: '10%' is a percentage; give the fraction"},
         {{"--lora-dropout", "0.1x", NULL}, "--lora-dropout: '0.1x' is not a number"},
         {{"--lora-dropout", "1e-50", NULL}, "--lora-dropout: '1e-50' is too small for a float"},
+        /* DoRA decomposes a frozen base: finetune only */
+        {{"--dora", NULL}, "--dora: only used by --experiment finetune"},
+        {{"--dora=1", "--experiment", "finetune", NULL}, "--dora takes no value: '--dora=1'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';

@@ -54,6 +54,7 @@ static const char *const MODEL_CASES[] = {
     /* the LoRA variants (issue 14) */
     "base_loraplus16_r2_10x5", "base_loraplus16_r3_7x3_b5",
     "base_dropout_r2_10x5",    "base_dropout_r3_7x3_b5",
+    "base_dora_r2_10x5",       "base_dora_r3_7x3_b5",       "base_dora_dropout_r2_7x3_b5",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -164,6 +165,7 @@ static int build_model(model *m, const fixture *f, const char *cas)
             spec.loraplus_ratio = lp->data[0];
         if (dp != NULL && dp->data64 != NULL)
             spec.dropout = dp->data64[0];
+        spec.dora = fixture_get(f, "dora") != NULL;
     }
     ld_status st = model_init(m, &spec, base ? bw->data : NULL,
                               base && bb != NULL ? bb->data : NULL, err, sizeof err);
@@ -237,20 +239,21 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
     float *dy = malloc((size_t)cnt * O * sizeof(float));
     float *h = malloc((size_t)cnt * R * sizeof(float));
     float *dh = malloc((size_t)cnt * R * sizeof(float));
-    float *xd = malloc((size_t)cnt * I * sizeof(float)); /* LoRA dropout's input */
+    /* the variants' activations: at most the dropped input and DoRA's u */
+    float *act = malloc((size_t)cnt * (size_t)(I + O) * sizeof(float));
     int *idx = malloc((size_t)cnt * sizeof(int));
     model m;
-    if (xb && yb && yhat && dy && h && dh && xd && idx) {
+    if (xb && yb && yhat && dy && h && dh && act && idx) {
         for (int i = 0; i < cnt; i++)
             idx[i] = order != NULL ? order[i] : i;
         gather_rows(xb, x, idx, cnt, I);
         gather_rows(yb, y, idx, cnt, O);
         if (build_model(&m, f, cas)) {
             const size_t ny = (size_t)cnt * O;
-            model_forward_train(&m, yhat, h, xd, xb, NULL, cnt, NULL);
+            model_forward_train(&m, yhat, h, act, xb, NULL, cnt, NULL);
             mse_backward(dy, yhat, yb, ny, ny);
             model_zero_grad(&m);
-            model_backward(&m, dy, dh, h, xd, xb, cnt, NULL);
+            model_backward(&m, dy, dh, h, act, xb, cnt, NULL);
             compare_grads(&m, f, cas, "layers");
             model_free(&m);
         }
@@ -275,7 +278,7 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
     free(dy);
     free(h);
     free(dh);
-    free(xd);
+    free(act);
     free(idx);
 }
 
@@ -332,9 +335,21 @@ static void run_model_case(const char *cas)
     CHECK(st == LD_OK && losses != NULL, "parity %s: trainer_init: %s", cas, err);
     if (st == LD_OK && losses != NULL) {
         const adam_config adam = fixture_adam(&f);
-        for (int e = 0; e < E; e++)
+        /* DoRA: the magnitude after every epoch (E,O) */
+        const fixture_tensor *tmag = fixture_get(&f, "magnitude");
+        float *mags = tmag != NULL ? malloc((size_t)E * O * sizeof(float)) : NULL;
+        CHECK(tmag == NULL || (mags != NULL && m.layers[0].mag != NULL && tmag->numel == (size_t)E * O),
+              "parity %s: a magnitude (E, O) needs a DoRA model", cas);
+        for (int e = 0; e < E; e++) {
             losses[e] = trainer_epoch(&t, &m, mini ? order + (size_t)e * N : NULL, adam);
+            if (mags != NULL && m.layers[0].mag != NULL)
+                memcpy(mags + (size_t)e * O, m.layers[0].mag, (size_t)O * sizeof(float));
+        }
         compare(cas, "loss per epoch", losses, tloss->data, (size_t)E, LOSS_ATOL, LOSS_RTOL);
+        if (mags != NULL && tmag != NULL && tmag->numel == (size_t)E * O)
+            compare(cas, "DoRA magnitude after every epoch", mags, tmag->data, (size_t)E * O,
+                    PARAM_ATOL, PARAM_RTOL);
+        free(mags);
         for (int k = 0; k < m.n_tensors; k++) {
             const param_tensor *p = &m.tensors[k];
             char name[96], what[96];

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 
+#include "core/linear.h"
 #include "core/lora.h"
 #include "core/model.h"
 #include "core/optim.h"
@@ -192,14 +193,88 @@ static void check_dropout_modes(void)
     trainer_options opt = trainer_defaults();
     float yt[N * 4] = {0};
     CHECK(trainer_init(&t, &d, x, yt, N, 0, &opt, err, sizeof err) == LD_OK, "%s", err);
-    CHECK(t.method == TRAIN_PLAIN && t.xd != NULL, "dropout: method %d, xd %s", t.method,
-          t.xd != NULL ? "set" : "NULL");
+    CHECK(t.method == TRAIN_PLAIN && t.act != NULL, "dropout: method %d, xd %s", t.method,
+          t.act != NULL ? "set" : "NULL");
     trainer_free(&t);
     CHECK(trainer_init(&t, &plain, x, yt, N, 0, &opt, err, sizeof err) == LD_OK, "%s", err);
-    CHECK(t.method != TRAIN_PLAIN && t.xd == NULL, "no dropout: a fast path and no xd");
+    CHECK(t.method != TRAIN_PLAIN && t.act == NULL, "no dropout: a fast path and no xd");
     trainer_free(&t);
     model_free(&d);
     model_free(&plain);
+}
+
+/* ------------------------------------------------------------------------ */
+/* DoRA */
+
+/* The magnitude starts at the row norms of W0 (B = 0); the merged model
+ * W = (mag/n)(W0 + s B A) predicts as the unmerged one, and the unmerge
+ * gives W0 back; LoRA+ covers the magnitude (a 1-d tensor); DoRA needs a
+ * LoRA layer on a base, and trains with the plain step. */
+static void check_dora(void)
+{
+    char err[256] = "";
+    model d;
+    model_spec spec = model_spec_lora(6, 4, 2, 3.0, 1.5f, 0);
+    spec.dora = 1;
+    CHECK(model_init(&d, &spec, NULL, NULL, err, sizeof err) == LD_EINPUT &&
+              strstr(err, "DoRA needs") != NULL,
+          "DoRA without a base: '%s'", err);
+    spec = model_spec_dense(6, 4);
+    spec.dora = 1;
+    CHECK(model_init(&d, &spec, NULL, NULL, err, sizeof err) == LD_EINPUT, "DoRA on dense accepted");
+
+    float w0[24], b0[4];
+    for (int i = 0; i < 24; i++)
+        w0[i] = 0.1f * (float)(i % 7) - 0.3f;
+    for (int i = 0; i < 4; i++)
+        b0[i] = 0.05f * (float)i;
+    spec = model_spec_lora(6, 4, 2, 3.0, 1.5f, 1);
+    spec.dora = 1;
+    spec.loraplus_ratio = 8.0;
+    if (model_init(&d, &spec, w0, b0, err, sizeof err) != LD_OK) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    const param_tensor *mt = model_find(&d, "lora_magnitude_vector.weight");
+    CHECK(mt != NULL && mt->numel == 4 && mt->ndim == 1 && mt->lr_ratio == 8.0 &&
+              d.n_params == 2 * 6 + 4 * 2 + 4 && d.layers[0].mag == d.params + mt->offset,
+          "the magnitude in the table: (O), at LoRA+'s rate, after A and B");
+    model_dora_init(&d); /* B = 0: the norms of W0's rows */
+    int ok = 1;
+    for (int o = 0; o < 4; o++) {
+        double ss = 0.0;
+        for (int i = 0; i < 6; i++)
+            ss += (double)w0[o * 6 + i] * w0[o * 6 + i];
+        ok &= fabs(d.layers[0].mag[o] - sqrt(ss)) <= 1e-6 * sqrt(ss);
+    }
+    CHECK(ok, "DoRA's magnitude does not start at W0's row norms");
+
+    enum { N = 7 };
+    float x[N * 6], y0[N * 4], y1[N * 4], y2[N * 4], h[N * 2];
+    for (int i = 0; i < N * 6; i++)
+        x[i] = 0.3f * (float)(i % 11) - 1.0f;
+    const size_t ny = (size_t)N * 4;
+    model_forward(&d, y0, h, x, NULL, N, NULL);
+    float base[N * 4];
+    linear_forward(base, x, w0, b0, N, 6, 4, NULL);
+    CHECK(same_bits(y0, base, ny), "DoRA at start (B = 0, mag = n) is not the base");
+    for (int i = 0; i < 12; i++)
+        d.params[i] += 0.05f * (float)(i % 5) - 0.1f; /* A and B away from the start */
+    d.layers[0].mag[1] *= 1.3f;
+    model_forward(&d, y1, h, x, NULL, N, NULL);
+    CHECK(model_merge(&d, err, sizeof err) == LD_OK, "%s", err);
+    model_forward(&d, y2, h, x, NULL, N, NULL);
+    check_close("DoRA merged vs unmerged", y2, y1, ny, 1e-6, 1e-5);
+    CHECK(model_unmerge(&d, err, sizeof err) == LD_OK, "%s", err);
+    check_close("DoRA unmerge restores W0", d.layers[0].W0, w0, 24, 1e-6, 1e-5);
+
+    trainer t;
+    float yt[N * 4] = {0};
+    CHECK(trainer_init(&t, &d, x, yt, N, 0, NULL, err, sizeof err) == LD_OK, "%s", err);
+    CHECK(t.method == TRAIN_PLAIN && t.act != NULL, "DoRA: method %d, act %s", t.method,
+          t.act != NULL ? "set" : "NULL");
+    trainer_free(&t);
+    model_free(&d);
 }
 
 void test_variants(void)
@@ -208,4 +283,5 @@ void test_variants(void)
     check_loraplus_step();
     check_dropout_masks();
     check_dropout_modes();
+    check_dora();
 }

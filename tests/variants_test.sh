@@ -1,5 +1,5 @@
 #!/bin/sh
-# variants_test.sh - the LoRA variants of issue 14 (LoRA+, LoRA dropout), end to
+# variants_test.sh - the LoRA variants of issue 14 (LoRA+, LoRA dropout, DoRA), end to
 # end through the binary: bad values (exit 2, one line naming the option),
 # and with each variant, a fine-tuning run that
 #   - records the variant in summary.json and, for the adapter fields PEFT
@@ -69,6 +69,7 @@ expect_usage_error "--lora-dropout: '1' must be below 1" --lora-dropout 1
 expect_usage_error "--lora-dropout: '-0.2' must be at least 0" --lora-dropout -0.2
 expect_usage_error "--lora-dropout: 'nan' is not finite" --lora-dropout nan
 expect_usage_error "--lora-dropout: '10%' is a percentage; give the fraction (0.1 for 10%)" --lora-dropout 10%
+expect_usage_error "--dora: only used by --experiment finetune" --dora
 
 # ---------------------------------------------------------------------------
 # each variant: NAME, its options, what summary.json must then hold, and
@@ -139,8 +140,17 @@ if grep -q loraplus "$TMP/loraplus/a/adapters/lora_r2/adapter_config.json"; then
     bad "loraplus: adapter_config.json mentions LoRA+, which PEFT does not store"; else ok; fi
 
 variant dropout "--lora-dropout 0.1" '"lora_dropout": 0.1' '"lora_dropout": 0.1'
-# both variants at once
-variant both "--lora-dropout 0.2 --loraplus-ratio 4" '"loraplus_ratio": 4' '"lora_dropout": 0.2'
+variant dora "--dora" '"dora": true' '"use_dora": true'
+# the magnitude is in the adapter under PEFT's key (no ".weight"), and in the weights file
+if grep -q '"base_model.model.layer.lora_magnitude_vector":' \
+    "$TMP/dora/a/adapters/lora_r2/adapter_model.safetensors"; then ok; else
+    bad "dora: the adapter lacks base_model.model.layer.lora_magnitude_vector"; fi
+if grep -q '"lora_magnitude_vector.weight":' "$TMP/dora/a/weights/lora_r2.final.safetensors"; then ok; else
+    bad "dora: the weights file lacks lora_magnitude_vector.weight"; fi
+if grep -q use_dora "$TMP/plain/adapters/lora_r2/adapter_config.json"; then
+    bad "plain LoRA's adapter_config.json says use_dora"; else ok; fi
+# all three at once
+variant all "--lora-dropout 0.2 --loraplus-ratio 4 --dora" '"loraplus_ratio": 4' '"lora_dropout": 0.2'
 # the plain run's adapter says no dropout
 has "$TMP/plain/adapters/lora_r2/adapter_config.json" '"lora_dropout": 0' "plain adapter_config.json"
 

@@ -27,6 +27,11 @@
  * input only, in training only (model_forward_train); evaluation and merge
  * see no dropout, as nn.Dropout in eval mode.
  *
+ * DoRA (PEFT's DoraLinearLayer, src/peft/tuners/lora/dora.py) adds a
+ * trainable magnitude lora_magnitude_vector (O) to a LoRA layer on a frozen
+ * base (core/lora.h: dora_forward); the merge folds it in as
+ * W = (mag / n)(W0 + s B A).
+ *
  * A LoRA layer may carry a frozen base (W0, b0): an owned copy that receives
  * no gradient. model_merge folds s B A into it so the layer predicts as a
  * plain dense one; model_unmerge takes it out again.
@@ -44,7 +49,7 @@
 typedef enum { LAYER_DENSE = 0, LAYER_LORA = 1 } layer_kind;
 
 #define MODEL_MAX_LAYERS 1
-#define MODEL_MAX_TENSORS (2 * MODEL_MAX_LAYERS)
+#define MODEL_MAX_TENSORS (3 * MODEL_MAX_LAYERS)
 
 /* What a model will be, before it is allocated. */
 typedef struct {
@@ -56,6 +61,7 @@ typedef struct {
     int has_base; /* LoRA on a frozen base W0 (O,I), b0 (O) */
     double loraplus_ratio; /* LoRA+: lora_B's learning rate over lora_A's, >= 1 (1: plain) */
     double dropout;        /* LoRA dropout p on the LoRA branch's input, [0, 1) (0: none) */
+    int dora;              /* DoRA: a trainable magnitude (O) on the frozen base (has_base) */
 } model_spec;
 
 typedef struct {
@@ -75,6 +81,10 @@ typedef struct {
     float scale;
     double loraplus_ratio; /* as in model_spec */
     double dropout;        /* as in model_spec */
+    int dora;              /* as in model_spec */
+    float *mag, *dmag;     /* DoRA: lora_magnitude_vector (O), a view into the block */
+    float *norm;           /* DoRA (owned): (O) row norms of W0 + s B A of the last
+                            * forward, or of the merge while merged */
     /* views into the model's params and grads */
     float *W, *b;   /* dense: (O,I), (O) */
     float *dW, *db;
@@ -147,22 +157,31 @@ void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p
 void model_forward(const model *m, float *y, float *h, const float *x, const float *base_out,
                    int N, pool *p);
 
-/* 1 if some layer of m has LoRA dropout: training needs model_forward_train
- * and an (N,I) buffer for the dropped input. */
+/* 1 if some layer of m has LoRA dropout. */
 int model_has_dropout(const model *m);
+
+/* *n = floats of the variants' activations that a training step of N rows
+ * saves for backward (0 for plain LoRA): with dropout the dropped input xd
+ * (N,I), with DoRA u = bw + s h B^T (N,O), in that order. -1 on overflow. */
+int model_act_floats(const model_spec *spec, int N, size_t *n);
 
 /* model_forward for a training step: as model_forward, except that a LoRA
  * layer with dropout draws its masks (see model.dropout_rng) and feeds the
- * LoRA branch xd (N,I) = dropout(x), which backward needs. xd may be NULL
- * when no layer has dropout; then this is model_forward. */
-void model_forward_train(model *m, float *y, float *h, float *xd, const float *x,
+ * LoRA branch xd = dropout(x), and that the variants' activations go to act
+ * (model_act_floats), which backward needs. act may be NULL when there are
+ * none; then this is model_forward. */
+void model_forward_train(model *m, float *y, float *h, float *act, const float *x,
                          const float *base_out, int N, pool *p);
 
-/* Accumulate grads from dy (N,O) and the saved h (and xd, the dropped
- * input that model_forward_train saved, or NULL without dropout). dy is
- * overwritten (LoRA scales it in place); dh (N,R) is scratch. */
-void model_backward(model *m, float *dy, float *dh, const float *h, const float *xd,
+/* Accumulate grads from dy (N,O) and the saved h (and act, what
+ * model_forward_train saved, or NULL). dy is overwritten (LoRA scales it
+ * in place); dh (N,R) is scratch. */
+void model_backward(model *m, float *dy, float *dh, const float *h, const float *act,
                     const float *x, int N, pool *p);
+
+/* DoRA: set every DoRA layer's magnitude to the row norms of W0 + s B A,
+ * as PEFT's DoraLinearLayer.update_layer does when the adapter is made. */
+void model_dora_init(model *m);
 
 /* One Adam step over the whole parameter block. */
 void model_adam_step(model *m, adam_config adam);

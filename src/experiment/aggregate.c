@@ -215,8 +215,7 @@ int result_bytes(const config *cfg, size_t *bytes)
     if (cfg->save_weights) {
         for (size_t i = 0; i < M; i++) {
             const int r = model_rank(cfg, (int)i);
-            const model_spec spec = r == 0 ? model_spec_dense(cfg->in, cfg->out)
-                                           : model_spec_lora(cfg->in, cfg->out, r, 0.0f, 0.0f, 0);
+            const model_spec spec = run_model_spec(cfg, r, cfg->experiment == EXPERIMENT_FINETUNE);
             add3(bytes, 2, model_spec_params(&spec), F, &bad);
         }
         add3(bytes, O, I + 1, F, &bad);

@@ -31,7 +31,7 @@ static void describe_models(experiment_result *res, const config *cfg)
             snprintf(mr->name, sizeof mr->name, "lora_r%d", r);
             mr->alpha = config_alpha(cfg, r);
             mr->scale = config_scale(cfg, r);
-            spec = model_spec_lora(cfg->in, cfg->out, r, mr->alpha, mr->scale, 0);
+            spec = run_model_spec(cfg, r, cfg->experiment == EXPERIMENT_FINETUNE); /* DoRA's magnitude too */
         }
         mr->trainable = model_spec_params(&spec);
         mr->optimizer_bytes = model_spec_adam_bytes(&spec);

@@ -112,6 +112,7 @@ static ld_status build_finetune_model(model *m, const seed_run *sr, int rank, co
         rng r;
         rng_seed(&r, sr->seed, STREAM_INIT_BASE + (uint64_t)rank);
         lora_init_peft(L->A, L->B, cfg->in, rank, cfg->out, &r);
+        model_dora_init(m); /* --dora: the magnitude from W0 + s B A */
     }
     return LD_OK;
 }

@@ -143,6 +143,7 @@ model_spec run_model_spec(const config *cfg, int rank, int has_base)
                                    config_scale(cfg, rank), has_base);
     s.loraplus_ratio = cfg->loraplus_ratio;
     s.dropout = cfg->lora_dropout;
+    s.dora = cfg->dora && has_base;
     return s;
 }
 

@@ -222,6 +222,9 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
     json_write_number(fp, mr->alpha);
     if (cfg->rslora)
         fputs(",\n  \"use_rslora\": true", fp);
+    /* like use_rslora, only when true: PEFT 0.9 brought use_dora */
+    if (cfg->dora)
+        fputs(",\n  \"use_dora\": true", fp);
     fputs(",\n  \"target_modules\": [", fp);
     json_write_string(fp, EXPORT_TARGET_MODULE);
     /* training only in PEFT too: the adapter predicts without it */
@@ -235,12 +238,14 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
 static ld_status write_adapter(const char *dir, const config *cfg, const model_result *mr,
                                char *err, size_t errlen)
 {
-    const param_tensor *a = NULL, *b = NULL;
+    const param_tensor *a = NULL, *b = NULL, *mag = NULL;
     for (int i = 0; i < mr->n_tensors; i++) {
         if (strcmp(mr->tensors[i].name, "lora_A.weight") == 0)
             a = &mr->tensors[i];
         else if (strcmp(mr->tensors[i].name, "lora_B.weight") == 0)
             b = &mr->tensors[i];
+        else if (strcmp(mr->tensors[i].name, "lora_magnitude_vector.weight") == 0)
+            mag = &mr->tensors[i];
     }
     if (a == NULL || b == NULL)
         return ld_fail(err, errlen, LD_ESTATE, "%s has no lora_A/lora_B to save", mr->name);
@@ -249,19 +254,28 @@ static ld_status write_adapter(const char *dir, const config *cfg, const model_r
     ld_status st = make_sub(dir, sub, err, errlen);
     if (st != LD_OK)
         return st;
-    const st_f32_tensor t[2] = {
+    /* DoRA's magnitude under the key PEFT saves it with: the module's
+     * lora_magnitude_vector.default.weight loses the adapter name and, since
+     * the DoRA refactor, the ".weight" too, so that the checkpoint format
+     * stayed that of the older ParameterDict (LoraModel._get_adapter_state_dict
+     * in src/peft/tuners/lora/model.py) */
+    st_f32_tensor t[3] = {
         tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_A.weight", a->shape[0], a->shape[1],
                mr->final_params + a->offset),
         tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_B.weight", b->shape[0], b->shape[1],
                mr->final_params + b->offset),
+        tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_magnitude_vector", 0, 0, NULL),
     };
+    if (mag != NULL)
+        t[2] = tensor("base_model.model." EXPORT_TARGET_MODULE ".lora_magnitude_vector",
+                      mag->shape[0], 0, mr->final_params + mag->offset);
     const st_kv meta[] = {{"format", "pt"}};
     char *st_path = join(dir, sub, "adapter_model.safetensors");
     char *cfg_path = join(dir, sub, "adapter_config.json");
     if (st_path == NULL || cfg_path == NULL)
         st = ld_fail(err, errlen, LD_ENOMEM, "out of memory");
     if (st == LD_OK)
-        st = st_write_f32(st_path, t, 2, meta, 1, err, errlen);
+        st = st_write_f32(st_path, t, mag != NULL ? 3 : 2, meta, 1, err, errlen);
     if (st == LD_OK)
         st = write_adapter_config(cfg_path, cfg, mr, err, errlen);
     free(st_path);

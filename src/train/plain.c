@@ -21,16 +21,17 @@ double plain_step(trainer *t, model *m, const batch_ctx *b, adam_config adam)
     const int NB = b->cnt, O = m->out;
     /* forward: yhat (NB,O); a LoRA layer keeps h = x A^T (NB,R) for backward,
      * and starts from the frozen base's cached output when there is one;
-     * with LoRA dropout, its branch sees xd = dropout(x) (NB,I). The
+     * with LoRA dropout, its branch sees dropout(x), and the variants save
+     * what their backward needs in t->act. The
      * matrix products split their rows across the trainer's threads (the
      * same bits for any count) */
-    model_forward_train(m, t->yhat, t->h, t->xd, b->x, b->base, NB, t->pool);
+    model_forward_train(m, t->yhat, t->h, t->act, b->x, b->base, NB, t->pool);
     /* MSE: each row's squared error, and dy = 2 (yhat - y) / (NB O) */
     mse_rows(t->row_sq, t->dy, t->yhat, NULL, b->y, b->g, NB, O);
     const double loss = sum_rows(t->row_sq, NB) / ((double)NB * (double)O);
     /* backward: gradients accumulate, so clear them first */
     model_zero_grad(m);
-    model_backward(m, t->dy, t->dh, t->h, t->xd, b->x, NB, t->pool);
+    model_backward(m, t->dy, t->dh, t->h, t->act, b->x, NB, t->pool);
     train_adam(t, m, adam);
     return loss;
 }

@@ -37,6 +37,8 @@ static train_method choose_method(const model_spec *spec, int n, int batch,
         return TRAIN_PLAIN; /* the reference, when asked for */
     if (spec->dropout > 0.0)
         return TRAIN_PLAIN; /* LoRA dropout: the fast paths draw no masks */
+    if (spec->dora)
+        return TRAIN_PLAIN; /* DoRA: the fast paths know no magnitude */
     if (spec->kind == LAYER_DENSE)
         /* O I^2 per epoch instead of 2 N I O, worth it while I <= N */
         return full_batch && spec->in <= n ? TRAIN_CLOSED_FORM : TRAIN_PLAIN;
@@ -69,8 +71,7 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
     bad |= ld_mul_size(&f[TBUF_YHAT], P, O);
     bad |= ld_mul_size(&f[TBUF_H], NB, R);
     bad |= ld_mul_size(&f[TBUF_DH], NB, R);
-    if (spec->dropout > 0.0)
-        bad |= ld_mul_size(&f[TBUF_XD], NB, I);
+    bad |= model_act_floats(spec, (int)NB, &f[TBUF_ACT]);
     bad |= ld_mul_size(&f[TBUF_BT], R, O + 16);
     if (method != TRAIN_CLOSED_FORM)
         bad |= ld_mul_size(&f[TBUF_DY], NB, O);
@@ -125,7 +126,7 @@ static void point_buffers(trainer *t, const trainer_sizes *sz)
     float **slot[TBUF_COUNT] = {
         [TBUF_XB] = &t->xb,       [TBUF_YB] = &t->yb,     [TBUF_BASE_ALL] = &t->base_all,
         [TBUF_BASE_ROWS] = &t->base_rows, [TBUF_YHAT] = &t->yhat, [TBUF_DY] = &t->dy,
-        [TBUF_H] = &t->h,         [TBUF_DH] = &t->dh,     [TBUF_XD] = &t->xd,
+        [TBUF_H] = &t->h,         [TBUF_DH] = &t->dh,     [TBUF_ACT] = &t->act,
         [TBUF_BT] = &t->bt,
         [TBUF_GRAM] = &t->gram,   [TBUF_CROSS] = &t->cross, [TBUF_WG] = &t->wg,
         [TBUF_NX] = &t->nx,       [TBUF_NXR] = &t->nxr,   [TBUF_NY] = &t->ny,
