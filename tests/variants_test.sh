@@ -8,7 +8,7 @@
 #     not the dense model's,
 #   - gives the same losses.csv again from its own --save-data files and
 #     base.safetensors (--data, --test-data, --base-weights),
-#   - runs with --repeats, where the first seed's curve is a run of its own,
+#   - runs with --repeats (two seeds recorded, their mean not one seed's curve),
 #   - stops on SIGINT with exit 130 and whole files,
 #   - reports a divergence (--lr 1e20 on a sane base) as a result, exit 0.
 #
@@ -102,7 +102,7 @@ variant() {
     if cmp -s "$d/a/losses.csv" "$d/b/losses.csv"; then ok; else
         bad "$name: --data/--base-weights run differs from the run that saved them"; fi
 
-    # --repeats: seed 42's curve is the first seed's; the std file is real
+    # --repeats: both seeds recorded, the mean is not seed 42's curve alone
     # shellcheck disable=SC2086
     run $FT $opts --repeats 2 --output-dir "$d/r"
     has "$d/r/summary.json" '"seeds": [42, 43]' "$name --repeats"
