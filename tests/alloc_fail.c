@@ -316,7 +316,8 @@ static ld_status op_network_finetune(const char *dir, char *err, size_t errlen)
 }
 
 /* Reads what op_finetune wrote in the same directory: data from CSV, the
- * base from safetensors. */
+ * base from safetensors; with the LoRA variants on, so that their
+ * allocations (DoRA's norms, the saved activations) fail in turn too. */
 static char files_dir[512];
 
 /* The same with --init pissa: the SVD's work space, the residual kept for
@@ -338,6 +339,7 @@ static ld_status op_from_files(const char *dir, char *err, size_t errlen)
     snprintf(base, sizeof base, "%s/base.safetensors", files_dir);
     const char *const args[] = {"--experiment", "finetune", "--data", data, "--test-data", test,
                                 "--base-weights", base, "--epochs", "2", "--ranks", "1",
+                                "--dora", "--lora-dropout", "0.1", "--loraplus-ratio", "4",
                                 "--quiet"};
     return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
 }

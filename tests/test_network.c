@@ -151,7 +151,7 @@ static void check_grads(const char *label, model *m, const float *x, const float
     model_zero_grad(m);
     model_forward(m, yhat, acts, x, NULL, N, NULL);
     mse_backward(dy, yhat, y, (size_t)N * O, (size_t)N * O);
-    model_backward(m, dy, scratch, acts, x, N, NULL);
+    model_backward(m, dy, scratch, acts, NULL, x, N, NULL);
     const float step = 1e-3f;
     for (size_t i = 0; i < m->n_params; i++) {
         const float keep = m->params[i];
@@ -264,7 +264,7 @@ static void test_merge_and_epoch(void)
         const float want = mse_forward(yu, y, (size_t)N * O);
         mse_backward(dy, yu, y, (size_t)N * O, (size_t)N * O);
         model_zero_grad(&ref);
-        model_backward(&ref, dy, scratch, acts, x, N, NULL);
+        model_backward(&ref, dy, scratch, acts, NULL, x, N, NULL);
         model_adam_step(&ref, adam);
         CHECK(fabsf(loss - want) <= 1e-6f * fabsf(want), "epoch loss %g, step %g",
               (double)loss, (double)want);

@@ -38,12 +38,23 @@ typedef struct {
     int epochs;
     float noise;          /* < 0: random targets; else targets from a random
                            * linear map plus this much noise */
+    double loraplus;      /* LoRA+ ratio; 0: none (1) */
 } setup;
 
 typedef struct {
     float *x, *y;
     model m;
 } problem;
+
+/* A LoRA model of setup s, with its LoRA+ ratio. */
+static void make_lora(model *m, const setup *s, double alpha, float scale, const float *w0,
+                      const float *b0)
+{
+    char err[128];
+    model_spec spec = model_spec_lora(s->in, s->out, s->rank, alpha, scale, w0 != NULL);
+    spec.loraplus_ratio = s->loraplus > 0.0 ? s->loraplus : 1.0;
+    CHECK(model_init(m, &spec, w0, b0, err, sizeof err) == LD_OK, "model_init: %s", err);
+}
 
 static void problem_make(problem *p, const setup *s, uint64_t seed)
 {
@@ -67,9 +78,9 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         free(w);
         free(b);
     }
-    char err[128];
     rng_seed(&r, seed, 1000);
     if (s->rank == 0) {
+        char err[128];
         test_model_dense(&p->m, s->in, s->out, err, sizeof err);
         linear_init(p->m.layers[0].W, p->m.layers[0].b, s->in, s->out, &r);
     } else if (s->base) {
@@ -78,7 +89,7 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         linear_init(w0, b0, s->in, s->out, &r);
         /* scales that are not powers of two, so that the order of the
          * scaling multiplies shows */
-        test_model_lora(&p->m, s->in, s->out, s->rank, 1.5f * (float)s->rank, 1.5f, w0, b0, err, sizeof err);
+        make_lora(&p->m, s, 1.5f * (float)s->rank, 1.5f, w0, b0);
         lora_init_peft(p->m.layers[0].A, p->m.layers[0].B, s->in, s->rank, s->out, &r);
         /* a nonzero B, so that dA is not zero at step 0 */
         for (size_t i = 0; i < (size_t)s->out * s->rank; i++)
@@ -86,8 +97,7 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         free(w0);
         free(b0);
     } else {
-        test_model_lora(&p->m, s->in, s->out, s->rank, 0.7f * (float)s->rank, 0.7f, NULL, NULL, err,
-                        sizeof err);
+        make_lora(&p->m, s, 0.7f * (float)s->rank, 0.7f, NULL, NULL);
         lora_init_scratch(p->m.layers[0].A, p->m.layers[0].B, s->in, s->rank, s->out, &r);
     }
 }
@@ -129,7 +139,7 @@ static float ref_epoch(model *m, const float *x, const float *y, int n, const in
         loss += mse_forward(yhat, yb, ny);
         mse_backward(dy, yhat, yb, ny, ny);
         model_zero_grad(m);
-        model_backward(m, dy, dh, h, xb, cnt, NULL);
+        model_backward(m, dy, dh, h, NULL, xb, cnt, NULL);
         model_adam_step(m, adam);
         batches++;
     }
@@ -210,9 +220,9 @@ static run_out train_run(const setup *s, int threads, int fast_paths)
 
 static void setup_name(char *buf, size_t len, const setup *s)
 {
-    snprintf(buf, len, "%s r=%d N=%d %d->%d batch=%d noise=%g",
+    snprintf(buf, len, "%s r=%d N=%d %d->%d batch=%d noise=%g loraplus=%g",
              s->rank == 0 ? "dense" : (s->base ? "lora-ft" : "lora"), s->rank, s->n, s->in, s->out,
-             s->batch, (double)s->noise);
+             s->batch, (double)s->noise, s->loraplus);
 }
 
 /* The trainer's plain step against the loop written out here: the same
@@ -234,11 +244,11 @@ static void check_plain(const setup *s, const char *name, const run_out *pl)
 static void check_closed_form(void)
 {
     const setup setups[] = {
-        {100, 10, 5, 0, 0, 0, 100, -1.0f},   /* the default experiment's dense model */
-        {37, 13, 7, 0, 0, 0, 60, -1.0f},     /* odd shapes */
-        {300, 64, 33, 0, 0, 0, 40, -1.0f},
-        {64, 64, 3, 0, 0, 0, 40, -1.0f},     /* I = N */
-        {200, 17, 9, 0, 0, 0, 200, 0.01f},   /* a near-exact fit: the loss falls 4 decades */
+        {100, 10, 5, 0, 0, 0, 100, -1.0f, 0},   /* the default experiment's dense model */
+        {37, 13, 7, 0, 0, 0, 60, -1.0f, 0},     /* odd shapes */
+        {300, 64, 33, 0, 0, 0, 40, -1.0f, 0},
+        {64, 64, 3, 0, 0, 0, 40, -1.0f, 0},     /* I = N */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0},   /* a near-exact fit: the loss falls 4 decades */
     };
     for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
         const setup *s = &setups[i];
@@ -273,20 +283,26 @@ static void check_lora_fused(void)
         setup s;
         train_method method;
     } cases[] = {
-        {{100, 10, 5, 3, 0, 0, 50, -1.0f}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
-        {{37, 13, 7, 2, 0, 0, 30, -1.0f}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
-        {{48, 10, 5, 4, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* whole blocks only */
-        {{50, 16, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_NARROW},  /* every limit reached */
-        {{50, 17, 8, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},   /* and one past each */
-        {{50, 16, 9, 8, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
-        {{50, 16, 8, 9, 0, 0, 20, -1.0f}, TRAIN_LORA_FUSED},
-        {{100, 10, 5, 2, 1, 0, 30, -1.0f}, TRAIN_LORA_NARROW}, /* on a frozen base */
-        {{500, 10, 5, 2, 1, 0, 5, -1.0f}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
-        {{100, 10, 5, 4, 1, 36, 8, -1.0f}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
-        {{1, 3, 2, 1, 0, 0, 10, -1.0f}, TRAIN_LORA_NARROW},    /* one sample */
-        {{300, 64, 33, 5, 1, 0, 20, -1.0f}, TRAIN_LORA_FUSED}, /* on a frozen base */
-        {{300, 40, 70, 9, 1, 64, 6, -1.0f}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
-        {{260, 33, 40, 1, 0, 100, 6, -1.0f}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 3, 0, 0, 50, -1.0f, 0}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
+        {{37, 13, 7, 2, 0, 0, 30, -1.0f, 0}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
+        {{48, 10, 5, 4, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_NARROW},  /* whole blocks only */
+        {{50, 16, 8, 8, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_NARROW},  /* every limit reached */
+        {{50, 17, 8, 8, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_FUSED},   /* and one past each */
+        {{50, 16, 9, 8, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{50, 16, 8, 9, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f, 0}, TRAIN_LORA_NARROW}, /* on a frozen base */
+        {{500, 10, 5, 2, 1, 0, 5, -1.0f, 0}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f, 0}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
+        {{1, 3, 2, 1, 0, 0, 10, -1.0f, 0}, TRAIN_LORA_NARROW},    /* one sample */
+        {{300, 64, 33, 5, 1, 0, 20, -1.0f, 0}, TRAIN_LORA_FUSED}, /* on a frozen base */
+        {{300, 40, 70, 9, 1, 64, 6, -1.0f, 0}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
+        {{260, 33, 40, 1, 0, 100, 6, -1.0f, 0}, TRAIN_LORA_FUSED},
+        /* LoRA+: B at 16 lr. Every path ends in train_adam, whose
+         * model_adam_span gives each tensor its own rate */
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f, 16.0}, TRAIN_LORA_NARROW},
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f, 16.0}, TRAIN_LORA_NARROW},
+        {{300, 64, 33, 5, 1, 0, 20, -1.0f, 16.0}, TRAIN_LORA_FUSED},
+        {{300, 40, 70, 9, 0, 64, 6, -1.0f, 4.0}, TRAIN_LORA_FUSED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const setup *s = &cases[i].s;
@@ -319,13 +335,16 @@ static void check_lora_fused(void)
 static void check_thread_identity(void)
 {
     const setup setups[] = {
-        {300, 64, 33, 0, 0, 0, 8, -1.0f},   /* closed form */
-        {300, 64, 33, 0, 0, 50, 4, -1.0f},  /* dense forward-backward, mini-batches */
-        {700, 64, 33, 4, 0, 0, 6, -1.0f},   /* fused LoRA, several row blocks */
-        {100, 10, 5, 3, 0, 0, 30, -1.0f},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
-        {100, 10, 5, 2, 1, 36, 8, -1.0f},   /* the same on a base, mini-batches */
-        {700, 64, 40, 9, 1, 250, 4, -1.0f}, /* fused LoRA on a base, mini-batches */
-        {200, 17, 9, 0, 0, 0, 200, 0.01f},  /* closed form with fallbacks */
+        {300, 64, 33, 0, 0, 0, 8, -1.0f, 0},   /* closed form */
+        {300, 64, 33, 0, 0, 50, 4, -1.0f, 0},  /* dense forward-backward, mini-batches */
+        {700, 64, 33, 4, 0, 0, 6, -1.0f, 0},   /* fused LoRA, several row blocks */
+        {100, 10, 5, 3, 0, 0, 30, -1.0f, 0},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
+        {100, 10, 5, 2, 1, 36, 8, -1.0f, 0},   /* the same on a base, mini-batches */
+        {700, 64, 40, 9, 1, 250, 4, -1.0f, 0}, /* fused LoRA on a base, mini-batches */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0},  /* closed form with fallbacks */
+        /* LoRA+ past train.c's ADAM_PARALLEL_MIN (65536 parameters): Adam
+         * in shares of the block, each share cut at the tensors' rates */
+        {64, 2000, 1500, 19, 1, 0, 3, -1.0f, 16.0},
     };
     for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
         const setup *s = &setups[i];
