@@ -1,5 +1,6 @@
 /* test_network.c - networks: activations, the size table, gradients through
- * every layer, merge, and the trainer's choice of the plain step.
+ * every layer, merge, the trainer's choice of the plain step, LoRA+ on every
+ * layer, and dropout and DoRA refused for networks.
  *
  * Dimension key: N samples, I in, H hidden widths, O out, R rank.
  *
@@ -278,6 +279,120 @@ static void test_merge_and_epoch(void)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* LoRA+ on every layer */
+
+/* One trainer epoch (one full-batch step, 2 threads) of a LoRA network
+ * whose parameters start at p0, with LoRA+ ratio `ratio` at learning rate
+ * lr; its parameters after the step in out (m->n_params floats). */
+static int loraplus_step(float *out, const float *p0, int base, const float *w0, const float *b0,
+                         double ratio, double lr, const float *x, const float *y)
+{
+    char err[256] = "";
+    model_spec spec = model_spec_network(model_spec_lora(I, O, 2, 3.0, 1.5f, base), 2, hidden,
+                                         ACT_TANH);
+    spec.loraplus_ratio = ratio;
+    model m;
+    trainer t;
+    const trainer_options opt = {2, 1};
+    int ok = model_init(&m, &spec, base ? w0 : NULL, base ? b0 : NULL, err, sizeof err) == LD_OK;
+    CHECK(ok, "LoRA+ network: %s", err);
+    if (!ok)
+        return 0;
+    memcpy(m.params, p0, m.n_params * sizeof(float));
+    ok = trainer_init(&t, &m, x, y, N, 0, &opt, err, sizeof err) == LD_OK;
+    CHECK(ok, "LoRA+ network: %s", err);
+    if (ok) {
+        (void)trainer_epoch(&t, &m, NULL, adam_defaults(lr));
+        memcpy(out, m.params, m.n_params * sizeof(float));
+        trainer_free(&t);
+    }
+    model_free(&m);
+    return ok;
+}
+
+/* LoRA+ with --hidden: one step with ratio 16 at lr must move every
+ * layer's lora_A as plain LoRA at lr does, and every layer's lora_B (and a
+ * scratch network's bias, 1-d: PEFT's group B) as plain LoRA at 16 lr,
+ * bit for bit. */
+static void test_loraplus_network(void)
+{
+    rng r;
+    rng_seed(&r, 31, 4);
+    float x[N * I], y[N * O], w0[5 * 7 + 3 * 5 + 4 * 3], b0[5 + 3 + 4];
+    rng_fill_normal(&r, x, (size_t)N * I);
+    rng_fill_normal(&r, y, (size_t)N * O);
+    rng_fill_normal(&r, w0, sizeof w0 / sizeof w0[0]);
+    rng_fill_normal(&r, b0, sizeof b0 / sizeof b0[0]);
+    const double lr = 0.01, ratio = 16.0;
+    char err[256] = "";
+    for (int base = 0; base < 2; base++) {
+        model m; /* the layout, and the shared start */
+        model_spec spec = model_spec_network(model_spec_lora(I, O, 2, 3.0, 1.5f, base), 2, hidden,
+                                             ACT_TANH);
+        spec.loraplus_ratio = ratio;
+        if (model_init(&m, &spec, base ? w0 : NULL, base ? b0 : NULL, err, sizeof err) != LD_OK) {
+            CHECK(0, "LoRA+ network: %s", err);
+            continue;
+        }
+        for (size_t i = 0; i < m.n_params; i++)
+            m.params[i] = 0.5f * (float)rng_normal(&r); /* B != 0: every tensor has a gradient */
+        const size_t n = m.n_params;
+        float *plus = malloc(n * sizeof(float)), *at_lr = malloc(n * sizeof(float));
+        float *at_rlr = malloc(n * sizeof(float));
+        if (plus != NULL && at_lr != NULL && at_rlr != NULL &&
+            loraplus_step(plus, m.params, base, w0, b0, ratio, lr, x, y) &&
+            loraplus_step(at_lr, m.params, base, w0, b0, 1.0, lr, x, y) &&
+            loraplus_step(at_rlr, m.params, base, w0, b0, 1.0, lr * ratio, x, y)) {
+            int n_b = 0;
+            for (int k = 0; k < m.n_tensors; k++) {
+                const param_tensor *p = &m.tensors[k];
+                const int group_a = strstr(p->name, "lora_A") != NULL;
+                const float *want = group_a ? at_lr : at_rlr, *other = group_a ? at_rlr : at_lr;
+                n_b += !group_a;
+                CHECK(same_bits(plus + p->offset, want + p->offset, p->numel),
+                      "LoRA+ %s network: %s must step as plain LoRA at %s lr",
+                      base ? "on base" : "scratch", p->name, group_a ? "1x" : "16x");
+                CHECK(!same_bits(plus + p->offset, other + p->offset, p->numel),
+                      "LoRA+ %s network: %s stepped as at both rates (the check cannot tell)",
+                      base ? "on base" : "scratch", p->name);
+            }
+            CHECK(n_b == (base ? 3 : 6), "LoRA+ network: %d tensors at the ratio", n_b);
+        } else {
+            CHECK(0, "LoRA+ network: out of memory or setup failed");
+        }
+        free(plus);
+        free(at_lr);
+        free(at_rlr);
+        model_free(&m);
+    }
+}
+
+/* Dropout and DoRA keep one layer's state (model.h): a network with either
+ * is refused by the library too, not only by the command line. */
+static void test_variants_refused(void)
+{
+    float w0[5 * 7 + 3 * 5 + 4 * 3] = {0};
+    char err[256] = "";
+    for (int v = 0; v < 2; v++) {
+        model_spec spec = model_spec_network(model_spec_lora(I, O, 2, 3.0, 1.5f, 1), 2, hidden,
+                                             ACT_RELU);
+        if (v == 0)
+            spec.dropout = 0.1;
+        else
+            spec.dora = 1;
+        model m;
+        const ld_status st = model_init(&m, &spec, w0, NULL, err, sizeof err);
+        CHECK(st == LD_EINPUT && strstr(err, "not a network") != NULL,
+              "a network with %s: status %d, '%s'", v == 0 ? "dropout" : "DoRA", (int)st, err);
+        if (st == LD_OK)
+            model_free(&m);
+        spec.n_hidden = 0; /* the same layer alone is fine */
+        CHECK(model_init(&m, &spec, w0, NULL, err, sizeof err) == LD_OK, "one layer: %s", err);
+        model_free(&m);
+    }
+}
+
 /* The memory estimate holds the network, not the one layer of --in, --out. */
 static void test_memory(void)
 {
@@ -305,5 +420,7 @@ void test_network(void)
     test_sizes();
     test_gradients();
     test_merge_and_epoch();
+    test_loraplus_network();
+    test_variants_refused();
     test_memory();
 }
