@@ -666,13 +666,6 @@ static ld_status check_file_options(const config *cfg, const given_options *give
                        "--activation: needs --hidden (one layer has no activation)");
     if (cfg->n_hidden > 0 && cfg->base_weights != NULL)
         return ld_fail(err, errlen, LD_EINPUT, "--base-weights: not implemented with --hidden yet");
-    /* LoRA+ is per tensor and works on every layer; dropout and DoRA keep
-     * one layer's saved state (core/model.h) */
-    if (cfg->n_hidden > 0 && cfg->lora_dropout > 0.0)
-        return ld_fail(err, errlen, LD_EINPUT,
-                       "--lora-dropout: not implemented with --hidden yet (one layer only)");
-    if (cfg->n_hidden > 0 && cfg->dora)
-        return ld_fail(err, errlen, LD_EINPUT, "--dora: not implemented with --hidden yet (one layer only)");
     if (cfg->base_weights != NULL && was_given(given, OPT_PRETRAIN_EPOCHS))
         return ld_fail(err, errlen, LD_EINPUT,
                        "--pretrain-epochs: not used with --base-weights (nothing is pretrained)");

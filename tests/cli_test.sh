@@ -234,11 +234,7 @@ expect_usage_error "--activation: needs --hidden" --activation relu
 expect_usage_error "--ranks: rank 4 does not fit layer 1 (8 -> 3, from the command line): at most 3" --hidden 8,3 --ranks 4
 expect_usage_error "--ranks: rank 3 does not fit layer 0 (2 -> 8" --in 2 --hidden 8 --ranks 3
 expect_usage_error "--base-weights: not implemented with --hidden yet" --hidden 8 --experiment finetune --base-weights x.safetensors
-# LoRA dropout and DoRA keep one layer's state: refused with --hidden, in
-# either order, and DoRA in a finetune run (scratch refuses it anyway)
-expect_usage_error "--lora-dropout: not implemented with --hidden yet" --hidden 8 --lora-dropout 0.1
-expect_usage_error "--lora-dropout: not implemented with --hidden yet" --lora-dropout 0.1 --hidden 8 --experiment finetune
-expect_usage_error "--dora: not implemented with --hidden yet" --experiment finetune --dora --hidden 8
+expect_usage_error "--dora: only used by --experiment finetune" --hidden 8 --dora
 expect_usage_error "--delta-rank: 5 does not fit layer 1 (8 -> 4, from the command line): at most 4" --hidden 8,4 --experiment finetune --delta-rank 5 --ranks 1
 
 # bytes [OFF, OFF+LEN) of the data of safetensors FILE (past its header)

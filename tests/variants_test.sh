@@ -154,25 +154,37 @@ variant all "--lora-dropout 0.2 --loraplus-ratio 4 --dora" '"loraplus_ratio": 4'
 # the plain run's adapter says no dropout
 has "$TMP/plain/adapters/lora_r2/adapter_config.json" '"lora_dropout": 0' "plain adapter_config.json"
 
-# --hidden: LoRA+ trains every layer (test_network.c checks the step, layer
-# by layer); here a network run records it and its LoRA learns otherwise,
-# the dense network not. Dropout and DoRA are refused with --hidden.
+# --hidden: every variant on every layer (test_network.c checks LoRA+'s
+# step and the gradients of dropout and DoRA, layer by layer); here each
+# network run records its variant, its LoRA learns otherwise than plain
+# LoRA, the dense network not; the adapter names every layer.
 for exp in scratch finetune; do
     NET="--experiment $exp --hidden 6,4 --epochs 20 --pretrain-epochs 50 --samples 60 --test-samples 20 --ranks 1,2"
     [ "$exp" = scratch ] && NET="--hidden 6,4 --epochs 20 --samples 60 --test-samples 20 --ranks 1,2"
     # shellcheck disable=SC2086
     run $NET --output-dir "$TMP/net_$exp/plain"
-    # shellcheck disable=SC2086
-    run $NET --loraplus-ratio 16 --save-weights --output-dir "$TMP/net_$exp/plus"
-    has "$TMP/net_$exp/plus/summary.json" '"loraplus_ratio": 16' "--hidden $exp LoRA+: summary.json"
-    if [ "$(column "$TMP/net_$exp/plus/losses.csv" 2)" = "$(column "$TMP/net_$exp/plain/losses.csv" 2)" ]; then ok; else
-        bad "--hidden $exp LoRA+: the dense network's losses changed"; fi
-    if [ "$(column "$TMP/net_$exp/plus/losses.csv" 3)" != "$(column "$TMP/net_$exp/plain/losses.csv" 3)" ]; then ok; else
-        bad "--hidden $exp LoRA+: lora_r1 learned exactly what plain LoRA learns"; fi
+    for v in "plus:--loraplus-ratio 16:\"loraplus_ratio\": 16" "drop:--lora-dropout 0.2:\"lora_dropout\": 0.2" \
+        "dora:--dora:\"dora\": true"; do
+        name=${v%%:*}
+        rest=${v#*:}
+        opts=${rest%%:*}
+        summary=${rest#*:}
+        [ "$exp" = scratch ] && [ "$name" = dora ] && continue # DoRA needs a base
+        d="$TMP/net_$exp/$name"
+        # shellcheck disable=SC2086
+        run $NET $opts --save-weights --output-dir "$d"
+        has "$d/summary.json" "$summary" "--hidden $exp $opts: summary.json"
+        if [ "$(column "$d/losses.csv" 2)" = "$(column "$TMP/net_$exp/plain/losses.csv" 2)" ]; then ok; else
+            bad "--hidden $exp $opts: the dense network's losses changed"; fi
+        if [ "$(column "$d/losses.csv" 3)" != "$(column "$TMP/net_$exp/plain/losses.csv" 3)" ]; then ok; else
+            bad "--hidden $exp $opts: lora_r1 learned exactly what plain LoRA learns"; fi
+    done
 done
 has "$TMP/net_finetune/plus/adapters/lora_r2/adapter_config.json" '"layers.2"' "--hidden LoRA+ adapter"
-expect_usage_error "--lora-dropout: not implemented with --hidden yet" --hidden 6 --lora-dropout 0.1
-expect_usage_error "--dora: not implemented with --hidden yet" --experiment finetune --hidden 6 --dora
+has "$TMP/net_finetune/dora/adapters/lora_r2/adapter_config.json" '"use_dora": true' "--hidden DoRA adapter"
+if grep -q '"base_model.model.layers.2.lora_magnitude_vector":' \
+    "$TMP/net_finetune/dora/adapters/lora_r2/adapter_model.safetensors"; then ok; else
+    bad "--hidden dora: the adapter lacks base_model.model.layers.2.lora_magnitude_vector"; fi
 
 echo "variants: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -59,6 +59,11 @@ void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, c
  * element in row-major order. 0 <= p < 1. */
 void lora_dropout_forward(float *xd, const float *x, double p, const float *replay, rng *r, int N,
                           int I);
+/* lora_dropout_forward that also writes keep (N,I), the derivative of xd
+ * by x: 1/(1 - p) as a float where kept, 0 where dropped (keep NULL: not
+ * written). The same draws and xd. */
+void lora_dropout_forward_keep(float *xd, float *keep, const float *x, double p,
+                               const float *replay, rng *r, int N, int I);
 
 /* DoRA (Liu et al. 2024), as PEFT's DoraLinearLayer computes it
  * (src/peft/tuners/lora/dora.py). The weight is split into a magnitude

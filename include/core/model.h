@@ -39,10 +39,11 @@
  * base (core/lora.h: dora_forward); the merge folds it in as
  * W = (mag / n)(W0 + s B A).
  *
- * LoRA+ works on every layer of a network (each layer's lora_B at the
- * ratio). Dropout and DoRA are for the one-layer model: a network with
- * either is refused (check_spec, LD_EINPUT), as their saved state and the
- * gradient through the dropout mask at a layer's input are not per layer.
+ * Each variant works on every layer of a network: LoRA+ is per tensor;
+ * dropout draws each layer's masks in turn (layer 0 first) and keeps each
+ * layer's dropped input and mask, so that the gradient at a layer's input
+ * includes the LoRA branch's path through the mask; DoRA keeps each
+ * layer's norms and u, and carries (mag/n) dy W0 down (n held).
  *
  * A LoRA layer may carry a frozen base (W0, b0): an owned copy that receives
  * no gradient. model_merge folds s B A into it so the layer predicts as a
@@ -78,10 +79,8 @@ typedef struct {
     int hidden[MODEL_MAX_LAYERS - 1]; /* their widths */
     activation_kind act; /* between layers (n_hidden > 0) */
     double loraplus_ratio; /* LoRA+: lora_B's learning rate over lora_A's, >= 1 (1: plain) */
-    double dropout;        /* LoRA dropout p on the LoRA branch's input, [0, 1) (0: none);
-                            * one layer only (a network refuses it) */
-    int dora;              /* DoRA: a trainable magnitude (O) on the frozen base (has_base);
-                            * one layer only (a network refuses it) */
+    double dropout;        /* LoRA dropout p on the LoRA branch's input, [0, 1) (0: none) */
+    int dora;              /* DoRA: a trainable magnitude (O) on the frozen base (has_base) */
 } model_spec;
 
 typedef struct {
@@ -105,6 +104,8 @@ typedef struct {
     float *mag, *dmag;     /* DoRA: lora_magnitude_vector (O), a view into the block */
     float *norm;           /* DoRA (owned): (O) row norms of W0 + s B A of the last
                             * forward, or of the merge while merged */
+    int norm_held;         /* DoRA: 1 keeps norm as it is in forward (gradient
+                            * checks with n held constant, as backward holds it) */
     /* views into the model's params and grads */
     float *W, *b;   /* dense: (O,I), (O); b also a scratch LoRA network's bias */
     float *dW, *db;
@@ -202,14 +203,16 @@ void model_forward(const model *m, float *y, float *acts, const float *x, const 
 int model_has_dropout(const model *m);
 
 /* *n = floats of the variants' activations that a training step of N rows
- * saves for backward (`vact`; 0 for plain LoRA and for dense): with dropout
- * the dropped input xd (N,I), with DoRA u = bw + s h B^T (N,O), in that
- * order. -1 on overflow. */
+ * saves for backward (`vact`; 0 for plain LoRA and for dense), layer after
+ * layer: with dropout the dropped input xd and the mask's derivative keep
+ * (N,I_l) each, with DoRA u = bw + s h B^T (N,O_l), in that order. -1 on
+ * overflow. */
 int model_act_floats(const model_spec *spec, int N, size_t *n);
 
 /* model_forward for a training step: as model_forward, except that a LoRA
  * layer with dropout draws its masks (see model.dropout_rng) and feeds the
- * LoRA branch xd = dropout(x), and that the variants' activations go to vact
+ * LoRA branch xd = dropout(x) (layer by layer, in order), and that the
+ * variants' activations go to vact
  * (model_act_floats), which backward needs. vact may be NULL when there are
  * none; then this is model_forward. */
 void model_forward_train(model *m, float *y, float *acts, float *vact, const float *x,
@@ -219,7 +222,8 @@ void model_forward_train(model *m, float *y, float *acts, float *vact, const flo
  * model_forward_train saved, or NULL). dy is overwritten (LoRA scales it in
  * place); scratch (model_scratch_floats) holds dh (N,R) and, in a network,
  * the gradients flowing between layers (none is formed for the first
- * layer's input: it is data). */
+ * layer's input: it is data) and, with dropout or DoRA, two more buffers
+ * for them. */
 void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *vact,
                     const float *x, int N, pool *p);
 

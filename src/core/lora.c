@@ -108,13 +108,21 @@ void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, c
 void lora_dropout_forward(float *xd, const float *x, double p, const float *replay, rng *r, int N,
                           int I)
 {
+    lora_dropout_forward_keep(xd, NULL, x, p, replay, r, N, I);
+}
+
+void lora_dropout_forward_keep(float *xd, float *keep, const float *x, double p,
+                               const float *replay, rng *r, int N, int I)
+{
     /* torch: noise.bernoulli_(1 - p).div_(1 - p); x * noise. The factor is
      * the float of 1 / (1 - p), the product a float one. */
     const float keep_scale = (float)(1.0 / (1.0 - p));
     const size_t n = (size_t)N * (size_t)I;
     for (size_t i = 0; i < n; i++) {
-        const int keep = replay != NULL ? replay[i] != 0.0f : rng_uniform(r) >= p;
-        xd[i] = keep ? x[i] * keep_scale : 0.0f;
+        const int k = replay != NULL ? replay[i] != 0.0f : rng_uniform(r) >= p;
+        xd[i] = k ? x[i] * keep_scale : 0.0f;
+        if (keep != NULL)
+            keep[i] = k ? keep_scale : 0.0f; /* d xd / dx */
     }
 }
 

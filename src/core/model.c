@@ -200,6 +200,14 @@ size_t model_scratch_floats(const model_spec *spec, size_t N)
     bad |= ld_mul_size(&n, N, (size_t)spec->rank);   /* dh (N,R) */
     bad |= ld_mul3_size(&t, 2, N, widest);           /* two (N,H) */
     bad |= ld_add_size(&n, n, t);
+    if (spec->n_hidden > 0 && spec->kind == LAYER_LORA && (spec->dropout > 0.0 || spec->dora)) {
+        /* a network's dropout or DoRA: two (N, widest layer side) more for
+         * the gradient at a layer's input (model_backward) */
+        size_t side = (size_t)(spec->in > spec->out ? spec->in : spec->out);
+        side = widest > side ? widest : side;
+        bad |= ld_mul3_size(&t, 2, N, side);
+        bad |= ld_add_size(&n, n, t);
+    }
     return bad ? SIZE_MAX : n;
 }
 
@@ -221,11 +229,6 @@ static ld_status check_spec(const model_spec *spec, char *err, size_t errlen)
         (spec->kind == LAYER_DENSE && spec->dropout > 0.0))
         return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA dropout %g (a LoRA layer's, in [0, 1))",
                        spec->dropout);
-    /* model.h: dropout and DoRA keep one layer's state, so no network */
-    if (spec->n_hidden > 0 && spec->dropout > 0.0)
-        return ld_fail(err, errlen, LD_EINPUT, "LoRA dropout is for one layer, not a network");
-    if (spec->n_hidden > 0 && spec->dora)
-        return ld_fail(err, errlen, LD_EINPUT, "DoRA is for one layer, not a network");
     for (int l = 0; l < model_spec_layers(spec); l++) {
         const model_spec s = layer_spec(spec, l);
         if (s.in <= 0 || s.out <= 0)
@@ -433,9 +436,11 @@ static void layer_forward(const layer *L, float *y, float *h, float *u, const fl
         lora_forward(y, h, xl, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
         return;
     }
-    /* DoRA: n afresh from this step's A and B; with dropout PEFT recomputes
-     * the base's part from the dropped input, without bias */
-    dora_norm(L->norm, L->W0, L->A, L->B, L->scale, L->in, L->rank, L->out);
+    /* DoRA: n afresh from this step's A and B (unless a gradient check
+     * holds it); with dropout PEFT recomputes the base's part from the
+     * dropped input, without bias */
+    if (!L->norm_held)
+        dora_norm(L->norm, L->W0, L->A, L->B, L->scale, L->in, L->rank, L->out);
     const float *bw = NULL;
     if (xl != x && u != NULL) {
         linear_forward(u, xl, L->W0, NULL, N, L->in, L->out, p);
@@ -445,21 +450,60 @@ static void layer_forward(const layer *L, float *y, float *h, float *u, const fl
                  L->out, p);
 }
 
-/* Accumulate L's gradients from dy (N,O), overwritten; and dx (N,I) +=
- * the gradient at L's input, unless dx is NULL (the first layer's). xl is
- * the LoRA branch's input (x, or its dropout), u DoRA's saved activation.
- * Dropout and DoRA come only in a one-layer model (check_spec), whose dx is
- * NULL: no gradient through the mask or the magnitude is formed here. */
-static void layer_backward(layer *L, float *dx, float *dy, float *dh, const float *h,
-                           const float *u, const float *xl, const float *x, int N, pool *p)
+/* dx (N,I) += keep * t (N,I), elementwise. */
+static void add_masked(float *dx, const float *keep, const float *t, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        dx[i] += keep[i] * t[i];
+}
+
+/* The gradients a layer's backward reads and the work space it may use:
+ * xl the LoRA branch's input (x, or its dropout), keep (N,I) the dropout's
+ * d xl / dx or NULL (no dropout), u DoRA's saved activation; tmp_o (N,O)
+ * and tmp_i (N,I) scratch, needed only when dx is formed with dropout or
+ * DoRA. */
+typedef struct {
+    const float *h, *u, *xl, *keep, *x;
+    float *tmp_o, *tmp_i;
+} layer_saved;
+
+/* Accumulate L's gradients from dy (N,O), overwritten; and dx (N,I) +=
+ * the gradient at L's input, unless dx is NULL (the first layer's).
+ * With dropout the LoRA branch (and DoRA's (g - 1) W0 xd term, PEFT's
+ * form) reaches x through the mask: dx gets keep * (their gradient at xd),
+ * the frozen base's dy W0 directly. Without dropout, DoRA gives
+ * dx = (g dy) W0 + dh A, g = mag / n (n held). */
+static void layer_backward(layer *L, float *dx, float *dy, float *dh, const layer_saved *sv,
+                           int N, pool *p)
+{
+    const size_t NI = (size_t)N * (size_t)L->in;
     if (L->kind == LAYER_DENSE) {
-        linear_backward(dx, L->dW, L->db, dy, x, L->W, N, L->in, L->out, p);
+        linear_backward(dx, L->dW, L->db, dy, sv->x, L->W, N, L->in, L->out, p);
         return;
     }
     if (L->dora) {
-        dora_backward(L->dA, L->dB, L->dmag, dh, dy, h, u, xl, L->B, L->mag, L->norm, L->scale, N,
-                      L->in, L->rank, L->out, p);
+        if (dx != NULL) {
+            /* before dora_backward scales dy: tmp_o = (g - 1 or g) dy */
+            const float off = sv->keep != NULL ? 1.0f : 0.0f;
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < L->out; o++)
+                    sv->tmp_o[(size_t)n * L->out + o] =
+                        (L->mag[o] / L->norm[o] - off) * dy[(size_t)n * L->out + o];
+            if (sv->keep != NULL) {
+                matmul_nn_mt(dx, dy, L->W0, N, L->in, L->out, 1, p); /* base(x) */
+                matmul_nn_mt(sv->tmp_i, sv->tmp_o, L->W0, N, L->in, L->out, 0, p);
+            } else {
+                matmul_nn_mt(dx, sv->tmp_o, L->W0, N, L->in, L->out, 1, p);
+            }
+        }
+        dora_backward(L->dA, L->dB, L->dmag, dh, dy, sv->h, sv->u, sv->xl, L->B, L->mag, L->norm,
+                      L->scale, N, L->in, L->rank, L->out, p);
+        if (dx != NULL && sv->keep != NULL) {
+            matmul_nn_mt(sv->tmp_i, dh, L->A, N, L->in, L->rank, 1, p); /* + dh A */
+            add_masked(dx, sv->keep, sv->tmp_i, NI);
+        } else if (dx != NULL) {
+            matmul_nn_mt(dx, dh, L->A, N, L->in, L->rank, 1, p); /* dx += dh A */
+        }
         return;
     }
     if (L->db != NULL) /* before lora_backward scales dy */
@@ -468,9 +512,14 @@ static void layer_backward(layer *L, float *dx, float *dy, float *dh, const floa
                 L->db[o] += dy[(size_t)n * L->out + o];
     if (dx != NULL && L->W0 != NULL)
         matmul_nn_mt(dx, dy, L->W0, N, L->in, L->out, 1, p); /* dx += dy W0 */
-    lora_backward(L->dA, L->dB, dh, dy, h, xl, L->B, L->scale, N, L->in, L->rank, L->out, p);
-    if (dx != NULL)
+    lora_backward(L->dA, L->dB, dh, dy, sv->h, sv->xl, L->B, L->scale, N, L->in, L->rank, L->out,
+                  p);
+    if (dx != NULL && sv->keep != NULL) {
+        matmul_nn_mt(sv->tmp_i, dh, L->A, N, L->in, L->rank, 0, p); /* dh A, at xd */
+        add_masked(dx, sv->keep, sv->tmp_i, NI);
+    } else if (dx != NULL) {
         matmul_nn_mt(dx, dh, L->A, N, L->in, L->rank, 1, p); /* dx += dh A */
+    }
 }
 
 /* Where layer l's saved activations sit in acts (model_acts_floats's
@@ -497,11 +546,13 @@ static layer_acts acts_of(const model *m, int l, int N)
 }
 
 /* Layer l's variant activations in vact (model_act_floats's layout, layer
- * after layer): the dropped input xd (N,I_l), then DoRA's u (N,O_l), each
- * only if the layer has it; NULL otherwise or when vact is NULL. */
-static void vacts_of(const model *m, int l, float *vact, int N, float **xd, float **u)
+ * after layer): the dropped input xd and the mask's derivative keep
+ * (N,I_l) each, then DoRA's u (N,O_l), each only if the layer has it; NULL
+ * otherwise or when vact is NULL. */
+static void vacts_of(const model *m, int l, float *vact, int N, float **xd, float **keep,
+                     float **u)
 {
-    *xd = *u = NULL;
+    *xd = *keep = *u = NULL;
     if (vact == NULL)
         return;
     size_t at = 0;
@@ -509,11 +560,13 @@ static void vacts_of(const model *m, int l, float *vact, int N, float **xd, floa
         const layer *L = &m->layers[k];
         const int drop = L->kind == LAYER_LORA && L->dropout > 0.0;
         const int dora = L->kind == LAYER_LORA && L->dora;
+        const size_t NI = (size_t)N * (size_t)L->in;
         if (k == l) {
             *xd = drop ? vact + at : NULL;
-            *u = dora ? vact + at + (drop ? (size_t)N * (size_t)L->in : 0) : NULL;
+            *keep = drop ? vact + at + NI : NULL;
+            *u = dora ? vact + at + (drop ? 2 * NI : 0) : NULL;
         }
-        at += (drop ? (size_t)N * (size_t)L->in : 0) + (dora ? (size_t)N * (size_t)L->out : 0);
+        at += (drop ? 2 * NI : 0) + (dora ? (size_t)N * (size_t)L->out : 0);
     }
 }
 
@@ -533,7 +586,7 @@ int model_act_floats(const model_spec *spec, int N, size_t *n)
     for (int l = 0; l < model_spec_layers(spec); l++) {
         size_t xd = 0, u = 0;
         if ((spec->dropout > 0.0 &&
-             ld_mul_size(&xd, (size_t)N, (size_t)model_spec_layer_in(spec, l)) != 0) ||
+             ld_mul3_size(&xd, 2, (size_t)N, (size_t)model_spec_layer_in(spec, l)) != 0) ||
             (spec->dora && ld_mul_size(&u, (size_t)N, (size_t)model_spec_layer_out(spec, l)) != 0) ||
             ld_add_size(n, *n, xd) != 0 || ld_add_size(n, *n, u) != 0)
             return -1;
@@ -542,8 +595,10 @@ int model_act_floats(const model_spec *spec, int N, size_t *n)
 }
 
 /* The LoRA branch's input of layer L in a training step: x, or x through
- * dropout into xd with masks from m's replay or stream. */
-static const float *branch_input(model *m, const layer *L, float *xd, const float *x, int N)
+ * dropout into xd (and its derivative into keep) with masks from m's replay
+ * or stream. */
+static const float *branch_input(model *m, const layer *L, float *xd, float *keep, const float *x,
+                                 int N)
 {
     if (xd == NULL)
         return x;
@@ -553,7 +608,7 @@ static const float *branch_input(model *m, const layer *L, float *xd, const floa
         replay = m->dropout_replay + m->dropout_replay_used;
         m->dropout_replay_used += n;
     }
-    lora_dropout_forward(xd, x, L->dropout, replay, &m->dropout_rng, N, L->in);
+    lora_dropout_forward_keep(xd, keep, x, L->dropout, replay, &m->dropout_rng, N, L->in);
     return xd;
 }
 
@@ -568,9 +623,9 @@ static void forward(model *m, float *y, float *acts, float *vact, const float *x
         const layer_acts la = acts_of(m, l, N);
         const int last = l + 1 == m->n_layers;
         float *z = last ? y : acts + la.z;
-        float *xd, *u;
-        vacts_of(m, l, vact, N, &xd, &u);
-        layer_forward(L, z, acts + la.h, u, branch_input(m, L, xd, in, N), in,
+        float *xd, *keep, *u;
+        vacts_of(m, l, vact, N, &xd, &keep, &u);
+        layer_forward(L, z, acts + la.h, u, branch_input(m, L, xd, keep, in, N), in,
                       l == 0 ? base_out : NULL, N, p);
         if (!last) {
             activation_forward(m->act, acts + la.a, z, (size_t)N * (size_t)L->out);
@@ -595,29 +650,39 @@ void model_backward(model *m, float *dy, float *scratch, const float *acts, cons
                     const float *x, int N, pool *p)
 {
     /* scratch: dh (N,R), then two (N,H) buffers that take turns holding the
-     * gradient at a layer's output and at its input */
-    size_t widest = 0;
-    for (int l = 0; l + 1 < m->n_layers; l++)
-        if ((size_t)m->layers[l].out > widest)
-            widest = (size_t)m->layers[l].out;
+     * gradient at a layer's output and at its input, then (a network with
+     * dropout or DoRA) two (N, widest side) for layer_backward */
+    size_t widest = 0, side = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *L = &m->layers[l];
+        if (l + 1 < m->n_layers && (size_t)L->out > widest)
+            widest = (size_t)L->out;
+        side = (size_t)L->in > side ? (size_t)L->in : side;
+        side = (size_t)L->out > side ? (size_t)L->out : side;
+    }
     float *dh = scratch;
     float *turn0 = scratch + (size_t)N * (size_t)m->layers[0].rank;
     float *turn1 = turn0 + (size_t)N * widest;
+    float *tmp_o = turn1 + (size_t)N * widest;
+    float *tmp_i = tmp_o + (size_t)N * side; /* used only as model_scratch_floats allows */
     float *g = dy; /* at layer l's output */
     for (int l = m->n_layers - 1; l >= 0; l--) {
         layer *L = &m->layers[l];
         const layer_acts la = acts_of(m, l, N);
-        float *xd, *u;
-        vacts_of(m, l, (float *)vact, N, &xd, &u); /* only read here */
+        float *xd, *keep, *u;
+        vacts_of(m, l, (float *)vact, N, &xd, &keep, &u); /* only read here */
+        layer_saved sv = {acts + la.h, u, NULL, keep, x, tmp_o, tmp_i};
         if (l == 0) { /* the input is data: no dx */
-            layer_backward(L, NULL, g, dh, acts + la.h, u, xd != NULL ? xd : x, x, N, p);
+            sv.xl = xd != NULL ? xd : x;
+            layer_backward(L, NULL, g, dh, &sv, N, p);
             break;
         }
         const layer_acts below = acts_of(m, l - 1, N);
-        const float *in = acts + below.a;
+        sv.x = acts + below.a;
+        sv.xl = xd != NULL ? xd : sv.x;
         float *dx = g == turn0 ? turn1 : turn0;
         memset(dx, 0, (size_t)N * (size_t)L->in * sizeof(float));
-        layer_backward(L, dx, g, dh, acts + la.h, u, xd != NULL ? xd : in, in, N, p);
+        layer_backward(L, dx, g, dh, &sv, N, p);
         /* through the activation, in place: d a_{l-1} -> d z_{l-1} */
         activation_backward(m->act, dx, dx, acts + below.z, acts + below.a,
                             (size_t)N * (size_t)L->in);
