@@ -426,8 +426,8 @@ static void test_loraplus_network(void)
         for (size_t i = 0; i < m.n_params; i++)
             m.params[i] = 0.5f * (float)rng_normal(&r); /* B != 0: every tensor has a gradient */
         const size_t n = m.n_params;
-        float *plus = malloc(n * sizeof(float)), *at_lr = malloc(n * sizeof(float));
-        float *at_rlr = malloc(n * sizeof(float));
+        float *plus = malloc((n + 1) * sizeof(float)), *at_lr = malloc((n + 1) * sizeof(float));
+        float *at_rlr = malloc((n + 1) * sizeof(float));
         if (plus != NULL && at_lr != NULL && at_rlr != NULL &&
             loraplus_step(plus, m.params, base, w0, b0, ratio, lr, x, y) &&
             loraplus_step(at_lr, m.params, base, w0, b0, 1.0, lr, x, y) &&

@@ -174,7 +174,8 @@ static void check_dropout_modes(void)
         return;
     }
     enum { N = 9 };
-    float x[N * 6], y1[N * 4], y2[N * 4], y3[N * 4], h[N * 2], xd[N * 6];
+    /* xd: the variants' activations, the dropped input and keep (model_act_floats) */
+    float x[N * 6], y1[N * 4], y2[N * 4], y3[N * 4], h[N * 2], xd[2 * N * 6];
     for (int i = 0; i < N * 6; i++)
         x[i] = 0.3f * (float)(i % 11) - 1.0f;
     CHECK(model_has_dropout(&d) && !model_has_dropout(&plain), "model_has_dropout");

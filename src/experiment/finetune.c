@@ -135,7 +135,9 @@ static ld_status pissa_start(model *m, const seed_run *sr, model_result *mr, con
     }
     if (sr->s == 0 && sr->cfg->save_weights) {
         free(mr->pissa_base);
-        mr->pissa_base = malloc(off * sizeof(float));
+        /* + 1: off > 0 (every layer is 1 x 1 or more), which the analyzer
+         * cannot see */
+        mr->pissa_base = malloc((off + 1) * sizeof(float));
         if (mr->pissa_base == NULL)
             return ld_fail(err, errlen, LD_ENOMEM, "out of memory keeping the PiSSA base to save");
         memcpy(mr->pissa_base, f->wres, off * sizeof(float));
