@@ -60,6 +60,9 @@ typedef struct {
                           * config_resolve_ranks once in and out are final */
     double alpha;        /* --alpha; 0 = unset: each rank uses alpha = r (both experiments) */
     int rslora;          /* --rslora: scale alpha/sqrt(r) instead of alpha/r */
+    double loraplus_ratio; /* --loraplus-ratio, 1: lora_B's learning rate over lora_A's (LoRA+) */
+    double lora_dropout;   /* --lora-dropout, 0: dropout p on the LoRA branch's input */
+    int dora;            /* --dora (finetune): DoRA, a trainable magnitude per output */
     int batch_size;      /* --batch-size; 0 = full batch */
     int repeats;         /* --repeats, 1: seeds seed, seed+1, ..., seed+N-1 */
     int delta_rank;      /* --delta-rank, 2 (finetune): rank k of the task shift */

@@ -52,6 +52,15 @@ tensor value of kinds 0-3 is float32, exactly as PyTorch computed it.
 
 Tensors of a model fixture (kinds 0-2), in this order:
     x (N, I), y (N, O)          inputs and targets
+    loraplus_ratio (1)          LoRA+ only: lora_B's learning rate over
+                                lora_A's (PEFT's create_loraplus_optimizer)
+    lora_dropout (1)            LoRA dropout only: p, float64 (so version 2)
+    dora (1)                    DoRA only: 1; the parameters then include
+                                lora_magnitude_vector.weight (O), and
+    magnitude (E, O)            the magnitude after every epoch
+    dropout_masks (E*N, I)      LoRA dropout only: nn.Dropout's keep flags
+                                (0 or 1) of every training step in order,
+                                each step's rows in its batch order
     order (E, N)                mini-batch only: the sample order of each
                                 epoch (integers stored as float32); batches
                                 are consecutive runs of B, the last may be short
@@ -192,8 +201,12 @@ class LoRA(nn.Module):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), like lora_demo's lora_init_scratch.
     On a frozen base: A as nn.Linear, B = 0 (PEFT's init), base frozen."""
 
-    def __init__(self, i, o, r, scale, with_base):
+    def __init__(self, i, o, r, scale, with_base, dropout=0.0, dora=False):
         super().__init__()
+        # PEFT's lora_dropout: nn.Dropout(p) on the LoRA branch's input, or
+        # nn.Identity for p = 0 (peft/tuners/lora/layer.py, update_layer)
+        self.lora_dropout = nn.Dropout(p=dropout) if dropout > 0.0 else nn.Identity()
+        self.masks = []  # the keep flags of every training forward, in order
         if with_base:
             self.base = nn.Linear(i, o)
             self.base.requires_grad_(False)
@@ -204,17 +217,54 @@ class LoRA(nn.Module):
         if with_base:
             nn.init.zeros_(self.lora_B.weight)
         self.scale = scale
+        self.lora_magnitude_vector = None
+        if dora:
+            # PEFT's DoraLinearLayer.update_layer: the magnitude starts as the
+            # row norms of W0 + s B A; a module whose parameter is "weight",
+            # so that its name is lora_magnitude_vector.weight
+            self.lora_magnitude_vector = nn.Module()
+            self.lora_magnitude_vector.weight = nn.Parameter(
+                torch.linalg.norm(self.base.weight.detach() + scale * self._lora_weight(), dim=1))
+
+    def _lora_weight(self):
+        """B A as DoraLinearLayer.get_lora_weight forms it, through the layers."""
+        eye = torch.eye(self.lora_A.weight.shape[1])
+        return self.lora_B(self.lora_A(eye)).T
+
+    def _dora(self, x, result, dropped):
+        """PEFT's DoraLinearLayer.forward (peft/tuners/lora/dora.py): the norm
+        of W0 + s B A is detached; the base's part is result - bias, or, when
+        dropout changed x, F.linear(x, W0) without bias."""
+        w0 = self.base.weight
+        weight_norm = torch.linalg.norm(w0 + self.scale * self._lora_weight().detach(), dim=1)
+        g = (self.lora_magnitude_vector.weight / weight_norm.detach()).view(1, -1)
+        lora_result = self.lora_B(self.lora_A(x))
+        base_result = nn.functional.linear(x, w0) if dropped else result - self.base.bias
+        return result + ((g - 1) * base_result + g * lora_result * self.scale)
 
     def forward(self, x):
-        d = self.lora_B(self.lora_A(x)) * self.scale
+        if self.lora_magnitude_vector is not None:  # DoRA (DoraLinearVariant.forward)
+            dropped = self.training and isinstance(self.lora_dropout, nn.Dropout)
+            xd = self.lora_dropout(x) if dropped else x
+            if dropped:
+                assert (x != 0).all()
+                self.masks.append((xd != 0).to(torch.float32))
+            return self._dora(xd, self.base(x), dropped)
+        xd = self.lora_dropout(x)
+        if self.training and isinstance(self.lora_dropout, nn.Dropout):
+            assert (x != 0).all()  # so that xd != 0 is the keep flag
+            self.masks.append((xd != 0).to(torch.float32))
+        d = self.lora_B(self.lora_A(xd)) * self.scale
         return d if self.base is None else self.base(x) + d
 
 
 def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0,
-               make_model=None, extra=(), prepare=None):
+               make_model=None, extra=(), prepare=None,
+               loraplus_ratio=None, dropout=0.0, dora=False):
     """make_model: builds the model (network fixtures); extra: tensors
     written after x and y; prepare(model), if given, changes the fresh model
-    before training and returns more such tensors."""
+    before training and returns more such tensors. loraplus_ratio, dropout
+    and dora: the LoRA variants (one layer)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # module init draws from the default generator
     x = torch.randn(N, I, generator=g)
@@ -224,15 +274,18 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     elif kind == KIND_DENSE:
         model = nn.Linear(I, O)
     else:
-        model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE)
+        model = LoRA(I, O, rank, scale, kind == KIND_LORA_BASE, dropout, dora)
     extra = list(extra) + (prepare(model) if prepare is not None else [])
     names = [n for n, _ in model.named_parameters()]
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     init = [(n, p.detach().clone()) for n, p in model.named_parameters()]
 
-    opt = torch.optim.Adam([p for _, p in trainable], lr=lr, foreach=False)
+    if loraplus_ratio is None:
+        opt = torch.optim.Adam([p for _, p in trainable], lr=lr, foreach=False)
+    else:
+        opt = loraplus_adam(trainable, lr, loraplus_ratio)
     loss_fn = nn.MSELoss()
-    orders, losses, grad0 = [], [], None
+    orders, losses, grad0, magnitudes = [], [], None, []
     for _ in range(E):
         if B < N:
             perm = torch.randperm(N, generator=g)
@@ -255,14 +308,26 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
             batch_losses.append(loss.item())
         # the notebook's epoch loss: mean of the batch losses (Python floats)
         losses.append(sum(batch_losses) / len(batch_losses))
+        if dora:
+            magnitudes.append(model.lora_magnitude_vector.weight.detach().clone())
 
     params = dict(model.named_parameters())
     tensors = [("x", x), ("y", y)] + extra
+    if loraplus_ratio is not None:
+        tensors.append(("loraplus_ratio", torch.tensor([loraplus_ratio])))
+    if dropout > 0.0:
+        # p exactly (float64), and the masks each step drew, rows in batch order
+        tensors.append(("lora_dropout", torch.tensor([dropout], dtype=torch.float64)))
+        tensors.append(("dropout_masks", torch.cat(model.masks)))
+    if dora:
+        tensors.append(("dora", torch.tensor([1.0])))
     if orders:
         tensors.append(("order", torch.stack(orders).to(torch.float32)))
     tensors += [("init." + n, t) for n, t in init]
     tensors += [("grad0." + n, t) for n, t in grad0]
     tensors.append(("loss", torch.tensor(losses, dtype=torch.float32)))
+    if dora:
+        tensors.append(("magnitude", torch.stack(magnitudes)))  # (E, O), after each epoch
     tensors += [("final." + n, params[n]) for n in names]
     write_fixture(path, kind, (I, O, rank, N, B, E), (lr, 0.9, 0.999, 1e-8, alpha, scale),
                   tensors)
@@ -286,6 +351,8 @@ def pissa_init(model):
         model.lora_B.weight.copy_(lora_B)
         model.base.weight.copy_(weight - model.scale * lora_B @ lora_A)
     return [("pissa.weight", weight)]
+
+
 class NetLoRALayer(nn.Module):
     """One layer of a LoRA network, named as PEFT names a wrapped nn.Linear:
     base_layer (frozen) + scale * lora_B(lora_A(x)); from scratch, no base
@@ -352,6 +419,38 @@ def network_cases(out):
     # gelu: LoRA r = 3 from scratch, 6 -> 8 -> 3, mini-batches of 4
     network_case(out("net_lora_r3_6x8x3_gelu_b4.ldfx"), 604, KIND_NET_LORA, [6, 8, 3], "gelu",
                  11, 20, 4, 0.01, rank=3, alpha=3.0, scale=1.0)
+
+
+def loraplus_adam(trainable, lr, ratio):
+    """Adam with PEFT's LoRA+ parameter groups (peft/optimizers/loraplus.py,
+    create_loraplus_optimizer): a tensor whose name has lora_B, or a 1-d one,
+    at lr * ratio (a Python float product); the rest at lr. No weight decay
+    (its loraplus_weight_decay default, 0) and no embeddings here."""
+    group_b = [p for n, p in trainable if "lora_B" in n or p.ndim == 1]
+    group_a = [p for n, p in trainable if not ("lora_B" in n or p.ndim == 1)]
+    return torch.optim.Adam([{"params": group_a, "lr": lr},
+                             {"params": group_b, "lr": lr * ratio}], lr=lr, foreach=False)
+
+
+def variant_cases(out):
+    """The LoRA variants of issue 14, on a frozen base as PEFT applies them."""
+    # LoRA+ with PEFT's usual ratio 16, full batch and shuffled mini-batches
+    train_case(out("base_loraplus16_r2_10x5.ldfx"), 601, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=2, alpha=4.0, scale=4.0 / 2, loraplus_ratio=16.0)
+    train_case(out("base_loraplus16_r3_7x3_b5.ldfx"), 602, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.005,
+               rank=3, alpha=3.0, scale=1.0, loraplus_ratio=16.0)
+    # LoRA dropout, PyTorch's masks recorded: full batch, and mini-batches
+    train_case(out("base_dropout_r2_10x5.ldfx"), 611, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=2, alpha=4.0, scale=4.0 / 2, dropout=0.1)
+    train_case(out("base_dropout_r3_7x3_b5.ldfx"), 612, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.01,
+               rank=3, alpha=6.0, scale=2.0, dropout=0.37)
+    # DoRA: 10->5 full batch, an odd shape in mini-batches, and with dropout
+    train_case(out("base_dora_r2_10x5.ldfx"), 621, KIND_LORA_BASE, 10, 5, 16, 30, 16, 0.01,
+               rank=2, alpha=4.0, scale=4.0 / 2, dora=True)
+    train_case(out("base_dora_r3_7x3_b5.ldfx"), 622, KIND_LORA_BASE, 7, 3, 13, 20, 5, 0.01,
+               rank=3, alpha=6.0, scale=2.0, dora=True)
+    train_case(out("base_dora_dropout_r2_7x3_b5.ldfx"), 623, KIND_LORA_BASE, 7, 3, 13, 20, 5,
+               0.01, rank=2, alpha=2.0, scale=1.0, dropout=0.2, dora=True)
 
 
 def adam_case(path, seed, T=50, lr=0.01):
@@ -521,6 +620,8 @@ def main():
     network_cases(out)
     # (f) spectra: effective ranks, energy captured, principal angles.
     spectrum_cases(out)
+    # (g) the LoRA variants: LoRA+, LoRA dropout, DoRA
+    variant_cases(out)
 
 
 if __name__ == "__main__":

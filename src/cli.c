@@ -45,6 +45,9 @@ enum {
     OPT_INIT,
     OPT_HIDDEN,
     OPT_ACTIVATION,
+    OPT_LORAPLUS_RATIO,
+    OPT_LORA_DROPOUT,
+    OPT_DORA,
     OPT_END /* one past the last long-only option */
 };
 
@@ -75,6 +78,9 @@ static const struct option long_options[] = {
     {"init", required_argument, NULL, OPT_INIT},
     {"hidden", required_argument, NULL, OPT_HIDDEN},
     {"activation", required_argument, NULL, OPT_ACTIVATION},
+    {"loraplus-ratio", required_argument, NULL, OPT_LORAPLUS_RATIO},
+    {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
+    {"dora", no_argument, NULL, OPT_DORA},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -121,6 +127,10 @@ void cli_usage(FILE *fp)
     fputs("  --alpha X          LoRA alpha, the same for every rank; it and every scale\n"
           "                     normal floats [alpha = r]\n"
           "  --rslora           scale alpha/sqrt(r) (rsLoRA) instead of alpha/r\n"
+          "  --loraplus-ratio R LoRA+: lora_B learns at R times --lr, lora_A at --lr;\n"
+          "                     R >= 1 [1]\n"
+          "  --lora-dropout P   dropout on the LoRA branch's input while training,\n"
+          "                     a fraction, 0 <= P < 1 [0]\n"
           "  --batch-size N     mini-batch size, shuffled each epoch; N >= samples\n"
           "                     is one full batch [full batch]\n"
           "  --threads N        worker threads, 1..256; results are bit-identical for\n"
@@ -137,6 +147,8 @@ void cli_usage(FILE *fp)
     fputs("  --init NAME        how LoRA's A and B start: default (PEFT's: B = 0) or\n"
           "                     pissa (the base's top-r singular triplets; the base\n"
           "                     becomes the residual) [default]\n", fp);
+    fputs("  --dora             DoRA: LoRA with a trainable magnitude per output on the\n"
+          "                     frozen base (PEFT's use_dora)\n", fp);
     fputs("  --base-weights FILE  take W0, b0 from a safetensors file (layer.weight and\n"
           "                     layer.bias, or weight and bias) instead of pretraining;\n"
           "                     with --hidden, every layers.<i>.weight and .bias, whose\n"
@@ -275,6 +287,37 @@ static ld_status parse_noise(const char *flag, const char *s, double *out, char 
         st = check_float(flag, s, *out, 1, sqrt(FLT_MAX),
                          "the noise floor noise^2 would overflow a float, the type of every loss",
                          err, errlen);
+    return st;
+}
+
+/* --loraplus-ratio: a float of at least 1, as PEFT's docstring asks: LoRA+
+ * raises B's learning rate over A's, it never lowers it. */
+static ld_status parse_ratio(const char *flag, const char *s, double *out, char *err,
+                             size_t errlen)
+{
+    ld_status st = parse_float(flag, s, out, err, errlen);
+    if (st == LD_OK && !(*out >= 1.0))
+        st = ld_fail(err, errlen, LD_EINPUT,
+                     "--%s: '%s' must be at least 1 (lora_B's learning rate over lora_A's)", flag,
+                     s);
+    return st;
+}
+
+/* --lora-dropout: a probability in [0, 1), written as a fraction; "10%"
+ * gets a hint rather than a bare "not a number". */
+static ld_status parse_dropout(const char *flag, const char *s, double *out, char *err,
+                               size_t errlen)
+{
+    const size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '%')
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "--%s: '%s' is a percentage; give the fraction (0.1 for 10%%)", flag, s);
+    ld_status st = parse_real(flag, s, 1, out, err, errlen);
+    if (st == LD_OK && !(*out < 1.0))
+        st = ld_fail(err, errlen, LD_EINPUT,
+                     "--%s: '%s' must be below 1 (the probability of dropping an input)", flag, s);
+    if (st == LD_OK)
+        st = check_float(flag, s, *out, 1, HUGE_VAL, "", err, errlen);
     return st;
 }
 
@@ -516,6 +559,9 @@ static ld_status parse_value(int opt, const char *name, const char *arg, config 
         return parse_int(name, arg, 1, INT_MAX, &cfg->pretrain_epochs, err, errlen);
     case OPT_REPEATS: return parse_int(name, arg, 1, INT_MAX, &cfg->repeats, err, errlen);
     case OPT_RSLORA: cfg->rslora = 1; return LD_OK;
+    case OPT_LORAPLUS_RATIO: return parse_ratio(name, arg, &cfg->loraplus_ratio, err, errlen);
+    case OPT_LORA_DROPOUT: return parse_dropout(name, arg, &cfg->lora_dropout, err, errlen);
+    case OPT_DORA: cfg->dora = 1; return LD_OK;
     case OPT_SAVE_DATA: cfg->save_data = 1; return LD_OK;
     case OPT_SAVE_WEIGHTS: cfg->save_weights = 1; return LD_OK;
     case OPT_OUTPUT_DIR: return parse_path(name, arg, &cfg->output_dir, err, errlen);
@@ -584,6 +630,7 @@ static ld_status apply_experiment(config *cfg, const given_options *given, char 
         {OPT_NOISE, "noise"},
         {OPT_PRETRAIN_EPOCHS, "pretrain-epochs"},
         {OPT_BASE_WEIGHTS, "base-weights"},
+        {OPT_DORA, "dora"}, /* DoRA decomposes a frozen base: scratch has none */
     };
     for (size_t i = 0; i < sizeof ft_only / sizeof ft_only[0]; i++)
         if (was_given(given, ft_only[i].opt))

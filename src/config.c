@@ -25,6 +25,7 @@ void config_defaults(config *cfg)
         cfg->ranks[i] = i + 1;
     cfg->alpha = 0.0;
     cfg->rslora = 0;
+    cfg->loraplus_ratio = 1.0;
     cfg->batch_size = 0;
     cfg->repeats = 1;
     /* used by finetune only */

@@ -15,7 +15,8 @@
  * The operations: a scratch and a finetune run with repeats, mini-batches,
  * two threads and every output (tables, losses, summary, SVG, data,
  * weights, adapters), staged and swapped in as main.c does; the same for
- * --hidden networks; a run that reads data and base weights back from
+ * --hidden networks, and a finetune network with DoRA, dropout and LoRA+;
+ * a run that reads data and base weights back from
  * files (CSV, safetensors, JSON); the readers alone; the SVD. No libFuzzer, no
  * sanitizer needed; under make sanitize, ASan checks the same paths too.
  * Ends with "alloc_fail: N passed, M failed".
@@ -315,8 +316,22 @@ static ld_status op_network_finetune(const char *dir, char *err, size_t errlen)
     return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
 }
 
+/* A finetune network with DoRA, dropout and LoRA+ on every layer: each
+ * layer's DoRA norms and the variants' buffers fail in turn too. */
+static ld_status op_network_variants(const char *dir, char *err, size_t errlen)
+{
+    static const char *const args[] = {"--experiment", "finetune", "--epochs", "2",
+                                       "--pretrain-epochs", "2", "--samples", "8",
+                                       "--test-samples", "4", "--in", "4", "--out", "3",
+                                       "--hidden", "5,4", "--ranks", "1,2", "--dora",
+                                       "--lora-dropout", "0.1", "--loraplus-ratio", "4",
+                                       "--batch-size", "5", "--save-weights", "--quiet"};
+    return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
+}
+
 /* Reads what op_finetune wrote in the same directory: data from CSV, the
- * base from safetensors. */
+ * base from safetensors; with the LoRA variants on, so that their
+ * allocations (DoRA's norms, the saved activations) fail in turn too. */
 static char files_dir[512];
 
 /* The same with --init pissa: the SVD's work space, the residual kept for
@@ -338,6 +353,7 @@ static ld_status op_from_files(const char *dir, char *err, size_t errlen)
     snprintf(base, sizeof base, "%s/base.safetensors", files_dir);
     const char *const args[] = {"--experiment", "finetune", "--data", data, "--test-data", test,
                                 "--base-weights", base, "--epochs", "2", "--ranks", "1",
+                                "--dora", "--lora-dropout", "0.1", "--loraplus-ratio", "4",
                                 "--quiet"};
     return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
 }
@@ -415,6 +431,7 @@ int main(void)
     sweep("files", op_from_files, dir2);
     sweep("network", op_network, dir2);
     sweep("network ft", op_network_finetune, dir2);
+    sweep("network var", op_network_variants, dir2);
     sweep("readers", op_readers, dir);
     sweep("svd", op_svd, dir);
     printf("alloc_fail: %d passed, %d failed\n", t_passed, t_failed);

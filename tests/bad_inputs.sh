@@ -37,7 +37,8 @@ for args in "--epochs 10x" "--epochs 0" "--epochs 99999999999999999999" "--seed 
     "--in 1 --ranks 2" "--test-data t.csv" "--output-dir ''" "--lr 1e-50" "--lr 1e39" \
     "--alpha 1e39 --rslora" "--alpha 2e-38 --rslora" "--experiment finetune --noise 1e20" \
     "--experiment finetune --noise 1e-50" "--experiment finetune --init lora" \
-    "--experiment finetune --init pissa_niter_4" "--init pissa"; do
+    "--experiment finetune --init pissa_niter_4" "--init pissa" "--loraplus-ratio 0.5" \
+    "--lora-dropout 10%" "--dora" "--hidden 4 --dora"; do
     eval "set -- $args"
     row "lora_demo $args" "$BIN" --quiet "$@"
 done

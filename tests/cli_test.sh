@@ -233,6 +233,7 @@ expect_usage_error "--activation: 'sigmoid' is not relu, tanh or gelu" --hidden 
 expect_usage_error "--activation: needs --hidden" --activation relu
 expect_usage_error "--ranks: rank 4 does not fit layer 1 (8 -> 3, from the command line): at most 3" --hidden 8,3 --ranks 4
 expect_usage_error "--ranks: rank 3 does not fit layer 0 (2 -> 8" --in 2 --hidden 8 --ranks 3
+expect_usage_error "--dora: only used by --experiment finetune" --hidden 8 --dora
 expect_usage_error "--delta-rank: 5 does not fit layer 1 (8 -> 4, from the command line): at most 4" --hidden 8,4 --experiment finetune --delta-rank 5 --ranks 1
 
 # bytes [OFF, OFF+LEN) of the data of safetensors FILE (past its header)

@@ -37,7 +37,7 @@ run() {
 }
 
 run unit "$UNIT"
-for t in cli data weights_py man readme; do
+for t in cli data weights_py man readme variants; do
     run "$t" sh "tests/${t}_test.sh" "$BIN"
 done
 run faults sh tests/fault_test.sh "$BIN" "$TOOLS/check_outputs"

@@ -59,6 +59,21 @@ void test_cli(void)
     CHECK(parse(&c, &a, err, sizeof err, all_then) == LD_OK && !c.ranks_all && c.n_ranks == 1 &&
               c.ranks[0] == 2,
           "--ranks all, then --ranks 2: the last wins");
+    CHECK(c.loraplus_ratio == 1.0 && c.lora_dropout == 0.0, "LoRA+ and dropout are off by default");
+    const char *drop[] = {"--lora-dropout", "0.05", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, drop) == LD_OK && c.lora_dropout == 0.05,
+          "--lora-dropout 0.05: %s", err);
+    const char *dora[] = {"--experiment", "finetune", "--dora", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, dora) == LD_OK && c.dora == 1, "--dora: %s", err);
+    const char *drop0[] = {"--lora-dropout", "0", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, drop0) == LD_OK && c.lora_dropout == 0.0,
+          "--lora-dropout 0: %s", err);
+    const char *plus[] = {"--loraplus-ratio", "16", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, plus) == LD_OK && c.loraplus_ratio == 16.0,
+          "--loraplus-ratio 16: %s", err);
+    const char *plus_one[] = {"--loraplus-ratio=1", NULL};
+    CHECK(parse(&c, &a, err, sizeof err, plus_one) == LD_OK && c.loraplus_ratio == 1.0,
+          "--loraplus-ratio=1 (plain LoRA) refused: %s", err);
 
     const char *help[] = {"--help", NULL};
     CHECK(parse(&c, &a, err, sizeof err, help) == LD_OK && a == CLI_HELP, "--help");
@@ -140,6 +155,23 @@ void test_cli(void)
         {{"--rs=", NULL}, "--rslora takes no value: '--rs='"},
         {{"--e", NULL}, "ambiguous option '--e'"},
         {{"--r=1", NULL}, "ambiguous option '--r=1'"},
+        /* LoRA+ (issue 14): a ratio of at least 1, finite, a plain number */
+        {{"--loraplus-ratio", "0.5", NULL}, "--loraplus-ratio: '0.5' must be at least 1"},
+        {{"--loraplus-ratio", "0.99999999", NULL}, "must be at least 1"},
+        {{"--loraplus-ratio", "-16", NULL}, "--loraplus-ratio: '-16' must be greater than 0"},
+        {{"--loraplus-ratio", "nan", NULL}, "--loraplus-ratio: 'nan' is not finite"},
+        {{"--loraplus-ratio", "16%", NULL}, "--loraplus-ratio: '16%' is not a number"},
+        {{"--loraplus-ratio", "", NULL}, "--loraplus-ratio: '' is not a number"},
+        /* LoRA dropout: a fraction in [0, 1) */
+        {{"--lora-dropout", "1", NULL}, "--lora-dropout: '1' must be below 1"},
+        {{"--lora-dropout", "-0.1", NULL}, "--lora-dropout: '-0.1' must be at least 0"},
+        {{"--lora-dropout", "nan", NULL}, "--lora-dropout: 'nan' is not finite"},
+        {{"--lora-dropout", "10%", NULL}, "--lora-dropout: '10%' is a percentage; give the fraction"},
+        {{"--lora-dropout", "0.1x", NULL}, "--lora-dropout: '0.1x' is not a number"},
+        {{"--lora-dropout", "1e-50", NULL}, "--lora-dropout: '1e-50' is too small for a float"},
+        /* DoRA decomposes a frozen base: finetune only */
+        {{"--dora", NULL}, "--dora: only used by --experiment finetune"},
+        {{"--dora=1", "--experiment", "finetune", NULL}, "--dora takes no value: '--dora=1'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';

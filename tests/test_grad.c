@@ -1,4 +1,4 @@
-/* test_grad.c - finite-difference checks of the dense and LoRA backward passes.
+/* test_grad.c - finite-difference checks of the dense, LoRA and DoRA backward passes.
  *
  * Dimension key: N samples, I in, O out, R rank.
  *
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/linear.h"
+#include "core/lora.h"
 #include "core/model.h"
 #include "core/optim.h"
 #include "core/rng.h"
@@ -34,7 +35,7 @@ static void check_model(const char *label, model *m, const float *x, const float
     model_zero_grad(m);
     model_forward(m, yhat, h, x, NULL, N, NULL);
     mse_backward(dy, yhat, y, (size_t)(size_t)N * O, (size_t)(size_t)N * O);
-    model_backward(m, dy, dh, h, x, N, NULL);
+    model_backward(m, dy, dh, h, NULL, x, N, NULL);
 
     float *fd = malloc(m->n_params * sizeof(float));
     const float step = 1e-2f;
@@ -58,6 +59,65 @@ static void check_model(const char *label, model *m, const float *x, const float
     free(fd);
 }
 
+/* DoRA's backward against central differences with the norm n held
+ * constant, as its backward treats it (PEFT detaches it; the DoRA paper's
+ * section 4.3): the loss of y = base + (g - 1) bw + g s h B^T, g = mag / n,
+ * for a fixed n, is quadratic in each of A, B and mag. */
+enum { R = 3 };
+typedef struct {
+    float A[R * I], B[O * R], mag[O];
+} dora_params;
+
+static double dora_loss(const dora_params *q, const float *norm, const float *base, const float *x,
+                        const float *y)
+{
+    float yhat[N * O], h[N * R];
+    memcpy(yhat, base, sizeof yhat);
+    dora_forward(yhat, h, NULL, x, NULL, NULL, q->A, q->B, q->mag, norm, 1.7f, N, I, R, O, NULL);
+    return mse_forward(yhat, y, (size_t)N * O);
+}
+
+static void check_dora(rng *r, const float *x, const float *y)
+{
+    dora_params q, grad, fd;
+    float W0[O * I], base[N * O], norm[O], yhat[N * O], h[N * R], u[N * O], dy[N * O], dh[N * R];
+    rng_fill_normal(r, W0, (size_t)O * I);
+    rng_fill_normal(r, q.A, (size_t)R * I);
+    rng_fill_normal(r, q.B, (size_t)O * R);
+    /* moderate sizes, so that the loss's float rounding over 2h stays
+     * well under the tolerance */
+    for (int i = 0; i < O * I; i++)
+        W0[i] *= 0.3f;
+    for (int i = 0; i < R * I; i++)
+        q.A[i] *= 0.3f;
+    for (int i = 0; i < O * R; i++)
+        q.B[i] *= 0.3f;
+    linear_forward(base, x, W0, NULL, N, I, O, NULL); /* no bias: bw = base */
+    dora_norm(norm, W0, q.A, q.B, 1.7f, I, R, O);
+    for (int o = 0; o < O; o++)
+        q.mag[o] = norm[o] * (1.0f + 0.1f * (float)o); /* g != 1 */
+    memset(&grad, 0, sizeof grad);
+    memcpy(yhat, base, sizeof yhat);
+    dora_forward(yhat, h, u, x, NULL, NULL, q.A, q.B, q.mag, norm, 1.7f, N, I, R, O, NULL);
+    mse_backward(dy, yhat, y, (size_t)N * O, (size_t)N * O);
+    dora_backward(grad.A, grad.B, grad.mag, dh, dy, h, u, x, q.B, q.mag, norm, 1.7f, N, I, R, O,
+                  NULL);
+    float *p = (float *)&q, *f = (float *)&fd;
+    const float step = 1e-2f;
+    for (size_t i = 0; i < sizeof q / sizeof(float); i++) {
+        const float keep = p[i];
+        p[i] = keep + step;
+        const double lp = dora_loss(&q, norm, base, x, y); /* n held: not recomputed */
+        p[i] = keep - step;
+        const double lm = dora_loss(&q, norm, base, x, y);
+        p[i] = keep;
+        f[i] = (float)((lp - lm) / (2.0 * (double)step));
+    }
+    check_close("DoRA dA (n held)", grad.A, fd.A, (size_t)R * I, 1e-4, 1e-3);
+    check_close("DoRA dB (n held)", grad.B, fd.B, (size_t)O * R, 1e-4, 1e-3);
+    check_close("DoRA dmag (n held)", grad.mag, fd.mag, O, 1e-4, 1e-3);
+}
+
 void test_grad(void)
 {
     rng r;
@@ -66,6 +126,7 @@ void test_grad(void)
     rng_fill_normal(&r, x, (size_t)N * I);
     rng_fill_normal(&r, y, (size_t)N * O);
     char err[256];
+    check_dora(&r, x, y);
 
     model dense;
     CHECK(test_model_dense(&dense, I, O, err, sizeof err) == LD_OK, "%s", err);

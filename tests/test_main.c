@@ -65,7 +65,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(pissa) \
     X(network) \
     X(spectrum) \
-    X(spectra)
+    X(spectra) \
+    X(variants)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)

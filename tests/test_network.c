@@ -1,5 +1,6 @@
 /* test_network.c - networks: activations, the size table, gradients through
- * every layer, merge, and the trainer's choice of the plain step.
+ * every layer, merge, the trainer's choice of the plain step, LoRA+ on every
+ * layer, and dropout and DoRA gradients through every layer.
  *
  * Dimension key: N samples, I in, H hidden widths, O out, R rank.
  *
@@ -135,30 +136,40 @@ static void test_sizes(void)
 /* ------------------------------------------------------------------------ */
 /* gradients */
 
-static double loss_of(const model *m, const float *x, const float *y, float *yhat, float *acts)
+/* The loss of a training forward: with dropout, the same replayed masks
+ * every call (m->dropout_replay from its start); with DoRA, the norms as
+ * the caller holds them. vact NULL: no variant activations. */
+static double loss_of(model *m, const float *x, const float *y, float *yhat, float *acts,
+                      float *vact)
 {
-    model_forward(m, yhat, acts, x, NULL, N, NULL);
-    return mse_forward(yhat, y, (size_t)N * O);
+    m->dropout_replay_used = 0;
+    model_forward_train(m, yhat, acts, vact, x, NULL, N, NULL);
+    double sum = 0.0; /* in double: mse_forward's float would round the loss */
+    for (int i = 0; i < N * O; i++)
+        sum += ((double)yhat[i] - (double)y[i]) * ((double)yhat[i] - (double)y[i]);
+    return sum / (double)(N * O);
 }
 
-static void check_grads(const char *label, model *m, const float *x, const float *y)
+static void check_grads(const char *label, model *m, const float *x, const float *y, float step)
 {
     const model_spec spec = model_spec_of(m);
+    size_t nv = 0;
+    CHECK(model_act_floats(&spec, N, &nv) == 0, "%s: variant activations", label);
     float *acts = malloc(model_acts_floats(&spec, N) * sizeof(float) + 1);
+    float *vact = nv > 0 ? malloc(nv * sizeof(float)) : NULL;
     float *scratch = malloc(model_scratch_floats(&spec, N) * sizeof(float) + 1);
     float *fd = malloc(m->n_params * sizeof(float));
     float yhat[N * O], dy[N * O];
     model_zero_grad(m);
-    model_forward(m, yhat, acts, x, NULL, N, NULL);
+    (void)loss_of(m, x, y, yhat, acts, vact);
     mse_backward(dy, yhat, y, (size_t)N * O, (size_t)N * O);
-    model_backward(m, dy, scratch, acts, x, N, NULL);
-    const float step = 1e-3f;
+    model_backward(m, dy, scratch, acts, vact, x, N, NULL);
     for (size_t i = 0; i < m->n_params; i++) {
         const float keep = m->params[i];
         m->params[i] = keep + step;
-        const double lp = loss_of(m, x, y, yhat, acts);
+        const double lp = loss_of(m, x, y, yhat, acts, vact);
         m->params[i] = keep - step;
-        const double lm = loss_of(m, x, y, yhat, acts);
+        const double lm = loss_of(m, x, y, yhat, acts, vact);
         m->params[i] = keep;
         fd[i] = (float)((lp - lm) / (2.0 * (double)step));
     }
@@ -170,7 +181,85 @@ static void check_grads(const char *label, model *m, const float *x, const float
     }
     free(fd);
     free(scratch);
+    free(vact);
     free(acts);
+}
+
+/* Dropout and DoRA on every layer of a 7->5->3->4 network: backward against
+ * central differences, with the dropout masks fixed (replayed, the same in
+ * every forward) and DoRA's norms held, as backward holds them. A gradient
+ * at a layer's input that misses the LoRA branch's path through the mask,
+ * or DoRA's mag/n on the base's path, is wrong in every layer below. */
+static void test_variant_gradients(void)
+{
+    rng r;
+    rng_seed(&r, 21, 7);
+    float x[N * I], y[N * O], w0[5 * 7 + 3 * 5 + 4 * 3], b0[5 + 3 + 4];
+    float masks[N * (7 + 5 + 3)]; /* one training forward: N I_l per layer */
+    rng_fill_normal(&r, x, (size_t)N * I);
+    rng_fill_normal(&r, y, (size_t)N * O);
+    rng_fill_normal(&r, w0, sizeof w0 / sizeof w0[0]);
+    rng_fill_normal(&r, b0, sizeof b0 / sizeof b0[0]);
+    for (size_t i = 0; i < sizeof w0 / sizeof w0[0]; i++)
+        w0[i] *= 0.4f;
+    size_t dropped = 0;
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        masks[i] = rng_uniform(&r) >= 0.3 ? 1.0f : 0.0f;
+        dropped += masks[i] == 0.0f;
+    }
+    CHECK(dropped > 0 && dropped < sizeof masks / sizeof masks[0], "the masks drop some inputs");
+    char err[256], label[96];
+    /* 0: dropout on base, 1: dropout from scratch (biases), 2: DoRA,
+     * 3: DoRA with dropout */
+    for (int k = 0; k < 3; k++) {
+        const activation_kind act = (activation_kind)k;
+        for (int v = 0; v < 4; v++) {
+            const int base = v != 1, dora = v >= 2, drop = v != 2;
+            model_spec spec = model_spec_network(model_spec_lora(I, O, 2, 3.0, 1.5f, base), 2,
+                                                 hidden, act);
+            spec.dropout = drop ? 0.3 : 0.0;
+            spec.dora = dora;
+            model m;
+            if (model_init(&m, &spec, base ? w0 : NULL, base ? b0 : NULL, err, sizeof err) !=
+                LD_OK) {
+                CHECK(0, "variant network: %s", err);
+                continue;
+            }
+            /* smaller than test_gradients' 0.6: the mask's 1/(1 - p) and
+             * mag / n enlarge the loss, and its float rounding over 2h */
+            for (size_t i = 0; i < m.n_params; i++)
+                m.params[i] = 0.4f * (float)rng_normal(&r);
+            if (dora) {
+                /* the norms of these A and B, then held; mag / n != 1 */
+                float yhat[N * O];
+                float *acts = malloc(model_acts_floats(&spec, N) * sizeof(float) + 1);
+                model_forward(&m, yhat, acts, x, NULL, N, NULL);
+                free(acts);
+                for (int l = 0; l < m.n_layers; l++) {
+                    layer *L = &m.layers[l];
+                    L->norm_held = 1;
+                    for (int o = 0; o < L->out; o++)
+                        L->mag[o] = L->norm[o] * (1.0f + 0.1f * (float)(o + l));
+                }
+            }
+            if (drop) {
+                m.dropout_replay = masks;
+                m.dropout_replay_n = sizeof masks / sizeof masks[0];
+            }
+            snprintf(label, sizeof label, "%s %s", activation_name(act),
+                     v == 0   ? "dropout on base"
+                     : v == 1 ? "dropout scratch"
+                     : v == 2 ? "DoRA"
+                              : "DoRA with dropout");
+            /* h = 3e-3: 1e-2 crosses relu kinks, and at 1e-3 yhat's float
+             * rounding over 2h (the loss here is about 5) reaches atol */
+            check_grads(label, &m, x, y, 3e-3f);
+            CHECK(!drop || m.dropout_replay_used == m.dropout_replay_n,
+                  "%s: every layer drew its masks (%zu of %zu)", label, m.dropout_replay_used,
+                  m.dropout_replay_n);
+            model_free(&m);
+        }
+    }
 }
 
 static void test_gradients(void)
@@ -200,7 +289,7 @@ static void test_gradients(void)
                 m.params[i] = 0.6f * (float)rng_normal(&r);
             snprintf(label, sizeof label, "%s %s", activation_name(act),
                      variant == 0 ? "dense" : base ? "lora on base" : "lora scratch");
-            check_grads(label, &m, x, y);
+            check_grads(label, &m, x, y, 1e-3f);
             model_free(&m);
         }
     }
@@ -264,7 +353,7 @@ static void test_merge_and_epoch(void)
         const float want = mse_forward(yu, y, (size_t)N * O);
         mse_backward(dy, yu, y, (size_t)N * O, (size_t)N * O);
         model_zero_grad(&ref);
-        model_backward(&ref, dy, scratch, acts, x, N, NULL);
+        model_backward(&ref, dy, scratch, acts, NULL, x, N, NULL);
         model_adam_step(&ref, adam);
         CHECK(fabsf(loss - want) <= 1e-6f * fabsf(want), "epoch loss %g, step %g",
               (double)loss, (double)want);
@@ -274,6 +363,95 @@ static void test_merge_and_epoch(void)
         free(scratch);
         free(acts);
         model_free(&ref);
+        model_free(&m);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* LoRA+ on every layer */
+
+/* One trainer epoch (one full-batch step, 2 threads) of a LoRA network
+ * whose parameters start at p0, with LoRA+ ratio `ratio` at learning rate
+ * lr; its parameters after the step in out (m->n_params floats). */
+static int loraplus_step(float *out, const float *p0, int base, const float *w0, const float *b0,
+                         double ratio, double lr, const float *x, const float *y)
+{
+    char err[256] = "";
+    model_spec spec = model_spec_network(model_spec_lora(I, O, 2, 3.0, 1.5f, base), 2, hidden,
+                                         ACT_TANH);
+    spec.loraplus_ratio = ratio;
+    model m;
+    trainer t;
+    const trainer_options opt = {2, 1};
+    int ok = model_init(&m, &spec, base ? w0 : NULL, base ? b0 : NULL, err, sizeof err) == LD_OK;
+    CHECK(ok, "LoRA+ network: %s", err);
+    if (!ok)
+        return 0;
+    memcpy(m.params, p0, m.n_params * sizeof(float));
+    ok = trainer_init(&t, &m, x, y, N, 0, &opt, err, sizeof err) == LD_OK;
+    CHECK(ok, "LoRA+ network: %s", err);
+    if (ok) {
+        (void)trainer_epoch(&t, &m, NULL, adam_defaults(lr));
+        memcpy(out, m.params, m.n_params * sizeof(float));
+        trainer_free(&t);
+    }
+    model_free(&m);
+    return ok;
+}
+
+/* LoRA+ with --hidden: one step with ratio 16 at lr must move every
+ * layer's lora_A as plain LoRA at lr does, and every layer's lora_B (and a
+ * scratch network's bias, 1-d: PEFT's group B) as plain LoRA at 16 lr,
+ * bit for bit. */
+static void test_loraplus_network(void)
+{
+    rng r;
+    rng_seed(&r, 31, 4);
+    float x[N * I], y[N * O], w0[5 * 7 + 3 * 5 + 4 * 3], b0[5 + 3 + 4];
+    rng_fill_normal(&r, x, (size_t)N * I);
+    rng_fill_normal(&r, y, (size_t)N * O);
+    rng_fill_normal(&r, w0, sizeof w0 / sizeof w0[0]);
+    rng_fill_normal(&r, b0, sizeof b0 / sizeof b0[0]);
+    const double lr = 0.01, ratio = 16.0;
+    char err[256] = "";
+    for (int base = 0; base < 2; base++) {
+        model m; /* the layout, and the shared start */
+        model_spec spec = model_spec_network(model_spec_lora(I, O, 2, 3.0, 1.5f, base), 2, hidden,
+                                             ACT_TANH);
+        spec.loraplus_ratio = ratio;
+        if (model_init(&m, &spec, base ? w0 : NULL, base ? b0 : NULL, err, sizeof err) != LD_OK) {
+            CHECK(0, "LoRA+ network: %s", err);
+            continue;
+        }
+        for (size_t i = 0; i < m.n_params; i++)
+            m.params[i] = 0.5f * (float)rng_normal(&r); /* B != 0: every tensor has a gradient */
+        const size_t n = m.n_params;
+        float *plus = malloc((n + 1) * sizeof(float)), *at_lr = malloc((n + 1) * sizeof(float));
+        float *at_rlr = malloc((n + 1) * sizeof(float));
+        if (plus != NULL && at_lr != NULL && at_rlr != NULL &&
+            loraplus_step(plus, m.params, base, w0, b0, ratio, lr, x, y) &&
+            loraplus_step(at_lr, m.params, base, w0, b0, 1.0, lr, x, y) &&
+            loraplus_step(at_rlr, m.params, base, w0, b0, 1.0, lr * ratio, x, y)) {
+            int n_b = 0;
+            for (int k = 0; k < m.n_tensors; k++) {
+                const param_tensor *p = &m.tensors[k];
+                const int group_a = strstr(p->name, "lora_A") != NULL;
+                const float *want = group_a ? at_lr : at_rlr, *other = group_a ? at_rlr : at_lr;
+                n_b += !group_a;
+                CHECK(same_bits(plus + p->offset, want + p->offset, p->numel),
+                      "LoRA+ %s network: %s must step as plain LoRA at %s lr",
+                      base ? "on base" : "scratch", p->name, group_a ? "1x" : "16x");
+                CHECK(!same_bits(plus + p->offset, other + p->offset, p->numel),
+                      "LoRA+ %s network: %s stepped as at both rates (the check cannot tell)",
+                      base ? "on base" : "scratch", p->name);
+            }
+            CHECK(n_b == (base ? 3 : 6), "LoRA+ network: %d tensors at the ratio", n_b);
+        } else {
+            CHECK(0, "LoRA+ network: out of memory or setup failed");
+        }
+        free(plus);
+        free(at_lr);
+        free(at_rlr);
         model_free(&m);
     }
 }
@@ -304,6 +482,8 @@ void test_network(void)
     test_activations();
     test_sizes();
     test_gradients();
+    test_variant_gradients();
     test_merge_and_epoch();
+    test_loraplus_network();
     test_memory();
 }

@@ -57,6 +57,10 @@ static const char *const MODEL_CASES[] = {
     "net_dense_10x16x5_tanh", "net_lora_r2_10x16x5_tanh", "net_base_lora_r2_7x9x4x3_relu_b5",
     "net_lora_r3_6x8x3_gelu_b4",
     "lora_r4_40x24",      "base_lora_r3_40x24", /* the LoRA closed form */
+    /* the LoRA variants (issue 14) */
+    "base_loraplus16_r2_10x5", "base_loraplus16_r3_7x3_b5",
+    "base_dropout_r2_10x5",    "base_dropout_r3_7x3_b5",
+    "base_dora_r2_10x5",       "base_dora_r3_7x3_b5",       "base_dora_dropout_r2_7x3_b5",
 };
 
 /* PiSSA's initial A, B and residual base against PEFT's pissa_init (in
@@ -165,6 +169,16 @@ static int fixture_spec(const fixture *f, const char *cas, model_spec *spec)
     const int base = f->kind == FIXTURE_LORA_BASE || f->kind == FIXTURE_NET_LORA_BASE;
     *spec = dense ? model_spec_dense(f->in, f->out)
                   : model_spec_lora(f->in, f->out, f->rank, f->alpha, (float)f->scale, base);
+    /* a variant's settings, when the fixture has them */
+    const fixture_tensor *lp = fixture_get(f, "loraplus_ratio");
+    const fixture_tensor *dp = fixture_get(f, "lora_dropout");
+    if (!dense) {
+        if (lp != NULL)
+            spec->loraplus_ratio = lp->data[0];
+        if (dp != NULL && dp->data64 != NULL)
+            spec->dropout = dp->data64[0];
+        spec->dora = fixture_get(f, "dora") != NULL;
+    }
     if (!is_network(f))
         return 1;
     const fixture_tensor *net = fixture_get(f, "net");
@@ -242,6 +256,8 @@ static int build_model(model *m, const fixture *f, const char *cas)
     const ld_status st = model_init(m, &spec, w0, b0, err, sizeof err);
     free(w0);
     free(b0);
+    const fixture_tensor *dp = fixture_get(f, "lora_dropout");
+    const fixture_tensor *masks = fixture_get(f, "dropout_masks");
     CHECK(st == LD_OK, "parity %s: %s", cas, err);
     if (st != LD_OK)
         return 0;
@@ -265,6 +281,15 @@ static int build_model(model *m, const fixture *f, const char *cas)
     }
     CHECK(n_init == m->n_tensors, "parity %s: %d of %d parameters initialised from the fixture",
           cas, n_init, m->n_tensors);
+    /* dropout: PyTorch's masks replayed, step by step, as the order is fed */
+    CHECK((dp == NULL) == (masks == NULL) &&
+              (masks == NULL || (masks->dims[1] == f->in &&
+                                 masks->dims[0] == f->epochs * f->samples)),
+          "parity %s: lora_dropout needs dropout_masks (E*N, I)", cas);
+    if (masks != NULL) {
+        m->dropout_replay = masks->data;
+        m->dropout_replay_n = masks->numel;
+    }
     if (n_init != m->n_tensors) {
         model_free(m);
         return 0;
@@ -307,19 +332,24 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
     float *dy = malloc((size_t)cnt * O * sizeof(float));
     float *h = malloc((model_acts_floats(&spec, (size_t)cnt) + 1) * sizeof(float));
     float *dh = malloc((model_scratch_floats(&spec, (size_t)cnt) + 1) * sizeof(float));
+    /* the variants' activations (model_act_floats) */
+    size_t nact = 0;
+    float *act = model_act_floats(&spec, cnt, &nact) == 0
+                     ? malloc((nact + 1) * sizeof(float))
+                     : NULL;
     int *idx = malloc((size_t)cnt * sizeof(int));
     model m;
-    if (xb && yb && yhat && dy && h && dh && idx) {
+    if (xb && yb && yhat && dy && h && dh && act && idx) {
         for (int i = 0; i < cnt; i++)
             idx[i] = order != NULL ? order[i] : i;
         gather_rows(xb, x, idx, cnt, I);
         gather_rows(yb, y, idx, cnt, O);
         if (build_model(&m, f, cas)) {
             const size_t ny = (size_t)cnt * O;
-            model_forward(&m, yhat, h, xb, NULL, cnt, NULL);
+            model_forward_train(&m, yhat, h, act, xb, NULL, cnt, NULL);
             mse_backward(dy, yhat, yb, ny, ny);
             model_zero_grad(&m);
-            model_backward(&m, dy, dh, h, xb, cnt, NULL);
+            model_backward(&m, dy, dh, h, act, xb, cnt, NULL);
             compare_grads(&m, f, cas, "layers");
             model_free(&m);
         }
@@ -344,6 +374,7 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
     free(dy);
     free(h);
     free(dh);
+    free(act);
     free(idx);
 }
 
@@ -435,9 +466,21 @@ static void run_model_case(const char *cas)
     CHECK(st == LD_OK && losses != NULL, "parity %s: trainer_init: %s", cas, err);
     if (st == LD_OK && losses != NULL) {
         const adam_config adam = fixture_adam(&f);
-        for (int e = 0; e < E; e++)
+        /* DoRA: the magnitude after every epoch (E,O) */
+        const fixture_tensor *tmag = fixture_get(&f, "magnitude");
+        float *mags = tmag != NULL ? malloc((size_t)E * O * sizeof(float)) : NULL;
+        CHECK(tmag == NULL || (mags != NULL && m.layers[0].mag != NULL && tmag->numel == (size_t)E * O),
+              "parity %s: a magnitude (E, O) needs a DoRA model", cas);
+        for (int e = 0; e < E; e++) {
             losses[e] = trainer_epoch(&t, &m, mini ? order + (size_t)e * N : NULL, adam);
+            if (mags != NULL && m.layers[0].mag != NULL)
+                memcpy(mags + (size_t)e * O, m.layers[0].mag, (size_t)O * sizeof(float));
+        }
         compare(cas, "loss per epoch", losses, tloss->data, (size_t)E, LOSS_ATOL, LOSS_RTOL);
+        if (mags != NULL && tmag != NULL && tmag->numel == (size_t)E * O)
+            compare(cas, "DoRA magnitude after every epoch", mags, tmag->data, (size_t)E * O,
+                    PARAM_ATOL, PARAM_RTOL);
+        free(mags);
         for (int k = 0; k < m.n_tensors; k++) {
             const param_tensor *p = &m.tensors[k];
             char name[96], what[96];

@@ -42,6 +42,7 @@ typedef struct {
                            * linear map (of rank R for LoRA, added to the
                            * frozen base's output) plus this much noise */
     int rslora;           /* LoRA on a base: scale alpha/sqrt(R), not alpha/R */
+    double loraplus;      /* LoRA+ ratio; 0: none (1) */
 } setup;
 
 typedef struct {
@@ -71,6 +72,16 @@ static void lowrank_map(float *w, int I, int O, int R)
     free(v);
 }
 
+/* A LoRA model of setup s, with its LoRA+ ratio. */
+static void make_lora(model *m, const setup *s, double alpha, float scale, const float *w0,
+                      const float *b0)
+{
+    char err[128];
+    model_spec spec = model_spec_lora(s->in, s->out, s->rank, alpha, scale, w0 != NULL);
+    spec.loraplus_ratio = s->loraplus > 0.0 ? s->loraplus : 1.0;
+    CHECK(model_init(m, &spec, w0, b0, err, sizeof err) == LD_OK, "model_init: %s", err);
+}
+
 static void problem_make(problem *p, const setup *s, uint64_t seed)
 {
     rng r;
@@ -97,9 +108,9 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         free(w);
         free(b);
     }
-    char err[128];
     rng_seed(&r, seed, 1000);
     if (s->rank == 0) {
+        char err[128];
         test_model_dense(&p->m, s->in, s->out, err, sizeof err);
         linear_init(p->m.layers[0].W, p->m.layers[0].b, s->in, s->out, &r);
     } else if (s->base) {
@@ -110,7 +121,7 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
          * scaling multiplies shows; rsLoRA's alpha/sqrt(R) */
         const double alpha = 1.5 * s->rank;
         const float scale = s->rslora ? (float)(alpha / sqrt((double)s->rank)) : 1.5f;
-        test_model_lora(&p->m, s->in, s->out, s->rank, alpha, scale, w0, b0, err, sizeof err);
+        make_lora(&p->m, s, alpha, scale, w0, b0);
         if (s->noise >= 0.0f) { /* the targets sit on top of the base's output */
             float *y0 = malloc((size_t)s->n * s->out * sizeof(float));
             layer_base_forward(&p->m.layers[0], y0, p->x, s->n, NULL);
@@ -125,8 +136,7 @@ static void problem_make(problem *p, const setup *s, uint64_t seed)
         free(w0);
         free(b0);
     } else {
-        test_model_lora(&p->m, s->in, s->out, s->rank, 0.7f * (float)s->rank, 0.7f, NULL, NULL, err,
-                        sizeof err);
+        make_lora(&p->m, s, 0.7f * (float)s->rank, 0.7f, NULL, NULL);
         lora_init_scratch(p->m.layers[0].A, p->m.layers[0].B, s->in, s->rank, s->out, &r);
     }
 }
@@ -168,7 +178,7 @@ static float ref_epoch(model *m, const float *x, const float *y, int n, const in
         loss += mse_forward(yhat, yb, ny);
         mse_backward(dy, yhat, yb, ny, ny);
         model_zero_grad(m);
-        model_backward(m, dy, dh, h, xb, cnt, NULL);
+        model_backward(m, dy, dh, h, NULL, xb, cnt, NULL);
         model_adam_step(m, adam);
         batches++;
     }
@@ -249,9 +259,9 @@ static run_out train_run(const setup *s, int threads, int fast_paths)
 
 static void setup_name(char *buf, size_t len, const setup *s)
 {
-    snprintf(buf, len, "%s r=%d N=%d %d->%d batch=%d noise=%g",
+    snprintf(buf, len, "%s r=%d N=%d %d->%d batch=%d noise=%g loraplus=%g",
              s->rank == 0 ? "dense" : (s->base ? "lora-ft" : "lora"), s->rank, s->n, s->in, s->out,
-             s->batch, (double)s->noise);
+             s->batch, (double)s->noise, s->loraplus);
 }
 
 /* The trainer's plain step against the loop written out here: the same
@@ -303,11 +313,11 @@ static void check_closed(const setup *setups, size_t count, train_method method,
 static void check_closed_form(void)
 {
     const setup setups[] = {
-        {100, 10, 5, 0, 0, 0, 100, -1.0f, 0},   /* the default experiment's dense model */
-        {37, 13, 7, 0, 0, 0, 60, -1.0f, 0},     /* odd shapes */
-        {300, 64, 33, 0, 0, 0, 40, -1.0f, 0},
-        {64, 64, 3, 0, 0, 0, 40, -1.0f, 0},     /* I = N */
-        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0},   /* a near-exact fit: the loss falls 4 decades */
+        {100, 10, 5, 0, 0, 0, 100, -1.0f, 0, 0},   /* the default experiment's dense model */
+        {37, 13, 7, 0, 0, 0, 60, -1.0f, 0, 0},     /* odd shapes */
+        {300, 64, 33, 0, 0, 0, 40, -1.0f, 0, 0},
+        {64, 64, 3, 0, 0, 0, 40, -1.0f, 0, 0},     /* I = N */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0, 0},   /* a near-exact fit: the loss falls 4 decades */
     };
     check_closed(setups, sizeof setups / sizeof setups[0], TRAIN_CLOSED_FORM, "closed form");
 }
@@ -316,16 +326,16 @@ static void check_closed_form(void)
 static void check_lora_closed(void)
 {
     const setup setups[] = {
-        {100, 20, 10, 4, 0, 0, 100, -1.0f, 0},  /* the default experiment's samples and
+        {100, 20, 10, 4, 0, 0, 100, -1.0f, 0, 0},  /* the default experiment's samples and
                                                   * epochs; 10 -> 5 takes the narrow pass */
-        {100, 20, 10, 1, 1, 0, 100, -1.0f, 0},  /* the same on a frozen base */
-        {37, 23, 7, 2, 0, 0, 60, -1.0f, 0},     /* odd shapes */
-        {301, 37, 13, 5, 1, 0, 60, -1.0f, 0},
-        {300, 64, 33, 8, 1, 0, 40, -1.0f, 0},   /* several row blocks, rank 8 */
-        {64, 64, 3, 2, 0, 0, 40, -1.0f, 0},     /* I = N */
-        {300, 40, 70, 9, 1, 0, 40, -1.0f, 1},   /* rsLoRA: scale alpha/sqrt(R) */
-        {200, 17, 9, 2, 1, 0, 200, 0.01f, 0},   /* near-exact fits: the loss falls decades */
-        {200, 17, 9, 2, 0, 0, 200, 0.01f, 0},
+        {100, 20, 10, 1, 1, 0, 100, -1.0f, 0, 0},  /* the same on a frozen base */
+        {37, 23, 7, 2, 0, 0, 60, -1.0f, 0, 0},     /* odd shapes */
+        {301, 37, 13, 5, 1, 0, 60, -1.0f, 0, 0},
+        {300, 64, 33, 8, 1, 0, 40, -1.0f, 0, 0},   /* several row blocks, rank 8 */
+        {64, 64, 3, 2, 0, 0, 40, -1.0f, 0, 0},     /* I = N */
+        {300, 40, 70, 9, 1, 0, 40, -1.0f, 1, 0},   /* rsLoRA: scale alpha/sqrt(R) */
+        {200, 17, 9, 2, 1, 0, 200, 0.01f, 0, 0},   /* near-exact fits: the loss falls decades */
+        {200, 17, 9, 2, 0, 0, 200, 0.01f, 0, 0},
     };
     check_closed(setups, sizeof setups / sizeof setups[0], TRAIN_LORA_CLOSED, "LoRA closed form");
 }
@@ -338,22 +348,28 @@ static void check_lora_fused(void)
         setup s;
         train_method method;
     } cases[] = {
-        {{100, 10, 5, 3, 0, 0, 50, -1.0f, 0}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
-        {{37, 13, 7, 2, 0, 0, 30, -1.0f, 0}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
-        {{48, 10, 5, 4, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_NARROW},  /* whole blocks only */
-        {{50, 16, 8, 8, 0, 0, 20, -1.0f, 0}, TRAIN_LORA_NARROW},  /* every limit reached */
+        {{100, 10, 5, 3, 0, 0, 50, -1.0f, 0, 0}, TRAIN_LORA_NARROW}, /* the default experiment's shape */
+        {{37, 13, 7, 2, 0, 0, 30, -1.0f, 0, 0}, TRAIN_LORA_NARROW},  /* a partial block of 5 rows */
+        {{48, 10, 5, 4, 0, 0, 20, -1.0f, 0, 0}, TRAIN_LORA_NARROW},  /* whole blocks only */
+        {{50, 16, 8, 8, 0, 0, 20, -1.0f, 0, 0}, TRAIN_LORA_NARROW},  /* every limit reached */
         /* and one past each (mini-batches: a full batch takes the closed form) */
-        {{50, 17, 8, 8, 0, 25, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
-        {{50, 16, 9, 8, 0, 25, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
-        {{50, 16, 8, 9, 0, 25, 20, -1.0f, 0}, TRAIN_LORA_FUSED},
-        {{100, 10, 5, 2, 1, 0, 30, -1.0f, 0}, TRAIN_LORA_NARROW}, /* on a frozen base */
-        {{500, 10, 5, 2, 1, 0, 5, -1.0f, 0}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
-        {{100, 10, 5, 4, 1, 36, 8, -1.0f, 0}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
-        {{1, 3, 2, 1, 0, 0, 10, -1.0f, 0}, TRAIN_LORA_NARROW},    /* one sample */
+        {{50, 17, 8, 8, 0, 25, 20, -1.0f, 0, 0}, TRAIN_LORA_FUSED},
+        {{50, 16, 9, 8, 0, 25, 20, -1.0f, 0, 0}, TRAIN_LORA_FUSED},
+        {{50, 16, 8, 9, 0, 25, 20, -1.0f, 0, 0}, TRAIN_LORA_FUSED},
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f, 0, 0}, TRAIN_LORA_NARROW}, /* on a frozen base */
+        {{500, 10, 5, 2, 1, 0, 5, -1.0f, 0, 0}, TRAIN_LORA_NARROW},  /* base output past the tiny products */
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f, 0, 0}, TRAIN_LORA_NARROW}, /* mini-batches of 36 and 28 */
+        {{1, 3, 2, 1, 0, 0, 10, -1.0f, 0, 0}, TRAIN_LORA_NARROW},    /* one sample */
         /* on a frozen base, full batch: I > N keeps it off the closed form */
-        {{300, 700, 33, 5, 1, 0, 10, -1.0f, 0}, TRAIN_LORA_FUSED},
-        {{300, 40, 70, 9, 1, 64, 6, -1.0f, 0}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
-        {{260, 33, 40, 1, 0, 100, 6, -1.0f, 0}, TRAIN_LORA_FUSED},
+        {{300, 700, 33, 5, 1, 0, 10, -1.0f, 0, 0}, TRAIN_LORA_FUSED},
+        {{300, 40, 70, 9, 1, 64, 6, -1.0f, 0, 0}, TRAIN_LORA_FUSED}, /* mini-batches, rank > 8 */
+        {{260, 33, 40, 1, 0, 100, 6, -1.0f, 0, 0}, TRAIN_LORA_FUSED},
+        /* LoRA+: B at 16 lr. Every path ends in train_adam, whose
+         * model_adam_span gives each tensor its own rate */
+        {{100, 10, 5, 2, 1, 0, 30, -1.0f, 0, 16.0}, TRAIN_LORA_NARROW},
+        {{100, 10, 5, 4, 1, 36, 8, -1.0f, 0, 16.0}, TRAIN_LORA_NARROW},
+        {{300, 700, 33, 5, 1, 0, 10, -1.0f, 0, 16.0}, TRAIN_LORA_FUSED},
+        {{300, 40, 70, 9, 0, 64, 6, -1.0f, 0, 4.0}, TRAIN_LORA_FUSED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const setup *s = &cases[i].s;
@@ -386,15 +402,18 @@ static void check_lora_fused(void)
 static void check_thread_identity(void)
 {
     const setup setups[] = {
-        {300, 64, 33, 0, 0, 0, 8, -1.0f, 0},   /* closed form */
-        {300, 64, 33, 0, 0, 50, 4, -1.0f, 0},  /* dense forward-backward, mini-batches */
-        {700, 64, 33, 4, 0, 0, 6, -1.0f, 0},   /* LoRA closed form */
-        {300, 700, 33, 4, 0, 0, 4, -1.0f, 0},  /* fused LoRA, several row blocks */
-        {200, 17, 9, 2, 1, 0, 200, 0.01f, 0},  /* LoRA closed form with fallbacks */
-        {100, 10, 5, 3, 0, 0, 30, -1.0f, 0},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
-        {100, 10, 5, 2, 1, 36, 8, -1.0f, 0},   /* the same on a base, mini-batches */
-        {700, 64, 40, 9, 1, 250, 4, -1.0f, 0}, /* fused LoRA on a base, mini-batches */
-        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0},  /* closed form with fallbacks */
+        {300, 64, 33, 0, 0, 0, 8, -1.0f, 0, 0},   /* closed form */
+        {300, 64, 33, 0, 0, 50, 4, -1.0f, 0, 0},  /* dense forward-backward, mini-batches */
+        {700, 64, 33, 4, 0, 0, 6, -1.0f, 0, 0},   /* LoRA closed form */
+        {300, 700, 33, 4, 0, 0, 4, -1.0f, 0, 0},  /* fused LoRA, several row blocks */
+        {200, 17, 9, 2, 1, 0, 200, 0.01f, 0, 0},  /* LoRA closed form with fallbacks */
+        {100, 10, 5, 3, 0, 0, 30, -1.0f, 0, 0},   /* narrow LoRA on 1 thread, the block pass on 2, 3 */
+        {100, 10, 5, 2, 1, 36, 8, -1.0f, 0, 0},   /* the same on a base, mini-batches */
+        {700, 64, 40, 9, 1, 250, 4, -1.0f, 0, 0}, /* fused LoRA on a base, mini-batches */
+        {200, 17, 9, 0, 0, 0, 200, 0.01f, 0, 0},  /* closed form with fallbacks */
+        /* LoRA+ past train.c's ADAM_PARALLEL_MIN (65536 parameters): Adam
+         * in shares of the block, each share cut at the tensors' rates */
+        {64, 2000, 1500, 19, 1, 0, 3, -1.0f, 0, 16.0},
     };
     for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
         const setup *s = &setups[i];

@@ -24,6 +24,27 @@
  * (llm.c's fill_in_parameter_sizes). model_spec describes a model before it
  * exists, so the memory estimate reads the same sizes model_init allocates.
  *
+ * LoRA+ (Hayou et al. 2024; PEFT's create_loraplus_optimizer, in
+ * src/peft/optimizers/loraplus.py) trains lora_B.weight at loraplus_ratio
+ * times Adam's learning rate: the ratio is the tensor table's lr_ratio, so
+ * the optimizer stays one loop over spans of the block.
+ *
+ * LoRA dropout (PEFT: lora_B(lora_A(dropout(x))) * scaling, in
+ * src/peft/tuners/lora/layer.py, Linear.forward) drops the LoRA branch's
+ * input only, in training only (model_forward_train); evaluation and merge
+ * see no dropout, as nn.Dropout in eval mode.
+ *
+ * DoRA (PEFT's DoraLinearLayer, src/peft/tuners/lora/dora.py) adds a
+ * trainable magnitude lora_magnitude_vector (O) to a LoRA layer on a frozen
+ * base (core/lora.h: dora_forward); the merge folds it in as
+ * W = (mag / n)(W0 + s B A).
+ *
+ * Each variant works on every layer of a network: LoRA+ is per tensor;
+ * dropout draws each layer's masks in turn (layer 0 first) and keeps each
+ * layer's dropped input and mask, so that the gradient at a layer's input
+ * includes the LoRA branch's path through the mask; DoRA keeps each
+ * layer's norms and u, and carries (mag/n) dy W0 down (n held).
+ *
  * A LoRA layer may carry a frozen base (W0, b0): an owned copy that receives
  * no gradient. model_merge folds s B A into it so the layer predicts as a
  * plain dense one; model_unmerge takes it out again.
@@ -35,6 +56,7 @@
 
 #include "core/activation.h"
 #include "core/optim.h"
+#include "core/rng.h"
 #include "kernels/pool.h"
 #include "status.h"
 
@@ -56,6 +78,9 @@ typedef struct {
     int n_hidden; /* hidden layers; 0: the one-layer model */
     int hidden[MODEL_MAX_LAYERS - 1]; /* their widths */
     activation_kind act; /* between layers (n_hidden > 0) */
+    double loraplus_ratio; /* LoRA+: lora_B's learning rate over lora_A's, >= 1 (1: plain) */
+    double dropout;        /* LoRA dropout p on the LoRA branch's input, [0, 1) (0: none) */
+    int dora;              /* DoRA: a trainable magnitude (O) on the frozen base (has_base) */
 } model_spec;
 
 typedef struct {
@@ -64,6 +89,8 @@ typedef struct {
     int shape[2];     /* (rows, cols) or (len, -) */
     size_t offset;    /* in floats, from the start of each span */
     size_t numel;
+    double lr_ratio;  /* its learning rate over Adam's lr: LoRA+'s ratio for
+                       * lora_B.weight, 1 for every other tensor */
 } param_tensor;
 
 typedef struct {
@@ -71,6 +98,14 @@ typedef struct {
     int in, out, rank; /* I, O, R (R = 0 for dense) */
     double alpha; /* as in model_spec */
     float scale;
+    double loraplus_ratio; /* as in model_spec */
+    double dropout;        /* as in model_spec */
+    int dora;              /* as in model_spec */
+    float *mag, *dmag;     /* DoRA: lora_magnitude_vector (O), a view into the block */
+    float *norm;           /* DoRA (owned): (O) row norms of W0 + s B A of the last
+                            * forward, or of the merge while merged */
+    int norm_held;         /* DoRA: 1 keeps norm as it is in forward (gradient
+                            * checks with n held constant, as backward holds it) */
     /* views into the model's params and grads */
     float *W, *b;   /* dense: (O,I), (O); b also a scratch LoRA network's bias */
     float *dW, *db;
@@ -96,6 +131,13 @@ typedef struct {
     float *adam_m;  /* (n_params) */
     float *adam_v;  /* (n_params) */
     long step;      /* Adam steps taken */
+    /* LoRA dropout's masks, for model_forward_train: drawn from
+     * dropout_rng (the run seeds it: experiment.h, STREAM_DROPOUT_BASE),
+     * or replayed from dropout_replay, keep flags (0 or 1) consumed in order,
+     * N*I per layer with dropout per step (tests: PyTorch's masks) */
+    rng dropout_rng;
+    const float *dropout_replay;
+    size_t dropout_replay_n, dropout_replay_used;
     int n_tensors;
     param_tensor tensors[MODEL_MAX_TENSORS];
 } model;
@@ -157,15 +199,44 @@ void layer_base_forward(const layer *L, float *y, const float *x, int N, pool *p
 void model_forward(const model *m, float *y, float *acts, const float *x, const float *base_out,
                    int N, pool *p);
 
-/* Accumulate grads from dy (N,O) and the saved acts. dy is overwritten
- * (LoRA scales it in place); scratch (model_scratch_floats) holds dh (N,R)
- * and, in a network, the gradients flowing between layers (none is formed
- * for the first layer's input: it is data). */
-void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *x, int N,
-                    pool *p);
+/* 1 if some layer of m has LoRA dropout. */
+int model_has_dropout(const model *m);
+
+/* *n = floats of the variants' activations that a training step of N rows
+ * saves for backward (`vact`; 0 for plain LoRA and for dense), layer after
+ * layer: with dropout the dropped input xd and the mask's derivative keep
+ * (N,I_l) each, with DoRA u = bw + s h B^T (N,O_l), in that order. -1 on
+ * overflow. */
+int model_act_floats(const model_spec *spec, int N, size_t *n);
+
+/* model_forward for a training step: as model_forward, except that a LoRA
+ * layer with dropout draws its masks (see model.dropout_rng) and feeds the
+ * LoRA branch xd = dropout(x) (layer by layer, in order), and that the
+ * variants' activations go to vact
+ * (model_act_floats), which backward needs. vact may be NULL when there are
+ * none; then this is model_forward. */
+void model_forward_train(model *m, float *y, float *acts, float *vact, const float *x,
+                         const float *base_out, int N, pool *p);
+
+/* Accumulate grads from dy (N,O) and the saved acts (and vact, what
+ * model_forward_train saved, or NULL). dy is overwritten (LoRA scales it in
+ * place); scratch (model_scratch_floats) holds dh (N,R) and, in a network,
+ * the gradients flowing between layers (none is formed for the first
+ * layer's input: it is data) and, with dropout or DoRA, two more buffers
+ * for them. */
+void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *vact,
+                    const float *x, int N, pool *p);
+
+/* DoRA: set every DoRA layer's magnitude to the row norms of W0 + s B A,
+ * as PEFT's DoraLinearLayer.update_layer does when the adapter is made. */
+void model_dora_init(model *m);
 
 /* One Adam step over the whole parameter block. */
 void model_adam_step(model *m, adam_config adam);
+/* Adam on the block's elements [lo, hi) at step m->step (already counted),
+ * each tensor at its own learning rate adam.lr * lr_ratio (LoRA+), so that
+ * shares of the block on several threads give the bits of one call. */
+void model_adam_span(model *m, size_t lo, size_t hi, adam_config adam);
 
 /* Merge s B A into every LoRA layer's base (LD_ESTATE if already merged or
  * if the model has no LoRA layer). */

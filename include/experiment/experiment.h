@@ -82,6 +82,7 @@
 /* layer l of a --hidden network draws its initial weights from
  * STREAM_INIT_BASE + rank + l * STREAM_LAYER_STRIDE */
 #define STREAM_LAYER_STRIDE ((uint64_t)1 << 32)
+#define STREAM_DROPOUT_BASE 3000u /* + rank: LoRA dropout's masks */
 
 /* How many held-out rows have their predictions kept for printing. */
 #define EXPERIMENT_PRED_ROWS 3

@@ -59,6 +59,8 @@ enum {
                       * activations (model_acts_floats) */
     TBUF_DH,         /* (NB,R) its gradient; a network's backward scratch
                       * (model_scratch_floats) */
+    TBUF_ACT,        /* the variants' activations (model_act_floats): LoRA dropout's
+                      * dropped input (NB,I), DoRA's u (NB,O) */
     TBUF_BT,         /* (R,O+16) fused LoRA: B^T, rows padded, every step */
     TBUF_GRAM,       /* (I,I) closed forms: X^T X */
     TBUF_CROSS,      /* (O,I) closed forms: Y^T X (dense), R0^T X (LoRA) */
@@ -105,7 +107,7 @@ typedef struct {
     float *mem;       /* one allocation for the float buffers, laid out by trainer_sizes */
     double *dmem;     /* one allocation for the double buffers */
     /* float buffers (shapes in the TBUF_ list above), NULL if unused */
-    float *xb, *yb, *base_all, *base_rows, *yhat, *dy, *h, *dh, *bt, *gram, *cross, *wg;
+    float *xb, *yb, *base_all, *base_rows, *yhat, *dy, *h, *dh, *act, *bt, *gram, *cross, *wg;
     float *nx, *nxr, *ny, *nbase, *lstat;
     const float *r0;  /* (N,O) LoRA closed form: Y - base output (base_all or y) */
     /* double buffers (the TDBUF_ list) */

@@ -72,20 +72,24 @@ void lora_init_scratch(float *A, float *B, int I, int R, int O, rng *r)
         B[i] = rng_uniform_range(r, -bound_b, bound_b);
 }
 
+/* (h B^T)[n][o], summed in float over the rank. */
+static float hb_elem(const float *h, const float *B, int n, int o, int R)
+{
+    const float *hn = h + (size_t)n * R, *bo = B + (size_t)o * R;
+    float t = 0.0f;
+    for (int k = 0; k < R; k++)
+        t += hn[k] * bo[k];
+    return t;
+}
+
 void lora_forward(float *y, float *h, const float *x, const float *A, const float *B, float scale,
                   int N, int I, int R, int O, pool *p)
 {
     matmul_nt_mt(h, x, A, N, R, I, 0, p);
     for (int n = 0; n < N; n++) {
-        const float *hn = h + (size_t)n * R;
         float *yn = y + (size_t)n * O;
-        for (int o = 0; o < O; o++) {
-            const float *bo = B + (size_t)o * R;
-            float t = 0.0f;
-            for (int k = 0; k < R; k++)
-                t += hn[k] * bo[k];
-            yn[o] += scale * t; /* PEFT: base + lora_B(lora_A(x)) * scaling */
-        }
+        for (int o = 0; o < O; o++) /* PEFT: base + lora_B(lora_A(x)) * scaling */
+            yn[o] += scale * hb_elem(h, B, n, o, R);
     }
 }
 
@@ -101,6 +105,27 @@ void lora_backward(float *dA, float *dB, float *dh, float *dy, const float *h, c
     matmul_tn_mt(dA, dh, x, R, I, N, 1, p); /* dA (R,I) += dh^T x */
 }
 
+void lora_dropout_forward(float *xd, const float *x, double p, const float *replay, rng *r, int N,
+                          int I)
+{
+    lora_dropout_forward_keep(xd, NULL, x, p, replay, r, N, I);
+}
+
+void lora_dropout_forward_keep(float *xd, float *keep, const float *x, double p,
+                               const float *replay, rng *r, int N, int I)
+{
+    /* torch: noise.bernoulli_(1 - p).div_(1 - p); x * noise. The factor is
+     * the float of 1 / (1 - p), the product a float one. */
+    const float keep_scale = (float)(1.0 / (1.0 - p));
+    const size_t n = (size_t)N * (size_t)I;
+    for (size_t i = 0; i < n; i++) {
+        const int k = replay != NULL ? replay[i] != 0.0f : rng_uniform(r) >= p;
+        xd[i] = k ? x[i] * keep_scale : 0.0f;
+        if (keep != NULL)
+            keep[i] = k ? keep_scale : 0.0f; /* d xd / dx */
+    }
+}
+
 void lora_merge_into(float *W, const float *A, const float *B, float scale, float sign, int I,
                      int R, int O)
 {
@@ -112,6 +137,83 @@ void lora_merge_into(float *W, const float *A, const float *B, float scale, floa
             for (int k = 0; k < R; k++)
                 t += bo[k] * A[(size_t)k * I + i];
             wo[i] += sign * scale * t;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* DoRA */
+
+/* (B A)[o][i] summed in float over the rank, as lora_merge_into does. */
+static float ba_elem(const float *A, const float *B, int o, int i, int I, int R)
+{
+    const float *bo = B + (size_t)o * R;
+    float t = 0.0f;
+    for (int k = 0; k < R; k++)
+        t += bo[k] * A[(size_t)k * I + i];
+    return t;
+}
+
+void dora_norm(float *norm, const float *W0, const float *A, const float *B, float scale, int I,
+               int R, int O)
+{
+    for (int o = 0; o < O; o++) {
+        double ss = 0.0;
+        for (int i = 0; i < I; i++) {
+            /* PEFT: weight + scaling * lora_weight, in float */
+            const float w = W0[(size_t)o * I + i] + scale * ba_elem(A, B, o, i, I, R);
+            ss += (double)w * (double)w;
+        }
+        norm[o] = (float)sqrt(ss);
+    }
+}
+
+void dora_forward(float *y, float *h, float *u, const float *x, const float *bw, const float *b0,
+                  const float *A, const float *B, const float *mag, const float *norm, float scale,
+                  int N, int I, int R, int O, pool *p)
+{
+    matmul_nt_mt(h, x, A, N, R, I, 0, p);
+    for (int n = 0; n < N; n++) {
+        float *yn = y + (size_t)n * O;
+        for (int o = 0; o < O; o++) {
+            const float t = hb_elem(h, B, n, o, R);
+            const float g = mag[o] / norm[o]; /* PEFT's mag_norm_scale */
+            const float b = bw != NULL ? bw[(size_t)n * O + o]
+                                       : yn[o] - (b0 != NULL ? b0[o] : 0.0f);
+            yn[o] += (g - 1.0f) * b + g * t * scale;
+            if (u != NULL)
+                u[(size_t)n * O + o] = b + t * scale;
+        }
+    }
+}
+
+void dora_backward(float *dA, float *dB, float *dmag, float *dh, float *dy, const float *h,
+                   const float *u, const float *x, const float *B, const float *mag,
+                   const float *norm, float scale, int N, int I, int R, int O, pool *p)
+{
+    /* d/dmag of (mag/n - 1) bw + (mag/n) t s is (bw + t s) / n: n is held */
+    for (int o = 0; o < O; o++) {
+        double s = 0.0;
+        for (int n = 0; n < N; n++)
+            s += (double)dy[(size_t)n * O + o] * (double)u[(size_t)n * O + o];
+        dmag[o] += (float)s / norm[o];
+    }
+    /* the LoRA branch sees g dy */
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++)
+            dy[(size_t)n * O + o] *= mag[o] / norm[o];
+    lora_backward(dA, dB, dh, dy, h, x, B, scale, N, I, R, O, p);
+}
+
+void dora_merge_into(float *W, const float *A, const float *B, const float *mag,
+                     const float *norm, float scale, float sign, int I, int R, int O)
+{
+    for (int o = 0; o < O; o++) {
+        const float g = mag[o] / norm[o];
+        for (int i = 0; i < I; i++) {
+            float *w = W + (size_t)o * I + i;
+            const float delta = scale * ba_elem(A, B, o, i, I, R); /* get_delta_weight */
+            *w = sign > 0.0f ? g * (*w + delta) : *w / g - delta;
         }
     }
 }

@@ -4,6 +4,7 @@
  */
 #include "core/model.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@ model_spec model_spec_dense(int in, int out)
     s.kind = LAYER_DENSE;
     s.in = in;
     s.out = out;
+    s.loraplus_ratio = 1.0; /* LoRA+ off */
     return s;
 }
 
@@ -51,6 +53,9 @@ model_spec model_spec_of(const model *m)
     for (int l = 0; l + 1 < m->n_layers; l++)
         s.hidden[l] = m->layers[l].out;
     s.act = m->act;
+    s.loraplus_ratio = L->loraplus_ratio;
+    s.dropout = L->dropout;
+    s.dora = L->dora;
     return s;
 }
 
@@ -100,18 +105,26 @@ static int layer_tensor_shapes(const model_spec *spec, int l, int rows[3], int c
     }
     rows[0] = s.rank, cols[0] = s.in, name[0] = 2;      /* lora_A.weight (R,I) */
     rows[1] = s.out, cols[1] = s.rank, name[1] = 3;     /* lora_B.weight (O,R) */
-    if (!model_spec_lora_bias(spec))
-        return 2;
-    rows[2] = s.out, cols[2] = 0, name[2] = 1;          /* bias (O) */
-    return 3;
+    if (model_spec_lora_bias(spec)) {
+        rows[2] = s.out, cols[2] = 0, name[2] = 1;      /* bias (O) */
+        return 3;
+    }
+    if (s.dora) { /* on a frozen base, so never with the scratch bias */
+        rows[2] = s.out, cols[2] = 0, name[2] = 4;      /* lora_magnitude_vector.weight (O) */
+        return 3;
+    }
+    return 2;
 }
 
-/* PyTorch's names: one layer, then layer l of a network ("layers.<l>."). */
+/* PyTorch's names: one layer, then layer l of a network ("layers.<l>.").
+ * The adapter's name is left out (PEFT's lora_A.default.weight is
+ * lora_A.weight here). */
 #define LAYER_NAMES(l)                                                                      \
     {"layers." #l ".weight", "layers." #l ".bias", "layers." #l ".lora_A.weight",           \
-     "layers." #l ".lora_B.weight"}
-static const char *const tensor_names[4] = {"weight", "bias", "lora_A.weight", "lora_B.weight"};
-static const char *const network_names[MODEL_MAX_LAYERS][4] = {
+     "layers." #l ".lora_B.weight", "layers." #l ".lora_magnitude_vector.weight"}
+static const char *const tensor_names[5] = {"weight", "bias", "lora_A.weight", "lora_B.weight",
+                                            "lora_magnitude_vector.weight"};
+static const char *const network_names[MODEL_MAX_LAYERS][5] = {
     LAYER_NAMES(0), LAYER_NAMES(1), LAYER_NAMES(2), LAYER_NAMES(3),
     LAYER_NAMES(4), LAYER_NAMES(5), LAYER_NAMES(6), LAYER_NAMES(7)};
 
@@ -150,10 +163,12 @@ int model_spec_bytes(const model_spec *spec, size_t *bytes)
         return -1;
     if (spec->kind != LAYER_LORA || !spec->has_base)
         return 0;
+    /* each layer's frozen base W0 (O,I) and b0 (O), and DoRA's norms (O) */
     for (int l = 0; l < model_spec_layers(spec); l++) {
         size_t base = 0;
         if (ld_mul3_size(&base, (size_t)model_spec_layer_out(spec, l),
-                         (size_t)model_spec_layer_in(spec, l) + 1, sizeof(float)) != 0 ||
+                         (size_t)model_spec_layer_in(spec, l) + 1 + (spec->dora ? 1 : 0),
+                         sizeof(float)) != 0 ||
             ld_add_size(bytes, *bytes, base) != 0)
             return -1;
     }
@@ -185,6 +200,14 @@ size_t model_scratch_floats(const model_spec *spec, size_t N)
     bad |= ld_mul_size(&n, N, (size_t)spec->rank);   /* dh (N,R) */
     bad |= ld_mul3_size(&t, 2, N, widest);           /* two (N,H) */
     bad |= ld_add_size(&n, n, t);
+    if (spec->n_hidden > 0 && spec->kind == LAYER_LORA && (spec->dropout > 0.0 || spec->dora)) {
+        /* a network's dropout or DoRA: two (N, widest layer side) more for
+         * the gradient at a layer's input (model_backward) */
+        size_t side = (size_t)(spec->in > spec->out ? spec->in : spec->out);
+        side = widest > side ? widest : side;
+        bad |= ld_mul3_size(&t, 2, N, side);
+        bad |= ld_add_size(&n, n, t);
+    }
     return bad ? SIZE_MAX : n;
 }
 
@@ -197,6 +220,15 @@ static ld_status check_spec(const model_spec *spec, char *err, size_t errlen)
     if (spec->n_hidden < 0 || spec->n_hidden >= MODEL_MAX_LAYERS)
         return ld_fail(err, errlen, LD_EINPUT, "invalid number of hidden layers %d",
                        spec->n_hidden);
+    if (!(spec->loraplus_ratio >= 1.0 && spec->loraplus_ratio <= DBL_MAX))
+        return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA+ ratio %g (at least 1)",
+                       spec->loraplus_ratio);
+    if (spec->dora && (spec->kind != LAYER_LORA || !spec->has_base))
+        return ld_fail(err, errlen, LD_EINPUT, "DoRA needs a LoRA layer on a frozen base");
+    if (!(spec->dropout >= 0.0 && spec->dropout < 1.0) ||
+        (spec->kind == LAYER_DENSE && spec->dropout > 0.0))
+        return ld_fail(err, errlen, LD_EINPUT, "invalid LoRA dropout %g (a LoRA layer's, in [0, 1))",
+                       spec->dropout);
     for (int l = 0; l < model_spec_layers(spec); l++) {
         const model_spec s = layer_spec(spec, l);
         if (s.in <= 0 || s.out <= 0)
@@ -225,7 +257,8 @@ static void point_layer(model *m, layer *L, int t0, int nt, const int name[3])
         case 0: L->W = p, L->dW = g; break;
         case 1: L->b = p, L->db = g; break;
         case 2: L->A = p, L->dA = g; break;
-        default: L->B = p, L->dB = g; break;
+        case 3: L->B = p, L->dB = g; break;
+        default: L->mag = p, L->dmag = g; break;
         }
     }
 }
@@ -248,6 +281,9 @@ static ld_status alloc_block(model *m, const model_spec *spec, char *err, size_t
             t->shape[1] = cols[i];
             t->numel = (size_t)rows[i] * (size_t)(cols[i] > 0 ? cols[i] : 1);
             t->offset = off;
+            /* PEFT's LoRA+ groups: lora_B and any 1-d tensor (DoRA's
+             * magnitude, a scratch network's bias) at ratio * lr */
+            t->lr_ratio = spec->kind == LAYER_LORA && names[l][i] != 2 ? spec->loraplus_ratio : 1.0;
             off += t->numel;
         }
     }
@@ -297,6 +333,7 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
     m->in = spec->in;
     m->out = spec->out;
     m->act = spec->act;
+    rng_seed(&m->dropout_rng, 0, 0); /* a valid stream; a run seeds its own */
     for (int l = 0; l < m->n_layers; l++) {
         layer *L = &m->layers[l];
         L->kind = spec->kind;
@@ -305,6 +342,9 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
         L->rank = spec->rank;
         L->alpha = spec->alpha;
         L->scale = spec->scale;
+        L->loraplus_ratio = spec->loraplus_ratio;
+        L->dropout = spec->dropout;
+        L->dora = spec->dora;
     }
     st = alloc_block(m, spec, err, errlen);
     /* each layer's base follows the one before it in W0 and b0 */
@@ -316,6 +356,12 @@ ld_status model_init(model *m, const model_spec *spec, const float *W0, const fl
         if (b0 != NULL)
             b0 += L->out;
     }
+    for (int l = 0; l < m->n_layers && st == LD_OK && spec->dora; l++) {
+        layer *L = &m->layers[l];
+        L->norm = calloc((size_t)L->out, sizeof(float));
+        if (L->norm == NULL)
+            st = ld_fail(err, errlen, LD_ENOMEM, "out of memory for DoRA's norms");
+    }
     if (st != LD_OK)
         model_free(m);
     return st;
@@ -326,6 +372,7 @@ void model_free(model *m)
     for (int l = 0; l < m->n_layers; l++) {
         free(m->layers[l].W0);
         free(m->layers[l].b0);
+        free(m->layers[l].norm);
     }
     free(m->mem);
     memset(m, 0, sizeof *m);
@@ -365,9 +412,11 @@ static void add_bias(float *y, const float *b, int N, int O)
             y[(size_t)n * O + o] += b[o];
 }
 
-/* y (N,O) = L(x); h (N,R) keeps x A^T for backward. */
-static void layer_forward(const layer *L, float *y, float *h, const float *x, const float *base_out,
-                          int N, pool *p)
+/* y (N,O) = L(x); h (N,R) keeps xl A^T for backward, xl the LoRA branch's
+ * input: x, or its dropout (training only). u (N,O): DoRA's saved
+ * activation, or NULL (evaluation). */
+static void layer_forward(const layer *L, float *y, float *h, float *u, const float *xl,
+                          const float *x, const float *base_out, int N, pool *p)
 {
     if (L->kind == LAYER_DENSE) {
         linear_forward(y, x, L->W, L->b, N, L->in, L->out, p);
@@ -383,16 +432,78 @@ static void layer_forward(const layer *L, float *y, float *h, const float *x, co
     else
         layer_base_forward(L, y, x, N, p); /* zeros without a base */
     add_bias(y, L->b, N, L->out);
-    lora_forward(y, h, x, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
+    if (!L->dora) {
+        lora_forward(y, h, xl, L->A, L->B, L->scale, N, L->in, L->rank, L->out, p);
+        return;
+    }
+    /* DoRA: n afresh from this step's A and B (unless a gradient check
+     * holds it); with dropout PEFT recomputes the base's part from the
+     * dropped input, without bias */
+    if (!L->norm_held)
+        dora_norm(L->norm, L->W0, L->A, L->B, L->scale, L->in, L->rank, L->out);
+    const float *bw = NULL;
+    if (xl != x && u != NULL) {
+        linear_forward(u, xl, L->W0, NULL, N, L->in, L->out, p);
+        bw = u;
+    }
+    dora_forward(y, h, u, xl, bw, L->b0, L->A, L->B, L->mag, L->norm, L->scale, N, L->in, L->rank,
+                 L->out, p);
 }
 
-/* Accumulate L's gradients from dy (N,O), overwritten; and dx (N,I) +=
- * the gradient at L's input, unless dx is NULL (the first layer's). */
-static void layer_backward(layer *L, float *dx, float *dy, float *dh, const float *h,
-                           const float *x, int N, pool *p)
+/* dx (N,I) += keep * t (N,I), elementwise. */
+static void add_masked(float *dx, const float *keep, const float *t, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        dx[i] += keep[i] * t[i];
+}
+
+/* The gradients a layer's backward reads and the work space it may use:
+ * xl the LoRA branch's input (x, or its dropout), keep (N,I) the dropout's
+ * d xl / dx or NULL (no dropout), u DoRA's saved activation; tmp_o (N,O)
+ * and tmp_i (N,I) scratch, needed only when dx is formed with dropout or
+ * DoRA. */
+typedef struct {
+    const float *h, *u, *xl, *keep, *x;
+    float *tmp_o, *tmp_i;
+} layer_saved;
+
+/* Accumulate L's gradients from dy (N,O), overwritten; and dx (N,I) +=
+ * the gradient at L's input, unless dx is NULL (the first layer's).
+ * With dropout the LoRA branch (and DoRA's (g - 1) W0 xd term, PEFT's
+ * form) reaches x through the mask: dx gets keep * (their gradient at xd),
+ * the frozen base's dy W0 directly. Without dropout, DoRA gives
+ * dx = (g dy) W0 + dh A, g = mag / n (n held). */
+static void layer_backward(layer *L, float *dx, float *dy, float *dh, const layer_saved *sv,
+                           int N, pool *p)
+{
+    const size_t NI = (size_t)N * (size_t)L->in;
     if (L->kind == LAYER_DENSE) {
-        linear_backward(dx, L->dW, L->db, dy, x, L->W, N, L->in, L->out, p);
+        linear_backward(dx, L->dW, L->db, dy, sv->x, L->W, N, L->in, L->out, p);
+        return;
+    }
+    if (L->dora) {
+        if (dx != NULL) {
+            /* before dora_backward scales dy: tmp_o = (g - 1 or g) dy */
+            const float off = sv->keep != NULL ? 1.0f : 0.0f;
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < L->out; o++)
+                    sv->tmp_o[(size_t)n * L->out + o] =
+                        (L->mag[o] / L->norm[o] - off) * dy[(size_t)n * L->out + o];
+            if (sv->keep != NULL) {
+                matmul_nn_mt(dx, dy, L->W0, N, L->in, L->out, 1, p); /* base(x) */
+                matmul_nn_mt(sv->tmp_i, sv->tmp_o, L->W0, N, L->in, L->out, 0, p);
+            } else {
+                matmul_nn_mt(dx, sv->tmp_o, L->W0, N, L->in, L->out, 1, p);
+            }
+        }
+        dora_backward(L->dA, L->dB, L->dmag, dh, dy, sv->h, sv->u, sv->xl, L->B, L->mag, L->norm,
+                      L->scale, N, L->in, L->rank, L->out, p);
+        if (dx != NULL && sv->keep != NULL) {
+            matmul_nn_mt(sv->tmp_i, dh, L->A, N, L->in, L->rank, 1, p); /* + dh A */
+            add_masked(dx, sv->keep, sv->tmp_i, NI);
+        } else if (dx != NULL) {
+            matmul_nn_mt(dx, dh, L->A, N, L->in, L->rank, 1, p); /* dx += dh A */
+        }
         return;
     }
     if (L->db != NULL) /* before lora_backward scales dy */
@@ -401,9 +512,14 @@ static void layer_backward(layer *L, float *dx, float *dy, float *dh, const floa
                 L->db[o] += dy[(size_t)n * L->out + o];
     if (dx != NULL && L->W0 != NULL)
         matmul_nn_mt(dx, dy, L->W0, N, L->in, L->out, 1, p); /* dx += dy W0 */
-    lora_backward(L->dA, L->dB, dh, dy, h, x, L->B, L->scale, N, L->in, L->rank, L->out, p);
-    if (dx != NULL)
+    lora_backward(L->dA, L->dB, dh, dy, sv->h, sv->xl, L->B, L->scale, N, L->in, L->rank, L->out,
+                  p);
+    if (dx != NULL && sv->keep != NULL) {
+        matmul_nn_mt(sv->tmp_i, dh, L->A, N, L->in, L->rank, 0, p); /* dh A, at xd */
+        add_masked(dx, sv->keep, sv->tmp_i, NI);
+    } else if (dx != NULL) {
         matmul_nn_mt(dx, dh, L->A, N, L->in, L->rank, 1, p); /* dx += dh A */
+    }
 }
 
 /* Where layer l's saved activations sit in acts (model_acts_floats's
@@ -429,8 +545,77 @@ static layer_acts acts_of(const model *m, int l, int N)
     return la;
 }
 
-void model_forward(const model *m, float *y, float *acts, const float *x, const float *base_out,
-                   int N, pool *p)
+/* Layer l's variant activations in vact (model_act_floats's layout, layer
+ * after layer): the dropped input xd and the mask's derivative keep
+ * (N,I_l) each, then DoRA's u (N,O_l), each only if the layer has it; NULL
+ * otherwise or when vact is NULL. */
+static void vacts_of(const model *m, int l, float *vact, int N, float **xd, float **keep,
+                     float **u)
+{
+    *xd = *keep = *u = NULL;
+    if (vact == NULL)
+        return;
+    size_t at = 0;
+    for (int k = 0; k <= l; k++) {
+        const layer *L = &m->layers[k];
+        const int drop = L->kind == LAYER_LORA && L->dropout > 0.0;
+        const int dora = L->kind == LAYER_LORA && L->dora;
+        const size_t NI = (size_t)N * (size_t)L->in;
+        if (k == l) {
+            *xd = drop ? vact + at : NULL;
+            *keep = drop ? vact + at + NI : NULL;
+            *u = dora ? vact + at + (drop ? 2 * NI : 0) : NULL;
+        }
+        at += (drop ? 2 * NI : 0) + (dora ? (size_t)N * (size_t)L->out : 0);
+    }
+}
+
+int model_has_dropout(const model *m)
+{
+    for (int l = 0; l < m->n_layers; l++)
+        if (m->layers[l].dropout > 0.0)
+            return 1;
+    return 0;
+}
+
+int model_act_floats(const model_spec *spec, int N, size_t *n)
+{
+    *n = 0;
+    if (spec->kind != LAYER_LORA)
+        return 0;
+    for (int l = 0; l < model_spec_layers(spec); l++) {
+        size_t xd = 0, u = 0;
+        if ((spec->dropout > 0.0 &&
+             ld_mul3_size(&xd, 2, (size_t)N, (size_t)model_spec_layer_in(spec, l)) != 0) ||
+            (spec->dora && ld_mul_size(&u, (size_t)N, (size_t)model_spec_layer_out(spec, l)) != 0) ||
+            ld_add_size(n, *n, xd) != 0 || ld_add_size(n, *n, u) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The LoRA branch's input of layer L in a training step: x, or x through
+ * dropout into xd (and its derivative into keep) with masks from m's replay
+ * or stream. */
+static const float *branch_input(model *m, const layer *L, float *xd, float *keep, const float *x,
+                                 int N)
+{
+    if (xd == NULL)
+        return x;
+    const size_t n = (size_t)N * (size_t)L->in;
+    const float *replay = NULL;
+    if (m->dropout_replay != NULL && m->dropout_replay_n - m->dropout_replay_used >= n) {
+        replay = m->dropout_replay + m->dropout_replay_used;
+        m->dropout_replay_used += n;
+    }
+    lora_dropout_forward_keep(xd, keep, x, L->dropout, replay, &m->dropout_rng, N, L->in);
+    return xd;
+}
+
+/* model_forward and model_forward_train: vact NULL evaluates (m is then
+ * only read). */
+static void forward(model *m, float *y, float *acts, float *vact, const float *x,
+                    const float *base_out, int N, pool *p)
 {
     const float *in = x;
     for (int l = 0; l < m->n_layers; l++) {
@@ -438,7 +623,10 @@ void model_forward(const model *m, float *y, float *acts, const float *x, const 
         const layer_acts la = acts_of(m, l, N);
         const int last = l + 1 == m->n_layers;
         float *z = last ? y : acts + la.z;
-        layer_forward(L, z, acts + la.h, in, l == 0 ? base_out : NULL, N, p);
+        float *xd, *keep, *u;
+        vacts_of(m, l, vact, N, &xd, &keep, &u);
+        layer_forward(L, z, acts + la.h, u, branch_input(m, L, xd, keep, in, N), in,
+                      l == 0 ? base_out : NULL, N, p);
         if (!last) {
             activation_forward(m->act, acts + la.a, z, (size_t)N * (size_t)L->out);
             in = acts + la.a;
@@ -446,30 +634,55 @@ void model_forward(const model *m, float *y, float *acts, const float *x, const 
     }
 }
 
-void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *x, int N,
-                    pool *p)
+void model_forward(const model *m, float *y, float *acts, const float *x, const float *base_out,
+                   int N, pool *p)
+{
+    forward((model *)m, y, acts, NULL, x, base_out, N, p); /* vact NULL: m only read */
+}
+
+void model_forward_train(model *m, float *y, float *acts, float *vact, const float *x,
+                         const float *base_out, int N, pool *p)
+{
+    forward(m, y, acts, vact, x, base_out, N, p);
+}
+
+void model_backward(model *m, float *dy, float *scratch, const float *acts, const float *vact,
+                    const float *x, int N, pool *p)
 {
     /* scratch: dh (N,R), then two (N,H) buffers that take turns holding the
-     * gradient at a layer's output and at its input */
-    size_t widest = 0;
-    for (int l = 0; l + 1 < m->n_layers; l++)
-        if ((size_t)m->layers[l].out > widest)
-            widest = (size_t)m->layers[l].out;
+     * gradient at a layer's output and at its input, then (a network with
+     * dropout or DoRA) two (N, widest side) for layer_backward */
+    size_t widest = 0, side = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *L = &m->layers[l];
+        if (l + 1 < m->n_layers && (size_t)L->out > widest)
+            widest = (size_t)L->out;
+        side = (size_t)L->in > side ? (size_t)L->in : side;
+        side = (size_t)L->out > side ? (size_t)L->out : side;
+    }
     float *dh = scratch;
     float *turn0 = scratch + (size_t)N * (size_t)m->layers[0].rank;
     float *turn1 = turn0 + (size_t)N * widest;
+    float *tmp_o = turn1 + (size_t)N * widest;
+    float *tmp_i = tmp_o + (size_t)N * side; /* used only as model_scratch_floats allows */
     float *g = dy; /* at layer l's output */
     for (int l = m->n_layers - 1; l >= 0; l--) {
         layer *L = &m->layers[l];
         const layer_acts la = acts_of(m, l, N);
+        float *xd, *keep, *u;
+        vacts_of(m, l, (float *)vact, N, &xd, &keep, &u); /* only read here */
+        layer_saved sv = {acts + la.h, u, NULL, keep, x, tmp_o, tmp_i};
         if (l == 0) { /* the input is data: no dx */
-            layer_backward(L, NULL, g, dh, acts + la.h, x, N, p);
+            sv.xl = xd != NULL ? xd : x;
+            layer_backward(L, NULL, g, dh, &sv, N, p);
             break;
         }
         const layer_acts below = acts_of(m, l - 1, N);
+        sv.x = acts + below.a;
+        sv.xl = xd != NULL ? xd : sv.x;
         float *dx = g == turn0 ? turn1 : turn0;
         memset(dx, 0, (size_t)N * (size_t)L->in * sizeof(float));
-        layer_backward(L, dx, g, dh, acts + la.h, acts + below.a, N, p);
+        layer_backward(L, dx, g, dh, &sv, N, p);
         /* through the activation, in place: d a_{l-1} -> d z_{l-1} */
         activation_backward(m->act, dx, dx, acts + below.z, acts + below.a,
                             (size_t)N * (size_t)L->in);
@@ -477,10 +690,33 @@ void model_backward(model *m, float *dy, float *scratch, const float *acts, cons
     }
 }
 
+void model_dora_init(model *m)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        layer *L = &m->layers[l];
+        if (L->dora)
+            dora_norm(L->mag, L->W0, L->A, L->B, L->scale, L->in, L->rank, L->out);
+    }
+}
+
 void model_adam_step(model *m, adam_config adam)
 {
     m->step++;
-    adam_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, m->step, adam);
+    model_adam_span(m, 0, m->n_params, adam);
+}
+
+void model_adam_span(model *m, size_t lo, size_t hi, adam_config adam)
+{
+    for (int k = 0; k < m->n_tensors; k++) {
+        const param_tensor *t = &m->tensors[k];
+        const size_t a = t->offset > lo ? t->offset : lo;
+        const size_t b = t->offset + t->numel < hi ? t->offset + t->numel : hi;
+        if (a >= b)
+            continue;
+        adam_config c = adam;
+        c.lr = adam.lr * t->lr_ratio; /* a Python float product, as in PEFT's param groups */
+        adam_step(m->params + a, m->grads + a, m->adam_m + a, m->adam_v + a, b - a, m->step, c);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -504,7 +740,14 @@ ld_status model_merge(model *m, char *err, size_t errlen)
     }
     for (int l = 0; l < m->n_layers; l++) {
         layer *L = &m->layers[l];
-        lora_merge_into(L->W0, L->A, L->B, L->scale, 1.0f, L->in, L->rank, L->out);
+        if (L->dora) {
+            /* PEFT's merge_unsafe: n of W0 + s B A, kept for the unmerge */
+            dora_norm(L->norm, L->W0, L->A, L->B, L->scale, L->in, L->rank, L->out);
+            dora_merge_into(L->W0, L->A, L->B, L->mag, L->norm, L->scale, 1.0f, L->in, L->rank,
+                            L->out);
+        } else {
+            lora_merge_into(L->W0, L->A, L->B, L->scale, 1.0f, L->in, L->rank, L->out);
+        }
         L->merged = 1;
     }
     return LD_OK;
@@ -516,7 +759,11 @@ ld_status model_unmerge(model *m, char *err, size_t errlen)
         return ld_fail(err, errlen, LD_ESTATE, "model is not merged");
     for (int l = 0; l < m->n_layers; l++) {
         layer *L = &m->layers[l];
-        lora_merge_into(L->W0, L->A, L->B, L->scale, -1.0f, L->in, L->rank, L->out);
+        if (L->dora)
+            dora_merge_into(L->W0, L->A, L->B, L->mag, L->norm, L->scale, -1.0f, L->in, L->rank,
+                            L->out);
+        else
+            lora_merge_into(L->W0, L->A, L->B, L->scale, -1.0f, L->in, L->rank, L->out);
         L->merged = 0;
     }
     return LD_OK;

@@ -221,7 +221,7 @@ int result_bytes(const config *cfg, size_t *bytes)
     if (cfg->save_weights) {
         for (size_t i = 0; i < M; i++) {
             const int r = model_rank(cfg, (int)i);
-            const model_spec spec = run_model_spec(cfg, r, 0);
+            const model_spec spec = run_model_spec(cfg, r, cfg->experiment == EXPERIMENT_FINETUNE);
             add3(bytes, 2, model_spec_params(&spec), F, &bad);
         }
         const model_spec base = run_model_spec(cfg, 0, 0);

@@ -22,7 +22,13 @@ model_spec run_model_spec(const config *cfg, int rank, int has_base)
         rank == 0 ? model_spec_dense(cfg->in, cfg->out)
                   : model_spec_lora(cfg->in, cfg->out, rank, config_alpha(cfg, rank),
                                     config_scale(cfg, rank), has_base);
-    return model_spec_network(one, cfg->n_hidden, cfg->hidden, cfg->activation);
+    model_spec s = model_spec_network(one, cfg->n_hidden, cfg->hidden, cfg->activation);
+    if (rank > 0) {
+        s.loraplus_ratio = cfg->loraplus_ratio;
+        s.dropout = cfg->lora_dropout;
+        s.dora = cfg->dora && has_base;
+    }
+    return s;
 }
 
 /* The per-model facts that depend on neither the seed nor the training, so
@@ -35,7 +41,9 @@ static void describe_models(experiment_result *res, const config *cfg)
         model_result *mr = &res->models[i];
         const int r = model_rank(cfg, i);
         mr->rank = r;
-        const model_spec spec = run_model_spec(cfg, r, 0);
+        /* on the fine-tune's base: DoRA's magnitude counts, a scratch
+         * network's biases do not */
+        const model_spec spec = run_model_spec(cfg, r, cfg->experiment == EXPERIMENT_FINETUNE);
         if (r == 0) {
             snprintf(mr->name, sizeof mr->name, "dense");
         } else {

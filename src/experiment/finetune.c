@@ -157,6 +157,7 @@ static ld_status build_finetune_model(model *m, const seed_run *sr, int i, int r
     ld_status st = model_init(m, &spec, f->W0, f->b0, err, errlen);
     if (st != LD_OK)
         return st;
+    seed_model_streams(m, sr->seed, rank);
     const float *w0 = f->W0, *b0 = f->b0;
     for (int l = 0; l < m->n_layers; l++) {
         layer *L = &m->layers[l];
@@ -175,6 +176,8 @@ static ld_status build_finetune_model(model *m, const seed_run *sr, int i, int r
     }
     if (rank > 0 && sr->cfg->init == LORA_INIT_PISSA)
         st = pissa_start(m, sr, &sr->rc->res->models[i], f, err, errlen);
+    if (st == LD_OK && rank > 0)
+        model_dora_init(m); /* --dora: the magnitude from W0 + s B A, after PiSSA as in PEFT */
     if (st != LD_OK)
         model_free(m);
     return st;
@@ -211,7 +214,7 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
         }
     }
     /* the first seed's spectrum of the update (dense W - W0, LoRA s B A;
-     * PiSSA's residual + s B A - W0), layer by layer */
+     * PiSSA's residual + s B A - W0; DoRA's merge - W0), layer by layer */
     if (st == LD_OK && sr->s == 0 && finished)
         st = spectra_of_model(mr, &m, f->W0, f->wres, f->sb, err, errlen);
     else if (st == LD_OK && sr->s == 0)

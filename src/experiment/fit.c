@@ -130,6 +130,11 @@ int model_rank(const config *cfg, int i)
     return i == 0 ? 0 : cfg->ranks[i - 1];
 }
 
+void seed_model_streams(model *m, uint64_t seed, int rank)
+{
+    rng_seed(&m->dropout_rng, seed, STREAM_DROPOUT_BASE + (uint64_t)rank);
+}
+
 /* For --save-weights: a copy of m's parameter block in *dst (the initial or
  * the final one) and the table that names its tensors. */
 static ld_status keep_params(model_result *mr, const model *m, float **dst, char *err, size_t errlen)

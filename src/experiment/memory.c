@@ -32,7 +32,7 @@ static void peak_model(const config *cfg, int pretrain, experiment_memory *m, in
     size_t model_max = 0, trainer_max = 0;
     for (int i = pretrain ? -1 : 0; i <= cfg->n_ranks; i++) {
         const int r = i <= 0 ? 0 : cfg->ranks[i - 1];
-        const model_spec spec = run_model_spec(cfg, r, ft);
+        const model_spec spec = run_model_spec(cfg, r, ft); /* its variants' buffers too */
         size_t mb = 0;
         trainer_sizes ts;
         if (model_spec_bytes(&spec, &mb) != 0 ||

@@ -55,8 +55,12 @@ ld_status train_recorded(const seed_run *sr, int i, model *m, trainer *t, const 
 /* The rank of model i: 0 (dense) first, then cfg->ranks in order. */
 int model_rank(const config *cfg, int i);
 /* The spec of the run's model of rank r (0: dense), one layer or the
- * --hidden network; LoRA on a frozen base with has_base (experiment.c). */
+ * --hidden network; LoRA with cfg's alpha, scale and variants (LoRA+,
+ * dropout, DoRA), on a frozen base with has_base (experiment.c). */
 model_spec run_model_spec(const config *cfg, int rank, int has_base);
+/* Seed the random streams m draws from while it trains, under the run's
+ * seed: LoRA dropout's masks (STREAM_DROPOUT_BASE + rank). */
+void seed_model_streams(model *m, uint64_t seed, int rank);
 /* The seed's data from the files: --test-data, or --data's held-out rows
  * drawn from stream STREAM_HOLDOUT. */
 ld_status file_data(const seed_run *sr, dataset *train, dataset *test, char *err, size_t errlen);

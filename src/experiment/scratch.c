@@ -24,6 +24,7 @@ static ld_status build_scratch_model(model *m, const config *cfg, uint64_t seed,
     ld_status st = model_init(m, &spec, NULL, NULL, err, errlen);
     if (st != LD_OK)
         return st;
+    seed_model_streams(m, seed, rank);
     for (int l = 0; l < m->n_layers; l++) {
         layer *L = &m->layers[l];
         rng r;

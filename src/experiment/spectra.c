@@ -162,11 +162,14 @@ static ld_status compare_with_shift(layer_spectrum *ls, const double *u, int ld,
 }
 
 /* The update of a layer formed in d (O,I): W - W0 (W0 NULL: W itself), or
- * PiSSA's (Wres + s B A) - W0 in double, Wres the residual base. */
+ * a LoRA layer's (Wb + s B A) - W0 in double, Wb its frozen base (Wres, the
+ * residual, with PiSSA; else W0); with DoRA, (mag / n)(Wb + s B A) - W0, n
+ * the row norms of Wb + s B A (its merge). */
 static void form_update(double *d, const layer *L, const float *W0, const float *Wres)
 {
     const int O = L->out, I = L->in, R = L->rank;
-    for (int o = 0; o < O; o++)
+    const float *Wb = Wres != NULL ? Wres : W0 != NULL ? W0 : L->W0;
+    for (int o = 0; o < O; o++) {
         for (int i = 0; i < I; i++) {
             const size_t oi = (size_t)o * (size_t)I + (size_t)i;
             double v;
@@ -175,30 +178,43 @@ static void form_update(double *d, const layer *L, const float *W0, const float 
                 for (int r = 0; r < R; r++)
                     ba += (double)L->B[(size_t)o * (size_t)R + (size_t)r] *
                           (double)L->A[(size_t)r * (size_t)I + (size_t)i];
-                v = (double)Wres[oi] + (double)L->scale * ba;
+                v = (double)Wb[oi] + (double)L->scale * ba;
             } else {
                 v = (double)L->W[oi];
             }
-            d[oi] = v - (W0 != NULL ? (double)W0[oi] : 0.0);
+            d[oi] = v;
         }
+        double g = 1.0;
+        if (L->kind == LAYER_LORA && L->dora) {
+            double ss = 0.0;
+            for (int i = 0; i < I; i++)
+                ss += d[(size_t)o * (size_t)I + (size_t)i] * d[(size_t)o * (size_t)I + (size_t)i];
+            g = ss > 0.0 ? (double)L->mag[o] / sqrt(ss) : 1.0;
+        }
+        for (int i = 0; i < I; i++) {
+            const size_t oi = (size_t)o * (size_t)I + (size_t)i;
+            d[oi] = g * d[oi] - (W0 != NULL ? (double)W0[oi] : 0.0);
+        }
+    }
 }
 
 /* One layer: LoRA's s B A (by svd_lowrank, never formed), or a dense
  * layer's W - W0 (W0 NULL: W itself), or with PiSSA (Wres, the residual
- * base it trained on) the whole change of the layer, formed; W0 is this
- * layer's original base. */
+ * base it trained on) or DoRA the whole change of the layer, formed; W0 is
+ * this layer's original base. */
 static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const float *W0,
                                    const float *Wres, const shift_basis *sb, char *err,
                                    size_t errlen)
 {
     const int O = L->out, I = L->in, R = L->rank;
-    const int lora = L->kind == LAYER_LORA && Wres == NULL;
+    const int lora = L->kind == LAYER_LORA && !L->dora && Wres == NULL;
     const int k = lora ? R : (O < I ? O : I);
     const size_t n = (size_t)O * (size_t)I;
     const int finite = L->kind == LAYER_LORA
                            ? finite_floats(L->A, (size_t)R * (size_t)I) &&
                                  finite_floats(L->B, (size_t)O * (size_t)R) &&
-                                 (lora || finite_floats(Wres, n))
+                                 (Wres == NULL || finite_floats(Wres, n)) &&
+                                 (!L->dora || finite_floats(L->mag, (size_t)O))
                            : finite_floats(L->W, n) && (W0 == NULL || finite_floats(W0, n));
     layer_spectrum_free(ls);
     if (!finite) {

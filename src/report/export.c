@@ -266,6 +266,9 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
     json_write_number(fp, mr->alpha);
     if (cfg->rslora)
         fputs(",\n  \"use_rslora\": true", fp);
+    /* like use_rslora, only when true: PEFT 0.9 brought use_dora */
+    if (cfg->dora)
+        fputs(",\n  \"use_dora\": true", fp);
     /* PEFT >= 0.11: "pissa" re-runs the SVD on the original base at load
      * (docs/files.md); written only then, like use_rslora */
     if (cfg->init == LORA_INIT_PISSA)
@@ -280,8 +283,10 @@ static ld_status write_adapter_config(const char *path, const config *cfg, const
         fputs(l > 0 ? ", " : "", fp);
         json_write_string(fp, cfg->n_hidden > 0 ? name : EXPORT_TARGET_MODULE);
     }
-    fputs("],\n  \"lora_dropout\": 0.0,\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n",
-          fp);
+    /* training only in PEFT too: the adapter predicts without it */
+    fputs("],\n  \"lora_dropout\": ", fp);
+    json_write_number(fp, cfg->lora_dropout);
+    fputs(",\n  \"bias\": \"none\",\n  \"fan_in_fan_out\": false\n}\n", fp);
     return atomic_commit(&af, err, errlen);
 }
 
@@ -314,7 +319,7 @@ static int ends_with(const char *name, const char *suffix)
 
 /* adapters/lora_r<k>/: the trained A and B of every layer under PEFT's
  * names (base_model.model.<module>.lora_A.weight, the module "layer" or a
- * network's "layers.<l>"), and the config. */
+ * network's "layers.<l>"), DoRA's magnitude, and the config. */
 static ld_status write_adapter(const char *dir, const config *cfg, const experiment_result *res,
                                const model_result *mr, char *err, size_t errlen)
 {
@@ -323,10 +328,17 @@ static ld_status write_adapter(const char *dir, const config *cfg, const experim
     size_t n = 0;
     for (int i = 0; i < mr->n_tensors; i++) {
         const param_tensor *p = &mr->tensors[i];
-        if (!ends_with(p->name, "lora_A.weight") && !ends_with(p->name, "lora_B.weight"))
+        const int mag = ends_with(p->name, "lora_magnitude_vector.weight");
+        if (!ends_with(p->name, "lora_A.weight") && !ends_with(p->name, "lora_B.weight") && !mag)
             continue;
-        snprintf(names[n], EXPORT_NAME_MAX, "base_model.model.%s%s",
-                 cfg->n_hidden > 0 ? "" : EXPORT_TARGET_MODULE ".", p->name);
+        /* DoRA's magnitude under the key PEFT saves it with: the module's
+         * lora_magnitude_vector.default.weight loses the adapter name and,
+         * since the DoRA refactor, the ".weight" too, so that the checkpoint
+         * format stayed that of the older ParameterDict
+         * (LoraModel._get_adapter_state_dict in src/peft/tuners/lora/model.py) */
+        snprintf(names[n], EXPORT_NAME_MAX, "base_model.model.%s%.*s",
+                 cfg->n_hidden > 0 ? "" : EXPORT_TARGET_MODULE ".",
+                 (int)(strlen(p->name) - (mag ? strlen(".weight") : 0)), p->name);
         t[n] = tensor(names[n], p->shape[0], p->shape[1], mr->final_params + p->offset);
         n++;
     }

@@ -120,6 +120,11 @@ static void write_config(FILE *fp, const config *cfg)
     else
         fputs("null", fp);
     fprintf(fp, ",\n    \"rslora\": %s", cfg->rslora ? "true" : "false");
+    fprintf(fp, ",\n    \"loraplus_ratio\": ");
+    json_write_number(fp, cfg->loraplus_ratio);
+    fprintf(fp, ",\n    \"lora_dropout\": ");
+    json_write_number(fp, cfg->lora_dropout);
+    fprintf(fp, ",\n    \"dora\": %s", cfg->dora ? "true" : "false");
     fprintf(fp, ",\n    \"repeats\": %d", cfg->repeats);
     /* Options a run does not use are null: the finetune-only ones in a
      * scratch run, the teacher's with --data, pretraining's with
@@ -585,8 +590,8 @@ static void print_finetune(FILE *fp, const config *cfg, const experiment_result 
         print_status(fp, show, res, m);
         fputc('\n', fp);
     }
-    fprintf(fp, "\nLoRA models predict with the merged weight W0 + s B A%s:\n",
-            S > 1 ? " (worst seed)" : "");
+    fprintf(fp, "\nLoRA models predict with the merged weight %s%s:\n",
+            cfg->dora ? "(m/n)(W0 + s B A), DoRA" : "W0 + s B A", S > 1 ? " (worst seed)" : "");
     fprintf(fp, "%-9s %21s %21s %21s\n", "model", "max |merged-unmerged|", "relative",
             "unmerge: max |W-W0|");
     for (int i = 1; i < res->n_models; i++) {

@@ -37,6 +37,10 @@ static train_method choose_method(const model_spec *spec, int n, int batch,
         return TRAIN_PLAIN; /* the reference, when asked for */
     if (spec->n_hidden > 0)
         return TRAIN_PLAIN; /* every fast path below is written for one layer */
+    if (spec->dropout > 0.0)
+        return TRAIN_PLAIN; /* LoRA dropout: the fast paths draw no masks */
+    if (spec->dora)
+        return TRAIN_PLAIN; /* DoRA: the fast paths know no magnitude */
     if (spec->kind == LAYER_DENSE)
         /* O I^2 per epoch instead of 2 N I O, worth it while I <= N */
         return full_batch && spec->in <= n ? TRAIN_CLOSED_FORM : TRAIN_PLAIN;
@@ -73,6 +77,7 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
     f[TBUF_H] = model_acts_floats(spec, NB);     /* N R for one layer */
     f[TBUF_DH] = model_scratch_floats(spec, NB); /* the same */
     bad |= f[TBUF_H] == SIZE_MAX || f[TBUF_DH] == SIZE_MAX;
+    bad |= model_act_floats(spec, (int)NB, &f[TBUF_ACT]);
     bad |= ld_mul_size(&f[TBUF_BT], R, O + 16);
     const int closed = method == TRAIN_CLOSED_FORM || method == TRAIN_LORA_CLOSED;
     if (!closed)
@@ -135,7 +140,8 @@ static void point_buffers(trainer *t, const trainer_sizes *sz)
     float **slot[TBUF_COUNT] = {
         [TBUF_XB] = &t->xb,       [TBUF_YB] = &t->yb,     [TBUF_BASE_ALL] = &t->base_all,
         [TBUF_BASE_ROWS] = &t->base_rows, [TBUF_YHAT] = &t->yhat, [TBUF_DY] = &t->dy,
-        [TBUF_H] = &t->h,         [TBUF_DH] = &t->dh,     [TBUF_BT] = &t->bt,
+        [TBUF_H] = &t->h,         [TBUF_DH] = &t->dh,     [TBUF_ACT] = &t->act,
+        [TBUF_BT] = &t->bt,
         [TBUF_GRAM] = &t->gram,   [TBUF_CROSS] = &t->cross, [TBUF_WG] = &t->wg,
         [TBUF_NX] = &t->nx,       [TBUF_NXR] = &t->nxr,   [TBUF_NY] = &t->ny,
         [TBUF_NBASE] = &t->nbase, [TBUF_LSTAT] = &t->lstat,
@@ -252,8 +258,7 @@ static void adam_job(void *vctx, int tid, int nthreads)
     int lo, hi;
     pool_share((int)m->n_params, 64, tid, nthreads, &lo, &hi);
     if (hi > lo)
-        adam_step(m->params + lo, m->grads + lo, m->adam_m + lo, m->adam_v + lo, (size_t)(hi - lo),
-                  m->step, c->adam);
+        model_adam_span(m, (size_t)lo, (size_t)hi, c->adam);
 }
 
 void train_adam(trainer *t, model *m, adam_config adam)
