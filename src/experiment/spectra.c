@@ -301,13 +301,13 @@ int spectra_bytes(const config *cfg, size_t *bytes)
     /* a network keeps every layer's shift basis, d (O_l,I_l) and u (O_l,k_l),
      * and its sigma (k_l), while its models train */
     const model_spec spec = run_model_spec(cfg, 0, 0);
-    for (int l = 0; cfg->n_hidden > 0 && l < model_spec_layers(&spec); l++) {
-        const size_t Ol = (size_t)model_spec_layer_out(&spec, l);
-        const size_t Il = (size_t)model_spec_layer_in(&spec, l);
+    for (int j = 0; cfg->n_hidden > 0 && j < model_spec_layers(&spec); j++) {
+        const size_t Ol = (size_t)model_spec_layer_out(&spec, j);
+        const size_t Il = (size_t)model_spec_layer_in(&spec, j);
         const size_t kl = Ol < Il ? Ol : Il;
-        size_t n = 0, b = 0;
-        if (ld_mul_size(&n, Ol, Il + kl + 1) != 0 || ld_mul_size(&b, n, sizeof(double)) != 0 ||
-            ld_add_size(bytes, *bytes, b) != 0)
+        size_t n = 0, nb = 0;
+        if (ld_mul_size(&n, Ol, Il + kl + 1) != 0 || ld_mul_size(&nb, n, sizeof(double)) != 0 ||
+            ld_add_size(bytes, *bytes, nb) != 0)
             return -1;
     }
     return 0;
