@@ -106,7 +106,7 @@ ld_status net_task2_teacher(model *net, const config *cfg, const float *w, const
                             const teacher *tc, char *err, size_t errlen)
 {
     ld_status st = net_from_base(net, cfg, w, b, err, errlen);
-    size_t most = 0;
+    size_t most = 1; /* the largest layer's O I; every layer has one weight or more */
     for (int l = 0; st == LD_OK && l < net->n_layers; l++)
         if ((size_t)net->layers[l].out * (size_t)net->layers[l].in > most)
             most = (size_t)net->layers[l].out * (size_t)net->layers[l].in;
@@ -129,7 +129,7 @@ ld_status net_shift_bases(shift_basis *sb, experiment_result *res, const config 
 {
     const model_spec spec = run_model_spec(cfg, 0, 0);
     const int n = model_spec_layers(&spec);
-    size_t most = 0;
+    size_t most = 1; /* the largest layer's O I; every layer has one weight or more */
     for (int l = 0; l < n; l++) {
         const size_t nw =
             (size_t)model_spec_layer_out(&spec, l) * (size_t)model_spec_layer_in(&spec, l);

@@ -353,8 +353,10 @@ static ld_status read_net_base(const st_file *f, const input_files *files, run_i
         nw += (size_t)lay.width[i + 1] * (size_t)lay.width[i];
         nb += (size_t)lay.width[i + 1];
     }
-    inputs->base_w = malloc(nw * sizeof(float));
-    inputs->base_b = malloc(nb * sizeof(float));
+    /* lay.n >= 1 and every width >= 1, so nw, nb >= 1 (said again for the
+     * analyzer, which cannot see it) */
+    inputs->base_w = malloc((nw > 0 ? nw : 1) * sizeof(float));
+    inputs->base_b = malloc((nb > 0 ? nb : 1) * sizeof(float));
     if (inputs->base_w == NULL || inputs->base_b == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "%s: out of memory for the base", path);
     float *w = inputs->base_w, *b = inputs->base_b;
