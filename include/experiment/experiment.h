@@ -155,10 +155,11 @@ typedef struct {
     experiment_kind experiment;
     int epochs;         /* E */
     int repeats;        /* S */
-    uint64_t *seeds;    /* (S) */
     int n_models;       /* M = 1 + number of ranks; dense first */
     int n_pred;         /* P */
     int in, out;
+    int shift_rank;     /* finetune with a teacher: K, the rank of dW; 0 otherwise */
+    uint64_t *seeds;    /* (S) */
     model_result *models; /* (M) */
     float *pred_x;      /* (P,I) the first seed's held-out inputs shown */
     float *pred_y;      /* (P,O) their targets */
@@ -173,19 +174,19 @@ typedef struct {
     float *base_b;           /* (O)   loaded) base every model starts from; else NULL */
     int *pretrain_epochs_done;   /* (S) finetune: pretraining epochs trained */
     int *pretrain_diverged_at;   /* (S) finetune: 1-based epoch pretraining diverged, 0 = never */
-    int shift_rank;              /* finetune with a teacher: K, the rank of dW; 0 otherwise */
+    /* faults */
+    int interrupted;         /* 1 if the stop flag cut training short */
+    int stop_seed;           /* where: seed index, */
+    int stop_epoch;          /* epochs the stopped model had trained (0: before it started), */
+    char stop_model[16];     /* and its name ("pretrain" for finetune's pretraining) */
+    /* the teacher's shift (fields in this order leave no padding) */
+    int n_shift_layers;          /* entries of shift: 1, or a network's layers; 0 without */
     double shift_energy;         /* one layer: ||dW||_F^2 of the first seed's dW; NaN without
                                   * one, and for a network (no rank bound: docs/spectra.md) */
-    int n_shift_layers;          /* entries of shift: 1, or a network's layers; 0 without */
     layer_spectrum shift[MODEL_MAX_LAYERS]; /* finetune with a teacher: the first seed's dW,
                                   * layer l's the shift of that layer as task 2's teacher
                                   * applies it (no energy or angles: it is what they are
                                   * measured against) */
-    /* faults */
-    int interrupted;         /* 1 if the stop flag cut training short */
-    int stop_seed;           /* where: seed index, */
-    char stop_model[16];     /* model name ("pretrain" for finetune's pretraining), */
-    int stop_epoch;          /* and epochs it had trained (0: stopped before it started) */
 } experiment_result;
 
 /* What the progress hook is told after every epoch. */
