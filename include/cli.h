@@ -21,7 +21,7 @@ typedef enum { CLI_RUN = 0, CLI_HELP, CLI_VERSION } cli_action;
 ld_status cli_parse(int argc, char **argv, config *cfg, cli_action *action, char *err,
                     size_t errlen);
 
-/* The --help text: every option with its default. */
+/* The --help text: every option with its default (usage.c). */
 void cli_usage(FILE *fp);
 
 #endif /* LORA_DEMO_CLI_H */
