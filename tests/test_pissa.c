@@ -127,31 +127,49 @@ static void check_refused(void)
  * (before its first step) is the dense model's, which starts from W0; a
  * pretraining that diverges leaves a base that is not finite, and the run
  * still ends, each model diverged at its first epoch. */
+/* The small finetune run both checks below start from: 6 -> 4, ranks 1..3,
+ * 30 pretraining epochs, weights kept. */
+static void pissa_config(config *c)
+{
+    config_defaults_for(c, EXPERIMENT_FINETUNE);
+    c->init = LORA_INIT_PISSA;
+    c->in = 6;
+    c->out = 4;
+    c->n_ranks = 3;
+    c->samples = 40;
+    c->test_samples = 10;
+    c->epochs = 5;
+    c->pretrain_epochs = 30;
+    c->alpha = 3.0;
+    c->save_weights = 1;
+    c->quiet = 1;
+}
+
+/* Every LoRA model's first loss (before its first step) is the dense
+ * model's: PiSSA starts where the base does. */
+static void check_first_losses(const experiment_result *res, const char *what)
+{
+    const float first = res->models[0].losses[0];
+    for (int i = 1; i < res->n_models; i++) {
+        const model_result *mr = &res->models[i];
+        CHECK(fabsf(mr->losses[0] - first) <= 1e-6f * first,
+              "%s %s: first loss %.9g, the base's %.9g", what, mr->name, (double)mr->losses[0],
+              (double)first);
+    }
+}
+
 static void check_experiment(void)
 {
     config c;
     char err[256] = "";
-    config_defaults_for(&c, EXPERIMENT_FINETUNE);
-    c.init = LORA_INIT_PISSA;
-    c.in = 6;
-    c.out = 4;
-    c.n_ranks = 3;
-    c.samples = 40;
-    c.test_samples = 10;
-    c.epochs = 5;
-    c.pretrain_epochs = 30;
-    c.alpha = 3.0;
-    c.save_weights = 1;
+    pissa_config(&c);
     experiment_result res;
     ld_status st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
     CHECK(st == LD_OK, "pissa run: %s", err);
     if (st == LD_OK) {
-        const float first = res.models[0].losses[0];
+        check_first_losses(&res, "pissa");
         for (int i = 1; i < res.n_models; i++) {
             const model_result *mr = &res.models[i];
-            CHECK(fabsf(mr->losses[0] - first) <= 1e-6f * first,
-                  "pissa %s: first loss %.9g, the base's %.9g", mr->name, (double)mr->losses[0],
-                  (double)first);
             CHECK(mr->pissa_base != NULL && res.base_w != NULL &&
                       !same_bits(mr->pissa_base, res.base_w, (size_t)c.in * c.out),
                   "pissa %s: no residual base kept, or it is the base", mr->name);
@@ -183,32 +201,18 @@ static void check_network(void)
 {
     config c;
     char err[256] = "";
-    config_defaults_for(&c, EXPERIMENT_FINETUNE);
-    c.init = LORA_INIT_PISSA;
+    pissa_config(&c);
     c.n_hidden = 1;
     c.hidden[0] = 6;
-    c.in = 6;
-    c.out = 4;
-    c.n_ranks = 3;
-    c.samples = 40;
-    c.test_samples = 10;
-    c.epochs = 5;
-    c.pretrain_epochs = 30;
-    c.alpha = 3.0;
-    c.save_weights = 1;
-    c.quiet = 1;
     experiment_result res;
     ld_status st = experiment_run(&c, NULL, NULL, &res, err, sizeof err);
     CHECK(st == LD_OK, "pissa network run: %s", err);
     if (st != LD_OK)
         return;
     static const int Ol[2] = {6, 4}, Il[2] = {6, 6};
-    const float first = res.models[0].losses[0];
+    check_first_losses(&res, "pissa network");
     for (int i = 1; i < res.n_models; i++) {
         const model_result *mr = &res.models[i];
-        CHECK(fabsf(mr->losses[0] - first) <= 1e-6f * first,
-              "pissa network %s: first loss %.9g, the base's %.9g", mr->name,
-              (double)mr->losses[0], (double)first);
         CHECK(mr->pissa_base != NULL && res.base_w != NULL && mr->init_params != NULL,
               "pissa network %s: residual, base and initial weights kept", mr->name);
         if (mr->pissa_base == NULL || res.base_w == NULL || mr->init_params == NULL)
