@@ -360,6 +360,30 @@ static int grow(void **items, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
+/* After an array's item or an object's member: ',' and another (a comma
+ * just before the close is refused), or the close, consumed. Returns 1 for
+ * another, 0 at the close, or -1 with *st set. what: "array" or "object". */
+static int next_item(parser *p, char close, const char *what, ld_status *st)
+{
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == ',') {
+        p->pos++;
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == (unsigned char)close) {
+            *st = bad(p, p->pos, "trailing comma in %s", what);
+            return -1;
+        }
+        return 1;
+    }
+    if (p->pos < p->len && p->s[p->pos] == (unsigned char)close) {
+        p->pos++;
+        return 0;
+    }
+    *st = p->pos >= p->len ? bad(p, p->pos, "unexpected end of input in %s", what)
+                           : bad(p, p->pos, "expected ',' or '%c' in %s", close, what);
+    return -1;
+}
+
 static ld_status parse_array(parser *p, json_value *out, int depth)
 {
     json_value *items = NULL;
@@ -381,23 +405,11 @@ static ld_status parse_array(parser *p, json_value *out, int depth)
         if ((st = parse_value(p, &items[n], depth + 1)) != LD_OK)
             goto fail;
         n++;
-        skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == ',') {
-            p->pos++;
-            skip_ws(p);
-            if (p->pos < p->len && p->s[p->pos] == ']') {
-                st = bad(p, p->pos, "trailing comma in array");
-                goto fail;
-            }
-            continue;
-        }
-        if (p->pos < p->len && p->s[p->pos] == ']') {
-            p->pos++;
+        const int more = next_item(p, ']', "array", &st);
+        if (more < 0)
+            goto fail;
+        if (more == 0)
             break;
-        }
-        st = p->pos >= p->len ? bad(p, p->pos, "unexpected end of input in array")
-                              : bad(p, p->pos, "expected ',' or ']' in array");
-        goto fail;
     }
 done:
     out->type = JSON_ARRAY;
@@ -502,23 +514,11 @@ static ld_status parse_object(parser *p, json_value *out, int depth)
             goto fail;
         }
         n++;
-        skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == ',') {
-            p->pos++;
-            skip_ws(p);
-            if (p->pos < p->len && p->s[p->pos] == '}') {
-                st = bad(p, p->pos, "trailing comma in object");
-                goto fail;
-            }
-            continue;
-        }
-        if (p->pos < p->len && p->s[p->pos] == '}') {
-            p->pos++;
+        const int more = next_item(p, '}', "object", &st);
+        if (more < 0)
+            goto fail;
+        if (more == 0)
             break;
-        }
-        st = p->pos >= p->len ? bad(p, p->pos, "unexpected end of input in object")
-                              : bad(p, p->pos, "expected ',' or '}' in object");
-        goto fail;
     }
     if ((st = index_object(p, m, n, &index)) != LD_OK)
         goto fail;
