@@ -9,10 +9,8 @@ BIN=${1:-./lora_demo}
 TMP=tests/tmp/cli
 rm -rf "$TMP"
 mkdir -p "$TMP"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL cli: $*" >&2; }
+SUITE=cli
+. tests/lib.sh
 
 # expect_usage_error NEEDLE ARGS...: exit 2, a one-line message containing
 # NEEDLE, nothing on stdout, and no output directory created.
@@ -302,5 +300,4 @@ if grep -q '"target_modules": \["layers.0", "layers.1"\]' "$NET.ft1/adapters/lor
    grep -q '"layers.1.base_layer.weight"' "$NET.ft1/weights/lora_r2.final.safetensors"; then ok; else
     bad "network finetune: target_modules or base_layer names"; fi
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

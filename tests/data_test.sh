@@ -11,10 +11,8 @@ BIN=${1:-./lora_demo}
 TMP=tests/tmp/data
 rm -rf "$TMP"
 mkdir -p "$TMP"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL data: $*" >&2; }
+SUITE=data
+. tests/lib.sh
 
 # same A B WHAT: files A and B are byte-identical.
 same() {
@@ -360,5 +358,4 @@ expect_bad "--pretrain-epochs: not used with --base-weights" --experiment finetu
 expect_bad "--base-weights: only used by --experiment finetune" --base-weights "$TMP/good.st"
 expect_bad "--data: empty path" --data ""
 
-echo "data: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -12,10 +12,8 @@ CHECK=${2:-build/check_outputs}
 TMP=tests/tmp/fault
 rm -rf "$TMP"
 mkdir -p "$TMP"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL faults: $*" >&2; }
+SUITE=faults
+. tests/lib.sh
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # --- divergence: --lr 1e10 blows every LoRA model up at epoch 2 (its loss
@@ -139,14 +137,8 @@ if [ "$rc" -eq 1 ] && grep -q "does not fit in memory: its size in bytes overflo
 interrupt() {
     name=$1
     shift
-    "$BIN" "$@" --output-dir "$TMP/$name" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-    pid=$!
-    i=0
-    while [ ! -d "$TMP/$name" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
-    sleep 1.2
-    kill -INT $pid
-    wait $pid
-    rc=$?
+    interrupt_when "$TMP/$name" 1.2 "$TMP/$name.out" "$TMP/$name.err" \
+        "$BIN" "$@" --output-dir "$TMP/$name"
 }
 interrupt int --samples 20000 --epochs 2000
 if [ "$rc" -eq 130 ]; then ok; else bad "SIGINT: exit $rc, want 130"; fi
@@ -173,14 +165,8 @@ if [ "$rc" -eq 130 ] && "$CHECK" --all --interrupted 1 "$TMP/intnet" 2000 &&
 # U+0085, a line break to some terminals) in its name stays on one line,
 # each shown as '?'.
 nldir=$TMP/$(printf 'int\nnl\302\205x')
-"$BIN" --samples 20000 --epochs 2000 --output-dir "$nldir" >"$TMP/intnl.out" 2>"$TMP/intnl.err" &
-pid=$!
-i=0
-while [ ! -d "$nldir" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
-sleep 0.3
-kill -INT $pid
-wait $pid
-rc=$?
+interrupt_when "$nldir" 0.3 "$TMP/intnl.out" "$TMP/intnl.err" \
+    "$BIN" --samples 20000 --epochs 2000 --output-dir "$nldir"
 if [ "$rc" -eq 130 ] && [ "$(wc -l <"$TMP/intnl.err")" -eq 1 ] &&
    grep -q "^lora_demo: interrupted in .* the results so far are in $TMP/int?nl?x$" "$TMP/intnl.err" &&
    "$CHECK" --all --interrupted 1 "$nldir" 2000; then ok; else
@@ -240,5 +226,4 @@ echo "faults: $KILL_RUNS SIGKILLs over a $T ms run, $killed_writing while a file
 if "$CHECK" --all "$TMP/kill" $E && [ -z "$(find "$TMP/kill" -name '.lora_demo.*' -o -name '*.tmp.*')" ]; then ok; else
     bad "SIGKILL: the run after the kills left a staging directory or a temporary file"; fi
 
-echo "faults: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -8,10 +8,8 @@
 # Ends with "man: N passed, M failed".
 set -u
 BIN=${1:-./lora_demo}
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL man: $*" >&2; }
+SUITE=man
+. tests/lib.sh
 
 opts=$("$BIN" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
 [ -n "$opts" ] || bad "--help lists no options"
@@ -29,5 +27,4 @@ else
     echo "man: groff not installed, rendering not checked (apt-get install groff-base)"
 fi
 
-echo "man: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -50,10 +50,8 @@ CHECK=${2:-build/check_outputs}
 TMP=tests/tmp/outputs
 rm -rf "$TMP"
 mkdir -p "$TMP"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL outputs: $*" >&2; }
+SUITE=outputs
+. tests/lib.sh
 
 # snapshot DIR: every name under DIR, and a checksum of every file.
 snapshot() {
@@ -232,5 +230,4 @@ else
     done
 fi
 
-echo "outputs: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

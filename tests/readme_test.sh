@@ -30,11 +30,9 @@ BIN=${1:-./lora_demo}
 TMP=tests/tmp/readme
 rm -rf "$TMP"
 mkdir -p "$TMP"
-pass=0
-fail=0
+SUITE=readme
+. tests/lib.sh
 skip=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL readme: $*" >&2; }
 
 have_python=1
 command -v python3 >/dev/null 2>&1 || have_python=0
@@ -176,5 +174,4 @@ done
 [ "$ndocs" -gt 0 ] || bad "no README.md"
 [ $((pass + fail)) -gt 0 ] || bad "no commands found in README.md or docs/*.md"
 
-echo "readme: $pass passed, $fail failed ($skip skipped; $ndocs documents)"
-[ "$fail" -eq 0 ]
+finish "($skip skipped; $ndocs documents)"

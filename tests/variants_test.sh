@@ -19,10 +19,8 @@ BIN=${1:-./lora_demo}
 TMP=tests/tmp/variants
 rm -rf "$TMP"
 mkdir -p "$TMP"
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL variants: $*" >&2; }
+SUITE=variants
+. tests/lib.sh
 
 # run ARGS...: a quiet run that must succeed.
 run() {
@@ -120,15 +118,8 @@ variant() {
 
     # SIGINT: exit 130 and a summary marked interrupted
     # shellcheck disable=SC2086
-    "$BIN" --quiet $opts --experiment finetune --samples 20000 --epochs 2000 --output-dir "$d/int" \
-        2>"$d/int.err" &
-    pid=$!
-    i=0
-    while [ ! -d "$d/int" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
-    sleep 0.5
-    kill -INT $pid
-    wait $pid
-    rc=$?
+    interrupt_when "$d/int" 0.5 /dev/null "$d/int.err" \
+        "$BIN" --quiet $opts --experiment finetune --samples 20000 --epochs 2000 --output-dir "$d/int"
     if [ "$rc" -eq 130 ] && grep -q '"interrupted": true' "$d/int/summary.json" &&
        grep -q "$summary" "$d/int/summary.json"; then ok; else
         bad "$name SIGINT: exit $rc, stderr: $(cat "$d/int.err")"; fi
@@ -186,5 +177,4 @@ if grep -q '"base_model.model.layers.2.lora_magnitude_vector":' \
     "$TMP/net_finetune/dora/adapters/lora_r2/adapter_model.safetensors"; then ok; else
     bad "--hidden dora: the adapter lacks base_model.model.layers.2.lora_magnitude_vector"; fi
 
-echo "variants: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
