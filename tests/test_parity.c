@@ -534,6 +534,36 @@ static void mag_track_free(mag_track *t)
     memset(t, 0, sizeof *t);
 }
 
+/* DoRA's start: model_dora_init on the fixture's initial A, B and base
+ * against the magnitudes PyTorch started from (PEFT's update_layer: the
+ * row norms of W0 + s B A), every DoRA layer, at the gradients' tolerance
+ * (one float sum per row each side). */
+static void check_dora_init(const fixture *f, const char *cas, const mask_replay *r)
+{
+    model m;
+    if (fixture_get(f, "dora") == NULL || !build_model(&m, f, cas, r))
+        return;
+    for (int l = 0; l < m.n_layers; l++) /* what model_dora_init must set */
+        if (m.layers[l].mag != NULL)
+            memset(m.layers[l].mag, 0, (size_t)m.layers[l].out * sizeof(float));
+    model_dora_init(&m);
+    int n = 0;
+    for (int k = 0; k < m.n_tensors; k++) {
+        const param_tensor *p = &m.tensors[k];
+        if (strstr(p->name, "lora_magnitude_vector") == NULL)
+            continue;
+        char name[96], what[128];
+        snprintf(name, sizeof name, "init.%s", p->name);
+        snprintf(what, sizeof what, "model_dora_init %s", p->name);
+        const fixture_tensor *want = need(f, cas, name, p->shape[0], 1);
+        if (want != NULL)
+            compare(cas, what, m.params + p->offset, want->data, p->numel, GRAD_ATOL, GRAD_RTOL);
+        n++;
+    }
+    CHECK(n == m.n_layers, "parity %s: %d DoRA magnitudes for %d layers", cas, n, m.n_layers);
+    model_free(&m);
+}
+
 static void run_model_case(const char *cas)
 {
     char err[512] = "";
@@ -577,6 +607,7 @@ static void run_model_case(const char *cas)
         return;
     }
     check_step0_grads(&f, cas, tx->data, ty->data, order, &masks);
+    check_dora_init(&f, cas, &masks);
 
     model m;
     if (!build_model(&m, &f, cas, &masks)) {
