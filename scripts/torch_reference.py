@@ -87,6 +87,14 @@ last layer's O, and one more tensor after y:
 layers.<l>.lora_A.weight, layers.<l>.lora_B.weight and, from scratch,
 layers.<l>.bias (a trainable bias per LoRA layer, nn.Linear's init); on a
 frozen base layers.<l>.base_layer.weight and .bias (init and final only).
+The LoRA variants apply to every layer of a network: loraplus_ratio,
+lora_dropout and dora as for one layer (DoRA's parameter is then
+layers.<l>.lora_magnitude_vector.weight, and LoRA+'s 1-d rule takes a
+scratch layer's bias to ratio * lr too), and, right after dora (or where
+dora would be), per layer in place of the one-layer tensors:
+    dropout_masks.<l> (E*N, I_l) layer l's keep flags of every training
+                                step in order, each step's rows in batch order
+    magnitude.<l> (E, O_l)      DoRA: layer l's magnitude after every epoch
 
 Tensors of an Adam fixture (kind 3):
     init.p (P), grads (T, P) the gradient given at each step,
@@ -309,7 +317,8 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
         # the notebook's epoch loss: mean of the batch losses (Python floats)
         losses.append(sum(batch_losses) / len(batch_losses))
         if dora:
-            magnitudes.append(model.lora_magnitude_vector.weight.detach().clone())
+            magnitudes.append(model.magnitudes() if isinstance(model, Net)
+                              else model.lora_magnitude_vector.weight.detach().clone())
 
     params = dict(model.named_parameters())
     tensors = [("x", x), ("y", y)] + extra
@@ -318,15 +327,18 @@ def train_case(path, seed, kind, I, O, N, E, B, lr, rank=0, alpha=0.0, scale=0.0
     if dropout > 0.0:
         # p exactly (float64), and the masks each step drew, rows in batch order
         tensors.append(("lora_dropout", torch.tensor([dropout], dtype=torch.float64)))
-        tensors.append(("dropout_masks", torch.cat(model.masks)))
+        if not isinstance(model, Net):
+            tensors.append(("dropout_masks", torch.cat(model.masks)))
     if dora:
         tensors.append(("dora", torch.tensor([1.0])))
+    if isinstance(model, Net):
+        tensors += model.variant_tensors(magnitudes)  # per layer, after the flags
     if orders:
         tensors.append(("order", torch.stack(orders).to(torch.float32)))
     tensors += [("init." + n, t) for n, t in init]
     tensors += [("grad0." + n, t) for n, t in grad0]
     tensors.append(("loss", torch.tensor(losses, dtype=torch.float32)))
-    if dora:
+    if dora and not isinstance(model, Net):
         tensors.append(("magnitude", torch.stack(magnitudes)))  # (E, O), after each epoch
     tensors += [("final." + n, params[n]) for n in names]
     write_fixture(path, kind, (I, O, rank, N, B, E), (lr, 0.9, 0.999, 1e-8, alpha, scale),
@@ -356,9 +368,24 @@ def pissa_init(model):
 class NetLoRALayer(nn.Module):
     """One layer of a LoRA network, named as PEFT names a wrapped nn.Linear:
     base_layer (frozen) + scale * lora_B(lora_A(x)); from scratch, no base
-    but a trainable bias with nn.Linear's init (lora_demo's choice)."""
+    but a trainable bias with nn.Linear's init (lora_demo's choice).
 
-    def __init__(self, i, o, r, scale, with_base):
+    The variants, as PEFT's lora.Linear applies them to each wrapped layer
+    (peft/tuners/lora/layer.py, Linear.forward; peft/tuners/lora/dora.py,
+    DoraLinearLayer; peft/tuners/lora/variants.py, DoraLinearVariant):
+      dropout p: the LoRA branch sees dropout(x); the base sees x.
+      DoRA (on a base only): lora_magnitude_vector.weight (O) starts at the
+        row norms of W0 + s B A (update_layer); the output is
+        base(x) + (g - 1) base_result + g s B(A(xd)), g = m / n, with
+        n = ||W0 + s B A|| row-wise detached (forward); base_result is
+        base(x) - b0 without dropout and F.linear(xd, W0) with it.
+    The keep flags of every training forward are kept in self.masks. They
+    come from dropout(ones): torch's dropout is x * noise with noise =
+    bernoulli(1 - p) / (1 - p), so x * dropout(ones) draws the same numbers
+    and gives the same bits as dropout(x), and its flags are right even
+    where x is 0 (relu)."""
+
+    def __init__(self, i, o, r, scale, with_base, dropout=0.0, dora=False):
         super().__init__()
         if with_base:
             self.base_layer = nn.Linear(i, o)
@@ -371,10 +398,39 @@ class NetLoRALayer(nn.Module):
             bound = 1.0 / i ** 0.5
             self.bias = nn.Parameter(torch.empty(o).uniform_(-bound, bound))
         self.scale, self.with_base = scale, with_base
+        self.lora_dropout = nn.Dropout(p=dropout) if dropout > 0.0 else None
+        self.masks = []
+        self.lora_magnitude_vector = None
+        if dora:
+            assert with_base, "DoRA needs a base"
+            self.lora_magnitude_vector = nn.Module()
+            self.lora_magnitude_vector.weight = nn.Parameter(
+                torch.linalg.norm(self.base_layer.weight.detach()
+                                  + scale * self._lora_weight().detach(), dim=1))
+
+    def _lora_weight(self):
+        """B A through the layers, as DoraLinearLayer.get_lora_weight forms it."""
+        eye = torch.eye(self.lora_A.weight.shape[1])
+        return self.lora_B(self.lora_A(eye)).T
 
     def forward(self, x):
-        d = self.lora_B(self.lora_A(x)) * self.scale
-        return self.base_layer(x) + d if self.with_base else self.bias + d
+        dropped = self.training and self.lora_dropout is not None
+        xd = x
+        if dropped:
+            noise = self.lora_dropout(torch.ones_like(x))
+            self.masks.append((noise != 0).to(torch.float32))
+            xd = x * noise
+        lora = self.lora_B(self.lora_A(xd))
+        if not self.with_base:
+            return self.bias + lora * self.scale
+        result = self.base_layer(x)
+        if self.lora_magnitude_vector is None:
+            return result + lora * self.scale
+        w0 = self.base_layer.weight
+        weight_norm = torch.linalg.norm(w0 + self.scale * self._lora_weight(), dim=1).detach()
+        g = (self.lora_magnitude_vector.weight / weight_norm).view(1, -1)
+        base_result = nn.functional.linear(xd, w0) if dropped else result - self.base_layer.bias
+        return result + ((g - 1) * base_result + g * lora * self.scale)
 
 
 class Net(nn.Module):
@@ -393,18 +449,38 @@ class Net(nn.Module):
                 x = self.act(x)
         return x
 
+    def variant_tensors(self, magnitudes):
+        """Per layer: the dropout masks of every step (E*N, I_l), and the
+        DoRA magnitude after every epoch (E, O_l) from magnitudes, a list
+        over epochs of per-layer lists."""
+        out = []
+        for l, layer in enumerate(self.layers):
+            if getattr(layer, "masks", None):
+                out.append(("dropout_masks.%d" % l, torch.cat(layer.masks)))
+        for l, layer in enumerate(self.layers):
+            if getattr(layer, "lora_magnitude_vector", None) is not None:
+                out.append(("magnitude.%d" % l, torch.stack([m[l] for m in magnitudes])))
+        return out
 
-def network_case(path, seed, kind, sizes, act, N, E, B, lr, rank=0, alpha=0.0, scale=0.0):
-    """A --hidden network: sizes = [in, h1, ..., out]."""
+    def magnitudes(self):
+        return [layer.lora_magnitude_vector.weight.detach().clone()
+                if getattr(layer, "lora_magnitude_vector", None) is not None else None
+                for layer in self.layers]
+
+
+def network_case(path, seed, kind, sizes, act, N, E, B, lr, rank=0, alpha=0.0, scale=0.0,
+                 loraplus_ratio=None, dropout=0.0, dora=False):
+    """A --hidden network: sizes = [in, h1, ..., out]; the variants on every layer."""
     def make_model():
         pairs = list(zip(sizes[:-1], sizes[1:]))
         if kind == KIND_NET_DENSE:
             return Net([nn.Linear(i, o) for i, o in pairs], act)
-        return Net([NetLoRALayer(i, o, rank, scale, kind == KIND_NET_LORA_BASE)
+        return Net([NetLoRALayer(i, o, rank, scale, kind == KIND_NET_LORA_BASE, dropout, dora)
                     for i, o in pairs], act)
     net = torch.tensor([ACTIVATIONS[act]] + list(sizes[1:-1]), dtype=torch.float32)
     train_case(path, seed, kind, sizes[0], sizes[-1], N, E, B, lr, rank, alpha, scale,
-               make_model=make_model, extra=[("net", net)])
+               make_model=make_model, extra=[("net", net)],
+               loraplus_ratio=loraplus_ratio, dropout=dropout, dora=dora)
 
 
 def network_cases(out):
@@ -419,6 +495,33 @@ def network_cases(out):
     # gelu: LoRA r = 3 from scratch, 6 -> 8 -> 3, mini-batches of 4
     network_case(out("net_lora_r3_6x8x3_gelu_b4.ldfx"), 604, KIND_NET_LORA, [6, 8, 3], "gelu",
                  11, 20, 4, 0.01, rank=3, alpha=3.0, scale=1.0)
+
+
+def network_variant_cases(out):
+    """The LoRA variants (issue 14) on every layer of a network (issue 12).
+    On a frozen base, as PEFT applies them; from scratch, what lora_demo
+    allows there (dropout and LoRA+, whose 1-d rule takes each layer's bias
+    to ratio * lr; DoRA needs a base)."""
+    # DoRA on 7 -> 5 -> 3 with tanh, full batch
+    network_case(out("net_base_dora_r2_7x5x3_tanh.ldfx"), 631, KIND_NET_LORA_BASE, [7, 5, 3],
+                 "tanh", 16, 25, 16, 0.01, rank=2, alpha=4.0, scale=2.0, dora=True)
+    # dropout p = 0.2 with relu (zeros in the hidden inputs), mini-batches of 5
+    network_case(out("net_base_dropout_r2_7x9x4x3_relu_b5.ldfx"), 632, KIND_NET_LORA_BASE,
+                 [7, 9, 4, 3], "relu", 13, 20, 5, 0.01, rank=2, alpha=2.0, scale=1.0,
+                 dropout=0.2)
+    # LoRA+ with ratio 16 on a gelu network, mini-batches of 4
+    network_case(out("net_base_loraplus16_r3_6x8x3_gelu_b4.ldfx"), 633, KIND_NET_LORA_BASE,
+                 [6, 8, 3], "gelu", 11, 20, 4, 0.005, rank=3, alpha=3.0, scale=1.0,
+                 loraplus_ratio=16.0)
+    # all three on 3 layers, relu, mini-batches of 5
+    network_case(out("net_base_dora_dropout_loraplus16_r2_7x6x5x3_relu_b5.ldfx"), 634,
+                 KIND_NET_LORA_BASE, [7, 6, 5, 3], "relu", 13, 20, 5, 0.005, rank=2, alpha=4.0,
+                 scale=2.0, loraplus_ratio=16.0, dropout=0.25, dora=True)
+    # from scratch: dropout (tanh, mini-batches of 4) and LoRA+ (gelu, full batch)
+    network_case(out("net_dropout_r2_10x8x5_tanh_b4.ldfx"), 635, KIND_NET_LORA, [10, 8, 5],
+                 "tanh", 14, 20, 4, 0.01, rank=2, alpha=4.0, scale=2.0, dropout=0.3)
+    network_case(out("net_loraplus16_r2_6x7x4x3_gelu.ldfx"), 636, KIND_NET_LORA, [6, 7, 4, 3],
+                 "gelu", 12, 25, 12, 0.002, rank=2, alpha=2.0, scale=1.0, loraplus_ratio=16.0)
 
 
 def loraplus_adam(trainable, lr, ratio):
@@ -622,6 +725,8 @@ def main():
     spectrum_cases(out)
     # (g) the LoRA variants: LoRA+, LoRA dropout, DoRA
     variant_cases(out)
+    # (h) the variants on every layer of a network
+    network_variant_cases(out)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ static const char *const MODEL_CASES[] = {
     "base_loraplus16_r2_10x5", "base_loraplus16_r3_7x3_b5",
     "base_dropout_r2_10x5",    "base_dropout_r3_7x3_b5",
     "base_dora_r2_10x5",       "base_dora_r3_7x3_b5",       "base_dora_dropout_r2_7x3_b5",
+    /* the variants on every layer of a network */
+    "net_base_dora_r2_7x5x3_tanh", "net_base_dropout_r2_7x9x4x3_relu_b5",
+    "net_base_loraplus16_r3_6x8x3_gelu_b4", "net_base_dora_dropout_loraplus16_r2_7x6x5x3_relu_b5",
+    "net_dropout_r2_10x8x5_tanh_b4", "net_loraplus16_r2_6x7x4x3_gelu",
 };
 
 /* PiSSA's initial A, B and residual base against PEFT's pissa_init (in
@@ -242,10 +246,66 @@ static int gather_base(const fixture *f, const char *cas, const model_spec *spec
     return ok;
 }
 
+/* PyTorch's dropout keep flags in the order model_forward_train consumes
+ * them: step after step (epoch e, its batches of B consecutive rows of the
+ * order, the last maybe short), and within a step layer after layer, N_b
+ * rows of I_l each. The fixture holds them per layer, "dropout_masks" (one
+ * layer) or "dropout_masks.<l>" (a network), (E*N, I_l) with each epoch's
+ * rows in batch order. */
+typedef struct {
+    float *data; /* (sum over steps and layers of N_b I_l), malloc'd; NULL: no dropout */
+    size_t n;
+} mask_replay;
+
+/* r from f for spec; 0 after a failed CHECK (r is then empty). */
+static int read_masks(const fixture *f, const char *cas, const model_spec *spec, mask_replay *r)
+{
+    r->data = NULL;
+    r->n = 0;
+    const int L = model_spec_layers(spec), N = f->samples, E = f->epochs;
+    const int B = f->batch > 0 && f->batch < N ? f->batch : N;
+    const int dp = fixture_get(f, "lora_dropout") != NULL;
+    const fixture_tensor *t[MODEL_MAX_LAYERS] = {NULL};
+    size_t total = 0;
+    int ok = 1;
+    for (int l = 0; l < L; l++) {
+        char name[64];
+        if (is_network(f))
+            snprintf(name, sizeof name, "dropout_masks.%d", l);
+        else
+            snprintf(name, sizeof name, "dropout_masks");
+        if (!dp) { /* no dropout, so no masks either */
+            CHECK(fixture_get(f, name) == NULL, "parity %s: '%s' without lora_dropout", cas, name);
+            continue;
+        }
+        t[l] = need(f, cas, name, E * N, model_spec_layer_in(spec, l));
+        ok = ok && t[l] != NULL;
+        total += t[l] != NULL ? t[l]->numel : 0;
+    }
+    if (!dp || !ok)
+        return ok;
+    r->data = malloc((total + 1) * sizeof(float)); /* + 1: never malloc(0) */
+    CHECK(r->data != NULL, "parity %s: out of memory", cas);
+    if (r->data == NULL)
+        return 0;
+    for (int e = 0; e < E; e++)
+        for (int start = 0; start < N; start += B) {
+            const int cnt = N - start < B ? N - start : B;
+            for (int l = 0; l < L; l++) {
+                const size_t I = (size_t)model_spec_layer_in(spec, l);
+                memcpy(r->data + r->n, t[l]->data + ((size_t)e * N + (size_t)start) * I,
+                       (size_t)cnt * I * sizeof(float));
+                r->n += (size_t)cnt * I;
+            }
+        }
+    return 1;
+}
+
 /* A fresh model as the fixture describes it: the frozen base (if any)
  * handed to model_init, then every "init.<name>" copied into the
- * parameter block by name. Returns 0 after a failed CHECK. */
-static int build_model(model *m, const fixture *f, const char *cas)
+ * parameter block by name, and PyTorch's dropout masks r (read_masks) to
+ * replay. Returns 0 after a failed CHECK. */
+static int build_model(model *m, const fixture *f, const char *cas, const mask_replay *r)
 {
     char err[512] = "";
     model_spec spec;
@@ -256,8 +316,6 @@ static int build_model(model *m, const fixture *f, const char *cas)
     const ld_status st = model_init(m, &spec, w0, b0, err, sizeof err);
     free(w0);
     free(b0);
-    const fixture_tensor *dp = fixture_get(f, "lora_dropout");
-    const fixture_tensor *masks = fixture_get(f, "dropout_masks");
     CHECK(st == LD_OK, "parity %s: %s", cas, err);
     if (st != LD_OK)
         return 0;
@@ -282,14 +340,11 @@ static int build_model(model *m, const fixture *f, const char *cas)
     CHECK(n_init == m->n_tensors, "parity %s: %d of %d parameters initialised from the fixture",
           cas, n_init, m->n_tensors);
     /* dropout: PyTorch's masks replayed, step by step, as the order is fed */
-    CHECK((dp == NULL) == (masks == NULL) &&
-              (masks == NULL || (masks->dims[1] == f->in &&
-                                 masks->dims[0] == f->epochs * f->samples)),
-          "parity %s: lora_dropout needs dropout_masks (E*N, I)", cas);
-    if (masks != NULL) {
-        m->dropout_replay = masks->data;
-        m->dropout_replay_n = masks->numel;
-    }
+    CHECK((r->data != NULL) == model_has_dropout(m),
+          "parity %s: dropout masks %s, the model %s dropout", cas,
+          r->data != NULL ? "given" : "missing", model_has_dropout(m) ? "has" : "has no");
+    m->dropout_replay = r->data;
+    m->dropout_replay_n = r->n;
     if (n_init != m->n_tensors) {
         model_free(m);
         return 0;
@@ -319,7 +374,7 @@ static void compare_grads(const model *m, const fixture *f, const char *cas, con
  *    mse_backward call would hardly move the losses or final parameters;
  *    only the gradients themselves show it. */
 static void check_step0_grads(const fixture *f, const char *cas, const float *x, const float *y,
-                              const int *order)
+                              const int *order, const mask_replay *r)
 {
     const int N = f->samples, I = f->in, O = f->out;
     const int cnt = f->batch > 0 && f->batch < N ? f->batch : N;
@@ -344,7 +399,7 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
             idx[i] = order != NULL ? order[i] : i;
         gather_rows(xb, x, idx, cnt, I);
         gather_rows(yb, y, idx, cnt, O);
-        if (build_model(&m, f, cas)) {
+        if (build_model(&m, f, cas, r)) {
             const size_t ny = (size_t)cnt * O;
             model_forward_train(&m, yhat, h, act, xb, NULL, cnt, NULL);
             mse_backward(dy, yhat, yb, ny, ny);
@@ -353,7 +408,7 @@ static void check_step0_grads(const fixture *f, const char *cas, const float *x,
             compare_grads(&m, f, cas, "layers");
             model_free(&m);
         }
-        if (build_model(&m, f, cas)) {
+        if (build_model(&m, f, cas, r)) {
             trainer t;
             char err[512] = "";
             ld_status st = trainer_init(&t, &m, xb, yb, cnt, cnt, NULL, err, sizeof err);
@@ -416,6 +471,99 @@ static void check_frozen_network(const model *m, const fixture *f, const char *c
           "parity %s: the frozen base is in the trainable block", cas);
 }
 
+/* DoRA's magnitudes during training, against the fixture's: "magnitude"
+ * (E, O) for one layer, "magnitude.<l>" (E, O_l) for each layer of a
+ * network. */
+typedef struct {
+    const fixture_tensor *want[MODEL_MAX_LAYERS]; /* NULL: not recorded (not DoRA) */
+    float *got[MODEL_MAX_LAYERS];                 /* (E, O_l) */
+    int epochs;
+} mag_track;
+
+/* 1 if m has DoRA and the fixture its magnitudes; 0 otherwise (after a
+ * failed CHECK if one of the two has them and the other not). */
+static int mag_track_init(mag_track *t, const model *m, const fixture *f, const char *cas)
+{
+    memset(t, 0, sizeof *t);
+    t->epochs = f->epochs;
+    int ok = 1, any = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const layer *L = &m->layers[l];
+        char name[64];
+        if (is_network(f))
+            snprintf(name, sizeof name, "magnitude.%d", l);
+        else
+            snprintf(name, sizeof name, "magnitude");
+        if (L->mag == NULL) {
+            CHECK(fixture_get(f, name) == NULL, "parity %s: '%s' for a layer without DoRA", cas,
+                  name);
+            continue;
+        }
+        t->want[l] = need(f, cas, name, f->epochs, L->out);
+        t->got[l] = malloc(((size_t)f->epochs * (size_t)L->out + 1) * sizeof(float));
+        CHECK(t->got[l] != NULL, "parity %s: out of memory", cas);
+        ok = ok && t->want[l] != NULL && t->got[l] != NULL;
+        any = 1;
+    }
+    return ok && any;
+}
+
+static void mag_track_epoch(mag_track *t, const model *m, int e)
+{
+    for (int l = 0; l < m->n_layers; l++)
+        if (t->got[l] != NULL)
+            memcpy(t->got[l] + (size_t)e * (size_t)m->layers[l].out, m->layers[l].mag,
+                   (size_t)m->layers[l].out * sizeof(float));
+}
+
+static void mag_track_compare(const mag_track *t, const model *m, const char *cas)
+{
+    for (int l = 0; l < m->n_layers; l++) {
+        char what[96];
+        snprintf(what, sizeof what, "DoRA magnitude of layer %d after every epoch", l);
+        if (t->got[l] != NULL && t->want[l] != NULL)
+            compare(cas, what, t->got[l], t->want[l]->data,
+                    (size_t)t->epochs * (size_t)m->layers[l].out, PARAM_ATOL, PARAM_RTOL);
+    }
+}
+
+static void mag_track_free(mag_track *t)
+{
+    for (int l = 0; l < MODEL_MAX_LAYERS; l++)
+        free(t->got[l]);
+    memset(t, 0, sizeof *t);
+}
+
+/* DoRA's start: model_dora_init on the fixture's initial A, B and base
+ * against the magnitudes PyTorch started from (PEFT's update_layer: the
+ * row norms of W0 + s B A), every DoRA layer, at the gradients' tolerance
+ * (one float sum per row each side). */
+static void check_dora_init(const fixture *f, const char *cas, const mask_replay *r)
+{
+    model m;
+    if (fixture_get(f, "dora") == NULL || !build_model(&m, f, cas, r))
+        return;
+    for (int l = 0; l < m.n_layers; l++) /* what model_dora_init must set */
+        if (m.layers[l].mag != NULL)
+            memset(m.layers[l].mag, 0, (size_t)m.layers[l].out * sizeof(float));
+    model_dora_init(&m);
+    int n = 0;
+    for (int k = 0; k < m.n_tensors; k++) {
+        const param_tensor *p = &m.tensors[k];
+        if (strstr(p->name, "lora_magnitude_vector") == NULL)
+            continue;
+        char name[96], what[128];
+        snprintf(name, sizeof name, "init.%s", p->name);
+        snprintf(what, sizeof what, "model_dora_init %s", p->name);
+        const fixture_tensor *want = need(f, cas, name, p->shape[0], 1);
+        if (want != NULL)
+            compare(cas, what, m.params + p->offset, want->data, p->numel, GRAD_ATOL, GRAD_RTOL);
+        n++;
+    }
+    CHECK(n == m.n_layers, "parity %s: %d DoRA magnitudes for %d layers", cas, n, m.n_layers);
+    model_free(&m);
+}
+
 static void run_model_case(const char *cas)
 {
     char err[512] = "";
@@ -450,10 +598,20 @@ static void run_model_case(const char *cas)
         return;
     }
 
-    check_step0_grads(&f, cas, tx->data, ty->data, order);
+    model_spec spec;
+    mask_replay masks = {NULL, 0};
+    if (!fixture_spec(&f, cas, &spec) || !read_masks(&f, cas, &spec, &masks)) {
+        free(masks.data);
+        free(order);
+        fixture_free(&f);
+        return;
+    }
+    check_step0_grads(&f, cas, tx->data, ty->data, order, &masks);
+    check_dora_init(&f, cas, &masks);
 
     model m;
-    if (!build_model(&m, &f, cas)) {
+    if (!build_model(&m, &f, cas, &masks)) {
+        free(masks.data);
         free(order);
         fixture_free(&f);
         return;
@@ -466,21 +624,22 @@ static void run_model_case(const char *cas)
     CHECK(st == LD_OK && losses != NULL, "parity %s: trainer_init: %s", cas, err);
     if (st == LD_OK && losses != NULL) {
         const adam_config adam = fixture_adam(&f);
-        /* DoRA: the magnitude after every epoch (E,O) */
-        const fixture_tensor *tmag = fixture_get(&f, "magnitude");
-        float *mags = tmag != NULL ? malloc((size_t)E * O * sizeof(float)) : NULL;
-        CHECK(tmag == NULL || (mags != NULL && m.layers[0].mag != NULL && tmag->numel == (size_t)E * O),
-              "parity %s: a magnitude (E, O) needs a DoRA model", cas);
+        /* DoRA: every layer's magnitude after every epoch, (E, O_l) */
+        mag_track mags;
+        const int track = mag_track_init(&mags, &m, &f, cas);
         for (int e = 0; e < E; e++) {
             losses[e] = trainer_epoch(&t, &m, mini ? order + (size_t)e * N : NULL, adam);
-            if (mags != NULL && m.layers[0].mag != NULL)
-                memcpy(mags + (size_t)e * O, m.layers[0].mag, (size_t)O * sizeof(float));
+            if (track)
+                mag_track_epoch(&mags, &m, e);
         }
         compare(cas, "loss per epoch", losses, tloss->data, (size_t)E, LOSS_ATOL, LOSS_RTOL);
-        if (mags != NULL && tmag != NULL && tmag->numel == (size_t)E * O)
-            compare(cas, "DoRA magnitude after every epoch", mags, tmag->data, (size_t)E * O,
-                    PARAM_ATOL, PARAM_RTOL);
-        free(mags);
+        if (track)
+            mag_track_compare(&mags, &m, cas);
+        mag_track_free(&mags);
+        /* every mask PyTorch drew was used, none drawn from lora_demo's stream */
+        CHECK(m.dropout_replay_used == m.dropout_replay_n,
+              "parity %s: %zu of %zu dropout flags replayed", cas, m.dropout_replay_used,
+              m.dropout_replay_n);
         for (int k = 0; k < m.n_tensors; k++) {
             const param_tensor *p = &m.tensors[k];
             char name[96], what[96];
@@ -510,6 +669,7 @@ static void run_model_case(const char *cas)
     free(losses);
     trainer_free(&t);
     model_free(&m);
+    free(masks.data);
     free(order);
     fixture_free(&f);
 }
