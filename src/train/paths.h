@@ -67,6 +67,7 @@ void train_adam(trainer *t, model *m, adam_config adam);
 double plain_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 double lora_fused_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 double lora_narrow_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
+double net_lora_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 /* The closed forms take whole epochs (one full batch). */
 double closed_form_epoch(trainer *t, model *m, adam_config adam);
 double lora_closed_epoch(trainer *t, model *m, adam_config adam);
