@@ -246,33 +246,73 @@ static void forward_job(void *vctx, int tid, int nthreads)
 }
 
 /* ------------------------------------------------------------------------ */
-/* backward: dx += dh A and the activation below, per block of rows */
+/* backward: per block of rows */
 
+/* Layer L's LoRA gradients from rows [n0, n0+rb) of g (already scaled):
+ * lora_backward's three products on those rows. */
+static void lora_grads_rows(layer *L, float *dh, const float *g, const float *h, const float *xl,
+                            int n0, int rb, float *ws)
+{
+    const int I = L->in, O = L->out, R = L->rank;
+    const float *gr = g + (size_t)n0 * O, *hr = h + (size_t)n0 * R;
+    float *dhr = dh + (size_t)n0 * R;
+    matmul_tn_ws(L->dB, gr, hr, O, R, rb, 1, ws);                  /* dB += g^T h */
+    matmul_nn_ws(dhr, gr, L->B, rb, R, O, 0, ws);                  /* dh  = g B   */
+    matmul_tn_ws(L->dA, dhr, xl + (size_t)n0 * I, R, I, rb, 1, ws); /* dA += dh^T x */
+}
+
+/* The backward pass of layer l >= 1 after dx = g W0, whose rows it finishes
+ * (dx += dh A, the activation below, and times layer 0's scale if the layer
+ * below is layer 0). fused (one thread): per block, first lora_backward's
+ * dy *= scale and its products on the block, and, for l = 1, layer 0's
+ * products on the gradient just formed; each gradient is then the same sum
+ * over rows in row order as the whole products (matmul.h), which on
+ * several threads run as passes of their own, by columns. */
 typedef struct {
     trainer *t;
-    const layer *L;
-    activation_kind act;
-    float *dx;                  /* (N,I) gradient at L's input, then at the z below */
-    const float *dh;            /* (N,R) */
-    const float *z, *a;         /* (N,I) the layer below's saved z and a */
-    float s;                    /* the layer below's scale, applied if scaled */
-    int scaled;
+    model *m;
+    int l;
+    float *g;                   /* (N,O) gradient at layer l's output (unscaled if fused) */
+    float *dx;                  /* (N,I) gradient at its input, then at the z below */
+    const float *x;             /* (N,I0) the batch's inputs (layer 0's) */
     int N;
 } back_ctx;
 
 static void backward_job(void *vctx, int tid, int nthreads)
 {
     const back_ctx *c = vctx;
-    const int I = c->L->in, R = c->L->rank;
+    model *m = c->m;
+    layer *L = &m->layers[c->l], *Lb = &m->layers[c->l - 1];
+    const int I = L->in, O = L->out, R = L->rank, N = c->N;
+    const net_acts s = acts_at(m, c->t->h, c->l, N), below = acts_at(m, c->t->h, c->l - 1, N);
+    const float *xb = c->l - 1 > 0 ? acts_at(m, c->t->h, c->l - 2, N).a : c->x; /* below's input */
+    float *dh = c->t->dh;
+    const int fused = nthreads == 1;
     float *ws = pool_scratch(c->t->pool, tid);
     int lo, hi;
-    pool_share(c->N, ROW_BLOCK, tid, nthreads, &lo, &hi);
+    pool_share(N, ROW_BLOCK, tid, nthreads, &lo, &hi);
     for (int n0 = lo; n0 < hi; n0 += ROW_BLOCK) {
         const int rb = hi - n0 < ROW_BLOCK ? hi - n0 : ROW_BLOCK;
         const size_t ro = (size_t)n0 * I;
-        matmul_nn_ws(c->dx + ro, c->dh + (size_t)n0 * R, c->L->A, rb, I, R, 1, ws); /* += dh A */
-        act_backward(c->act, c->dx + ro, c->z + ro, c->a + ro, c->s, c->scaled, (size_t)rb * I);
+        if (fused) {
+            PICK(scale, c->g + (size_t)n0 * O, L->scale, (size_t)rb * O);
+            lora_grads_rows(L, dh, c->g, s.h, below.a, n0, rb, ws);
+        }
+        matmul_nn_ws(c->dx + ro, dh + (size_t)n0 * R, L->A, rb, I, R, 1, ws); /* += dh A */
+        act_backward(m->act, c->dx + ro, below.z + ro, below.a + ro, Lb->scale, c->l == 1,
+                     (size_t)rb * I);
+        if (fused && c->l == 1)
+            lora_grads_rows(Lb, dh, c->dx, below.h, xb, n0, rb, ws);
     }
+}
+
+/* lora_backward's products over all N rows, on the pool, g scaled. */
+static void lora_grads_all(layer *L, float *dh, const float *g, const float *h, const float *xl,
+                           int N, pool *p)
+{
+    matmul_tn_mt(L->dB, g, h, L->out, L->rank, N, 1, p);       /* dB += g^T h */
+    matmul_nn_mt(dh, g, L->B, N, L->rank, L->out, 0, p);       /* dh  = g B   */
+    matmul_tn_mt(L->dA, dh, xl, L->rank, L->in, N, 1, p);      /* dA += dh^T x */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -282,6 +322,7 @@ double net_lora_step(trainer *t, model *m, const batch_ctx *b, adam_config adam)
 {
     const int N = b->cnt, last = m->n_layers - 1;
     pool *p = t->pool;
+    const int fused = pool_threads(p) == 1;
     /* forward, layer by layer */
     const float *in = b->x;
     for (int l = 0; l <= last; l++) {
@@ -304,38 +345,30 @@ double net_lora_step(trainer *t, model *m, const batch_ctx *b, adam_config adam)
         in = s.a;
     }
     const double loss = sum_rows(t->row_sq, N) / ((double)N * (double)m->out);
-    /* backward: g is the gradient at layer l's output, unscaled except at
-     * layer 0, where the backward pass above it applied s already */
+    /* backward: g is the gradient at layer l's output; the one at layer 0's
+     * comes scaled from the pass above it */
     model_zero_grad(m);
-    float *dh = t->dh;
-    float *turn0 = dh + (size_t)N * (size_t)m->layers[0].rank, *turn1 = NULL;
+    float *turn0 = t->dh + (size_t)N * (size_t)m->layers[0].rank;
     size_t widest = 0;
     for (int l = 0; l < last; l++)
         widest = (size_t)m->layers[l].out > widest ? (size_t)m->layers[l].out : widest;
-    turn1 = turn0 + (size_t)N * widest;
+    float *turn1 = turn0 + (size_t)N * widest;
     float *g = t->dy;
-    for (int l = last; l >= 0; l--) {
+    for (int l = last; l >= 1; l--) {
         layer *L = &m->layers[l];
-        const int I = L->in, O = L->out, R = L->rank;
-        const net_acts s = acts_at(m, t->h, l, N);
-        float *dx = NULL;
-        if (l > 0) {
-            dx = g == turn0 ? turn1 : turn0;
-            matmul_nn_mt(dx, g, L->W0, N, I, O, 0, p); /* dx = g W0 */
-            PICK(scale, g, L->scale, (size_t)N * (size_t)O); /* lora_backward's dy *= scale */
+        float *dx = g == turn0 ? turn1 : turn0;
+        matmul_nn_mt(dx, g, L->W0, N, L->in, L->out, 0, p); /* dx = g W0 */
+        if (!fused) {
+            PICK(scale, g, L->scale, (size_t)N * (size_t)L->out); /* lora_backward's dy *= s */
+            lora_grads_all(L, t->dh, g, acts_at(m, t->h, l, N).h, acts_at(m, t->h, l - 1, N).a,
+                           N, p);
         }
-        const float *xl = l > 0 ? acts_at(m, t->h, l - 1, N).a : b->x;
-        matmul_tn_mt(L->dB, g, s.h, O, R, N, 1, p); /* dB += g^T h */
-        matmul_nn_mt(dh, g, L->B, N, R, O, 0, p);   /* dh  = g B   */
-        matmul_tn_mt(L->dA, dh, xl, R, I, N, 1, p); /* dA += dh^T x */
-        if (l == 0)
-            break;
-        const net_acts below = acts_at(m, t->h, l - 1, N);
-        back_ctx c = {t, L, m->act, dx, dh, below.z, below.a, m->layers[l - 1].scale,
-                      l - 1 == 0, N};
+        back_ctx c = {t, m, l, g, dx, b->x, N};
         pool_run(p, backward_job, &c);
         g = dx;
     }
+    if (!fused)
+        lora_grads_all(&m->layers[0], t->dh, g, acts_at(m, t->h, 0, N).h, b->x, N, p);
     train_adam(t, m, adam);
     return loss;
 }
