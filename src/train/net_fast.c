@@ -28,6 +28,7 @@
  * Dimension key: N rows of the batch, I in, O out of one layer, R rank.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "core/activation.h"
 #include "kernels/matmul.h"
@@ -318,6 +319,32 @@ static void lora_grads_all(layer *L, float *dh, const float *g, const float *h, 
 /* ------------------------------------------------------------------------ */
 /* the step */
 
+/* The backward's scratch in t->dh (model_scratch_floats's size): dh (N,R),
+ * then the gradients at the hidden layers, in turns: turn[0] and, with two
+ * hidden layers or more, turn[1], (N, widest hidden) each. Returns the
+ * floats of the scratch used. */
+static size_t backward_turns(const model *m, float *dh, int N, float *turn[2])
+{
+    size_t widest = 0;
+    for (int l = 0; l + 1 < m->n_layers; l++)
+        widest = (size_t)m->layers[l].out > widest ? (size_t)m->layers[l].out : widest;
+    const size_t NR = (size_t)N * (size_t)m->layers[0].rank, NH = (size_t)N * widest;
+    turn[0] = dh + NR;
+    turn[1] = m->n_layers > 2 ? turn[0] + NH : NULL;
+    return NR + (m->n_layers > 2 ? 2 : 1) * NH;
+}
+
+void net_lora_setup(trainer *t, const model *m)
+{
+    const int N = t->batch, last = m->n_layers - 1;
+    const net_acts s = acts_at(m, t->h, last, N); /* the last layer's h ends them */
+    const size_t acts = (size_t)(s.h - t->h) + (size_t)N * (size_t)m->layers[last].rank;
+    float *turn[2];
+    memset(t->h, 0, acts * sizeof(float));
+    memset(t->dy, 0, (size_t)N * (size_t)m->out * sizeof(float));
+    memset(t->dh, 0, backward_turns(m, t->dh, N, turn) * sizeof(float));
+}
+
 double net_lora_step(trainer *t, model *m, const batch_ctx *b, adam_config adam)
 {
     const int N = b->cnt, last = m->n_layers - 1;
@@ -348,15 +375,12 @@ double net_lora_step(trainer *t, model *m, const batch_ctx *b, adam_config adam)
     /* backward: g is the gradient at layer l's output; the one at layer 0's
      * comes scaled from the pass above it */
     model_zero_grad(m);
-    float *turn0 = t->dh + (size_t)N * (size_t)m->layers[0].rank;
-    size_t widest = 0;
-    for (int l = 0; l < last; l++)
-        widest = (size_t)m->layers[l].out > widest ? (size_t)m->layers[l].out : widest;
-    float *turn1 = turn0 + (size_t)N * widest;
+    float *turn[2];
+    backward_turns(m, t->dh, N, turn);
     float *g = t->dy;
     for (int l = last; l >= 1; l--) {
         layer *L = &m->layers[l];
-        float *dx = g == turn0 ? turn1 : turn0;
+        float *dx = g == turn[0] ? turn[1] : turn[0];
         matmul_nn_mt(dx, g, L->W0, N, L->in, L->out, 0, p); /* dx = g W0 */
         if (!fused) {
             PICK(scale, g, L->scale, (size_t)N * (size_t)L->out); /* lora_backward's dy *= s */

@@ -84,6 +84,9 @@ void closed_form_setup(trainer *t);
  * output, cached, becomes R0 in place). */
 int lora_closed_cheaper(const model_spec *spec, int n);
 void lora_closed_setup(trainer *t);
+/* net_fast.c: touches the buffers the network step writes, so that their
+ * pages are mapped in set-up rather than in the first epoch. */
+void net_lora_setup(trainer *t, const model *m);
 int lora_narrow_fits(const model_spec *spec);
 /* The batch's rows in the narrow pass's blocks (every step with mini-batches,
  * once for a full batch). */

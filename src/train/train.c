@@ -230,10 +230,6 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
     }
     t->kernels_on_pool = sz.scratch_floats > 0;
     point_buffers(t, &sz);
-    if (spec.n_hidden > 0)
-        /* a network's activations are several (N, width) arrays: touch their
-         * pages here, in set-up, rather than in the first epoch */
-        memset(t->mem, 0, floats * sizeof(float));
     if (t->base_all != NULL)
         cache_base_output(t, L);
     if (t->method == TRAIN_LORA_NARROW && t->batch == n) {
@@ -241,6 +237,8 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
         lora_narrow_fill(t, x, y, t->base_all, n);
         t->narrow_cached = 1;
     }
+    if (t->method == TRAIN_NET_LORA)
+        net_lora_setup(t, m);
     if (t->method == TRAIN_CLOSED_FORM)
         closed_form_setup(t);
     if (t->method == TRAIN_LORA_CLOSED)
