@@ -25,12 +25,12 @@
 
 typedef struct {
     const char *name;
+    double loraplus;  /* 1: off */
     int n, in, out, rank, n_hidden, hidden[2];
     activation_kind act;
     int batch;        /* 0: full batch */
     int base_bias;    /* 0: a base without biases */
     float scale;      /* alpha / r, or rsLoRA's alpha / sqrt(r) */
-    double loraplus;  /* 1: off */
     int epochs;
 } net_case;
 
@@ -67,7 +67,8 @@ static int make_case(model *m, float **x, float **y, const net_case *c)
         nw += (size_t)model_spec_layer_out(&spec, l) * (size_t)model_spec_layer_in(&spec, l);
         nb += (size_t)model_spec_layer_out(&spec, l);
     }
-    float *w0 = malloc(nw * sizeof(float)), *b0 = malloc(nb * sizeof(float));
+    /* + 1: never a zero-size malloc (a spec has at least one layer) */
+    float *w0 = malloc((nw + 1) * sizeof(float)), *b0 = malloc((nb + 1) * sizeof(float));
     *x = malloc((size_t)c->n * c->in * sizeof(float));
     *y = malloc((size_t)c->n * c->out * sizeof(float));
     for (size_t i = 0; i < nw; i++)
@@ -143,17 +144,17 @@ static void test_same_as_plain(void)
     const float rs = 2.0f / 1.7320508f; /* rsLoRA: alpha / sqrt(3) */
     const net_case cases[] = {
         /* the bench row's shape, scaled down: one hidden layer, relu */
-        {"relu 32->32->32", 160, 32, 32, 4, 1, {32, 0}, ACT_RELU, 0, 1, 0.5f, 1.0, 3},
+        {"relu 32->32->32", 1.0, 160, 32, 32, 4, 1, {32, 0}, ACT_RELU, 0, 1, 0.5f, 3},
         /* tails: widths not a multiple of 8, N not a whole row block */
-        {"tanh 7->9->4->3", 37, 7, 3, 2, 2, {9, 4}, ACT_TANH, 0, 1, 1.5f, 1.0, 3},
-        {"gelu 10->16->5", 300, 10, 5, 2, 1, {16, 0}, ACT_GELU, 0, 1, 1.0f, 1.0, 3},
+        {"tanh 7->9->4->3", 1.0, 37, 7, 3, 2, 2, {9, 4}, ACT_TANH, 0, 1, 1.5f, 3},
+        {"gelu 10->16->5", 1.0, 300, 10, 5, 2, 1, {16, 0}, ACT_GELU, 0, 1, 1.0f, 3},
         /* mini-batches, shuffled, the last one short */
-        {"relu 7->9->4->3 batches", 37, 7, 3, 2, 2, {9, 4}, ACT_RELU, 10, 1, 1.5f, 1.0, 4},
-        {"tanh 20->33->17 batches", 300, 20, 17, 3, 1, {33, 0}, ACT_TANH, 128, 1, 0.7f, 1.0, 3},
+        {"relu 7->9->4->3 batches", 1.0, 37, 7, 3, 2, 2, {9, 4}, ACT_RELU, 10, 1, 1.5f, 4},
+        {"tanh 20->33->17 batches", 1.0, 300, 20, 17, 3, 1, {33, 0}, ACT_TANH, 128, 1, 0.7f, 3},
         /* a base without biases; rsLoRA; LoRA+ */
-        {"relu no base bias", 130, 12, 6, 3, 2, {11, 9}, ACT_RELU, 0, 0, 1.0f, 1.0, 3},
-        {"gelu rslora", 50, 9, 4, 3, 1, {12, 0}, ACT_GELU, 0, 1, rs, 1.0, 3},
-        {"relu loraplus", 50, 9, 4, 3, 2, {12, 8}, ACT_RELU, 16, 1, 1.0f, 16.0, 3},
+        {"relu no base bias", 1.0, 130, 12, 6, 3, 2, {11, 9}, ACT_RELU, 0, 0, 1.0f, 3},
+        {"gelu rslora", 1.0, 50, 9, 4, 3, 1, {12, 0}, ACT_GELU, 0, 1, rs, 3},
+        {"relu loraplus", 16.0, 50, 9, 4, 3, 2, {12, 8}, ACT_RELU, 16, 1, 1.0f, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const net_case *c = &cases[i];
@@ -188,10 +189,10 @@ static void test_choice(void)
     trainer_sizes sz;
     model_spec s = model_spec_network(model_spec_lora(5, 3, 2, 2.0, 1.0f, 1), 1, hidden, ACT_TANH);
     CHECK(trainer_sizes_for(&sz, &s, 40, 0, NULL) == 0 && sz.method == TRAIN_NET_LORA &&
-              sz.floats[TBUF_BASE_ALL] == 40 * 6 && sz.floats[TBUF_BASE_ROWS] == 0,
+              sz.floats[TBUF_BASE_ALL] == (size_t)40 * 6 && sz.floats[TBUF_BASE_ROWS] == 0,
           "a LoRA network on a frozen base: the network step, layer 0's base cached");
     CHECK(trainer_sizes_for(&sz, &s, 40, 8, NULL) == 0 && sz.method == TRAIN_NET_LORA &&
-              sz.floats[TBUF_BASE_ROWS] == 8 * 6,
+              sz.floats[TBUF_BASE_ROWS] == (size_t)8 * 6,
           "with mini-batches, the cached base's rows are gathered");
     model_spec v = s;
     v.dropout = 0.1;
