@@ -9,8 +9,9 @@
  *     packed GEMM;
  *   - the rank-R work and everything elementwise (bias, s h B^T, the
  *     activation, the MSE, and on the way back dx += dh A, the activation's
- *     derivative and layer 0's dy *= s) run per block of ROW_BLOCK rows while
- *     the block is in cache, instead of one pass over (N,O) arrays each;
+ *     derivative and layer 0's dy *= s; on one thread also dy *= s and the
+ *     dB, dh, dA products) run per block of ROW_BLOCK rows while the block
+ *     is in cache, instead of one pass over (N,O) arrays each;
  *   - nothing is formed that is not needed: no gradient at the input of
  *     layer 0, none for a frozen W0, no (N,O) prediction besides dy.
  *
@@ -22,8 +23,8 @@
  *
  * The kernels sum each element in order from 0, and with accumulate = 1 go
  * on from what C holds (matmul.h): so C = A B (accumulate 0) is the plain
- * step's memset and C += A B, and a product split into blocks of rows is the
- * product whole.
+ * step's memset and C += A B, and a product split into blocks of rows of C,
+ * or of its summed dimension taken in order, is the product whole.
  *
  * Dimension key: N rows of the batch, I in, O out of one layer, R rank.
  */
