@@ -66,7 +66,8 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(network) \
     X(spectrum) \
     X(spectra) \
-    X(variants)
+    X(variants) \
+    X(net_fast)
 
 #define DECLARE(name) void test_##name(void);
 SUITES(DECLARE)

@@ -11,12 +11,15 @@
  *   TRAIN_LORA_CLOSED  LoRA, full batch: from X^T X and R0^T X (lora_closed.c)
  *   TRAIN_LORA_NARROW  LoRA narrower than a vector, one thread (lora_narrow.c)
  *   TRAIN_LORA_FUSED   any other LoRA: rows in blocks (lora_fused.c)
+ *   TRAIN_NET_LORA     a LoRA network on frozen bases: layer 0's base cached,
+ *                      rank-R and elementwise work in blocks (net_fast.c)
  * tests/test_train.c trains every path against the plain step.
  *
  * trainer_init allocates every buffer an epoch needs, and starts the worker
  * threads, once. A LoRA model on a frozen base gets the base output
  * x W0^T + b0 for the whole training set computed there (the base never
- * changes), and the closed form its statistics.
+ * changes; in a network, the first layer's), and the closed form its
+ * statistics.
  *
  * Threads. Every kernel splits work over independent output rows or columns
  * only, and per-row partial sums are reduced in row order, so results are
@@ -35,7 +38,8 @@ typedef enum {
     TRAIN_CLOSED_FORM,  /* dense, full batch: from X^T X, Y^T X and sums */
     TRAIN_LORA_FUSED,   /* LoRA: forward, MSE and backward fused per row block */
     TRAIN_LORA_NARROW,  /* the same, 16 samples at a time, for O, R <= 8 and I <= 16 */
-    TRAIN_LORA_CLOSED   /* LoRA, full batch: from X^T X, R0^T X and |R0|^2 */
+    TRAIN_LORA_CLOSED,  /* LoRA, full batch: from X^T X, R0^T X and |R0|^2 */
+    TRAIN_NET_LORA      /* a LoRA network on frozen bases, no dropout or DoRA */
 } train_method;
 
 typedef struct {
@@ -49,9 +53,10 @@ trainer_options trainer_defaults(void);
 enum {
     TBUF_XB,         /* (NB,I) gathered batch inputs (mini-batch only) */
     TBUF_YB,         /* (NB,O) gathered batch targets (mini-batch only) */
-    TBUF_BASE_ALL,   /* (N,O) the frozen base's output on the training set
-                      * (LoRA closed form: R0 = Y - it, once set up) */
-    TBUF_BASE_ROWS,  /* (NB,O) its gathered batch rows (mini-batch only) */
+    TBUF_BASE_ALL,   /* (N,O0) the frozen base's output on the training set, O0
+                      * the first layer's outputs (LoRA closed form: R0 = Y - it,
+                      * once set up) */
+    TBUF_BASE_ROWS,  /* (NB,O0) its gathered batch rows (mini-batch only) */
     TBUF_YHAT,       /* (P,O) predictions: P = NB for the plain step, else up to
                       * TRAIN_EVAL_ROWS (evaluation only) */
     TBUF_DY,         /* (NB,O) the loss gradient (not for the closed form) */
@@ -100,6 +105,7 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
 
 typedef struct {
     int n, batch, in, out, rank;
+    int base_cols;    /* O0, the columns of base_all and base_rows */
     train_method method;
     const float *x;   /* (N,I) training inputs (borrowed) */
     const float *y;   /* (N,O) training targets (borrowed) */

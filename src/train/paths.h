@@ -67,6 +67,7 @@ void train_adam(trainer *t, model *m, adam_config adam);
 double plain_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 double lora_fused_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 double lora_narrow_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
+double net_lora_step(trainer *t, model *m, const batch_ctx *b, adam_config adam);
 /* The closed forms take whole epochs (one full batch). */
 double closed_form_epoch(trainer *t, model *m, adam_config adam);
 double lora_closed_epoch(trainer *t, model *m, adam_config adam);
@@ -83,6 +84,9 @@ void closed_form_setup(trainer *t);
  * output, cached, becomes R0 in place). */
 int lora_closed_cheaper(const model_spec *spec, int n);
 void lora_closed_setup(trainer *t);
+/* net_fast.c: touches the buffers the network step writes, so that their
+ * pages are mapped in set-up rather than in the first epoch. */
+void net_lora_setup(trainer *t, const model *m);
 int lora_narrow_fits(const model_spec *spec);
 /* The batch's rows in the narrow pass's blocks (every step with mini-batches,
  * once for a full batch). */

@@ -5,7 +5,7 @@
  *
  * An epoch is a loop over batches, each one step of the chosen method
  * (train.h): the plain step (plain.c), or a fast path that equals it
- * (closed_form.c, lora_closed.c, lora_fused.c, lora_narrow.c). All buffers come from one
+ * (closed_form.c, lora_closed.c, lora_fused.c, lora_narrow.c, net_fast.c). All buffers come from one
  * size table (trainer_sizes_for), which the memory estimate reads too.
  */
 #include "train/train.h"
@@ -35,12 +35,14 @@ static train_method choose_method(const model_spec *spec, int n, int batch,
     const int full_batch = batch >= n;
     if (!opt->fast_paths)
         return TRAIN_PLAIN; /* the reference, when asked for */
-    if (spec->n_hidden > 0)
-        return TRAIN_PLAIN; /* every fast path below is written for one layer */
     if (spec->dropout > 0.0)
         return TRAIN_PLAIN; /* LoRA dropout: the fast paths draw no masks */
     if (spec->dora)
         return TRAIN_PLAIN; /* DoRA: the fast paths know no magnitude */
+    if (spec->n_hidden > 0)
+        /* a network: its base's first product cached, the rest in blocks;
+         * dense and scratch LoRA networks have nothing to cache */
+        return spec->kind == LAYER_LORA && spec->has_base ? TRAIN_NET_LORA : TRAIN_PLAIN;
     if (spec->kind == LAYER_DENSE)
         /* O I^2 per epoch instead of 2 N I O, worth it while I <= N */
         return full_batch && spec->in <= n ? TRAIN_CLOSED_FORM : TRAIN_PLAIN;
@@ -63,9 +65,12 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
         batch = n;
     const train_method method = choose_method(spec, n, batch, &o);
     const int mini = batch < n;
-    /* a network's base is not cached: past the first layer its input changes */
-    const int cached_base = spec->kind == LAYER_LORA && spec->has_base && spec->n_hidden == 0;
+    /* a network's base is cached for the first layer only: past it, the
+     * base's input changes every step */
+    const int cached_base = spec->kind == LAYER_LORA && spec->has_base &&
+                            (spec->n_hidden == 0 || method == TRAIN_NET_LORA);
     const size_t NB = (size_t)batch, N = (size_t)n, I = (size_t)spec->in, O = (size_t)spec->out;
+    const size_t O0 = (size_t)model_spec_layer_out(spec, 0);
     const size_t R = (size_t)spec->rank;
     const size_t P = method == TRAIN_PLAIN || NB < TRAIN_EVAL_ROWS ? NB : TRAIN_EVAL_ROWS;
     const size_t NBp = (NB + NARROW_S - 1) / NARROW_S * NARROW_S; /* whole blocks */
@@ -87,9 +92,9 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
         bad |= ld_mul_size(&f[TBUF_YB], NB, O);
     }
     if (cached_base) {
-        bad |= ld_mul_size(&f[TBUF_BASE_ALL], N, O);
+        bad |= ld_mul_size(&f[TBUF_BASE_ALL], N, O0);
         if (mini)
-            bad |= ld_mul_size(&f[TBUF_BASE_ROWS], NB, O);
+            bad |= ld_mul_size(&f[TBUF_BASE_ROWS], NB, O0);
     }
     if (method == TRAIN_CLOSED_FORM) {
         bad |= ld_mul_size(&f[TBUF_GRAM], I, I);
@@ -117,7 +122,10 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
      * the narrow pass uses no matrix kernel on the pool (only the frozen
      * base's output does, once) */
     if (!(method == TRAIN_LORA_NARROW && !cached_base)) {
-        bad |= ld_mul_size(&sz->scratch_floats, ROW_BLOCK, O);
+        size_t widest = O; /* a network's block of outputs: its widest layer */
+        for (int l = 0; l < spec->n_hidden; l++)
+            widest = (size_t)spec->hidden[l] > widest ? (size_t)spec->hidden[l] : widest;
+        bad |= ld_mul_size(&sz->scratch_floats, ROW_BLOCK, widest);
         bad |= ld_add_size(&sz->scratch_floats, sz->scratch_floats, matmul_scratch_floats());
     }
     size_t floats = 0, doubles = 0, threads_scratch = 0;
@@ -166,11 +174,11 @@ static void point_buffers(trainer *t, const trainer_sizes *sz)
 /* set-up */
 
 /* The frozen base's output on the whole training set, on the pool:
- * layer_base_forward's arithmetic. */
+ * layer_base_forward's arithmetic. L is the first layer. */
 static void cache_base_output(trainer *t, const layer *L)
 {
-    const size_t O = (size_t)t->out;
-    matmul_nt_mt(t->base_all, t->x, L->W0, t->n, t->out, t->in, 0, t->pool);
+    const size_t O = (size_t)L->out;
+    matmul_nt_mt(t->base_all, t->x, L->W0, t->n, L->out, L->in, 0, t->pool);
     if (L->b0 != NULL)
         for (int r = 0; r < t->n; r++)
             for (size_t c = 0; c < O; c++)
@@ -198,6 +206,7 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
     t->in = m->in;
     t->out = m->out;
     t->rank = L->rank;
+    t->base_cols = L->out;
     t->x = x;
     t->y = y;
     t->method = sz.method;
@@ -228,6 +237,8 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
         lora_narrow_fill(t, x, y, t->base_all, n);
         t->narrow_cached = 1;
     }
+    if (t->method == TRAIN_NET_LORA)
+        net_lora_setup(t, m);
     if (t->method == TRAIN_CLOSED_FORM)
         closed_form_setup(t);
     if (t->method == TRAIN_LORA_CLOSED)
@@ -295,13 +306,13 @@ static batch_ctx batch_rows(trainer *t, model *m, const int *order, int start, i
         b.x = t->xb;
         b.y = t->yb;
         if (t->base_all != NULL) {
-            gather_rows(t->base_rows, t->base_all, order + start, cnt, O);
+            gather_rows(t->base_rows, t->base_all, order + start, cnt, t->base_cols);
             b.base = t->base_rows;
         }
     } else {
         b.x = t->x + (size_t)start * I;
         b.y = t->y + (size_t)start * O;
-        b.base = t->base_all != NULL ? t->base_all + (size_t)start * O : NULL;
+        b.base = t->base_all != NULL ? t->base_all + (size_t)start * t->base_cols : NULL;
     }
     return b;
 }
@@ -322,6 +333,7 @@ float trainer_epoch(trainer *t, model *m, const int *order, adam_config adam)
         switch (t->method) {
         case TRAIN_LORA_NARROW: loss = lora_narrow_step(t, m, &b, adam); break;
         case TRAIN_LORA_FUSED: loss = lora_fused_step(t, m, &b, adam); break;
+        case TRAIN_NET_LORA: loss = net_lora_step(t, m, &b, adam); break;
         default: loss = plain_step(t, m, &b, adam); break;
         }
         loss_sum += (double)(float)loss;
