@@ -11,8 +11,9 @@
  * Each thread also owns a scratch block (pool_scratch) of the size asked for
  * at pool_init, e.g. for packing matrix panels, so no job allocates.
  *
- * Threads are created once, in pool_init, and sleep on a condition variable
- * between jobs; a pool of one thread creates none and runs jobs inline.
+ * Threads are created once, in pool_init. Between jobs they poll for a short
+ * while, then sleep on a condition variable (pool.c says why); a pool of one
+ * thread creates none and runs jobs inline.
  */
 #ifndef LORA_DEMO_POOL_H
 #define LORA_DEMO_POOL_H
@@ -46,5 +47,21 @@ void pool_run(pool *p, pool_fn fn, void *ctx);
 /* The contiguous share [*lo, *hi) of n items that thread tid of nthreads
  * takes, in whole units of `align` items (the last share takes the rest). */
 void pool_share(int n, int align, int tid, int nthreads, int *lo, int *hi);
+
+/* CPU time spent in jobs, for measuring how well the work is shared: with
+ * timing on, each pool_run reads every thread's CPU clock
+ * (CLOCK_THREAD_CPUTIME_ID) around its call of fn. Off by default. */
+typedef struct {
+    long jobs;           /* pool_run calls since timing was switched on */
+    double wait_ms;      /* the caller's CPU time waiting for the workers */
+    double path_ms;      /* sum over jobs of the slowest thread's CPU time in
+                          * it: the jobs' wall time on free cores, wakes aside */
+    double job_ms[POOL_MAX_THREADS]; /* thread tid's CPU time in jobs */
+} pool_timing;
+
+/* Switch timing on (and zero the sums) or off. */
+void pool_timing_on(pool *p, int on);
+/* The sums since timing was last switched on. */
+void pool_timing_read(const pool *p, pool_timing *out);
 
 #endif /* LORA_DEMO_POOL_H */

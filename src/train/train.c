@@ -23,7 +23,7 @@
 
 trainer_options trainer_defaults(void)
 {
-    trainer_options o = {1, 1};
+    trainer_options o = {1, 1, 0};
     return o;
 }
 
@@ -219,6 +219,7 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
         trainer_free(t);
         return st;
     }
+    pool_timing_on(t->pool, o.time_pool);
     t->kernels_on_pool = sz.scratch_floats > 0;
     point_buffers(t, &sz);
     if (t->base_all != NULL)
