@@ -5,7 +5,9 @@
  *     between them (the waiting threads catch the next job while polling)
  *     and with gaps longer than the polling (they catch it asleep);
  *   - pool_timing counts the jobs and each thread's share of them;
- *   - pool_share cuts n items into contiguous shares that cover them once.
+ *   - pool_share cuts n items into contiguous shares that cover them once;
+ *   - pool_share_balanced does too, in proportion to the speeds that
+ *     pool_note_work recorded before the job (equal before any).
  */
 #define _POSIX_C_SOURCE 199309L
 #include <string.h>
@@ -102,9 +104,75 @@ static void check_share(void)
             }
 }
 
+typedef struct {
+    const pool *p;
+    int n, align;
+    int lo[4], hi[4];
+} share_ctx;
+
+static void share_job(void *vctx, int tid, int nthreads)
+{
+    share_ctx *c = vctx;
+    pool_share_balanced(c->p, c->n, c->align, tid, nthreads, &c->lo[tid], &c->hi[tid]);
+}
+
+/* Shares of c->n items on `threads` threads: contiguous, covering them once,
+ * on whole units; *most gets the largest share's thread. */
+static int shares_cover(const share_ctx *c, int threads, int *most)
+{
+    int next = 0, ok = 1, big = -1;
+    *most = 0;
+    for (int t = 0; t < threads; t++) {
+        ok &= c->lo[t] == next && c->hi[t] >= c->lo[t] &&
+              (c->lo[t] % c->align == 0 || c->lo[t] == c->n);
+        next = c->hi[t];
+        if (c->hi[t] - c->lo[t] > big) {
+            big = c->hi[t] - c->lo[t];
+            *most = t;
+        }
+    }
+    return ok && next == c->n;
+}
+
+static void check_balanced(void)
+{
+    char err[128];
+    for (int threads = 2; threads <= 4; threads++) {
+        pool *p = NULL;
+        CHECK(pool_init(&p, threads, 16, err, sizeof err) == LD_OK, "pool_init: %s", err);
+        if (p == NULL)
+            return;
+        share_ctx c = {p, 1000, 16, {0}, {0}};
+        pool_run(p, share_job, &c);
+        int most = 0, lo0, hi0;
+        pool_share(c.n, c.align, 0, threads, &lo0, &hi0);
+        CHECK(shares_cover(&c, threads, &most) && c.hi[0] == hi0,
+              "%d threads, no speeds yet: not pool_share's equal cut (thread 0 has %d, not %d)",
+              threads, c.hi[0] - c.lo[0], hi0 - lo0);
+        /* the last thread three times as fast as the others */
+        for (int t = 0; t < threads; t++)
+            pool_note_work(p, t, t == threads - 1 ? 3.0 : 1.0, 1.0);
+        const int ns[] = {0, 5, 1000, 4099};
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            c.n = ns[i];
+            pool_run(p, share_job, &c);
+            const int ok = shares_cover(&c, threads, &most);
+            const int want = threads + 2; /* the fast thread's share, in sixths etc. */
+            const double frac = c.n > 0 ? (double)(c.hi[threads - 1] - c.lo[threads - 1]) / c.n : 0;
+            CHECK(ok && (c.n < 1000 || (most == threads - 1 && frac > 3.0 / want - 0.02 &&
+                                        frac < 3.0 / want + 0.02)),
+                  "%d threads, n = %d: balanced shares do not cover the items once or do not "
+                  "follow the speeds (the fast thread has %.3f, want %.3f)",
+                  threads, c.n, frac, 3.0 / want);
+        }
+        pool_free(p);
+    }
+}
+
 void test_pool(void)
 {
     for (int threads = 1; threads <= 4; threads++)
         check_runs(threads);
     check_share();
+    check_balanced();
 }

@@ -48,6 +48,18 @@ void pool_run(pool *p, pool_fn fn, void *ctx);
  * takes, in whole units of `align` items (the last share takes the rest). */
 void pool_share(int n, int align, int tid, int nthreads, int *lo, int *hi);
 
+/* pool_share with shares in proportion to the threads' speeds, as measured
+ * by pool_note_work before the current job started (equal until every
+ * thread has been measured; on a pool of one thread, or a NULL pool, or with
+ * nthreads other than the pool's, pool_share itself). For cores that are not
+ * equally fast, e.g. vCPUs whose memory is not equally near
+ * (docs/performance.md, "Two threads"). Which items a thread takes never
+ * changes a result in lora_demo (the note above), only how long a job takes. */
+void pool_share_balanced(const pool *p, int n, int align, int tid, int nthreads, int *lo, int *hi);
+/* Thread tid of pool p did `work` units of a job in wall_ms milliseconds:
+ * its speed, a running average, sets its next balanced shares. */
+void pool_note_work(pool *p, int tid, double work, double wall_ms);
+
 /* CPU time spent in jobs, for measuring how well the work is shared: with
  * timing on, each pool_run reads every thread's CPU clock
  * (CLOCK_THREAD_CPUTIME_ID) around its call of fn. Off by default. */

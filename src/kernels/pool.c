@@ -57,12 +57,16 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
 
-    double *clocks;        /* (n, CLOCK_STRIDE) this job's CPU time per thread */
+    double *clocks;        /* (n, CLOCK_STRIDE) per thread: [0] this job's CPU
+                            * time, [1] its speed (pool_note_work), work per ms */
+    double *weights;       /* (n + 1) the speeds' running sums as the current job
+                            * started: pool_share_balanced's cuts */
     pool_timing sums;
 
     int n;                 /* threads, counting the caller */
     int started;           /* workers successfully created */
     int timing;            /* pool_timing_on */
+    int balanced;          /* weights are speeds (else pool_share's equal cut) */
     int quit;
     atomic_int pending;    /* workers still running the current job */
     atomic_int sleepers;   /* workers asleep on `go` (or about to be) */
@@ -188,6 +192,13 @@ ld_status pool_init(pool **out, int threads, size_t scratch_floats, char *err, s
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory for a thread pool");
     }
     memset(p->clocks, 0, clock_bytes);
+    p->weights = calloc((size_t)threads + 1, sizeof *p->weights);
+    if (p->weights == NULL) {
+        free(p->clocks);
+        free(p->scratch);
+        free(p);
+        return ld_fail(err, errlen, LD_ENOMEM, "out of memory for a thread pool");
+    }
     p->caller_spin = POOL_SPIN_US;
     atomic_init(&p->gen, 0);
     atomic_init(&p->pending, 0);
@@ -236,6 +247,7 @@ void pool_free(pool *p)
     free(p->args);
     free(p->scratch);
     free(p->clocks);
+    free(p->weights);
     free(p);
 }
 
@@ -265,6 +277,29 @@ static void add_job_times(pool *p, double wait_ms)
     p->sums.jobs++;
 }
 
+/* The running sums of the threads' speeds into weights, for the job about to
+ * start: equal shares until every thread has a speed. Each speed counts at
+ * least a quarter of the fastest, so that one slow measurement (a thread
+ * preempted once) cannot starve a thread of work for long. */
+static void snapshot_weights(pool *p)
+{
+    double fastest = 0.0;
+    int all = 1;
+    for (int t = 0; t < p->n; t++) {
+        const double v = p->clocks[(size_t)t * CLOCK_STRIDE + 1];
+        all &= v > 0.0;
+        fastest = v > fastest ? v : fastest;
+    }
+    p->balanced = all;
+    p->weights[0] = 0.0;
+    for (int t = 0; t < p->n; t++) {
+        double v = all ? p->clocks[(size_t)t * CLOCK_STRIDE + 1] : 1.0;
+        if (all && v < 0.25 * fastest)
+            v = 0.25 * fastest;
+        p->weights[t + 1] = p->weights[t] + v;
+    }
+}
+
 void pool_run(pool *p, pool_fn fn, void *ctx)
 {
     if (p == NULL) {
@@ -278,6 +313,7 @@ void pool_run(pool *p, pool_fn fn, void *ctx)
             add_job_times(p, 0.0);
         return;
     }
+    snapshot_weights(p);
     p->fn = fn;
     p->ctx = ctx;
     atomic_store(&p->pending, p->n - 1);
@@ -301,6 +337,44 @@ void pool_run(pool *p, pool_fn fn, void *ctx)
     }
     if (timing)
         add_job_times(p, clock_ms(CLOCK_THREAD_CPUTIME_ID) - w0);
+}
+
+/* Unit u of `units` where the share of thread t begins: its weights' fraction
+ * of the whole, rounded; the same double arithmetic for the thread ending
+ * there and the one beginning there, so the shares meet exactly. */
+static long balanced_cut(const pool *p, long units, int t, int nthreads)
+{
+    if (t <= 0)
+        return 0;
+    if (t >= nthreads)
+        return units;
+    const double f = p->weights[t] / p->weights[nthreads];
+    const long u = (long)((double)units * f + 0.5);
+    return u < 0 ? 0 : u > units ? units : u;
+}
+
+void pool_share_balanced(const pool *p, int n, int align, int tid, int nthreads, int *lo, int *hi)
+{
+    if (p == NULL || nthreads != p->n || nthreads == 1 || !p->balanced) {
+        pool_share(n, align, tid, nthreads, lo, hi);
+        return;
+    }
+    if (align < 1)
+        align = 1;
+    const long units = ((long)n + align - 1) / align;
+    const long a = balanced_cut(p, units, tid, nthreads) * align;
+    const long b = balanced_cut(p, units, tid + 1, nthreads) * align;
+    *lo = (int)(a < n ? a : n);
+    *hi = (int)(b < n ? b : n);
+}
+
+void pool_note_work(pool *p, int tid, double work, double wall_ms)
+{
+    if (p == NULL || p->n == 1 || work <= 0.0 || wall_ms <= 0.0)
+        return;
+    double *v = &p->clocks[(size_t)tid * CLOCK_STRIDE + 1];
+    const double now = work / wall_ms;
+    *v = *v > 0.0 ? 0.75 * *v + 0.25 * now : now;
 }
 
 void pool_timing_on(pool *p, int on)

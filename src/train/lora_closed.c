@@ -89,7 +89,7 @@ static void forward_loss_job(void *vctx, int tid, int nthreads)
     const int I = t->in, O = t->out, R = t->rank;
     float *ws = pool_scratch(t->pool, tid);
     int lo, hi;
-    pool_share(c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
+    pool_share_balanced(t->pool, c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
     for (int n0 = lo; n0 < hi; n0 += ROW_BLOCK) {
         const int rb = hi - n0 < ROW_BLOCK ? hi - n0 : ROW_BLOCK;
         float *h = t->h + (size_t)n0 * R;
@@ -119,6 +119,7 @@ typedef struct {
     const float *cat;  /* (O,R) C A^T */
     double *q, *bb;    /* (R,R) A G A^T and B^T B */
     double s, gs;      /* the scale s, and 2s/(N O) */
+    const pool *pool;  /* for pool_share_balanced */
     int R, I, O;
 } epoch_ctx;
 
@@ -152,7 +153,7 @@ static void gradients_job(void *vctx, int tid, int nthreads)
     const float *B = c->L->B;
     const double s = c->s, gs = c->gs;
     int lo, hi;
-    pool_share(O, 1, tid, nthreads, &lo, &hi);
+    pool_share_balanced(c->pool, O, 1, tid, nthreads, &lo, &hi);
     for (int o = lo; o < hi; o++)
         for (int k = 0; k < R; k++) {
             double v = 0.0;
@@ -160,7 +161,7 @@ static void gradients_job(void *vctx, int tid, int nthreads)
                 v += (double)B[(size_t)o * R + l] * c->q[(size_t)l * R + k];
             c->L->dB[(size_t)o * R + k] = (float)(gs * (s * v - (double)c->cat[(size_t)o * R + k]));
         }
-    pool_share(R * I, 16, tid, nthreads, &lo, &hi);
+    pool_share_balanced(c->pool, R * I, 16, tid, nthreads, &lo, &hi);
     for (int e = lo; e < hi; e++) {
         const int k = e / I, i = e % I;
         double v = 0.0;
@@ -178,7 +179,7 @@ double lora_closed_epoch(trainer *t, model *m, adam_config adam)
     float *btc = ag + (size_t)R * I;         /* (R,I) B^T C */
     float *cat = btc + (size_t)R * I;        /* (O,R) C A^T */
     epoch_ctx e = {L, ag, btc, cat, t->rr, t->rr + (size_t)R * R, (double)L->scale,
-                   2.0 * (double)L->scale / ((double)t->n * (double)O), R, I, O};
+                   2.0 * (double)L->scale / ((double)t->n * (double)O), t->pool, R, I, O};
     const double s = e.s;
     matmul_nn_mt(ag, L->A, t->gram, R, I, I, 0, t->pool);
     matmul_tn_mt(btc, L->B, t->cross, R, I, O, 0, t->pool);

@@ -250,6 +250,7 @@ void trainer_free(trainer *t)
 typedef struct {
     model *m;
     adam_config adam;
+    const pool *pool;
 } adam_ctx;
 
 static void adam_job(void *vctx, int tid, int nthreads)
@@ -257,7 +258,7 @@ static void adam_job(void *vctx, int tid, int nthreads)
     const adam_ctx *c = vctx;
     model *m = c->m;
     int lo, hi;
-    pool_share((int)m->n_params, 64, tid, nthreads, &lo, &hi);
+    pool_share_balanced(c->pool, (int)m->n_params, 64, tid, nthreads, &lo, &hi);
     if (hi > lo)
         model_adam_span(m, (size_t)lo, (size_t)hi, c->adam);
 }
@@ -269,7 +270,7 @@ void train_adam(trainer *t, model *m, adam_config adam)
         return;
     }
     m->step++; /* what model_adam_step does, then its loop in shares */
-    adam_ctx c = {m, adam};
+    adam_ctx c = {m, adam, t->pool};
     pool_run(t->pool, adam_job, &c);
 }
 
