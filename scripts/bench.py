@@ -31,9 +31,13 @@ epochs, one thread):
      wait4, medians (and the fastest run, printed below the table).
   6. whole runs (issue 15): 100 epochs of each of the three models at the
      shape above, set-up included (build/lora_bench's setup_ms + train_ms),
-     on 1 and 2 threads, against PyTorch's same 100 epochs from the first
-     forward to the last step (bench_torch.py --whole); then the same ratios
-     on 1 thread for d = 256 ... 2048 (--sweep; --sweep "" skips it).
+     on 1 and 2 threads (alternating; the speed-up from the fastest of
+     --reps each, with the load before and after), against PyTorch's same
+     100 epochs from the first forward to the last step (bench_torch.py
+     --whole); the same runs on CPU clocks (serial CPU, each thread's jobs,
+     the ideal 2-thread time, docs/performance.md "Two threads"); then the
+     same ratios on 1 thread for d = 256 ... 2048 (--sweep; --sweep ""
+     skips it).
 Then the table of ratios against the targets, and peak RSS against the
 bytes of the arrays the run must hold.
 """
