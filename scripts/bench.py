@@ -31,9 +31,13 @@ epochs, one thread):
      wait4, medians (and the fastest run, printed below the table).
   6. whole runs (issue 15): 100 epochs of each of the three models at the
      shape above, set-up included (build/lora_bench's setup_ms + train_ms),
-     on 1 and 2 threads, against PyTorch's same 100 epochs from the first
-     forward to the last step (bench_torch.py --whole); then the same ratios
-     on 1 thread for d = 256 ... 2048 (--sweep; --sweep "" skips it).
+     on 1 and 2 threads (alternating; the speed-up from the fastest of
+     --reps each, with the load before and after), against PyTorch's same
+     100 epochs from the first forward to the last step (bench_torch.py
+     --whole); the same runs on CPU clocks (serial CPU, each thread's jobs,
+     the ideal 2-thread time, docs/performance.md "Two threads"); then the
+     same ratios on 1 thread for d = 256 ... 2048 (--sweep; --sweep ""
+     skips it).
 Then the table of ratios against the targets, and peak RSS against the
 bytes of the arrays the run must hold.
 """
@@ -138,21 +142,38 @@ MODELS = (("dense", "dense", "dense"),
           ("finetune", "finetune", "LoRA fine-tune"))
 
 
-def ours_whole(a, dim, threads, epochs):
-    """build/lora_bench for each model: whole-run ms (setup + epochs), median of a.reps."""
+def ours_whole(a, dim, threads_list, epochs):
+    """build/lora_bench for each model and thread count, the thread counts
+    alternating within each of a.reps rounds (so that a change of load hits
+    both alike): per thread count and model the median run, with
+    whole_ms = setup + epochs and min_whole_ms the fastest of the rounds."""
     shape = ["--in", str(dim), "--out", str(dim), "--samples", str(a.samples)]
+    runs = {T: {kind: [] for kind, _, _ in MODELS} for T in threads_list}
+    for _ in range(a.reps):
+        for kind, _, _ in MODELS:
+            for T in threads_list:
+                _, text = run([a.bench_bin, kind, *shape, "--epochs", str(epochs),
+                               "--rank", str(a.rank), "--threads", str(T)])
+                v = json.loads(text)
+                v["whole_ms"] = v["setup_ms"] + v["train_ms"]
+                runs[T][kind].append(v)
     res = {}
-    for kind, _, _ in MODELS:
-        vals = []
-        for _ in range(a.reps):
-            _, text = run([a.bench_bin, kind, *shape, "--epochs", str(epochs), "--rank", str(a.rank),
-                           "--threads", str(threads)])
-            v = json.loads(text)
-            v["whole_ms"] = v["setup_ms"] + v["train_ms"]
-            vals.append(v)
-        vals.sort(key=lambda v: v["whole_ms"])
-        res[kind] = vals[len(vals) // 2]
+    for T in threads_list:
+        res[T] = {}
+        for kind, vals in runs[T].items():
+            vals.sort(key=lambda v: v["whole_ms"])
+            res[T][kind] = dict(vals[len(vals) // 2], min_whole_ms=vals[0]["whole_ms"])
     return res
+
+
+def load_now():
+    """The 1-minute load average and the runnable tasks (/proc/loadavg)."""
+    try:
+        with open("/proc/loadavg") as f:
+            p = f.read().split()
+        return f"load {p[0]}, runnable {p[3].split('/')[0]}"
+    except OSError:
+        return "load unknown"
 
 
 def torch_whole(a, py, dim, threads, epochs, reps):
@@ -172,11 +193,14 @@ def whole_runs(a, py):
     on 1 and 2 threads, ours against PyTorch, and 2 threads against 1."""
     E = a.whole_epochs
     targets = {"dense": 4.0, "scratch": 30.0, "finetune": 30.0}
-    out = {}
-    for T in (1, 2):
-        out[T] = {"ours": ours_whole(a, a.inp, T, E), "torch": torch_whole(a, py, a.inp, T, E, a.torch_whole_reps)}
+    before = load_now()
+    ours = ours_whole(a, a.inp, (1, 2), E)
+    after = load_now()
+    out = {T: {"ours": ours[T], "torch": torch_whole(a, py, a.inp, T, E, a.torch_whole_reps)}
+           for T in (1, 2)}
     print(f"whole runs: {E} epochs including set-up, {a.inp} -> {a.inp}, N = {a.samples}, r = {a.rank}"
-          f" (ms; ratio = PyTorch / lora_demo; speed-up = 1 thread / 2 threads)")
+          f" (ms, median of {a.reps}; ratio = PyTorch / lora_demo; speed-up = 1 thread / 2 threads,"
+          f" fastest of {a.reps} each)")
     print(f"| {'model':<14} | {'path':<11} | thr | {'set-up':>8} | {'lora_demo':>9} | {'PyTorch':>9} |"
           f" {'ratio':>6} | target | met | speed-up  |")
     print(f"|{'-' * 16}|{'-' * 13}|-----|{'-' * 10}|{'-' * 11}|{'-' * 11}|{'-' * 8}|--------|-----|-----------|")
@@ -186,13 +210,37 @@ def whole_runs(a, py):
             t = out[T]["torch"][tkey] if out[T]["torch"] else None
             r = t / o["whole_ms"] if t else None
             met = "-" if r is None or T != 1 else ("yes" if r >= targets[kind] else "NO")
-            sp = out[1]["ours"][kind]["whole_ms"] / o["whole_ms"] if T == 2 else None
+            sp = out[1]["ours"][kind]["min_whole_ms"] / o["min_whole_ms"] if T == 2 else None
             spt = "" if sp is None else f"{sp:.2f}" + (" ok" if sp >= 1.6 else " <1.6")
             print(f"| {label:<14} | {o['method']:<11} | {T:>3} | {o['setup_ms']:>8.1f} |"
                   f" {o['whole_ms']:>9.1f} | {fmt(t, 1):>9} | {fmt(r, 2):>6} |"
                   f" {'>= ' + format(targets[kind], 'g') if T == 1 else '':<6} | {met:<3} | {spt:>9} |")
+    print(f"our runs from {before} to {after} (cores: {os.cpu_count()})")
     print()
+    amdahl(out)
     return out
+
+
+def amdahl(out):
+    """The same runs on CPU clocks (lora_bench's *_cpu_ms, *_serial_ms and
+    *_ideal_ms, from pool_timing): what 2 threads would take on free cores,
+    whatever the load was. bound = 1-thread CPU / 2-thread ideal."""
+    print("the same runs on CPU clocks (ms, setup + epochs): 1-thread CPU; on 2 threads the serial"
+          " CPU, each thread's CPU in jobs, ideal = serial + each job's slowest thread; bound ="
+          " 1-thread CPU / ideal")
+    print(f"| {'model':<14} | 1-thr CPU | 2-thr serial | jobs, thread 0 / 1 | ideal  | bound |")
+    print(f"|{'-' * 16}|-----------|--------------|--------------------|--------|-------|")
+    for kind, _, label in MODELS:
+        one, two = out[1]["ours"][kind], out[2]["ours"][kind]
+        if "train_ideal_ms" not in two:
+            continue
+        cpu1 = one["setup_cpu_ms"] + one["train_cpu_ms"]
+        serial = two["setup_serial_ms"] + two["train_serial_ms"]
+        jobs = [two["setup_jobs_ms"][i] + two["train_jobs_ms"][i] for i in (0, 1)]
+        ideal = two["setup_ideal_ms"] + two["train_ideal_ms"]
+        print(f"| {label:<14} | {cpu1:>9.1f} | {serial:>12.1f} | {jobs[0]:>8.1f} / {jobs[1]:>7.1f} |"
+              f" {ideal:>6.1f} | {cpu1 / ideal:>5.2f} |")
+    print()
 
 
 def sweep(a, py):
@@ -201,7 +249,7 @@ def sweep(a, py):
     E = a.whole_epochs
     rows = {}
     for d in dims:
-        rows[d] = {"ours": ours_whole(a, d, 1, E), "torch": torch_whole(a, py, d, 1, E, 1)}
+        rows[d] = {"ours": ours_whole(a, d, (1,), E)[1], "torch": torch_whole(a, py, d, 1, E, 1)}
     if not dims:
         return rows
     print(f"whole runs of {E} epochs on 1 thread, N = {a.samples}, r = {a.rank}: PyTorch / lora_demo"

@@ -58,6 +58,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(finetune) \
     X(export) \
     X(matmul) \
+    X(pool) \
     X(train) \
     X(faults) \
     X(staging) \

@@ -294,6 +294,14 @@ void test_matmul(void)
     for (int i = 0; i < 3; i++)
         CHECK(pool_init(&pools[i], i + 1, matmul_scratch_floats(), err, sizeof err) == LD_OK,
               "pool_init(%d): %s", i + 1, err);
+    /* unequal speeds, so that the threads' shares (pool_share_balanced) are
+     * cut elsewhere than in equal parts: no bit may change */
+    if (pools[1] != NULL && pools[2] != NULL) {
+        pool_note_work(pools[1], 0, 1.0, 1.0);
+        pool_note_work(pools[1], 1, 3.0, 1.0);
+        for (int t = 0; t < 3; t++)
+            pool_note_work(pools[2], t, (double)(2 * t + 1), 1.0);
+    }
     pool *bad = NULL;
     CHECK(pool_init(&bad, 0, 16, err, sizeof err) == LD_EINPUT && bad == NULL,
           "pool_init accepted 0 threads");

@@ -343,7 +343,7 @@ static void test_merge_and_epoch(void)
                            err, sizeof err) == LD_OK,
               "%s", err);
         memcpy(m.params, ref.params, m.n_params * sizeof(float));
-        const trainer_options opt = {2, 1};
+        const trainer_options opt = {2, 1, 0};
         trainer t;
         CHECK(trainer_init(&t, &m, x, y, N, 0, &opt, err, sizeof err) == LD_OK, "%s", err);
         const adam_config adam = adam_defaults(0.01);
@@ -384,7 +384,7 @@ static int loraplus_step(float *out, const float *p0, int base, const float *w0,
     spec.loraplus_ratio = ratio;
     model m;
     trainer t;
-    const trainer_options opt = {2, 1};
+    const trainer_options opt = {2, 1, 0};
     int ok = model_init(&m, &spec, base ? w0 : NULL, base ? b0 : NULL, err, sizeof err) == LD_OK;
     CHECK(ok, "LoRA+ network: %s", err);
     if (!ok)

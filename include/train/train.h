@@ -45,6 +45,8 @@ typedef enum {
 typedef struct {
     int threads;    /* worker threads counting the caller, 1..POOL_MAX_THREADS [1] */
     int fast_paths; /* 1: a fast path where one applies [1]; 0: always the plain step */
+    int time_pool;  /* 1: the pool times its jobs from its start (pool_timing_on;
+                     * for the benches) [0] */
 } trainer_options;
 
 trainer_options trainer_defaults(void);

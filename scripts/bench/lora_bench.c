@@ -43,11 +43,40 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-static double cpu_ms(void)
+static double cpu_ms(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* A phase's CPU time, from the main thread's and the process's clocks and the
+ * pool's job times (pool_timing): serial = the main thread outside jobs;
+ * ideal = serial + each job's slowest thread, the phase's wall time on free
+ * cores (wakes aside), whatever else runs on them now. */
+typedef struct {
+    double cpu, serial, path, jobs[2]; /* jobs: thread 0, the other threads */
+    double wait;                       /* the main thread waiting for the others */
+    long njobs;
+} phase_cpu;
+
+static phase_cpu phase_of(double main_ms, double proc_ms, const pool *p)
+{
+    pool_timing pt;
+    pool_timing_read(p, &pt);
+    phase_cpu ph = {proc_ms, main_ms - pt.job_ms[0] - pt.wait_ms, pt.path_ms, {pt.job_ms[0], 0.0},
+                    pt.wait_ms, pt.jobs};
+    for (int i = 1; i < pool_threads(p); i++)
+        ph.jobs[1] += pt.job_ms[i];
+    return ph;
+}
+
+static void print_phase(const char *name, const phase_cpu *ph)
+{
+    printf(", \"%s_cpu_ms\": %.3f, \"%s_serial_ms\": %.3f, \"%s_ideal_ms\": %.3f, "
+           "\"%s_jobs_ms\": [%.3f, %.3f], \"%s_wait_ms\": %.3f, \"%s_jobs\": %ld",
+           name, ph->cpu, name, ph->serial, name, ph->serial + ph->path, name, ph->jobs[0],
+           ph->jobs[1], name, ph->wait, name, ph->njobs);
 }
 
 static int usage(void)
@@ -149,6 +178,8 @@ int main(int argc, char **argv)
     trainer t;
     trainer_options opt = trainer_defaults();
     opt.threads = threads;
+    opt.time_pool = 1;
+    const double c0 = cpu_ms(CLOCK_THREAD_CPUTIME_ID), p0 = cpu_ms(CLOCK_PROCESS_CPUTIME_ID);
     const double t0 = now_ms();
     st = trainer_init(&t, &m, d.x, d.y, n, 0, &opt, err, sizeof err);
     if (st != LD_OK) {
@@ -156,13 +187,16 @@ int main(int argc, char **argv)
         return 1;
     }
     const double t1 = now_ms();
+    const double c1 = cpu_ms(CLOCK_THREAD_CPUTIME_ID), p1 = cpu_ms(CLOCK_PROCESS_CPUTIME_ID);
+    const phase_cpu setup = phase_of(c1 - c0, p1 - p0, t.pool);
+    pool_timing_on(t.pool, 1);
     const adam_config cfg = adam_defaults(0.01);
     double best = 1e300, best_cpu = 1e300;
     float first = 0.0f, last = 0.0f;
     for (int e = 0; e < epochs; e++) {
-        const double a = now_ms(), ac = cpu_ms();
+        const double a = now_ms(), ac = cpu_ms(CLOCK_THREAD_CPUTIME_ID);
         last = trainer_epoch(&t, &m, NULL, cfg);
-        const double b = now_ms() - a, bc = cpu_ms() - ac;
+        const double b = now_ms() - a, bc = cpu_ms(CLOCK_THREAD_CPUTIME_ID) - ac;
         if (bc < best_cpu)
             best_cpu = bc;
         if (e == 0)
@@ -171,6 +205,8 @@ int main(int argc, char **argv)
             best = b;
     }
     const double t2 = now_ms();
+    const double c2 = cpu_ms(CLOCK_THREAD_CPUTIME_ID), p2 = cpu_ms(CLOCK_PROCESS_CPUTIME_ID);
+    const phase_cpu train = phase_of(c2 - c1, p2 - p1, t.pool);
     const char *method = t.method == TRAIN_CLOSED_FORM   ? "closed_form"
                          : t.method == TRAIN_LORA_FUSED  ? "lora_fused"
                          : t.method == TRAIN_LORA_NARROW ? "lora_narrow"
@@ -181,9 +217,12 @@ int main(int argc, char **argv)
            "\"rank\": %d, \"epochs\": %d, \"threads\": %d, \"isa\": \"%s\", \"method\": \"%s\", "
            "\"setup_ms\": %.3f, \"train_ms\": %.3f, \"epoch_ms_mean\": %.3f, "
            "\"epoch_ms_min\": %.3f, \"epoch_cpu_ms_min\": %.3f, \"first_loss\": %.9g, "
-           "\"last_loss\": %.9g}\n",
+           "\"last_loss\": %.9g",
            kind, in, out, hidden, n, dense ? 0 : rank, epochs, threads, matmul_isa_name(), method,
            t1 - t0, t2 - t1, (t2 - t1) / epochs, best, best_cpu, (double)first, (double)last);
+    print_phase("setup", &setup);
+    print_phase("train", &train);
+    printf("}\n");
     trainer_free(&t);
     model_free(&m);
     dataset_free(&d);

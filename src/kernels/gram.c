@@ -24,14 +24,20 @@ typedef struct {
 } gram_job;
 
 /* Column blocks [c0, c0 + GRAM_NB) of the upper triangle, rows 0 to the
- * block's last column, go round-robin to the threads, which balances their
- * growing heights well enough. */
+ * block's last column, are dealt to the threads back and forth (0 1 1 0 0 1
+ * ... on 2 threads), which pairs short blocks with tall ones: on 2 threads
+ * and 8 blocks (I = 1024) each thread gets the same area, where dealing
+ * round-robin gave one of them 2560 / 4608 of it. */
 static void gram_upper_fn(void *ctx, int tid, int nthreads)
 {
     const gram_job *job = ctx;
     float *ws = job->p != NULL ? pool_scratch(job->p, tid) : job->ws;
     const int I = job->I;
-    for (int c0 = tid * GRAM_NB; c0 < I; c0 += nthreads * GRAM_NB) {
+    for (int b = 0; b * GRAM_NB < I; b++) {
+        const int pos = b % nthreads, owner = (b / nthreads) % 2 == 0 ? pos : nthreads - 1 - pos;
+        if (owner != tid)
+            continue;
+        const int c0 = b * GRAM_NB;
         const int cols = I - c0 < GRAM_NB ? I - c0 : GRAM_NB;
         /* G[0:c0+cols, c0:c0+cols] = X[:, 0:c0+cols]^T X[:, c0:c0+cols] */
         gemm_args s = {c0 + cols, cols, job->N, job->x, 1, I, job->x + c0, I, 1, job->g + c0, I, 0};

@@ -15,10 +15,12 @@
  * naive twins below (matmul.h), so the choice never changes a bit; the tests
  * in tests/test_matmul.c hold each kernel to its twin on both code paths.
  */
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include "kernels/matmul.h"
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "gemm.h"
 #include "kernels/simd.h"
@@ -158,12 +160,13 @@ static plan make_plan(const gemm_args *g)
 /* threads: each takes whole rows or whole columns of C */
 
 /* Thread tid's share of g in *s: rows (by_rows) or columns, in units of
- * align. 0 if the share is empty. */
-static int share_of(gemm_args *s, const gemm_args *g, int by_rows, int align, int tid,
-                    int nthreads)
+ * align, in proportion to the threads' speeds on pool p (pool_share_balanced).
+ * 0 if the share is empty. */
+static int share_of(gemm_args *s, const gemm_args *g, const pool *p, int by_rows, int align,
+                    int tid, int nthreads)
 {
     int lo, hi;
-    pool_share(by_rows ? g->M : g->N, align, tid, nthreads, &lo, &hi);
+    pool_share_balanced(p, by_rows ? g->M : g->N, align, tid, nthreads, &lo, &hi);
     if (hi <= lo)
         return 0;
     *s = *g;
@@ -180,33 +183,41 @@ static int share_of(gemm_args *s, const gemm_args *g, int by_rows, int align, in
 }
 
 /* Thread tid's share of the product, computed with scratch ws: whole row
- * tiles of the narrow and packed kernels, whole strips of the thin ones. */
-static void run_share(const plan *pl, const gemm_args *g, int tid, int nthreads, float *ws)
+ * tiles of the narrow and packed kernels, whole strips of the thin ones.
+ * Returns its multiply-adds. */
+static double run_share(const plan *pl, const gemm_args *g, const pool *p, int tid, int nthreads,
+                        float *ws)
 {
-    gemm_args s;
+    gemm_args s = {0};
     const int rows = g->M >= g->N;
     switch (pl->kind) {
     case PLAN_SMALL:
-        if (tid == 0)
-            gemm_small(g);
-        return;
+        if (tid != 0)
+            return 0.0;
+        gemm_small(g);
+        return (double)g->M * (double)g->N * (double)g->K;
     case PLAN_NARROW:
-        if (share_of(&s, g, 1, NARROW_MAX_MR, tid, nthreads))
-            gemm_narrow(&s, pl->avx2, ws);
-        return;
+        if (!share_of(&s, g, p, 1, NARROW_MAX_MR, tid, nthreads))
+            return 0.0;
+        gemm_narrow(&s, pl->avx2, ws);
+        break;
     case PLAN_THIN: /* columns of C: 16 is a whole number of strips on both paths */
-        if (share_of(&s, g, 0, 16, tid, nthreads))
-            gemm_thin(&s, 0, pl->avx2, ws);
-        return;
+        if (!share_of(&s, g, p, 0, 16, tid, nthreads))
+            return 0.0;
+        gemm_thin(&s, 0, pl->avx2, ws);
+        break;
     case PLAN_THIN_T:
-        if (share_of(&s, g, 1, 16, tid, nthreads))
-            gemm_thin(&s, 1, pl->avx2, ws);
-        return;
+        if (!share_of(&s, g, p, 1, 16, tid, nthreads))
+            return 0.0;
+        gemm_thin(&s, 1, pl->avx2, ws);
+        break;
     case PLAN_PACKED:
-        if (share_of(&s, g, rows, rows ? GEMM_MAX_MR : GEMM_MAX_NR, tid, nthreads))
-            gemm_packed(pl->tile, &s, ws);
-        return;
+        if (!share_of(&s, g, p, rows, rows ? GEMM_MAX_MR : GEMM_MAX_NR, tid, nthreads))
+            return 0.0;
+        gemm_packed(pl->tile, &s, ws);
+        break;
     }
+    return (double)s.M * (double)s.N * (double)s.K;
 }
 
 typedef struct {
@@ -215,10 +226,24 @@ typedef struct {
     pool *p;
 } gemm_job;
 
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Shares of at least this many multiply-adds are timed for pool_note_work:
+ * long enough (~0.1 ms) for the clock to measure the thread, not the call. */
+#define NOTE_MIN_WORK 4e6
+
 static void gemm_job_fn(void *ctx, int tid, int nthreads)
 {
     const gemm_job *job = ctx;
-    run_share(job->pl, job->g, tid, nthreads, pool_scratch(job->p, tid));
+    const double t0 = wall_ms();
+    const double work = run_share(job->pl, job->g, job->p, tid, nthreads, pool_scratch(job->p, tid));
+    if (work >= NOTE_MIN_WORK)
+        pool_note_work(job->p, tid, work, wall_ms() - t0);
 }
 
 /* Compute g on pool p, or on the calling thread with scratch ws, or, with
@@ -235,7 +260,7 @@ static void gemm_run(const gemm_args *g, pool *p, float *ws)
     if (pl.kind == PLAN_SMALL) {
         gemm_small(g);
     } else if (ws != NULL) {
-        run_share(&pl, g, 0, 1, ws);
+        run_share(&pl, g, NULL, 0, 1, ws);
     } else if (p != NULL) {
         gemm_job job = {&pl, g, p};
         pool_run(p, gemm_job_fn, &job);
@@ -247,7 +272,7 @@ static void gemm_run(const gemm_args *g, pool *p, float *ws)
             gemm_small(g);
             return;
         }
-        run_share(&pl, g, 0, 1, own);
+        run_share(&pl, g, NULL, 0, 1, own);
         free(own);
     }
 }

@@ -73,7 +73,7 @@ static void gram_rows_job(void *vctx, int tid, int nthreads)
     const double N = (double)t->n;
     const double gd = 2.0 / (N * (double)O);
     int lo, hi;
-    pool_share(O, 1, tid, nthreads, &lo, &hi);
+    pool_share_balanced(t->pool, O, 1, tid, nthreads, &lo, &hi);
     for (int o = lo; o < hi; o++) {
         const float *w = L->W + (size_t)o * I;
         const float *q = t->wg + (size_t)o * I;
@@ -109,7 +109,7 @@ static void forward_loss_job(void *vctx, int tid, int nthreads)
     float *ws = pool_scratch(t->pool, tid);
     float *yh = ws + matmul_scratch_floats();
     int lo, hi;
-    pool_share(c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
+    pool_share_balanced(t->pool, c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
     for (int n0 = lo; n0 < hi; n0 += ROW_BLOCK) {
         const int rb = hi - n0 < ROW_BLOCK ? hi - n0 : ROW_BLOCK;
         matmul_nt_ws(yh, c->x + (size_t)n0 * I, L->W, rb, O, I, 0, ws);

@@ -89,7 +89,7 @@ static void forward_loss_job(void *vctx, int tid, int nthreads)
     const int I = t->in, O = t->out, R = t->rank;
     float *ws = pool_scratch(t->pool, tid);
     int lo, hi;
-    pool_share(c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
+    pool_share_balanced(t->pool, c->cnt, ROW_BLOCK, tid, nthreads, &lo, &hi);
     for (int n0 = lo; n0 < hi; n0 += ROW_BLOCK) {
         const int rb = hi - n0 < ROW_BLOCK ? hi - n0 : ROW_BLOCK;
         float *h = t->h + (size_t)n0 * R;
@@ -111,61 +111,92 @@ static void forward_loss_job(void *vctx, int tid, int nthreads)
     }
 }
 
-/* q (R,R) = p (R,I) a (R,I)^T, and bb (R,R) = B (O,R)^T B, in double. */
-static void small_products(double *q, double *bb, const float *p, const float *a, const float *B,
-                           int R, int I, int O)
+/* One epoch's products, shared by its jobs. */
+typedef struct {
+    layer *L;
+    const float *ag;   /* (R,I) A G */
+    const float *btc;  /* (R,I) B^T C */
+    const float *cat;  /* (O,R) C A^T */
+    double *q, *bb;    /* (R,R) A G A^T and B^T B */
+    double s, gs;      /* the scale s, and 2s/(N O) */
+    const pool *pool;  /* for pool_share_balanced */
+    int R, I, O;
+} epoch_ctx;
+
+/* This thread's entries (k,l) of q = (A G) A^T and bb = B^T B, in double,
+ * each one sum in a fixed order whichever thread forms it. */
+static void small_products_job(void *vctx, int tid, int nthreads)
 {
-    for (int k = 0; k < R; k++)
-        for (int l = 0; l < R; l++) {
-            double sq = 0.0, sb = 0.0;
-            for (int i = 0; i < I; i++)
-                sq += (double)p[(size_t)k * I + i] * (double)a[(size_t)l * I + i];
-            for (int o = 0; o < O; o++)
-                sb += (double)B[(size_t)o * R + k] * (double)B[(size_t)o * R + l];
-            q[(size_t)k * R + l] = sq;
-            bb[(size_t)k * R + l] = sb;
+    const epoch_ctx *c = vctx;
+    const int R = c->R, I = c->I, O = c->O;
+    const float *A = c->L->A, *B = c->L->B;
+    int lo, hi;
+    pool_share(R * R, 1, tid, nthreads, &lo, &hi);
+    for (int e = lo; e < hi; e++) {
+        const int k = e / R, l = e % R;
+        double sq = 0.0, sb = 0.0;
+        for (int i = 0; i < I; i++)
+            sq += (double)c->ag[(size_t)k * I + i] * (double)A[(size_t)l * I + i];
+        for (int o = 0; o < O; o++)
+            sb += (double)B[(size_t)o * R + k] * (double)B[(size_t)o * R + l];
+        c->q[e] = sq;
+        c->bb[e] = sb;
+    }
+}
+
+/* This thread's rows of dB and share of dA's entries:
+ *     dB = (2s/NO) (s B Q - C A^T),   dA = (2s/NO) (s B^T B A G - B^T C). */
+static void gradients_job(void *vctx, int tid, int nthreads)
+{
+    const epoch_ctx *c = vctx;
+    const int R = c->R, I = c->I, O = c->O;
+    const float *B = c->L->B;
+    const double s = c->s, gs = c->gs;
+    int lo, hi;
+    pool_share_balanced(c->pool, O, 1, tid, nthreads, &lo, &hi);
+    for (int o = lo; o < hi; o++)
+        for (int k = 0; k < R; k++) {
+            double v = 0.0;
+            for (int l = 0; l < R; l++)
+                v += (double)B[(size_t)o * R + l] * c->q[(size_t)l * R + k];
+            c->L->dB[(size_t)o * R + k] = (float)(gs * (s * v - (double)c->cat[(size_t)o * R + k]));
         }
+    pool_share_balanced(c->pool, R * I, 16, tid, nthreads, &lo, &hi);
+    for (int e = lo; e < hi; e++) {
+        const int k = e / I, i = e % I;
+        double v = 0.0;
+        for (int l = 0; l < R; l++)
+            v += c->bb[(size_t)k * R + l] * (double)c->ag[(size_t)l * I + i];
+        c->L->dA[e] = (float)(gs * (s * v - (double)c->btc[e]));
+    }
 }
 
 double lora_closed_epoch(trainer *t, model *m, adam_config adam)
 {
     layer *L = &m->layers[0];
     const int I = t->in, O = t->out, R = t->rank;
-    const double s = (double)L->scale;
-    const double gs = 2.0 * s / ((double)t->n * (double)O);
     float *ag = t->lstat;                    /* (R,I) A G */
     float *btc = ag + (size_t)R * I;         /* (R,I) B^T C */
     float *cat = btc + (size_t)R * I;        /* (O,R) C A^T */
-    double *q = t->rr, *bb = t->rr + (size_t)R * R;
+    epoch_ctx e = {L, ag, btc, cat, t->rr, t->rr + (size_t)R * R, (double)L->scale,
+                   2.0 * (double)L->scale / ((double)t->n * (double)O), t->pool, R, I, O};
+    const double s = e.s;
     matmul_nn_mt(ag, L->A, t->gram, R, I, I, 0, t->pool);
     matmul_tn_mt(btc, L->B, t->cross, R, I, O, 0, t->pool);
     matmul_nt_mt(cat, t->cross, L->A, O, R, I, 0, t->pool);
-    small_products(q, bb, ag, L->A, L->B, R, I, O);
+    pool_run(t->pool, small_products_job, &e);
     /* the loss terms, read before the gradients are written (dB and dA are
      * views of the same block as B and A's gradients, not of B and A) */
     double quad = 0.0, cross = 0.0, cross_abs = 0.0;
     for (size_t j = 0; j < (size_t)R * R; j++)
-        quad += bb[j] * q[j]; /* tr(B Q B^T) = sum (B^T B) .* Q */
+        quad += e.bb[j] * e.q[j]; /* tr(B Q B^T) = sum (B^T B) .* Q */
     for (size_t j = 0; j < (size_t)O * R; j++) {
         const double v = (double)L->B[j] * (double)cat[j]; /* tr(B A C^T) */
         cross += v;
         cross_abs += fabs(v);
     }
     const double r0sq = sum_rows(t->ysq, O);
-    for (int o = 0; o < O; o++) /* dB = (2s/NO) (s B Q - C A^T) */
-        for (int k = 0; k < R; k++) {
-            double v = 0.0;
-            for (int l = 0; l < R; l++)
-                v += (double)L->B[(size_t)o * R + l] * q[(size_t)l * R + k];
-            L->dB[(size_t)o * R + k] = (float)(gs * (s * v - (double)cat[(size_t)o * R + k]));
-        }
-    for (int k = 0; k < R; k++) /* dA = (2s/NO) (s B^T B A G - B^T C) */
-        for (int i = 0; i < I; i++) {
-            double v = 0.0;
-            for (int l = 0; l < R; l++)
-                v += bb[(size_t)k * R + l] * (double)ag[(size_t)l * I + i];
-            L->dA[(size_t)k * I + i] = (float)(gs * (s * v - (double)btc[(size_t)k * I + i]));
-        }
+    pool_run(t->pool, gradients_job, &e);
     batch_ctx c = {t, m, t->x, t->y, NULL, t->n, 0.0f};
     const double loss = closed_form_loss(&c, s * s * quad - 2.0 * s * cross + r0sq,
                                          s * s * fabs(quad) + 2.0 * fabs(s) * cross_abs + r0sq,

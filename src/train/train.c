@@ -23,7 +23,7 @@
 
 trainer_options trainer_defaults(void)
 {
-    trainer_options o = {1, 1};
+    trainer_options o = {1, 1, 0};
     return o;
 }
 
@@ -228,6 +228,7 @@ ld_status trainer_init(trainer *t, const model *m, const float *x, const float *
         trainer_free(t);
         return st;
     }
+    pool_timing_on(t->pool, o.time_pool);
     t->kernels_on_pool = sz.scratch_floats > 0;
     point_buffers(t, &sz);
     if (t->base_all != NULL)
@@ -260,6 +261,7 @@ void trainer_free(trainer *t)
 typedef struct {
     model *m;
     adam_config adam;
+    const pool *pool;
 } adam_ctx;
 
 static void adam_job(void *vctx, int tid, int nthreads)
@@ -267,7 +269,7 @@ static void adam_job(void *vctx, int tid, int nthreads)
     const adam_ctx *c = vctx;
     model *m = c->m;
     int lo, hi;
-    pool_share((int)m->n_params, 64, tid, nthreads, &lo, &hi);
+    pool_share_balanced(c->pool, (int)m->n_params, 64, tid, nthreads, &lo, &hi);
     if (hi > lo)
         model_adam_span(m, (size_t)lo, (size_t)hi, c->adam);
 }
@@ -279,7 +281,7 @@ void train_adam(trainer *t, model *m, adam_config adam)
         return;
     }
     m->step++; /* what model_adam_step does, then its loop in shares */
-    adam_ctx c = {m, adam};
+    adam_ctx c = {m, adam, t->pool};
     pool_run(t->pool, adam_job, &c);
 }
 
