@@ -109,6 +109,10 @@ const gemm_tile *gemm_packed_tile(int isa, int N);
 #ifdef GEMM_AVX512
 void gemm_tile_avx512_8x32(int kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
                            int zero);
+/* ... and its packing: one whole panel, as pack_a / pack_b in gemm_packed.c
+ * lay it out (dst[k*8 + i] = opA(i, k); dst[k*32 + j] = opB(k, j)). */
+void gemm_pack_a_avx512_8(float *dst, const float *a, ptrdiff_t rsa, ptrdiff_t csa, int kc);
+void gemm_pack_b_avx512_32(float *dst, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int kc);
 #endif
 void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws);
 

@@ -84,9 +84,6 @@ PACK_FNS(6x8, 6, 8, )
 PACK_FNS(avx2_6x16, 6, 16, GEMM_AVX2_TARGET)
 PACK_FNS(avx2_12x8, 12, 8, GEMM_AVX2_TARGET)
 #endif
-#ifdef GEMM_AVX512
-PACK_FNS(avx512_8x32, 8, 32, GEMM_AVX512_TARGET)
-#endif
 
 /* Copy rows [0, mc) x cols [0, kc) of opA into MR-row panels, k-major:
  * ap[p*kc*MR + k*MR + i] = opA(p*MR + i, k), zero past row mc. */
@@ -198,8 +195,8 @@ static const gemm_tile TILE_AVX2_6X16 = {tile_avx2_6x16, 6, 16, pack_a_avx2_6x16
 static const gemm_tile TILE_AVX2_12X8 = {tile_avx2_12x8, 12, 8, pack_a_avx2_12x8, pack_b_avx2_12x8};
 #endif
 #ifdef GEMM_AVX512
-static const gemm_tile TILE_AVX512_8X32 = {gemm_tile_avx512_8x32, 8, 32, pack_a_avx512_8x32,
-                                           pack_b_avx512_8x32};
+static const gemm_tile TILE_AVX512_8X32 = {gemm_tile_avx512_8x32, 8, 32, gemm_pack_a_avx512_8,
+                                           gemm_pack_b_avx512_32};
 #endif
 
 const gemm_tile *gemm_packed_tile(int isa, int N)
