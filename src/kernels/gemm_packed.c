@@ -233,6 +233,25 @@ static void tile_edge(const gemm_tile *tile, int kc, const float *ap, const floa
 /* ------------------------------------------------------------------------ */
 /* the blocking loops */
 
+/* Ask for the mr x nr tile of C at c, which the next tile call loads: C's
+ * rows are a whole row of C apart, so its lines come from L3 or memory, and
+ * the tile would otherwise wait for them before its first term. */
+static void prefetch_c(const float *c, ptrdiff_t ldc, int mr, int nr)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int i = 0; i < mr; i++) {
+        for (int j = 0; j < nr; j += 16) /* one 64-byte line per 16 floats */
+            __builtin_prefetch(c + i * ldc + j, 1, 3);
+        __builtin_prefetch(c + i * ldc + nr - 1, 1, 3); /* the last line, if C is not aligned */
+    }
+#else
+    (void)c;
+    (void)ldc;
+    (void)mr;
+    (void)nr;
+#endif
+}
+
 void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws)
 {
     const int MR = tile->mr, NR = tile->nr;
@@ -255,6 +274,13 @@ void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws)
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         const float *api = ap + (size_t)ir * kc;
                         float *cij = g->c + (ic + ir) * g->ldc + jc + jr;
+                        /* the next tile down, or the top of the next column */
+                        const int below = mc - ir - MR, right = nc - jr - NR;
+                        if (below > 0)
+                            prefetch_c(cij + MR * g->ldc, g->ldc, below < MR ? below : MR, nr);
+                        else if (right > 0)
+                            prefetch_c(g->c + ic * g->ldc + jc + jr + NR, g->ldc, mc < MR ? mc : MR,
+                                       right < NR ? right : NR);
                         if (mr == MR && nr == NR)
                             tile->fn(kc, api, bpj, cij, g->ldc, zero);
                         else
