@@ -35,16 +35,17 @@ typedef struct {
     int accumulate;
 } gemm_args;
 
-/* The packed GEMM's blocking, in floats: one KC x NR micro-panel of B (16 or
- * 32 KiB) stays in L1 while the MC/MR tiles of a block row of A pass over it,
- * and the MC x KC block of A (144 KiB) and the KC x NC block of B (512 KiB)
- * stay in L2. A wider NC would pack A less often, but makes every pool
- * thread's scratch larger; at 1024 x 1024 it measured no faster here. The
- * two packed blocks are the largest scratch any kernel needs; the others
- * check that theirs fit in GEMM_SCRATCH_FLOATS. */
+/* The packed GEMM's blocking, in floats (BLIS's scheme): one KC x NR
+ * micro-panel of B (16 or 32 KiB) stays in L1 while the MC/MR tiles of a
+ * block row of A pass over it, the MC x KC block of A (144 KiB) stays in L2
+ * and the KC x NC block of B (2 MiB) in L3. NC is wide so that A, which the
+ * nt and nn layouts transpose while packing, is packed N/NC times, once for
+ * N up to 2048: at NC = 512 packing A was ~6 % of an nt product at 2048^3,
+ * at 2048 ~2 %. The two packed blocks are the largest scratch any kernel
+ * needs; the others check that theirs fit in GEMM_SCRATCH_FLOATS. */
 #define GEMM_KC 256
-#define GEMM_MC 144 /* a multiple of every MR */
-#define GEMM_NC 512 /* a multiple of every NR */
+#define GEMM_MC 144  /* a multiple of every MR */
+#define GEMM_NC 2048 /* a multiple of every NR */
 #define GEMM_MAX_MR 12
 #define GEMM_MAX_NR 32
 #define GEMM_SCRATCH_FLOATS (GEMM_MC * GEMM_KC + GEMM_KC * GEMM_NC)
