@@ -35,15 +35,18 @@ typedef struct {
     int accumulate;
 } gemm_args;
 
-/* The packed GEMM's blocking, in floats (BLIS's scheme): one KC x NR
- * micro-panel of B (16 or 32 KiB) stays in L1 while the MC/MR tiles of a
- * block row of A pass over it, the MC x KC block of A (144 KiB) stays in L2
- * and the KC x NC block of B (2 MiB) in L3. NC is wide so that A, which the
- * nt and nn layouts transpose while packing, is packed N/NC times, once for
- * N up to 2048: at NC = 512 packing A was ~6 % of an nt product at 2048^3,
- * at 2048 ~2 %. The two packed blocks are the largest scratch any kernel
- * needs; the others check that theirs fit in GEMM_SCRATCH_FLOATS. */
-#define GEMM_KC 256
+/* The packed GEMM's blocking, in floats, after BLIS: the MC x KC block of A
+ * (288 KiB) stays in L2 and the KC x NC block of B (4 MiB) in L3, while the
+ * MC/MR tiles of a block row of A pass over one KC x NR micro-panel of B.
+ * KC is deep because each tile of C is loaded and stored K/KC times, from
+ * L3 or memory: at 512 the AVX-512 tile's B micro-panel (64 KiB) no longer
+ * fits L1 and streams from L2, and still the products at 1024-2048 measured
+ * faster than at KC = 256 (docs/performance.md, "Machine limits"). NC is
+ * wide so that A, which the nt and nn layouts transpose while packing, is
+ * packed N/NC times, once for N up to 2048. The two packed blocks are the
+ * largest scratch any kernel needs (4.5 MiB per pool thread); the others
+ * check that theirs fit in GEMM_SCRATCH_FLOATS. */
+#define GEMM_KC 512
 #define GEMM_MC 144  /* a multiple of every MR */
 #define GEMM_NC 2048 /* a multiple of every NR */
 #define GEMM_MAX_MR 12
