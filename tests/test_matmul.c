@@ -68,17 +68,19 @@ static const layout LAYOUTS[] = {
 
 /* Shapes (M, N, K) chosen to reach every kernel and every edge
  * (src/kernels/gemm_*.c): single rows and columns, sizes one off the tiles,
- * K across GEMM_KC = 256 and the 4096-deep passes (NARROW_KC, THIN_KC), M
- * across GEMM_MC = 144, N across GEMM_NC = 512 twice, N just past 16 (the
- * AVX-512 tile's narrowest C, one 32-column edge tile), narrow (N <= 32)
- * and thin (tn with M or N <= 8) products and their partial strips. */
+ * K across GEMM_KC = 512 (1023 once, 1100 twice) and the 4096-deep passes
+ * (NARROW_KC, THIN_KC), M across GEMM_MC = 144, N across 512 twice and
+ * past 4096 on one thread (across GEMM_NC = 2048 twice), N just past 16
+ * (the AVX-512 tile's narrowest C, one 32-column edge tile), narrow
+ * (N <= 32) and thin (tn with M or N <= 8) products and their partial
+ * strips. */
 static const int SHAPES[][3] = {
     {1, 1, 1},     {3, 3, 3},     {17, 17, 17},   {1, 1023, 17}, {1023, 1, 17},
     {17, 1023, 1}, {1, 17, 1023}, {5, 7, 1023},   {13, 8, 300},  {300, 8, 1023},
     {50, 20, 100}, {40, 33, 70},  {8, 300, 1023}, {8, 1100, 90}, {300, 5, 700},
     {3, 9, 4500},  {20, 8, 4500}, {40, 3, 4500},  {70, 33, 513}, {100, 530, 260},
     {64, 64, 64},  {0, 5, 5},     {5, 5, 0},      {150, 40, 300}, {20, 1100, 40},
-    {33, 17, 30},
+    {33, 17, 30},  {20, 4300, 40}, {40, 70, 1100},
 };
 
 /* One product of one layout and shape, its operands and C's start. */

@@ -35,16 +35,20 @@ typedef struct {
     int accumulate;
 } gemm_args;
 
-/* The packed GEMM's blocking, in floats: one KC x NR micro-panel of B (16 or
- * 32 KiB) stays in L1 while the MC/MR tiles of a block row of A pass over it,
- * and the MC x KC block of A (144 KiB) and the KC x NC block of B (512 KiB)
- * stay in L2. A wider NC would pack A less often, but makes every pool
- * thread's scratch larger; at 1024 x 1024 it measured no faster here. The
- * two packed blocks are the largest scratch any kernel needs; the others
+/* The packed GEMM's blocking, in floats, after BLIS: the MC x KC block of A
+ * (288 KiB) stays in L2 and the KC x NC block of B (4 MiB) in L3, while the
+ * MC/MR tiles of a block row of A pass over one KC x NR micro-panel of B.
+ * KC is deep because each tile of C is loaded and stored K/KC times, from
+ * L3 or memory: at 512 the AVX-512 tile's B micro-panel (64 KiB) no longer
+ * fits L1 and streams from L2, and still the products at 1024-2048 measured
+ * faster than at KC = 256 (docs/performance.md, "Machine limits"). NC is
+ * wide so that A, which the nt and nn layouts transpose while packing, is
+ * packed N/NC times, once for N up to 2048. The two packed blocks are the
+ * largest scratch any kernel needs (4.5 MiB per pool thread); the others
  * check that theirs fit in GEMM_SCRATCH_FLOATS. */
-#define GEMM_KC 256
-#define GEMM_MC 144 /* a multiple of every MR */
-#define GEMM_NC 512 /* a multiple of every NR */
+#define GEMM_KC 512
+#define GEMM_MC 144  /* a multiple of every MR */
+#define GEMM_NC 2048 /* a multiple of every NR */
 #define GEMM_MAX_MR 12
 #define GEMM_MAX_NR 32
 #define GEMM_SCRATCH_FLOATS (GEMM_MC * GEMM_KC + GEMM_KC * GEMM_NC)
@@ -109,6 +113,10 @@ const gemm_tile *gemm_packed_tile(int isa, int N);
 #ifdef GEMM_AVX512
 void gemm_tile_avx512_8x32(int kc, const float *ap, const float *bp, float *c, ptrdiff_t ldc,
                            int zero);
+/* ... and its packing: one whole panel, as pack_a / pack_b in gemm_packed.c
+ * lay it out (dst[k*8 + i] = opA(i, k); dst[k*32 + j] = opB(k, j)). */
+void gemm_pack_a_avx512_8(float *dst, const float *a, ptrdiff_t rsa, ptrdiff_t csa, int kc);
+void gemm_pack_b_avx512_32(float *dst, const float *b, ptrdiff_t rsb, ptrdiff_t csb, int kc);
 #endif
 void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws);
 

@@ -84,9 +84,6 @@ PACK_FNS(6x8, 6, 8, )
 PACK_FNS(avx2_6x16, 6, 16, GEMM_AVX2_TARGET)
 PACK_FNS(avx2_12x8, 12, 8, GEMM_AVX2_TARGET)
 #endif
-#ifdef GEMM_AVX512
-PACK_FNS(avx512_8x32, 8, 32, GEMM_AVX512_TARGET)
-#endif
 
 /* Copy rows [0, mc) x cols [0, kc) of opA into MR-row panels, k-major:
  * ap[p*kc*MR + k*MR + i] = opA(p*MR + i, k), zero past row mc. */
@@ -198,8 +195,8 @@ static const gemm_tile TILE_AVX2_6X16 = {tile_avx2_6x16, 6, 16, pack_a_avx2_6x16
 static const gemm_tile TILE_AVX2_12X8 = {tile_avx2_12x8, 12, 8, pack_a_avx2_12x8, pack_b_avx2_12x8};
 #endif
 #ifdef GEMM_AVX512
-static const gemm_tile TILE_AVX512_8X32 = {gemm_tile_avx512_8x32, 8, 32, pack_a_avx512_8x32,
-                                           pack_b_avx512_8x32};
+static const gemm_tile TILE_AVX512_8X32 = {gemm_tile_avx512_8x32, 8, 32, gemm_pack_a_avx512_8,
+                                           gemm_pack_b_avx512_32};
 #endif
 
 const gemm_tile *gemm_packed_tile(int isa, int N)
@@ -236,6 +233,25 @@ static void tile_edge(const gemm_tile *tile, int kc, const float *ap, const floa
 /* ------------------------------------------------------------------------ */
 /* the blocking loops */
 
+/* Ask for the mr x nr tile of C at c, which the next tile call loads: C's
+ * rows are a whole row of C apart, so its lines come from L3 or memory, and
+ * the tile would otherwise wait for them before its first term. */
+static void prefetch_c(const float *c, ptrdiff_t ldc, int mr, int nr)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int i = 0; i < mr; i++) {
+        for (int j = 0; j < nr; j += 16) /* one 64-byte line per 16 floats */
+            __builtin_prefetch(c + i * ldc + j, 1, 3);
+        __builtin_prefetch(c + i * ldc + nr - 1, 1, 3); /* the last line, if C is not aligned */
+    }
+#else
+    (void)c;
+    (void)ldc;
+    (void)mr;
+    (void)nr;
+#endif
+}
+
 void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws)
 {
     const int MR = tile->mr, NR = tile->nr;
@@ -258,6 +274,13 @@ void gemm_packed(const gemm_tile *tile, const gemm_args *g, float *ws)
                         const int mr = mc - ir < MR ? mc - ir : MR;
                         const float *api = ap + (size_t)ir * kc;
                         float *cij = g->c + (ic + ir) * g->ldc + jc + jr;
+                        /* the next tile down, or the top of the next column */
+                        const int below = mc - ir - MR, right = nc - jr - NR;
+                        if (below > 0)
+                            prefetch_c(cij + MR * g->ldc, g->ldc, below < MR ? below : MR, nr);
+                        else if (right > 0)
+                            prefetch_c(g->c + ic * g->ldc + jc + jr + NR, g->ldc, mc < MR ? mc : MR,
+                                       right < NR ? right : NR);
                         if (mr == MR && nr == NR)
                             tile->fn(kc, api, bpj, cij, g->ldc, zero);
                         else
