@@ -96,17 +96,27 @@
  * disjoint pairs, which commute, so any block size gives the same bits. */
 #define SVD_BLOCK 16
 
+/* The auto route takes bidiagonal QR from k = min(m, n) >= SVD_BIDIAG_MIN
+ * (below it Jacobi is about as fast, and more accurate for tiny values). */
+#define SVD_BIDIAG_MIN 64
+
+/* svd_options.route */
+enum { SVD_ROUTE_AUTO = 0, SVD_ROUTE_JACOBI = 1, SVD_ROUTE_BIDIAG = 2 };
+
 /* Zero-initialise and set what you need; a zero field means the default. */
 typedef struct {
-    int max_sweeps; /* the sweep limit; 0: SVD_MAX_SWEEPS */
-    int block;      /* rows per block; 0: SVD_BLOCK; 1: plain row-cyclic loops */
+    int max_sweeps; /* Jacobi's sweep limit; 0: SVD_MAX_SWEEPS */
+    int block;      /* Jacobi's rows per block; 0: SVD_BLOCK; 1: plain row-cyclic loops */
     int lq;         /* the LQ step: 0 when l >= 1.25 k, 1 always, -1 never */
+    int route;      /* SVD_ROUTE_AUTO (see SVD_BIDIAG_MIN), _JACOBI or _BIDIAG */
 } svd_options;
 
 typedef struct {
-    int sweeps;     /* sweeps made, counting the last, which rotated no pair */
+    int route;      /* the route taken: SVD_ROUTE_JACOBI or SVD_ROUTE_BIDIAG */
+    int sweeps;     /* Jacobi: sweeps made, counting the last, which rotated no
+                       pair; bidiagonal: QR sweeps */
     long rotations; /* plane rotations applied over all sweeps */
-    double max_cos; /* largest |cos| between two vectors in the last sweep */
+    double max_cos; /* Jacobi: largest |cos| between two vectors in the last sweep */
 } svd_info;
 
 /* s (k), u (m, k) or NULL, vt (k, n) or NULL; a (m, n) row-major. */
