@@ -134,6 +134,14 @@ ld_status svd_f32(double *s, double *u, double *vt, const float *a, int m, int n
 ld_status svd_ex(double *s, double *u, double *vt, const double *a, int m, int n,
                  const svd_options *opt, svd_info *info, char *err, size_t errlen);
 
+/* The first half of the bidiagonal route, for tests and the curious: w (k,
+ * len) row-major, 1 <= k <= len, = g^T Bl p with Bl (k, k) lower
+ * bidiagonal, d (k) its diagonal and e (k - 1) the entries below it, g (k,
+ * k) orthogonal and p (k, len) with orthonormal rows (Householder
+ * reflections, core/svd_bidiag.c). w is only read. */
+ld_status svd_bidiagonalise(double *d, double *e, double *g, double *p, const double *w, int k,
+                            int len, char *err, size_t errlen);
+
 /* The thin SVD of scale * B A without forming the (O, I) matrix: b (O, R)
  * and a (R, I) row-major floats, as the model stores lora_B and lora_A;
  * s (R), u (O, R) or NULL, vt (R, I) or NULL, with svd's conventions.

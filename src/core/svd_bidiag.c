@@ -454,3 +454,35 @@ ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int
     free(b.mem);
     return st;
 }
+
+ld_status svd_bidiagonalise(double *d, double *e, double *g, double *p, const double *w, int k,
+                            int len, char *err, size_t errlen)
+{
+    if (k < 1 || len < k || d == NULL || e == NULL || g == NULL || p == NULL || w == NULL)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "svd_bidiagonalise: needs 1 <= k <= len (got %d, %d) and no NULL", k, len);
+    bidiag b;
+    memset(&b, 0, sizeof b);
+    b.k = k;
+    b.len = len;
+    b.z = g;
+    size_t bytes = 0;
+    if (ld_mul_size(&bytes, (size_t)k * (size_t)len, sizeof *w) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "svd_bidiagonalise: %d x %d overflows", k, len);
+    b.w = malloc(bytes);
+    if (b.w == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "svd_bidiagonalise: out of memory");
+    memcpy(b.w, w, bytes);
+    ld_status st = bidiag_alloc(&b, k, len, 1, 1, err, errlen);
+    if (st == LD_OK) {
+        bidiagonalise(&b);
+        form_g(&b);
+        form_p(&b);
+        memcpy(d, b.d, (size_t)k * sizeof *d);
+        memcpy(e, b.e, (size_t)(k - 1) * sizeof *e);
+        memcpy(p, b.p, bytes);
+    }
+    free(b.mem);
+    free(b.w);
+    return st;
+}
