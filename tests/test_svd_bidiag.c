@@ -110,7 +110,7 @@ static int make_case(double *a, double *sv, int kind, int m, int n, uint64_t see
         else if (kind == RANK_DEFICIENT) /* a third of the values exactly zero */
             sv[i] = i < k - k / 3 ? 3.0 - 2.0 * t : 0.0;
         else /* REPEATED: groups of three equal values */
-            sv[i] = 4.0 - (double)(i / 3) * 0.1;
+            sv[i] = 4.0 - 0.1 * floor(i / 3.0);
     }
     return make_known(a, sv, m, n, seed);
 }
@@ -212,7 +212,7 @@ static void check_route_choice(void)
         return;
     fill_normal(a, (size_t)K * (K + 10), 93);
     char err[256] = "";
-    svd_info below, at;
+    svd_info below = {0}, at = {0};
     ld_status st = svd_ex(s, NULL, NULL, a, K - 1, K + 10, NULL, &below, err, sizeof err);
     if (st == LD_OK)
         st = svd_ex(s, NULL, NULL, a, K + 10, K, NULL, &at, err, sizeof err);

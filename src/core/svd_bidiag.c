@@ -469,7 +469,7 @@ ld_status svd_bidiagonalise(double *d, double *e, double *g, double *p, const do
     size_t bytes = 0;
     if (ld_mul_size(&bytes, (size_t)k * (size_t)len, sizeof *w) != 0)
         return ld_fail(err, errlen, LD_ENOMEM, "svd_bidiagonalise: %d x %d overflows", k, len);
-    b.w = malloc(bytes);
+    b.w = malloc(bytes > 0 ? bytes : 1);
     if (b.w == NULL)
         return ld_fail(err, errlen, LD_ENOMEM, "svd_bidiagonalise: out of memory");
     memcpy(b.w, w, bytes);
