@@ -63,6 +63,7 @@ int check_close(const char *name, const float *got, const float *want, size_t n,
     X(faults) \
     X(staging) \
     X(svd) \
+    X(svd_bidiag) \
     X(pissa) \
     X(network) \
     X(spectrum) \

@@ -38,27 +38,10 @@
 #include "kernels/matmul.h"
 #include "fixture.h"
 #include "test.h"
+#include "svd_check.h"
 
 #define FIXTURE_DIR "tests/fixtures/"
 
-/* The issue's tolerances: values relative to the largest, reconstruction
- * relative to ||A||_F, orthonormality and projectors entry by entry. */
-#define VALUE_RTOL 1e-6
-#define RECON_RTOL 1e-6
-#define ORTHO_TOL 1e-6
-#define PROJ_TOL 1e-6
-/* Singular vectors are as well determined as their values are separated:
- * a perturbation of eps ||A|| (all a backward-stable method promises)
- * turns them by about eps ||A|| / gap. So values closer than GROUP_RTOL
- * (relative to the largest) form one group, whose subspace is compared as
- * a whole, and a group is compared only if its smallest value stands
- * SEPARATION_RTOL clear of zero (on the longer side, the vectors of a tiny
- * value mix with the null space: in svd_graded_5x7 the right vector of
- * 1e-12 differs from LAPACK's by 3.5e-5, both within eps / 1e-12). Values
- * below ZERO_RTOL count as zero for the rank. */
-#define GROUP_RTOL 1e-4
-#define SEPARATION_RTOL 1e-6
-#define ZERO_RTOL 1e-13
 
 static const char *const SVD_CASES[] = {
     "svd_random_7x5", "svd_random_40x40", "svd_rank2_10x8",  "svd_tall_50x3",
@@ -76,7 +59,7 @@ static int verbose(void)
 }
 
 /* CHECK(err <= limit), printing err when verbose. */
-static void check_le(const char *cas, const char *what, double err, double limit)
+void check_le(const char *cas, const char *what, double err, double limit)
 {
     if (verbose())
         fprintf(stderr, "  %-26s %-34s %.3g\n", cas, what, err);
@@ -84,7 +67,7 @@ static void check_le(const char *cas, const char *what, double err, double limit
 }
 
 /* ||U diag(s) V^T - A||_F / ||A||_F (or the absolute error for A = 0). */
-static double recon_error(const double *u, const double *s, const double *vt, const double *a,
+double recon_error(const double *u, const double *s, const double *vt, const double *a,
                           int m, int n, int k)
 {
     double err = 0.0, norm = 0.0;
@@ -102,7 +85,7 @@ static double recon_error(const double *u, const double *s, const double *vt, co
 
 /* Largest |entry| of X^T X - I, x (len, vecs) row-major read as columns,
  * or (vecs, len) read as rows when by_rows. */
-static double ortho_error(const double *x, int vecs, int len, int by_rows)
+double ortho_error(const double *x, int vecs, int len, int by_rows)
 {
     double worst = 0.0;
     for (int p = 0; p < vecs; p++)
@@ -140,7 +123,7 @@ static double projector_error(const double *x, const double *y, int k, int len, 
 /* The worst projector error over the groups of want (k) that are
  * determined well enough to compare (see GROUP_RTOL): U's columns (m, k)
  * and V^T's rows (k, n). */
-static double subspace_error(const double *u, const double *vt, const double *tu,
+double subspace_error(const double *u, const double *vt, const double *tu,
                              const double *tvt, const double *want, int m, int n, int k)
 {
     double worst = 0.0;
@@ -158,7 +141,7 @@ static double subspace_error(const double *u, const double *vt, const double *tu
 
 /* 1 if every column of u (m, k) has its largest |entry| (the first on a
  * tie) positive, the convention of svd.h. */
-static int signs_ok(const double *u, int m, int k)
+int signs_ok(const double *u, int m, int k)
 {
     for (int r = 0; r < k; r++) {
         int big = 0;
@@ -172,7 +155,7 @@ static int signs_ok(const double *u, int m, int k)
 }
 
 /* Largest |s_i - want_i| / want_0 (the absolute error when want_0 = 0). */
-static double value_error(const double *s, const double *want, int k)
+double value_error(const double *s, const double *want, int k)
 {
     double worst = 0.0;
     for (int i = 0; i < k; i++)
@@ -180,7 +163,7 @@ static double value_error(const double *s, const double *want, int k)
     return want[0] > 0.0 ? worst / want[0] : worst;
 }
 
-static int descending(const double *s, int k)
+int descending(const double *s, int k)
 {
     for (int i = 1; i < k; i++)
         if (!(s[i] <= s[i - 1]) || s[i] < 0.0)
@@ -199,14 +182,8 @@ static int count_above(const double *s, int k, double limit)
 /* ------------------------------------------------------------------------ */
 /* a decomposition, all its outputs, and every check against expectations */
 
-typedef struct {
-    double *s;  /* (k) */
-    double *u;  /* (m, k) */
-    double *vt; /* (k, n) */
-    void *mem;
-} result;
 
-static int result_alloc(result *r, int m, int n)
+int result_alloc(result *r, int m, int n)
 {
     const int k = m < n ? m : n;
     r->mem = calloc((size_t)k * (1 + (size_t)m + (size_t)n), sizeof(double));
@@ -219,7 +196,7 @@ static int result_alloc(result *r, int m, int n)
 
 /* The checks every decomposition must pass: s descending, the
  * reconstruction, orthonormality, the signs. */
-static void check_promises(const char *cas, const result *r, const double *a, int m, int n)
+void check_promises(const char *cas, const result *r, const double *a, int m, int n)
 {
     const int k = m < n ? m : n;
     CHECK(descending(r->s, k), "svd %s: singular values not descending and >= 0", cas);
@@ -229,21 +206,23 @@ static void check_promises(const char *cas, const result *r, const double *a, in
     CHECK(signs_ok(r->u, m, k), "svd %s: a column of U has its largest |entry| negative", cas);
 }
 
-/* Values only, U alone and V^T alone must give the bits of the full call. */
-static void check_partial_calls(const char *cas, const result *r, const double *a, int m, int n)
+/* Values only, U alone and V^T alone must give the bits of the full call
+ * (with the same options; NULL: the defaults). */
+void check_partial_calls(const char *cas, const result *r, const double *a, int m, int n,
+                         const svd_options *opt)
 {
     const int k = m < n ? m : n;
     result p;
     if (!result_alloc(&p, m, n))
         return;
     char err[256] = "";
-    ld_status st = svd(p.s, NULL, NULL, a, m, n, err, sizeof err);
+    ld_status st = svd_ex(p.s, NULL, NULL, a, m, n, opt, NULL, err, sizeof err);
     CHECK(st == LD_OK && memcmp(p.s, r->s, (size_t)k * sizeof *p.s) == 0,
           "svd %s: values only differ from the full decomposition (%s)", cas, err);
-    st = svd(p.s, p.u, NULL, a, m, n, err, sizeof err);
+    st = svd_ex(p.s, p.u, NULL, a, m, n, opt, NULL, err, sizeof err);
     CHECK(st == LD_OK && memcmp(p.u, r->u, (size_t)m * k * sizeof *p.u) == 0,
           "svd %s: U alone differs from the full decomposition (%s)", cas, err);
-    st = svd(p.s, NULL, p.vt, a, m, n, err, sizeof err);
+    st = svd_ex(p.s, NULL, p.vt, a, m, n, opt, NULL, err, sizeof err);
     CHECK(st == LD_OK && memcmp(p.vt, r->vt, (size_t)k * n * sizeof *p.vt) == 0,
           "svd %s: V^T alone differs from the full decomposition (%s)", cas, err);
     free(p.mem);
@@ -263,10 +242,15 @@ static const double *need64(const fixture *f, const char *cas, const char *name,
     return ok ? t->data64 : NULL;
 }
 
-static void run_fixture_case(const char *cas)
+/* One fixture through the route given (svd.h: the auto route takes Jacobi
+ * for all of them, so the bidiagonal route is asked for by name too). */
+static void run_fixture_case(const char *name, int route)
 {
+    const svd_options opt = {0, 0, 0, route};
+    char cas[96];
+    snprintf(cas, sizeof cas, "%s (%s)", name, route == SVD_ROUTE_BIDIAG ? "bidiag" : "auto");
     char path[256], err[512] = "";
-    snprintf(path, sizeof path, FIXTURE_DIR "%s.ldfx", cas);
+    snprintf(path, sizeof path, FIXTURE_DIR "%s.ldfx", name);
     fixture f;
     ld_status st = fixture_load(&f, path, err, sizeof err);
     CHECK(st == LD_OK && f.kind == FIXTURE_SVD, "svd %s: %s (kind %u)", cas, err, (unsigned)f.kind);
@@ -277,7 +261,7 @@ static void run_fixture_case(const char *cas)
     const double *tu = need64(&f, cas, "u", m, k), *tvt = need64(&f, cas, "vh", k, n);
     result r;
     if (a != NULL && ts != NULL && tu != NULL && tvt != NULL && result_alloc(&r, m, n)) {
-        st = svd(r.s, r.u, r.vt, a, m, n, err, sizeof err);
+        st = svd_ex(r.s, r.u, r.vt, a, m, n, &opt, NULL, err, sizeof err);
         CHECK(st == LD_OK, "svd %s: %s", cas, err);
         if (st == LD_OK) {
             check_le(cas, "max |s - s_torch| / s_torch[0]", value_error(r.s, ts, k), VALUE_RTOL);
@@ -287,7 +271,7 @@ static void run_fixture_case(const char *cas)
             check_promises(cas, &r, a, m, n);
             check_le(cas, "subspaces vs torch (projectors)",
                      subspace_error(r.u, r.vt, tu, tvt, ts, m, n, k), PROJ_TOL);
-            check_partial_calls(cas, &r, a, m, n);
+            check_partial_calls(cas, &r, a, m, n, &opt);
         }
         free(r.mem);
     }
@@ -350,7 +334,7 @@ static void run_lowrank_fixture(const char *cas)
 /* ------------------------------------------------------------------------ */
 /* matrices made here */
 
-static void fill_normal(double *x, size_t len, uint64_t seed)
+void fill_normal(double *x, size_t len, uint64_t seed)
 {
     rng g;
     rng_seed(&g, seed, 13);
@@ -387,7 +371,7 @@ static int random_orthonormal(double *q, int len, int k, uint64_t seed)
 }
 
 /* a (m, n) = U0 diag(sv) V0^T with random orthonormal U0 (m, k), V0 (n, k). */
-static int make_known(double *a, const double *sv, int m, int n, uint64_t seed)
+int make_known(double *a, const double *sv, int m, int n, uint64_t seed)
 {
     const int k = m < n ? m : n;
     double *u0 = malloc((size_t)m * k * sizeof *u0), *v0 = malloc((size_t)n * k * sizeof *v0);
@@ -449,12 +433,12 @@ static void check_block_order(int m, int n)
     if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
         fill_normal(a, (size_t)m * n, 21);
         char err[256] = "";
-        const svd_options row_cyclic = {0, 1, 0};
+        const svd_options row_cyclic = {0, 1, 0, SVD_ROUTE_JACOBI};
         ld_status st = svd_ex(ref.s, ref.u, ref.vt, a, m, n, &row_cyclic, NULL, err, sizeof err);
         CHECK(st == LD_OK, "svd block order %dx%d: %s", m, n, err);
         static const int blocks[] = {2, 5, 16, 1000};
         for (size_t b = 0; st == LD_OK && b < sizeof blocks / sizeof blocks[0]; b++) {
-            const svd_options opt = {0, blocks[b], 0};
+            const svd_options opt = {0, blocks[b], 0, SVD_ROUTE_JACOBI};
             st = svd_ex(r.s, r.u, r.vt, a, m, n, &opt, NULL, err, sizeof err);
             const int same = st == LD_OK && memcmp(r.s, ref.s, (size_t)k * sizeof *r.s) == 0 &&
                              memcmp(r.u, ref.u, (size_t)m * k * sizeof *r.u) == 0 &&
@@ -507,7 +491,7 @@ static void check_lq_step(int m, int n)
     if (a != NULL && result_alloc(&on, m, n) && result_alloc(&off, m, n)) {
         fill_normal(a, (size_t)m * n, 31);
         char err[256] = "";
-        const svd_options with = {0, 0, 1}, without = {0, 0, -1};
+        const svd_options with = {0, 0, 1, 0}, without = {0, 0, -1, 0};
         ld_status st = svd_ex(on.s, on.u, on.vt, a, m, n, &with, NULL, err, sizeof err);
         if (st == LD_OK)
             st = svd_ex(off.s, off.u, off.vt, a, m, n, &without, NULL, err, sizeof err);
@@ -595,7 +579,8 @@ static void check_sweep_count(void)
     fill_normal(a, (size_t)K * K, 81);
     svd_info info;
     char err[256] = "";
-    const ld_status st = svd_ex(s, NULL, NULL, a, K, K, NULL, &info, err, sizeof err);
+    const svd_options jacobi = {0, 0, 0, SVD_ROUTE_JACOBI};
+    const ld_status st = svd_ex(s, NULL, NULL, a, K, K, &jacobi, &info, err, sizeof err);
     CHECK(st == LD_OK && info.sweeps <= 10, "svd 64x64: %s, %d sweeps (9 measured, 11 unsorted)",
           err, info.sweeps);
     free(a);
@@ -704,7 +689,7 @@ static void check_errors(void)
     /* the sweep limit: one sweep cannot orthogonalise a random 20 x 20 */
     double big[400], sb[20];
     fill_normal(big, 400, 72);
-    const svd_options one = {1, 0, 0};
+    const svd_options one = {1, 0, 0, SVD_ROUTE_JACOBI};
     svd_info info;
     check_fails("sweep limit", svd_ex(sb, NULL, NULL, big, 20, 20, &one, &info, err, sizeof err),
                 LD_ESTATE, err, "no convergence within 1 sweeps");
@@ -740,7 +725,10 @@ static void check_errors(void)
 void test_svd(void)
 {
     for (size_t i = 0; i < sizeof SVD_CASES / sizeof SVD_CASES[0]; i++)
-        run_fixture_case(SVD_CASES[i]);
+    {
+        run_fixture_case(SVD_CASES[i], SVD_ROUTE_AUTO);
+        run_fixture_case(SVD_CASES[i], SVD_ROUTE_BIDIAG);
+    }
     run_lowrank_fixture("svd_lowrank_r4_40x30");
     check_known_values(200, 150);
     check_known_values(130, 150);

@@ -3,7 +3,8 @@
  *
  * Dimension key: m rows, n columns, k = min(m, n).
  *
- *   svd_time [--repeats R] [--block B] [--lq auto|on|off] [--isa auto|portable|both] [M N]...
+ *   svd_time [--repeats R] [--block B] [--lq auto|on|off] [--isa auto|portable|both]
+ *            [--route auto|jacobi|bidiag|both] [M N]...
  *
  * Default shapes: 256x256, 512x512, 1024x1024, 2048x512, 512x2048, 4096x64.
  * For each: a matrix of standard normals (PCG32, seed 1), decomposed R
@@ -13,7 +14,9 @@
  * the largest |entry| of U^T U - I and V^T V - I. --isa both times each
  * shape with the portable sweep, then with the one the CPU takes (AVX2
  * where it has it: kernels/jacobi.c), and prints the CPU-time ratios, the
- * two measured in the same run. Results: docs/performance.md.
+ * two measured in the same run. --route both times each shape with one-sided
+ * Jacobi, then bidiagonal QR, and prints the CPU-time ratios Jacobi / QR
+ * the same way. Results: docs/performance.md.
  */
 #define _POSIX_C_SOURCE 200112L
 #include <errno.h>
@@ -40,7 +43,7 @@ static double now_s(clockid_t clock)
 static int usage(void)
 {
     fprintf(stderr, "usage: svd_time [--repeats R] [--block B] [--lq auto|on|off] "
-                    "[--isa auto|portable|both] [M N]...\n");
+                    "[--isa auto|portable|both] [--route auto|jacobi|bidiag|both] [M N]...\n");
     return 2;
 }
 
@@ -134,11 +137,11 @@ static int run_shape(int m, int n, const svd_options *opt, int repeats)
             time_svd(tu, s, u, vt, a, m, n, opt, repeats, &iu) == 0) {
             last_cpu[0] = tv[1];
             last_cpu[1] = tu[1];
-            printf("%5d x %-5d  %6.3f %6.3f  %6.3f %6.3f  %6d  %10ld  %9.2e  %9.2e  %9.2e  %s\n", m,
-                   n, tv[0], tv[1], tu[0], tu[1], iu.sweeps, iu.rotations,
+            printf("%5d x %-5d  %6.3f %6.3f  %6.3f %6.3f  %6d  %10ld  %9.2e  %9.2e  %9.2e  %s %s\n",
+                   m, n, tv[0], tv[1], tu[0], tu[1], iu.sweeps, iu.rotations,
                    reconstruction_error(u, s, vt, a, m, n, k),
                    orthonormality_error(u, m, k, 0), orthonormality_error(vt, k, n, 1),
-                   matmul_isa_name());
+                   matmul_isa_name(), iu.route == SVD_ROUTE_BIDIAG ? "bidiag" : "jacobi");
             rc = 0;
         }
     } else {
@@ -156,8 +159,8 @@ int main(int argc, char **argv)
 {
     static const int defaults[][2] = {{256, 256}, {512, 512},  {1024, 1024},
                                       {2048, 512}, {512, 2048}, {4096, 64}};
-    int shapes[MAX_SHAPES][2], n_shapes = 0, repeats = 3, both = 0;
-    svd_options opt = {0, 0, 0};
+    int shapes[MAX_SHAPES][2], n_shapes = 0, repeats = 3, both = 0, routes = 0;
+    svd_options opt = {0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--repeats") == 0 || strcmp(argv[i], "--block") == 0) {
             const int v = i + 1 < argc ? parse_count(argv[i + 1]) : -1;
@@ -171,6 +174,18 @@ int main(int argc, char **argv)
                 return usage();
             both = strcmp(v, "both") == 0;
             matmul_set_isa(strcmp(v, "portable") == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AUTO);
+        } else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "auto") == 0)
+                opt.route = SVD_ROUTE_AUTO;
+            else if (strcmp(v, "jacobi") == 0)
+                opt.route = SVD_ROUTE_JACOBI;
+            else if (strcmp(v, "bidiag") == 0)
+                opt.route = SVD_ROUTE_BIDIAG;
+            else if (strcmp(v, "both") == 0)
+                routes = 1;
+            else
+                return usage();
         } else if (strcmp(argv[i], "--lq") == 0 && i + 1 < argc) {
             const char *v = argv[++i];
             if (strcmp(v, "auto") != 0 && strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
@@ -196,6 +211,17 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int i = 0; i < n_shapes; i++) {
         double base[2] = {0.0, 0.0};
+        if (routes) {
+            opt.route = SVD_ROUTE_JACOBI;
+            rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
+            memcpy(base, last_cpu, sizeof base);
+            opt.route = SVD_ROUTE_BIDIAG;
+            rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
+            if (rc == 0)
+                printf("             CPU time Jacobi / bidiagonal QR: values %.2fx, with U, V %.2fx\n",
+                       base[0] / last_cpu[0], base[1] / last_cpu[1]);
+            continue;
+        }
         if (both) {
             matmul_set_isa(MATMUL_ISA_PORTABLE);
             rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);

@@ -229,6 +229,16 @@ typedef struct {
     void *mem;
 } svd_work;
 
+/* The one place where the route is chosen (svd.h, SVD_BIDIAG_MIN):
+ * bidiagonal QR (svd_bidiag.c) for large k, one-sided Jacobi otherwise;
+ * the Jacobi route stays the reference twin (tests/test_svd_bidiag.c). */
+static int svd_route(int k, const svd_options *opt)
+{
+    if (opt != NULL && opt->route != SVD_ROUTE_AUTO)
+        return opt->route;
+    return k >= SVD_BIDIAG_MIN ? SVD_ROUTE_BIDIAG : SVD_ROUTE_JACOBI;
+}
+
 /* Whether the LQ step pays: it costs about 2 k^2 l, plus 4 k^2 l for the
  * vectors, and makes every sweep's k^2/2 inner products and rotations k
  * long instead of l (docs/performance.md has the measurements). */
@@ -340,14 +350,20 @@ static void jacobi_start(jacobi *j)
             j->z[(size_t)r * k + c] = r == c ? 1.0 : 0.0;
 }
 
-/* s (k) from the converged rows, sorted, scaled back by 2^e. */
-static ld_status finish_values(double *s, svd_work *w, int e, char *err, size_t errlen)
+/* sigma (k) from the converged rows, sorted. */
+static void jacobi_values(svd_work *w)
 {
     jacobi *j = &w->j;
     jacobi_norms(j);
     jacobi_sort_rows(j);
     for (int r = 0; r < j->k; r++)
         w->sigma[r] = j->d[r] < SVD_TINY ? 0.0 : sqrt(j->d[r]);
+}
+
+/* s (k) = sigma scaled back by 2^e. */
+static ld_status finish_values(double *s, svd_work *w, int e, char *err, size_t errlen)
+{
+    const jacobi *j = &w->j;
     if (ldexp(w->sigma[0], e) > DBL_MAX)
         return ld_fail(err, errlen, LD_EINPUT,
                        "svd: the largest singular value of the %dx%d matrix overflows double", w->m,
@@ -358,12 +374,13 @@ static ld_status finish_values(double *s, svd_work *w, int e, char *err, size_t 
 }
 
 /* u (m, k) and vt (k, n) from P and z, as the opening comment derives
- * them; u is the caller's or the scratch, vt may be NULL. */
-static void finish_vectors(double *u, double *vt, svd_work *w)
+ * them; u is the caller's or the scratch, vt may be NULL. Jacobi leaves
+ * diag(sigma) P in w, the bidiagonal route P itself (normalised). */
+static void finish_vectors(double *u, double *vt, svd_work *w, int normalised)
 {
     const jacobi *j = &w->j;
     const int k = w->k, l = w->l;
-    if (w->tall || vt != NULL)
+    if (!normalised && (w->tall || vt != NULL))
         normalise_rows(&w->j, w->sigma);
     for (int r = 0; r < k; r++) {
         const double *pr = j->w + (size_t)r * j->len;
@@ -413,13 +430,23 @@ static ld_status svd_run(double *s, double *u, double *vt, const double *a, cons
             svd_lq_factor(w.copy, w.tau, w.k, w.l);
             lq_take_l(w.j.w, w.copy, w.k, w.l);
         }
-        jacobi_start(&w.j);
-        st = iterate(&w.j, opt, info, err, errlen);
+        info->route = svd_route(w.k, opt);
+        if (info->route == SVD_ROUTE_BIDIAG) {
+            const int need_z = w.tall ? vt != NULL : u != NULL || vt != NULL;
+            const int need_p = w.tall ? u != NULL || vt != NULL : vt != NULL;
+            st = svd_bidiag(w.sigma, need_z ? w.j.z : NULL, need_p, w.j.w, w.k, w.j.len, info,
+                            err, errlen);
+        } else {
+            jacobi_start(&w.j);
+            st = iterate(&w.j, opt, info, err, errlen);
+            if (st == LD_OK)
+                jacobi_values(&w);
+        }
         if (st == LD_OK)
             st = finish_values(s, &w, e, err, errlen);
     }
     if (st == LD_OK && (u != NULL || vt != NULL))
-        finish_vectors(u != NULL ? u : w.u, vt, &w);
+        finish_vectors(u != NULL ? u : w.u, vt, &w, info->route == SVD_ROUTE_BIDIAG);
     work_free(&w);
     return st;
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "core/svd.h"
 #include "status.h"
 
 /* w (k, l) = [L 0] H_{k-1} ... H_0 by Householder reflections from the
@@ -30,5 +31,13 @@ void svd_fix_signs(double *u, double *vt, int m, int n, int k);
  * that computing a size overflowed; what names the job in the message. */
 ld_status svd_alloc_parts(void **mem, double **part, const size_t *size, int n_parts, int overflow,
                           const char *what, char *err, size_t errlen);
+
+/* The bidiagonal route (svd_bidiag.c) on the k rows of w (k, len), k <=
+ * len, which it destroys: sigma (k) descending; z (k, k) or NULL; with
+ * want_p, w's rows replaced by P (k, len); w0 = z^T diag(sigma) P with
+ * orthonormal rows of z and P (the form svd.c's Jacobi leaves). info
+ * counts QR sweeps and rotations. */
+ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len,
+                     svd_info *info, char *err, size_t errlen);
 
 #endif /* LORA_DEMO_CORE_SVD_PARTS_H */

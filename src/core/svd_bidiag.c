@@ -1,0 +1,488 @@
+/* svd_bidiag.c - the SVD's bidiagonal route, the fast twin of one-sided
+ * Jacobi (svd.c chooses between them in one place, svd_route; svd.h has
+ * the algorithm of both and what each promises).
+ *
+ * Dimension key: k rows of w, each len long (k <= len): the vectors that
+ * svd.c's Jacobi would orthogonalise, after its LQ step when it takes one.
+ *
+ * 1. Householder bidiagonalisation (Golub and Kahan 1965; Golub and Van
+ *    Loan, Matrix Computations, 4th ed., Alg. 5.4.2):
+ *        G w H = [Bl 0],   Bl (k, k) lower bidiagonal, d on the diagonal,
+ *                          e below it,
+ *    H = H_0 ... H_{k-1} reflectors from the right (each zeroes row i of w
+ *    past column i), G = G_{k-2} ... G_0 from the left (each zeroes
+ *    column i below row i + 1). The two reflectors of a step and the
+ *    product that the next left reflector needs are applied and formed in
+ *    one pass over each trailing row while it is in L1 (the "BLAS 2.5"
+ *    fusion of Howell, Demmel, Fulton, Hammarling and Marmol, ACM TOMS 34,
+ *    2008): the trailing matrix is read once per step instead of three times.
+ * 2. The SVD of the upper bidiagonal B = Bl^T by implicit-shift QR as in
+ *    LAPACK's dbdsqr (Demmel and Kahan, SIAM J. Sci. Stat. Comput. 11, 1990):
+ *    the shift is the smaller singular value of the trailing 2 x 2, and the
+ *    zero-shift sweep of Demmel and Kahan when the shift is negligible
+ *    against the block's first value; a diagonal entry that is negligible
+ *    is set to zero and its row or column chased out by rotations (Golub and
+ *    Reinsch 1970). Off-diagonal entries are negligible below
+ *    eps (|d_i| + |d_{i+1}|) or eps max|B|, diagonal ones below eps max|B|.
+ * 3. With vectors: G and [I 0] H^T are formed (backward accumulation), the
+ *    rotations are buffered and applied in bulk a few columns at a time
+ *    (kernels/bidiag.c), then signs made positive and the values sorted.
+ *
+ * Result, in svd.c's Jacobi terms: w0 = z^T diag(sigma) P, z (k, k) and P
+ * (k, len) with orthonormal rows (B = U_b S V_b^T: z = V_b^T G, P = U_b^T
+ * [I 0] H^T).
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/svd.h"
+#include "kernels/bidiag.h"
+#include "kernels/jacobi.h"
+#include "svd_parts.h"
+
+/* Rotations buffered per side before they are applied. */
+#define ROT_CAP 32768L
+/* QR sweeps allowed per value, as dbdsqr's MAXITR = 6 per value squared. */
+#define QR_MAXIT 6L
+
+enum { BD_D, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
+
+typedef struct {
+    int k, len;
+    double *w;            /* (k, len): the input, then the reflectors */
+    double *d, *e;        /* (k) diagonal, (k) the off-diagonal e[0..k-2] */
+    double *ta, *tb;      /* (k) scales of H_i and of G_i */
+    double *zcur, *znext; /* (len) the pending left reflector's product; the next one's */
+    double *v;            /* (k) one left reflector, gathered */
+    double *p;            /* (k, len) P, or NULL */
+    double *z;            /* (k, k) z (the caller's), or NULL */
+    bidiag_rot *rl, *rr;  /* left rotations (for P), right ones (for z) */
+    long nl, nr;
+    int *rank;            /* (k) starting positions, for a stable sort */
+    void *mem;
+} bidiag;
+
+/* ------------------------------------------------------------------------ */
+/* 1. bidiagonalisation */
+
+/* The reflector that maps (alpha, x) with ||x||^2 = tail to (beta, 0)
+ * (dlarfg): returns tau, *beta, and *inv to scale x into the vector (whose
+ * first entry, 1, is implied). tau = 0 when tail = 0: nothing to do. */
+static double reflector(double alpha, double tail, double *beta, double *inv)
+{
+    if (tail == 0.0) {
+        *beta = alpha;
+        *inv = 0.0;
+        return 0.0;
+    }
+    *beta = -copysign(sqrt(alpha * alpha + tail), alpha);
+    *inv = 1.0 / (alpha - *beta);
+    return (*beta - alpha) / *beta;
+}
+
+/* Step i: the pending G_{i-1} on row i, then H_i from row i, then the
+ * rows below in one pass (kernels/bidiag.h, bidiag_row), then G_i from
+ * column i. G_i's vector is kept in column i below row i + 1, H_i's in
+ * row i right of column i, as dgebd2 keeps them. */
+static void bidiagonalise(bidiag *b)
+{
+    const int k = b->k, len = b->len;
+    double tb_prev = 0.0;
+    for (int i = 0; i < k; i++) {
+        double *wi = b->w + (size_t)i * len;
+        for (int c = i; tb_prev != 0.0 && c < len; c++)
+            wi[c] -= tb_prev * b->zcur[c];
+        double beta, inv;
+        b->ta[i] = reflector(wi[i], jacobi_dot(wi + i + 1, wi + i + 1, len - i - 1), &beta, &inv);
+        for (int c = i + 1; inv != 0.0 && c < len; c++)
+            wi[c] *= inv;
+        b->d[i] = wi[i] = beta;
+        b->tb[i] = 0.0;
+        if (i + 1 == k)
+            break;
+        double tail = 0.0;
+        memset(b->znext + i + 1, 0, (size_t)(len - i - 1) * sizeof *b->znext);
+        for (int r = i + 1; r < k; r++) {
+            double *wr = b->w + (size_t)r * len;
+            const double hb = tb_prev != 0.0 ? tb_prev * wr[i - 1] : 0.0;
+            const double g = bidiag_row(wr + i, b->zcur + i, hb, wi + i + 1, b->ta[i],
+                                        r > i + 1 ? b->znext + i + 1 : NULL, len - i);
+            if (r > i + 1)
+                tail += g * g;
+        }
+        double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
+        b->tb[i] = reflector(below[i], tail, &beta, &inv);
+        b->e[i] = below[i] = beta;
+        if (b->tb[i] != 0.0) {
+            for (int r = i + 2; r < k; r++)
+                b->w[(size_t)r * len + i] *= inv;
+            /* z = v^T W over the rows i+1.., v = (1, g_r inv) */
+            for (int c = i + 1; c < len; c++)
+                b->znext[c] = below[c] + inv * b->znext[c];
+        }
+        tb_prev = b->tb[i];
+        double *t = b->zcur;
+        b->zcur = b->znext;
+        b->znext = t;
+    }
+}
+
+/* z (k, k) = G = G_{k-2} ... G_0, applied to I from the right, the last
+ * first, so that each touches only the rows and columns it changes. */
+static void form_g(bidiag *b)
+{
+    const int k = b->k, len = b->len;
+    for (int r = 0; r < k; r++)
+        for (int c = 0; c < k; c++)
+            b->z[(size_t)r * k + c] = r == c ? 1.0 : 0.0;
+    for (int i = k - 2; i >= 0; i--) {
+        if (b->tb[i] == 0.0)
+            continue;
+        const int n = k - i - 1; /* rows and columns i+1..k-1 */
+        b->v[0] = 1.0;
+        for (int r = 1; r < n; r++)
+            b->v[r] = b->w[(size_t)(i + 1 + r) * len + i];
+        bidiag_reflect_rows(b->z + (size_t)(i + 1) * k + i + 1, n, k, b->v, b->tb[i], n);
+    }
+}
+
+/* p (k, len) = [I 0] H_{k-1} ... H_0, the same way. Overwrites H_i's
+ * implied 1 (d is kept apart). */
+static void form_p(bidiag *b)
+{
+    const int k = b->k, len = b->len;
+    for (int r = 0; r < k; r++)
+        for (int c = 0; c < len; c++)
+            b->p[(size_t)r * len + c] = r == c ? 1.0 : 0.0;
+    for (int i = k - 1; i >= 0; i--) {
+        if (b->ta[i] == 0.0)
+            continue;
+        double *vi = b->w + (size_t)i * len + i;
+        vi[0] = 1.0;
+        bidiag_reflect_rows(b->p + (size_t)i * len + i, k - i, len, vi, b->ta[i], len - i);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* 2. implicit-shift QR on the upper bidiagonal (d, e) */
+
+/* The rotation with c f + s g = r, c g - s f = 0 (dlartg); returns r. */
+static double rot_make(double f, double g, double *c, double *s)
+{
+    if (g == 0.0) {
+        *c = 1.0;
+        *s = 0.0;
+        return f;
+    }
+    if (f == 0.0) {
+        *c = 0.0;
+        *s = 1.0;
+        return g;
+    }
+    const double big = fmax(fabs(f), fabs(g));
+    /* the sum of squares is safe here; hypot (slower) outside */
+    const double r = big > 1e-150 && big < 1e150 ? sqrt(f * f + g * g) : hypot(f, g);
+    *c = f / r;
+    *s = g / r;
+    return r;
+}
+
+/* Buffer a rotation of rows p, q of P (left) or z (right); apply the
+ * buffer when full. */
+static void keep_rot(bidiag *b, int left, int p, int q, double c, double s)
+{
+    if (left ? b->p == NULL : b->z == NULL)
+        return;
+    bidiag_rot *buf = left ? b->rl : b->rr;
+    long *n = left ? &b->nl : &b->nr;
+    buf[(*n)++] = (bidiag_rot){p, q, c, s};
+    if (*n == ROT_CAP) {
+        bidiag_apply_rots(left ? b->p : b->z, left ? b->len : b->k, buf, *n);
+        *n = 0;
+    }
+}
+
+/* The smaller singular value of [f g; 0 h] (dlas2's formulas). */
+static double smin_2x2(double f, double g, double h)
+{
+    const double fa = fabs(f), ga = fabs(g), ha = fabs(h);
+    const double mn = fmin(fa, ha), mx = fmax(fa, ha);
+    if (mn == 0.0)
+        return 0.0;
+    if (ga < mx) {
+        const double as = 1.0 + mn / mx, at = (mx - mn) / mx, au = (ga / mx) * (ga / mx);
+        return mn * (2.0 / (sqrt(as * as + au) + sqrt(at * at + au)));
+    }
+    const double au = mx / ga;
+    if (au == 0.0)
+        return (mn * mx) / ga;
+    const double as = 1.0 + mn / mx, at = (mx - mn) / mx;
+    const double c = 1.0 / (sqrt(1.0 + (as * au) * (as * au)) + sqrt(1.0 + (at * au) * (at * au)));
+    return 2.0 * (mn * c) * au;
+}
+
+/* One QR sweep on the block lo..hi, top to bottom (dbdsqr, idir = 1). */
+static void qr_sweep(bidiag *b, int lo, int hi, double shift)
+{
+    double *d = b->d, *e = b->e;
+    double cr, sr, cl, sl, r;
+    if (shift == 0.0) { /* Demmel-Kahan: no subtraction, high relative accuracy */
+        double cs = 1.0, ocs = 1.0, osn = 0.0, sn;
+        for (int i = lo; i < hi; i++) {
+            r = rot_make(d[i] * cs, e[i], &cs, &sn);
+            if (i > lo)
+                e[i - 1] = osn * r;
+            d[i] = rot_make(ocs * r, d[i + 1] * sn, &ocs, &osn);
+            keep_rot(b, 0, i, i + 1, cs, sn);
+            keep_rot(b, 1, i, i + 1, ocs, osn);
+        }
+        const double h = d[hi] * cs;
+        d[hi] = h * ocs;
+        e[hi - 1] = h * osn;
+        return;
+    }
+    double f = (fabs(d[lo]) - shift) * (copysign(1.0, d[lo]) + shift / d[lo]), g = e[lo];
+    for (int i = lo; i < hi; i++) {
+        r = rot_make(f, g, &cr, &sr);
+        if (i > lo)
+            e[i - 1] = r;
+        f = cr * d[i] + sr * e[i];
+        e[i] = cr * e[i] - sr * d[i];
+        g = sr * d[i + 1];
+        d[i + 1] = cr * d[i + 1];
+        d[i] = rot_make(f, g, &cl, &sl);
+        f = cl * e[i] + sl * d[i + 1];
+        d[i + 1] = cl * d[i + 1] - sl * e[i];
+        if (i < hi - 1) {
+            g = sl * e[i + 1];
+            e[i + 1] = cl * e[i + 1];
+        }
+        keep_rot(b, 0, i, i + 1, cr, sr);
+        keep_rot(b, 1, i, i + 1, cl, sl);
+    }
+    e[hi - 1] = f;
+}
+
+/* d[z] = 0 in the block lo..hi: rotations zero its row (z < hi, from the
+ * left) or its column (z = hi, from the right), and the block splits. */
+static void chase_zero(bidiag *b, int lo, int zi, int hi)
+{
+    double *d = b->d, *e = b->e, c, s;
+    if (zi < hi) {
+        double f = e[zi];
+        e[zi] = 0.0;
+        for (int j = zi + 1; j <= hi && f != 0.0; j++) {
+            d[j] = rot_make(d[j], f, &c, &s);
+            keep_rot(b, 1, j, zi, c, s);
+            if (j < hi) {
+                f = -s * e[j];
+                e[j] = c * e[j];
+            }
+        }
+        return;
+    }
+    double f = e[hi - 1];
+    e[hi - 1] = 0.0;
+    for (int j = hi - 1; j >= lo && f != 0.0; j--) {
+        d[j] = rot_make(d[j], f, &c, &s);
+        keep_rot(b, 0, j, hi, c, s);
+        if (j > lo) {
+            f = -s * e[j - 1];
+            e[j - 1] = c * e[j - 1];
+        }
+    }
+}
+
+/* Until e = 0: split off converged values from the bottom, then a sweep
+ * on the last unreduced block. */
+static ld_status bidiag_qr(bidiag *b, svd_info *info, char *err, size_t errlen)
+{
+    const int k = b->k;
+    double *d = b->d, *e = b->e;
+    double smax = 0.0;
+    for (int i = 0; i < k; i++)
+        smax = fmax(smax, fmax(fabs(d[i]), i + 1 < k ? fabs(e[i]) : 0.0));
+    const double thresh = DBL_EPSILON * smax;
+    const long maxit = QR_MAXIT * (long)k * k;
+    int hi = k - 1;
+    while (hi > 0 && smax > 0.0) {
+        int lo = hi;
+        for (; lo > 0; lo--) {
+            const double ae = fabs(e[lo - 1]);
+            if (ae <= thresh || ae <= DBL_EPSILON * (fabs(d[lo - 1]) + fabs(d[lo]))) {
+                e[lo - 1] = 0.0;
+                break;
+            }
+        }
+        if (lo == hi) {
+            hi--;
+            continue;
+        }
+        int zi = -1;
+        for (int i = lo; i <= hi && zi < 0; i++)
+            if (fabs(d[i]) <= thresh) {
+                d[i] = 0.0;
+                zi = i;
+            }
+        if (zi >= 0) {
+            chase_zero(b, lo, zi, hi);
+            continue;
+        }
+        if (info->sweeps >= maxit)
+            return ld_fail(err, errlen, LD_ESTATE,
+                           "svd: bidiagonal QR did not converge within %ld sweeps (%d values)",
+                           maxit, k);
+        double shift = smin_2x2(d[hi - 1], e[hi - 1], d[hi]);
+        const double ratio = shift / fabs(d[lo]);
+        if (ratio * ratio < DBL_EPSILON)
+            shift = 0.0;
+        qr_sweep(b, lo, hi, shift);
+        info->sweeps++;
+        info->rotations += 2L * (hi - lo);
+    }
+    return LD_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* 3. signs, order, and the driver */
+
+static void swap_rows(double *x, int p, int q, int len)
+{
+    double *a = x + (size_t)p * len, *b = x + (size_t)q * len;
+    for (int i = 0; i < len; i++) {
+        const double t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
+/* sigma = |d| in descending order, ties in starting order; z's row flips
+ * with a negative d (B = U_b S V_b^T), rows of z and p move with d. */
+static void sort_values(bidiag *b, double *sigma)
+{
+    const int k = b->k;
+    for (int r = 0; r < k; r++) {
+        b->rank[r] = r;
+        if (b->d[r] < 0.0 || (b->d[r] == 0.0 && signbit(b->d[r]))) {
+            b->d[r] = -b->d[r];
+            for (int c = 0; b->z != NULL && c < k; c++)
+                b->z[(size_t)r * k + c] = -b->z[(size_t)r * k + c];
+        }
+    }
+    for (int r = 0; r < k; r++) {
+        int best = r;
+        for (int q = r + 1; q < k; q++)
+            if (b->d[q] > b->d[best] || (b->d[q] == b->d[best] && b->rank[q] < b->rank[best]))
+                best = q;
+        if (best != r) {
+            const double t = b->d[r];
+            b->d[r] = b->d[best];
+            b->d[best] = t;
+            const int i = b->rank[r];
+            b->rank[r] = b->rank[best];
+            b->rank[best] = i;
+            if (b->z != NULL)
+                swap_rows(b->z, r, best, k);
+            if (b->p != NULL)
+                swap_rows(b->p, r, best, b->len);
+        }
+        sigma[r] = b->d[r];
+    }
+}
+
+static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p, char *err,
+                              size_t errlen)
+{
+    const size_t kk = (size_t)k, rot = (sizeof(bidiag_rot) + sizeof(double) - 1) / sizeof(double);
+    size_t size[N_BD] = {0};
+    size[BD_D] = size[BD_E] = size[BD_TA] = size[BD_TB] = size[BD_V] = kk;
+    size[BD_Z0] = size[BD_Z1] = (size_t)len;
+    size[BD_RL] = want_p ? (size_t)ROT_CAP * rot : 0;
+    size[BD_RR] = want_z ? (size_t)ROT_CAP * rot : 0;
+    size[BD_RANK] = (kk * sizeof(int) + sizeof(double) - 1) / sizeof(double);
+    const int overflow = want_p && ld_mul_size(&size[BD_P], kk, (size_t)len) != 0;
+    double *part[N_BD];
+    char what[64];
+    snprintf(what, sizeof what, "svd (bidiagonal route) of %d vectors of %d", k, len);
+    ld_status st = svd_alloc_parts(&b->mem, part, size, N_BD, overflow, what, err, errlen);
+    if (st != LD_OK)
+        return st;
+    b->d = part[BD_D];
+    b->e = part[BD_E];
+    b->ta = part[BD_TA];
+    b->tb = part[BD_TB];
+    b->zcur = part[BD_Z0];
+    b->znext = part[BD_Z1];
+    b->v = part[BD_V];
+    b->p = part[BD_P];
+    b->rl = (bidiag_rot *)(void *)part[BD_RL];
+    b->rr = (bidiag_rot *)(void *)part[BD_RR];
+    b->rank = (int *)(void *)part[BD_RANK];
+    return LD_OK;
+}
+
+ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len,
+                     svd_info *info, char *err, size_t errlen)
+{
+    bidiag b;
+    memset(&b, 0, sizeof b);
+    b.k = k;
+    b.len = len;
+    b.w = w;
+    b.z = z;
+    ld_status st = bidiag_alloc(&b, k, len, z != NULL, want_p, err, errlen);
+    if (st != LD_OK)
+        return st;
+    bidiagonalise(&b);
+    if (z != NULL)
+        form_g(&b);
+    if (want_p)
+        form_p(&b);
+    st = bidiag_qr(&b, info, err, errlen);
+    if (st == LD_OK) {
+        if (b.nl > 0)
+            bidiag_apply_rots(b.p, len, b.rl, b.nl);
+        if (b.nr > 0)
+            bidiag_apply_rots(b.z, k, b.rr, b.nr);
+        sort_values(&b, sigma);
+        if (want_p)
+            memcpy(w, b.p, (size_t)k * len * sizeof *w);
+    }
+    free(b.mem);
+    return st;
+}
+
+ld_status svd_bidiagonalise(double *d, double *e, double *g, double *p, const double *w, int k,
+                            int len, char *err, size_t errlen)
+{
+    if (k < 1 || len < k || d == NULL || e == NULL || g == NULL || p == NULL || w == NULL)
+        return ld_fail(err, errlen, LD_EINPUT,
+                       "svd_bidiagonalise: needs 1 <= k <= len (got %d, %d) and no NULL", k, len);
+    bidiag b;
+    memset(&b, 0, sizeof b);
+    b.k = k;
+    b.len = len;
+    b.z = g;
+    size_t bytes = 0;
+    if (ld_mul_size(&bytes, (size_t)k * (size_t)len, sizeof *w) != 0)
+        return ld_fail(err, errlen, LD_ENOMEM, "svd_bidiagonalise: %d x %d overflows", k, len);
+    b.w = malloc(bytes > 0 ? bytes : 1);
+    if (b.w == NULL)
+        return ld_fail(err, errlen, LD_ENOMEM, "svd_bidiagonalise: out of memory");
+    memcpy(b.w, w, bytes);
+    ld_status st = bidiag_alloc(&b, k, len, 1, 1, err, errlen);
+    if (st == LD_OK) {
+        bidiagonalise(&b);
+        form_g(&b);
+        form_p(&b);
+        memcpy(d, b.d, (size_t)k * sizeof *d);
+        memcpy(e, b.e, (size_t)(k - 1) * sizeof *e);
+        memcpy(p, b.p, bytes);
+    }
+    free(b.mem);
+    free(b.w);
+    return st;
+}

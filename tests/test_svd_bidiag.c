@@ -1,0 +1,265 @@
+/* test_svd_bidiag.c - the SVD's bidiagonal route (src/core/svd_bidiag.c)
+ * against its twin, one-sided Jacobi (src/core/svd.c), and its own
+ * promises. The torch fixtures run through both routes in test_svd.c.
+ *
+ * Dimension key: m rows, n columns, k = min(m, n); k vectors of len.
+ *
+ *   - the bidiagonalisation rebuilds its input: ||G^T Bl P - W|| <= 1e-12
+ *     ||W||, G and P orthonormal to 1e-12;
+ *   - on random, graded (values down to 1e-12 of the largest), rank-deficient
+ *     and repeated-value matrices, tall, wide, square, with and without the
+ *     LQ step, 1 x n and n x 1: the values within 1e-12 of the largest of
+ *     Jacobi's, the singular subspaces within the fixtures' 1e-6, and all of
+ *     svd.h's promises (check_promises, check_partial_calls);
+ *   - the zero matrix, the portable and AVX2 kernels (the same bits), the
+ *     route that the auto choice takes on each side of SVD_BIDIAG_MIN, and
+ *     NaN rejected before either route.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/svd.h"
+#include "kernels/matmul.h"
+#include "svd_check.h"
+#include "test.h"
+
+/* Both routes are backward stable: the values agree to a few k eps of the
+ * largest (2e-14 at k = 150 measured); 1e-12 leaves room for k up to the
+ * sizes here and nothing more. */
+#define TWIN_VALUE_RTOL 1e-12
+#define FACTOR_RTOL 1e-12
+
+enum { RANDOM, GRADED, RANK_DEFICIENT, REPEATED, ZERO_DIAGONAL };
+static const char *const KIND[] = {"random", "graded", "rank-deficient", "repeated",
+                                   "zero-diagonal"};
+
+/* ------------------------------------------------------------------------ */
+/* the bidiagonalisation alone */
+
+static void check_bidiagonalise(int k, int len)
+{
+    char cas[64];
+    snprintf(cas, sizeof cas, "bidiagonalise %dx%d", k, len);
+    double *w = malloc((size_t)k * len * sizeof *w), *p = malloc((size_t)k * len * sizeof *p);
+    double *g = malloc((size_t)k * k * sizeof *g), *d = malloc((size_t)k * sizeof *d);
+    double *e = malloc((size_t)k * sizeof *e);
+    CHECK(w != NULL && p != NULL && g != NULL && d != NULL && e != NULL, "%s: out of memory", cas);
+    if (w != NULL && p != NULL && g != NULL && d != NULL && e != NULL) {
+        fill_normal(w, (size_t)k * len, 91);
+        char err[256] = "";
+        const ld_status st = svd_bidiagonalise(d, e, g, p, w, k, len, err, sizeof err);
+        CHECK(st == LD_OK, "%s: %s", cas, err);
+        if (st == LD_OK) {
+            /* W' = G^T Bl P: row r of Bl P is d_r p_r + e_{r-1} p_{r-1} */
+            double diff = 0.0, norm = 0.0;
+            for (int i = 0; i < k; i++)
+                for (int c = 0; c < len; c++) {
+                    double v = 0.0;
+                    for (int r = 0; r < k; r++) {
+                        double bp = d[r] * p[(size_t)r * len + c];
+                        if (r > 0)
+                            bp += e[r - 1] * p[(size_t)(r - 1) * len + c];
+                        v += g[(size_t)r * k + i] * bp;
+                    }
+                    const double x = w[(size_t)i * len + c];
+                    diff += (v - x) * (v - x);
+                    norm += x * x;
+                }
+            check_le(cas, "||G^T Bl P - W|| / ||W||", sqrt(diff / norm), FACTOR_RTOL);
+            check_le(cas, "max |G G^T - I|", ortho_error(g, k, k, 1), FACTOR_RTOL);
+            check_le(cas, "max |P P^T - I|", ortho_error(p, k, len, 1), FACTOR_RTOL);
+        }
+    }
+    free(w);
+    free(p);
+    free(g);
+    free(d);
+    free(e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the two routes, twins */
+
+/* a (m, n) of the kind asked for; sv (k) its values when known (else
+ * unused). Returns 0 after a failed CHECK. */
+static int make_case(double *a, double *sv, int kind, int m, int n, uint64_t seed)
+{
+    const int k = m < n ? m : n;
+    if (kind == RANDOM) {
+        fill_normal(a, (size_t)m * n, seed);
+        return 1;
+    }
+    if (kind == ZERO_DIAGONAL) {
+        /* upper bidiagonal already (m >= n: the reflectors are all I), with
+         * exact zeros on the diagonal inside and at the end: the QR must
+         * chase a zero's row out (inside) and its column (at the end) */
+        memset(a, 0, (size_t)m * n * sizeof *a);
+        for (int i = 0; i < k; i++) {
+            a[(size_t)i * n + i] = i == k / 3 || i == k - 1 ? 0.0 : 1.0 + (double)i / k;
+            if (i + 1 < n)
+                a[(size_t)i * n + i + 1] = 0.5;
+        }
+        return 1;
+    }
+    for (int i = 0; i < k; i++) {
+        const double t = k > 1 ? (double)i / (k - 1) : 0.0;
+        if (kind == GRADED) /* 1 down to 1e-12, geometrically */
+            sv[i] = pow(10.0, -12.0 * t);
+        else if (kind == RANK_DEFICIENT) /* a third of the values exactly zero */
+            sv[i] = i < k - k / 3 ? 3.0 - 2.0 * t : 0.0;
+        else /* REPEATED: groups of three equal values */
+            sv[i] = 4.0 - 0.1 * floor(i / 3.0);
+    }
+    return make_known(a, sv, m, n, seed);
+}
+
+static void check_twin(int kind, int m, int n, uint64_t seed)
+{
+    const int k = m < n ? m : n;
+    char cas[96];
+    snprintf(cas, sizeof cas, "bidiag vs jacobi %s %dx%d", KIND[kind], m, n);
+    double *a = malloc((size_t)m * n * sizeof *a), *sv = calloc((size_t)k, sizeof *sv);
+    result jr = {0}, br = {0};
+    if (a != NULL && sv != NULL && result_alloc(&jr, m, n) && result_alloc(&br, m, n) &&
+        make_case(a, sv, kind, m, n, seed)) {
+        const svd_options jacobi = {0, 0, 0, SVD_ROUTE_JACOBI}, bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+        char err[256] = "";
+        svd_info info;
+        ld_status st = svd_ex(jr.s, jr.u, jr.vt, a, m, n, &jacobi, NULL, err, sizeof err);
+        if (st == LD_OK)
+            st = svd_ex(br.s, br.u, br.vt, a, m, n, &bidiag, &info, err, sizeof err);
+        CHECK(st == LD_OK && info.route == SVD_ROUTE_BIDIAG, "svd %s: %s", cas, err);
+        if (st == LD_OK) {
+            check_le(cas, "max |s_qr - s_jacobi| / s[0]", value_error(br.s, jr.s, k),
+                     TWIN_VALUE_RTOL);
+            if (kind != RANDOM && kind != ZERO_DIAGONAL)
+                check_le(cas, "max |s_qr - known| / s[0]", value_error(br.s, sv, k),
+                         TWIN_VALUE_RTOL);
+            check_le(cas, "subspaces vs jacobi (projectors)",
+                     subspace_error(br.u, br.vt, jr.u, jr.vt, jr.s, m, n, k), PROJ_TOL);
+            check_promises(cas, &br, a, m, n);
+            check_partial_calls(cas, &br, a, m, n, &bidiag);
+        }
+    }
+    free(a);
+    free(sv);
+    free(jr.mem);
+    free(br.mem);
+}
+
+/* ------------------------------------------------------------------------ */
+/* edges */
+
+/* The zero matrix: zero values and orthonormal vectors, no rotation. */
+static void check_zero(int m, int n)
+{
+    const int k = m < n ? m : n;
+    char cas[64];
+    snprintf(cas, sizeof cas, "bidiag zero %dx%d", m, n);
+    double *a = calloc((size_t)m * n, sizeof *a);
+    result r = {0};
+    if (a != NULL && result_alloc(&r, m, n)) {
+        const svd_options bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+        char err[256] = "";
+        svd_info info;
+        const ld_status st = svd_ex(r.s, r.u, r.vt, a, m, n, &bidiag, &info, err, sizeof err);
+        int zero = st == LD_OK;
+        for (int i = 0; zero && i < k; i++)
+            zero = r.s[i] == 0.0;
+        CHECK(zero && info.rotations == 0, "svd %s: %s, s[0] = %g, %ld rotations", cas, err,
+              r.s[0], info.rotations);
+        if (st == LD_OK)
+            check_promises(cas, &r, a, m, n);
+    }
+    free(a);
+    free(r.mem);
+}
+
+/* kernels/bidiag.c built portable and with AVX2: the same bits. */
+static void check_bidiag_isa(int m, int n)
+{
+    const int k = m < n ? m : n;
+    double *a = malloc((size_t)m * n * sizeof *a);
+    result ref = {0}, r = {0};
+    if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
+        fill_normal(a, (size_t)m * n, 92);
+        const svd_options bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+        char err[256] = "";
+        matmul_set_isa(MATMUL_ISA_PORTABLE);
+        ld_status st = svd_ex(ref.s, ref.u, ref.vt, a, m, n, &bidiag, NULL, err, sizeof err);
+        matmul_set_isa(MATMUL_ISA_AUTO);
+        if (st == LD_OK)
+            st = svd_ex(r.s, r.u, r.vt, a, m, n, &bidiag, NULL, err, sizeof err);
+        const int same = st == LD_OK && memcmp(r.s, ref.s, (size_t)k * sizeof *r.s) == 0 &&
+                         memcmp(r.u, ref.u, (size_t)m * k * sizeof *r.u) == 0 &&
+                         memcmp(r.vt, ref.vt, (size_t)k * n * sizeof *r.vt) == 0;
+        CHECK(same, "svd bidiag %dx%d: the %s kernels differ from the portable ones (%s)", m, n,
+              matmul_isa_name(), err);
+    }
+    free(a);
+    free(ref.mem);
+    free(r.mem);
+}
+
+/* The auto route: Jacobi below SVD_BIDIAG_MIN, bidiagonal QR from it. */
+static void check_route_choice(void)
+{
+    enum { K = SVD_BIDIAG_MIN };
+    double *a = malloc((size_t)K * (K + 10) * sizeof *a), s[K];
+    if (a == NULL)
+        return;
+    fill_normal(a, (size_t)K * (K + 10), 93);
+    char err[256] = "";
+    svd_info below = {0}, at = {0};
+    ld_status st = svd_ex(s, NULL, NULL, a, K - 1, K + 10, NULL, &below, err, sizeof err);
+    if (st == LD_OK)
+        st = svd_ex(s, NULL, NULL, a, K + 10, K, NULL, &at, err, sizeof err);
+    CHECK(st == LD_OK && below.route == SVD_ROUTE_JACOBI && at.route == SVD_ROUTE_BIDIAG,
+          "svd route: %s; k = %d took %d, k = %d took %d", err, K - 1, below.route, K, at.route);
+    free(a);
+}
+
+static void check_bidiag_errors(void)
+{
+    enum { M = 70, N = 66 };
+    double *a = malloc((size_t)M * N * sizeof *a), s[N], d[2], e[2], g[4], p[4];
+    if (a == NULL)
+        return;
+    fill_normal(a, (size_t)M * N, 94);
+    a[5 * N + 7] = NAN;
+    char err[256] = "";
+    const svd_options bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+    ld_status st = svd_ex(s, NULL, NULL, a, M, N, &bidiag, NULL, err, sizeof err);
+    CHECK(st == LD_EINPUT && strstr(err, "[5][7]") != NULL, "svd bidiag NaN: %d '%s'", (int)st,
+          err);
+    st = svd_bidiagonalise(d, e, g, p, a, 2, 1, err, sizeof err);
+    CHECK(st == LD_EINPUT, "svd_bidiagonalise k > len: %d '%s'", (int)st, err);
+    free(a);
+}
+
+void test_svd_bidiag(void)
+{
+    static const int factor_shapes[][2] = {{1, 1}, {1, 9}, {2, 2}, {5, 5}, {7, 20}, {40, 40},
+                                           {33, 70}};
+    for (size_t i = 0; i < sizeof factor_shapes / sizeof factor_shapes[0]; i++)
+        check_bidiagonalise(factor_shapes[i][0], factor_shapes[i][1]);
+    static const int twin_shapes[][2] = {{70, 70}, {90, 64}, {64, 90}, {150, 80}, {80, 150},
+                                         {1, 70},  {70, 1},  {2, 3},   {3, 2}};
+    for (size_t i = 0; i < sizeof twin_shapes / sizeof twin_shapes[0]; i++)
+        check_twin(RANDOM, twin_shapes[i][0], twin_shapes[i][1], 95 + i);
+    for (int kind = GRADED; kind <= REPEATED; kind++) {
+        check_twin(kind, 100, 100, 96);
+        check_twin(kind, 120, 75, 97);
+        check_twin(kind, 66, 140, 98);
+    }
+    check_twin(ZERO_DIAGONAL, 70, 70, 0);
+    check_twin(ZERO_DIAGONAL, 90, 70, 0);
+    check_zero(70, 65);
+    check_zero(1, 5);
+    check_bidiag_isa(90, 70);
+    check_bidiag_isa(50, 120);
+    check_route_choice();
+    check_bidiag_errors();
+}
