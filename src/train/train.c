@@ -56,6 +56,18 @@ static train_method choose_method(const model_spec *spec, int n, int batch,
 /* ------------------------------------------------------------------------ */
 /* the size table */
 
+/* Per thread: the matmul kernels' panels and a block of predictions as
+ * wide as the widest layer's output. Nonzero when the size overflows. */
+static int thread_scratch_floats(size_t *floats, const model_spec *spec)
+{
+    size_t widest = (size_t)spec->out;
+    for (int l = 0; l < spec->n_hidden; l++)
+        widest = (size_t)spec->hidden[l] > widest ? (size_t)spec->hidden[l] : widest;
+    int bad = ld_mul_size(floats, ROW_BLOCK, widest);
+    bad |= ld_add_size(floats, *floats, matmul_scratch_floats());
+    return bad;
+}
+
 int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batch,
                       const trainer_options *opt)
 {
@@ -118,16 +130,10 @@ int trainer_sizes_for(trainer_sizes *sz, const model_spec *spec, int n, int batc
             f[TBUF_NBASE] = f[TBUF_NY];
     }
     d[TDBUF_ROW_SQ] = NB > O ? NB : O;
-    /* per thread: the matmul kernels' panels and a block of predictions;
-     * the narrow pass uses no matrix kernel on the pool (only the frozen
+    /* the narrow pass uses no matrix kernel on the pool (only the frozen
      * base's output does, once) */
-    if (!(method == TRAIN_LORA_NARROW && !cached_base)) {
-        size_t widest = O; /* a network's block of outputs: its widest layer */
-        for (int l = 0; l < spec->n_hidden; l++)
-            widest = (size_t)spec->hidden[l] > widest ? (size_t)spec->hidden[l] : widest;
-        bad |= ld_mul_size(&sz->scratch_floats, ROW_BLOCK, widest);
-        bad |= ld_add_size(&sz->scratch_floats, sz->scratch_floats, matmul_scratch_floats());
-    }
+    if (!(method == TRAIN_LORA_NARROW && !cached_base))
+        bad |= thread_scratch_floats(&sz->scratch_floats, spec);
     size_t floats = 0, doubles = 0, threads_scratch = 0;
     for (int i = 0; i < TBUF_COUNT; i++)
         bad |= ld_add_size(&floats, floats, f[i]);
