@@ -45,7 +45,8 @@
 
 /* Rotations buffered per side before they are applied. */
 #define ROT_CAP 32768L
-/* QR sweeps allowed per value, as dbdsqr's MAXITR = 6 per value squared. */
+/* QR sweeps allowed per value squared; dbdsqr's MAXITR = 6 limits inner
+ * steps (each sweep counts its length), a tighter bound. */
 #define QR_MAXIT 6L
 
 enum { BD_D, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
