@@ -553,7 +553,7 @@ static void test_memory_estimate(void)
     config c;
     config_defaults(&c);
     experiment_memory m;
-    /* under 1 MB besides the matmul kernels' panels (4.5 MiB per thread,
+    /* under 1 MB besides the matmul kernels' panels (4.3 MiB per thread,
      * src/kernels/gemm.h), which every trainer on a pool reserves */
     const size_t panels = matmul_scratch_floats() * sizeof(float) * (size_t)c.threads;
     CHECK(experiment_memory_needed(&c, &m) == 0 && m.total > 0 &&

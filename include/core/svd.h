@@ -29,7 +29,8 @@
  * it is negligible beside the block's first value; off-diagonal entries
  * below eps (|d_i| + |d_{i+1}|) or eps max|B| are set to zero, diagonal
  * ones below eps max|B| too, and their row or column chased out (Golub-
- * Reinsch). The limit is 6 k^2 QR sweeps (dbdsqr's), LD_ESTATE beyond it.
+ * Reinsch). The limit is 6 k^2 QR sweeps, LD_ESTATE beyond it (dbdsqr's
+ * 6 k^2 counts inner steps, a sweep's length each, so this one is looser).
  * With vectors G and H are formed and the rotations applied to them in
  * bulk. Cost: ~8/3 k^3 flops to bidiagonalise (square), O(k^2) for the
  * values, ~12 k^3 more for the vectors (about 1.7 k^2 rotations).

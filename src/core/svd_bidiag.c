@@ -45,7 +45,8 @@
 
 /* Rotations buffered per side before they are applied. */
 #define ROT_CAP 32768L
-/* QR sweeps allowed per value, as dbdsqr's MAXITR = 6 per value squared. */
+/* QR sweeps allowed per value squared; dbdsqr's MAXITR = 6 limits inner
+ * steps (each sweep counts its length), a tighter bound. */
 #define QR_MAXIT 6L
 
 enum { BD_D, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
@@ -70,9 +71,43 @@ typedef struct {
 
 /* The reflector that maps (alpha, x) with ||x||^2 = tail to (beta, 0)
  * (dlarfg): returns tau, *beta, and *inv to scale x into the vector (whose
- * first entry, 1, is implied). tau = 0 when tail = 0: nothing to do. */
-static double reflector(double alpha, double tail, double *beta, double *inv)
+ * first entry, 1, is implied). tau = 0 when tail = 0: nothing to do. x (n,
+ * stride apart) is read again only when alpha^2 + tail is so small that
+ * its squares may have underflowed: in a rank-deficient matrix the rows
+ * and columns left after the first steps shrink by about eps each step and
+ * reach 1e-160 within a dozen. There, as dlarfg rescales, both are scaled
+ * by a power of two (exact) so that the largest is about 1 and the norm is
+ * summed again: a tau computed from an underflowed norm does not make
+ * I - tau v v^T orthogonal. Below 2^-1000 (where 1 / (alpha - beta) would
+ * overflow) the entries are left as they are, H = I: svd.c scales A to a
+ * largest entry of at least 1/2, so that drops nothing above 1e-300 of it. */
+static double reflector(double alpha, double tail, const double *x, ptrdiff_t stride, int n,
+                        double *beta, double *inv)
 {
+    if (alpha * alpha + tail < 0x1p-900) {
+        double amax = fabs(alpha);
+        for (int i = 0; i < n; i++)
+            amax = fmax(amax, fabs(x[i * stride]));
+        if (amax < 0x1p-1000) {
+            *beta = alpha;
+            *inv = 0.0;
+            return 0.0;
+        }
+        const double sc = ldexp(1.0, -ilogb(amax)); /* amax sc in [1, 2) */
+        const double as = alpha * sc;
+        double ts = 0.0;
+        for (int i = 0; i < n; i++)
+            ts += (x[i * stride] * sc) * (x[i * stride] * sc);
+        if (ts == 0.0) {
+            *beta = alpha;
+            *inv = 0.0;
+            return 0.0;
+        }
+        const double bs = -copysign(sqrt(as * as + ts), as);
+        *beta = bs / sc;
+        *inv = sc / (as - bs);
+        return (bs - as) / bs;
+    }
     if (tail == 0.0) {
         *beta = alpha;
         *inv = 0.0;
@@ -96,7 +131,8 @@ static void bidiagonalise(bidiag *b)
         for (int c = i; tb_prev != 0.0 && c < len; c++)
             wi[c] -= tb_prev * b->zcur[c];
         double beta, inv;
-        b->ta[i] = reflector(wi[i], jacobi_dot(wi + i + 1, wi + i + 1, len - i - 1), &beta, &inv);
+        b->ta[i] = reflector(wi[i], jacobi_dot(wi + i + 1, wi + i + 1, len - i - 1), wi + i + 1, 1,
+                             len - i - 1, &beta, &inv);
         for (int c = i + 1; inv != 0.0 && c < len; c++)
             wi[c] *= inv;
         b->d[i] = wi[i] = beta;
@@ -114,7 +150,8 @@ static void bidiagonalise(bidiag *b)
                 tail += g * g;
         }
         double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
-        b->tb[i] = reflector(below[i], tail, &beta, &inv);
+        b->tb[i] = reflector(below[i], tail, b->w + (size_t)(i + 2) * len + i, len, k - i - 2,
+                             &beta, &inv);
         b->e[i] = below[i] = beta;
         if (b->tb[i] != 0.0) {
             for (int r = i + 2; r < k; r++)

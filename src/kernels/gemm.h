@@ -44,7 +44,7 @@ typedef struct {
  * faster than at KC = 256 (docs/performance.md, "Machine limits"). NC is
  * wide so that A, which the nt and nn layouts transpose while packing, is
  * packed N/NC times, once for N up to 2048. The two packed blocks are the
- * largest scratch any kernel needs (4.5 MiB per pool thread); the others
+ * largest scratch any kernel needs (4.3 MiB per pool thread); the others
  * check that theirs fit in GEMM_SCRATCH_FLOATS. */
 #define GEMM_KC 512
 #define GEMM_MC 144  /* a multiple of every MR */
