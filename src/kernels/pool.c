@@ -5,7 +5,8 @@
  * Waiting is spin-then-sleep: a thread that waits (a worker for the next job,
  * the caller for the last worker) first polls the counter, for up to
  * POOL_SPIN_US and less when polling keeps failing (spin_wait), and only then
- * sleeps on a condition variable. Waking a sleeping thread can cost tens to
+ * sleeps on a condition variable (at once, without polling, when there are
+ * more threads than CPUs online). Waking a sleeping thread can cost tens to
  * hundreds of microseconds, most in a VM, where the idle vCPU must be woken
  * too (docs/performance.md, "Two threads"): as much as a whole small job, and
  * the LoRA closed form runs five jobs in an epoch of about a millisecond.
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long a waiting thread polls before it sleeps. Long enough to bridge
  * the serial code between the jobs of an epoch, short enough that a pool
@@ -52,6 +54,7 @@ struct pool {
     pool_fn fn;
     void *ctx;
     double caller_spin;    /* the caller's spin_wait budget, microseconds */
+    double spin_max;       /* POOL_SPIN_US, or 0 with more threads than CPUs */
 
     atomic_ulong gen;      /* bumped once per job (and to quit) */
     pthread_mutex_t mu;
@@ -88,14 +91,18 @@ static void cpu_relax(void)
 }
 
 /* Poll until *gen differs from seen, or *pending reaches 0 (gen NULL), for
- * at most *budget microseconds; 1 if it did. The budget adapts: doubled (up
- * to POOL_SPIN_US) when polling caught the event, halved (down to
+ * at most *budget microseconds; 1 if it did. With max 0 it does not poll
+ * (more threads than CPUs: the thread awaited may be waiting for this
+ * thread's CPU). The budget adapts: doubled (up
+ * to max) when polling caught the event, halved (down to
  * POOL_SPIN_MIN_US) when it did not. When the cores are taken by other
  * processes the thread awaited is often not running, polling only takes a
  * core from it, and the budget falls so that waits become sleeps. */
 static int spin_wait(const atomic_ulong *gen, unsigned long seen, const atomic_int *pending,
-                     double *budget)
+                     double *budget, double max)
 {
+    if (max <= 0.0)
+        return 0;
     const double start = clock_ms(CLOCK_MONOTONIC);
     int caught = 0;
     for (;;) {
@@ -107,8 +114,7 @@ static int spin_wait(const atomic_ulong *gen, unsigned long seen, const atomic_i
             break;
     }
     *budget = caught ? *budget * 2.0 : *budget * 0.5;
-    *budget = *budget > POOL_SPIN_US ? POOL_SPIN_US
-              : *budget < POOL_SPIN_MIN_US ? POOL_SPIN_MIN_US : *budget;
+    *budget = *budget > max ? max : *budget < POOL_SPIN_MIN_US ? POOL_SPIN_MIN_US : *budget;
     return caught;
 }
 
@@ -127,7 +133,7 @@ static void call_job(pool *p, pool_fn fn, void *ctx, int tid, int timing)
 /* The next generation after seen: spin, then sleep on `go`. */
 static unsigned long wait_for_job(pool *p, unsigned long seen, double *budget)
 {
-    if (!spin_wait(&p->gen, seen, NULL, budget)) {
+    if (!spin_wait(&p->gen, seen, NULL, budget, p->spin_max)) {
         pthread_mutex_lock(&p->mu);
         atomic_fetch_add(&p->sleepers, 1);
         while (atomic_load(&p->gen) == seen)
@@ -144,7 +150,7 @@ static void *worker_main(void *arg)
     pool *p = wa->p;
     unsigned long seen = 0; /* the generation at pool_init: a job may be
                              * published before this thread first runs */
-    double budget = POOL_SPIN_US; /* spin_wait's */
+    double budget = p->spin_max; /* spin_wait's */
     for (;;) {
         seen = wait_for_job(p, seen, &budget);
         if (p->quit)
@@ -199,7 +205,10 @@ ld_status pool_init(pool **out, int threads, size_t scratch_floats, char *err, s
         free(p);
         return ld_fail(err, errlen, LD_ENOMEM, "out of memory for a thread pool");
     }
-    p->caller_spin = POOL_SPIN_US;
+    /* Poll only while every thread can have a CPU of its own. */
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->spin_max = cpus > 0 && threads > cpus ? 0.0 : POOL_SPIN_US;
+    p->caller_spin = p->spin_max;
     atomic_init(&p->gen, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
@@ -327,7 +336,7 @@ void pool_run(pool *p, pool_fn fn, void *ctx)
     call_job(p, fn, ctx, 0, timing);
 
     const double w0 = timing ? clock_ms(CLOCK_THREAD_CPUTIME_ID) : 0.0;
-    if (!spin_wait(NULL, 0, &p->pending, &p->caller_spin)) {
+    if (!spin_wait(NULL, 0, &p->pending, &p->caller_spin, p->spin_max)) {
         pthread_mutex_lock(&p->mu);
         atomic_store(&p->caller_waits, 1);
         while (atomic_load(&p->pending) > 0)
