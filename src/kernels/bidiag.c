@@ -17,6 +17,8 @@
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
+#include "dot8.h"
+
 #if defined(__GNUC__) || defined(__clang__)
 #define BIDIAG_INLINE static inline __attribute__((always_inline))
 #else
@@ -26,26 +28,6 @@
 /* Columns per chunk in bidiag_apply_rots: a chunk of 1024 rows is 128 KB,
  * in L2 while every buffered rotation passes over it. */
 #define ROT_COLS 16
-
-/* x . y with eight partial sums (as kernels/jacobi.c's dot). */
-BIDIAG_INLINE double dot8(const double *restrict x, const double *restrict y, int len)
-{
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, s5 = 0.0, s6 = 0.0, s7 = 0.0;
-    int i = 0;
-    for (; i + 8 <= len; i += 8) {
-        s0 += x[i] * y[i];
-        s1 += x[i + 1] * y[i + 1];
-        s2 += x[i + 2] * y[i + 2];
-        s3 += x[i + 3] * y[i + 3];
-        s4 += x[i + 4] * y[i + 4];
-        s5 += x[i + 5] * y[i + 5];
-        s6 += x[i + 6] * y[i + 6];
-        s7 += x[i + 7] * y[i + 7];
-    }
-    for (; i < len; i++)
-        s0 += x[i] * y[i];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-}
 
 /* y -= h x, four at a time (the form GCC -O2 vectorises). */
 BIDIAG_INLINE void axpy_neg(double *restrict y, const double *restrict x, double h, int len)

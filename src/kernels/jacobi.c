@@ -16,6 +16,8 @@
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
+#include "dot8.h"
+
 #if defined(__GNUC__) || defined(__clang__)
 #define JACOBI_INLINE static inline __attribute__((always_inline))
 #else
@@ -24,27 +26,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* the loops that take the time */
-
-/* x . y over len elements. Eight partial sums, so that the additions need
- * not wait for each other (C does not let the compiler reorder them). */
-JACOBI_INLINE double dot(const double *restrict x, const double *restrict y, int len)
-{
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, s5 = 0.0, s6 = 0.0, s7 = 0.0;
-    int i = 0;
-    for (; i + 8 <= len; i += 8) {
-        s0 += x[i] * y[i];
-        s1 += x[i + 1] * y[i + 1];
-        s2 += x[i + 2] * y[i + 2];
-        s3 += x[i + 3] * y[i + 3];
-        s4 += x[i + 4] * y[i + 4];
-        s5 += x[i + 5] * y[i + 5];
-        s6 += x[i + 6] * y[i + 6];
-        s7 += x[i + 7] * y[i + 7];
-    }
-    for (; i < len; i++)
-        s0 += x[i] * y[i];
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-}
 
 /* (x, y) <- (c x - s y, s x + c y), the rotation in the pair's plane.
  * Written out four elements at a time, the form GCC -O2 turns into vector
@@ -101,7 +82,7 @@ JACOBI_INLINE void norms(jacobi *j)
 {
     for (int r = 0; r < j->k; r++) {
         const double *wr = j->w + (size_t)r * j->len;
-        j->d[r] = dot(wr, wr, j->len);
+        j->d[r] = dot8(wr, wr, j->len);
     }
 }
 
@@ -141,7 +122,7 @@ JACOBI_INLINE int rotate_pair(jacobi *j, int p, int q, double *max_cos)
     if (dp < JACOBI_TINY || dq < JACOBI_TINY)
         return 0; /* a zero vector is orthogonal to everything */
     double *wp = j->w + (size_t)p * j->len, *wq = j->w + (size_t)q * j->len;
-    const double g = dot(wp, wq, j->len);
+    const double g = dot8(wp, wq, j->len);
     const double cosine = fabs(g) / (sqrt(dp) * sqrt(dq));
     if (cosine > *max_cos)
         *max_cos = cosine;
@@ -161,9 +142,9 @@ JACOBI_INLINE int rotate_pair(jacobi *j, int p, int q, double *max_cos)
      * orders of magnitude the update has cancelled: recompute it. */
     double np = dp - t * g, nq = dq + t * g;
     if (np < 1e-3 * dp)
-        np = dot(wp, wp, j->len);
+        np = dot8(wp, wp, j->len);
     if (nq < 1e-3 * dq)
-        nq = dot(wq, wq, j->len);
+        nq = dot8(wq, wq, j->len);
     j->d[p] = np;
     j->d[q] = nq;
     return 1;
@@ -215,7 +196,7 @@ long jacobi_sweep(jacobi *j, int block, double *max_cos)
 
 double jacobi_dot(const double *x, const double *y, int len)
 {
-    return dot(x, y, len);
+    return dot8(x, y, len);
 }
 
 void jacobi_norms(jacobi *j)
