@@ -155,6 +155,11 @@ static void test_same_as_plain(void)
         {"relu no base bias", 1.0, 130, 12, 6, 3, 2, {11, 9}, ACT_RELU, 0, 0, 1.0f, 3},
         {"gelu rslora", 1.0, 50, 9, 4, 3, 1, {12, 0}, ACT_GELU, 0, 1, rs, 3},
         {"relu loraplus", 16.0, 50, 9, 4, 3, 2, {12, 8}, ACT_RELU, 16, 1, 1.0f, 3},
+        /* wide enough that the frozen products take the packed GEMM, split
+         * by the pool's measured speeds on 2 and 3 threads */
+        {"relu 40->96->70 packed", 1.0, 300, 40, 70, 4, 1, {96, 0}, ACT_RELU, 0, 1, 0.5f, 2},
+        /* hidden layers one unit wide */
+        {"tanh 5->1->1->3", 1.0, 50, 5, 3, 1, 2, {1, 1}, ACT_TANH, 0, 1, 1.0f, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const net_case *c = &cases[i];
