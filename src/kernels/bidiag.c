@@ -17,7 +17,7 @@
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
-#include "dot8.h"
+#include "dvec.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define BIDIAG_INLINE static inline __attribute__((always_inline))
@@ -28,20 +28,6 @@
 /* Columns per chunk in bidiag_apply_rots: a chunk of 1024 rows is 128 KB,
  * in L2 while every buffered rotation passes over it. */
 #define ROT_COLS 16
-
-/* y -= h x, four at a time (the form GCC -O2 vectorises). */
-BIDIAG_INLINE void axpy_neg(double *restrict y, const double *restrict x, double h, int len)
-{
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        y[i] -= h * x[i];
-        y[i + 1] -= h * x[i + 1];
-        y[i + 2] -= h * x[i + 2];
-        y[i + 3] -= h * x[i + 3];
-    }
-    for (; i < len; i++)
-        y[i] -= h * x[i];
-}
 
 /* y -= h x and acc += g y (the updated y), in one pass. */
 BIDIAG_INLINE void axpy_acc(double *restrict y, const double *restrict x, double h,

@@ -16,7 +16,7 @@
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
-#include "dot8.h"
+#include "dvec.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define JACOBI_INLINE static inline __attribute__((always_inline))
@@ -52,18 +52,10 @@ JACOBI_INLINE void rotate(double *restrict x, double *restrict y, double c, doub
     }
 }
 
-/* y -= h x, four elements at a time for the same reason. */
+/* y -= h x (dvec.h). */
 void jacobi_sub_scaled(double *restrict y, const double *restrict x, double h, int len)
 {
-    int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        y[i] -= h * x[i];
-        y[i + 1] -= h * x[i + 1];
-        y[i + 2] -= h * x[i + 2];
-        y[i + 3] -= h * x[i + 3];
-    }
-    for (; i < len; i++)
-        y[i] -= h * x[i];
+    axpy_neg(y, x, h, len);
 }
 
 static void swap_rows(double *x, int p, int q, int len)
