@@ -90,11 +90,15 @@ static void check_config(const config *c)
     REQUIRE(c->noise * c->noise <= FLT_MAX);
     for (int i = 0; i < c->n_ranks; i++)
         REQUIRE(normal_float(config_alpha(c, c->ranks[i])) && normal_float(config_scale(c, c->ranks[i])));
-    REQUIRE(c->n_ranks >= 1 && c->n_ranks <= CONFIG_MAX_RANKS);
     /* With --data or --base-weights, in and out come from the files, and
      * the ranks are checked against them once they are read
-     * (config_merge_sizes): here they only have to be positive and distinct. */
+     * (config_merge_sizes): here they only have to be positive and distinct;
+     * --ranks all has none yet (config_resolve_ranks fills them in then). */
     const int from_files = c->data != NULL || c->base_weights != NULL;
+    if (c->ranks_all && from_files)
+        REQUIRE(c->n_ranks == 0);
+    else
+        REQUIRE(c->n_ranks >= 1 && c->n_ranks <= CONFIG_MAX_RANKS);
     const int max_rank = from_files ? INT_MAX : c->in < c->out ? c->in : c->out;
     for (int i = 0; i < c->n_ranks; i++) {
         REQUIRE(c->ranks[i] >= 1 && c->ranks[i] <= max_rank);
