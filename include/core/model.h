@@ -166,6 +166,14 @@ int model_spec_lora_bias(const model_spec *spec);
 size_t model_acts_floats(const model_spec *spec, size_t N);
 size_t model_scratch_floats(const model_spec *spec, size_t N);
 
+/* Where layer l's saved activations sit in acts (model_acts_floats's
+ * layout), in floats from its start: h (N,R), then z and a (N,O_l) of a
+ * hidden layer. The one definition of that layout; net_fast.c reads it too. */
+typedef struct {
+    size_t h, z, a;
+} model_layer_acts;
+model_layer_acts model_acts_of(const model *m, int l, int N);
+
 /* Trainable parameters of a model of this spec (what model_init lays out),
  * and the bytes of their Adam moments m and v. */
 size_t model_spec_params(const model_spec *spec);

@@ -523,16 +523,9 @@ static void layer_backward(layer *L, float *dx, float *dy, float *dh, const laye
     }
 }
 
-/* Where layer l's saved activations sit in acts (model_acts_floats's
- * layout), in floats from its start: h (N,R), then z and a (N,O_l) of a
- * hidden layer. */
-typedef struct {
-    size_t h, z, a;
-} layer_acts;
-
-static layer_acts acts_of(const model *m, int l, int N)
+model_layer_acts model_acts_of(const model *m, int l, int N)
 {
-    layer_acts la = {0, 0, 0};
+    model_layer_acts la = {0, 0, 0};
     size_t at = 0;
     for (int k = 0; k <= l; k++) {
         const size_t NO = (size_t)N * (size_t)m->layers[k].out;
@@ -621,7 +614,7 @@ static void forward(model *m, float *y, float *acts, float *vact, const float *x
     const float *in = x;
     for (int l = 0; l < m->n_layers; l++) {
         const layer *L = &m->layers[l];
-        const layer_acts la = acts_of(m, l, N);
+        const model_layer_acts la = model_acts_of(m, l, N);
         const int last = l + 1 == m->n_layers;
         float *z = last ? y : acts + la.z;
         float *xd, *keep, *u;
@@ -669,7 +662,7 @@ void model_backward(model *m, float *dy, float *scratch, const float *acts, cons
     float *g = dy; /* at layer l's output */
     for (int l = m->n_layers - 1; l >= 0; l--) {
         layer *L = &m->layers[l];
-        const layer_acts la = acts_of(m, l, N);
+        const model_layer_acts la = model_acts_of(m, l, N);
         float *xd, *keep, *u;
         vacts_of(m, l, (float *)vact, N, &xd, &keep, &u); /* only read here */
         layer_saved sv = {acts + la.h, u, NULL, keep, x, tmp_o, tmp_i};
@@ -678,7 +671,7 @@ void model_backward(model *m, float *dy, float *scratch, const float *acts, cons
             layer_backward(L, NULL, g, dh, &sv, N, p);
             break;
         }
-        const layer_acts below = acts_of(m, l - 1, N);
+        const model_layer_acts below = model_acts_of(m, l - 1, N);
         sv.x = acts + below.a;
         sv.xl = xd != NULL ? xd : sv.x;
         float *dx = g == turn0 ? turn1 : turn0;

@@ -37,25 +37,16 @@
 #include "paths.h"
 
 /* ------------------------------------------------------------------------ */
-/* where each layer's activations sit in t->h (model_acts_floats's size):
- * h_l (N,R), then z_l and a_l (N,O_l) of a hidden layer */
-
+/* Layer l's activations in acts (model.c's layout, model_acts_of): h_l
+ * (N,R), then z_l and a_l (N,O_l) of a hidden layer. */
 typedef struct {
     float *h, *z, *a;
 } net_acts;
 
 static net_acts acts_at(const model *m, float *acts, int l, int N)
 {
-    net_acts s = {NULL, NULL, NULL};
-    for (int k = 0; k <= l; k++) {
-        const size_t NO = (size_t)N * (size_t)m->layers[k].out;
-        s.h = acts;
-        acts += (size_t)N * (size_t)m->layers[k].rank;
-        s.z = acts;
-        s.a = acts + NO;
-        if (k + 1 < m->n_layers)
-            acts += 2 * NO;
-    }
+    const model_layer_acts o = model_acts_of(m, l, N);
+    const net_acts s = {acts + o.h, acts + o.z, acts + o.a};
     return s;
 }
 
