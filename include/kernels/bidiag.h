@@ -1,9 +1,10 @@
 /* bidiag.h - the loops that take the time of the SVD's bidiagonal route
  * (core/svd_bidiag.c): one row of the fused Householder bidiagonalisation,
- * a reflector applied to many rows, and plane rotations applied in bulk.
+ * a block of reflectors applied to many rows, and plane rotations applied in bulk.
  * Built twice, portable and AVX2 (kernels/simd.h), with the same bits: the
- * same C, no fused multiply-add, no reassociation. core/svd.h has the
- * algorithm.
+ * same C, no fused multiply-add, no reassociation; the rotations also have
+ * an AVX-512 build in intrinsics, the same operations in the same order.
+ * core/svd.h has the algorithm.
  *
  * Dimension key: rows of len doubles.
  */
@@ -20,9 +21,22 @@
 double bidiag_row(double *wr, const double *z, double hb, const double *va, double ta,
                   double *acc, int n);
 
-/* Each of rows rows of y (stride ld) times the reflector I - tau v v^T
- * from the right: y_r -= tau (y_r . v) v, over n entries. */
-void bidiag_reflect_rows(double *y, int rows, long ld, const double *v, double tau, int n);
+/* A reflector I - tau v v^T that acts on the entries [off, n) of the rows
+ * from `first` on; v (n - off), v[0] = 1. */
+typedef struct {
+    const double *v;
+    double tau;
+    int off, first;
+} bidiag_refl;
+
+/* Rows [r_lo, r_hi) of y (stride ld, n entries each) times the reflectors
+ * h[0..nh) from the right, in that order: y_r[off..n) -= tau (y_r[off..n)
+ * . v) v for each h with r >= first and tau != 0. Row by row, a block of
+ * reflectors at a time, so each row is read once per block; the same bits
+ * as applying them one at a time, and any split of the rows gives the
+ * same bits too. */
+void bidiag_reflect_block(double *y, int r_lo, int r_hi, long ld, const bidiag_refl *h, int nh,
+                          int n);
 
 /* A plane rotation of rows p and q: (x_p, x_q) <- (c x_p + s x_q, c x_q - s x_p). */
 typedef struct {
@@ -30,8 +44,10 @@ typedef struct {
     double c, s;
 } bidiag_rot;
 
-/* x (rows, len) row-major <- the n_rot rotations applied in order, a few
- * columns at a time so that the columns stay in cache across all of them. */
-void bidiag_apply_rots(double *x, int len, const bidiag_rot *rot, long n_rot);
+/* Columns [c_lo, c_hi) of x (rows, len) row-major <- the n_rot rotations
+ * applied in order, a few columns at a time so that the columns stay in
+ * cache across all of them. Each column is rotated on its own: any split
+ * of the columns gives the same bits. */
+void bidiag_apply_rots(double *x, int len, int c_lo, int c_hi, const bidiag_rot *rot, long n_rot);
 
 #endif /* LORA_DEMO_KERNELS_BIDIAG_H */

@@ -86,7 +86,8 @@ size_t matmul_scratch_floats(void);
 /* Which code path the fast kernels take. AUTO picks AVX-512 when the CPU has
  * it, else AVX2 when it has that (x86-64 with GCC or clang), else PORTABLE.
  * The AVX-512 path is the AVX2 path with the packed GEMM's widest tile
- * (gemm_avx512.c); every other kernel runs its AVX2 build there. Tests and
+ * (gemm_avx512.c) and the SVD's rotations (kernels/bidiag.c); every other
+ * kernel runs its AVX2 build there. Tests and
  * benchmarks may force PORTABLE or AVX2; forcing a path the CPU lacks is
  * ignored. All paths give the same bits (how the fast kernels sum, above).
  * Not thread-safe: set it before starting work. */

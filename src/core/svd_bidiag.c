@@ -45,6 +45,9 @@
 
 /* Rotations buffered per side before they are applied. */
 #define ROT_CAP 32768L
+/* Reflectors applied per pass over the rows when G and P are formed: a
+ * row stays in L1 and the block's vectors (REFL_BLOCK k doubles) in L2. */
+#define REFL_BLOCK 16
 /* QR sweeps allowed per value squared; dbdsqr's MAXITR = 6 limits inner
  * steps (each sweep counts its length), a tighter bound. */
 #define QR_MAXIT 6L
@@ -57,7 +60,7 @@ typedef struct {
     double *d, *e;        /* (k) diagonal, (k) the off-diagonal e[0..k-2] */
     double *ta, *tb;      /* (k) scales of H_i and of G_i */
     double *zcur, *znext; /* (len) the pending left reflector's product; the next one's */
-    double *v;            /* (k) one left reflector, gathered */
+    double *v;            /* (REFL_BLOCK, k) left reflectors, gathered */
     double *p;            /* (k, len) P, or NULL */
     double *z;            /* (k, k) z (the caller's), or NULL */
     bidiag_rot *rl, *rr;  /* left rotations (for P), right ones (for z) */
@@ -168,21 +171,26 @@ static void bidiagonalise(bidiag *b)
 }
 
 /* z (k, k) = G = G_{k-2} ... G_0, applied to I from the right, the last
- * first, so that each touches only the rows and columns it changes. */
+ * first, REFL_BLOCK at a time (kernels/bidiag.h): each touches only the
+ * rows and columns it changes. G_i's vector is gathered from column i. */
 static void form_g(bidiag *b)
 {
     const int k = b->k, len = b->len;
     for (int r = 0; r < k; r++)
         for (int c = 0; c < k; c++)
             b->z[(size_t)r * k + c] = r == c ? 1.0 : 0.0;
-    for (int i = k - 2; i >= 0; i--) {
-        if (b->tb[i] == 0.0)
-            continue;
-        const int n = k - i - 1; /* rows and columns i+1..k-1 */
-        b->v[0] = 1.0;
-        for (int r = 1; r < n; r++)
-            b->v[r] = b->w[(size_t)(i + 1 + r) * len + i];
-        bidiag_reflect_rows(b->z + (size_t)(i + 1) * k + i + 1, n, k, b->v, b->tb[i], n);
+    bidiag_refl h[REFL_BLOCK];
+    for (int top = k - 2; top >= 0; top -= REFL_BLOCK) {
+        const int bot = top - REFL_BLOCK + 1 > 0 ? top - REFL_BLOCK + 1 : 0;
+        int nh = 0;
+        for (int i = top; i >= bot; i--, nh++) {
+            double *v = b->v + (size_t)nh * k; /* rows and columns i+1..k-1 */
+            v[0] = 1.0;
+            for (int r = 1; r < k - i - 1; r++)
+                v[r] = b->w[(size_t)(i + 1 + r) * len + i];
+            h[nh] = (bidiag_refl){v, b->tb[i], i + 1, i - bot};
+        }
+        bidiag_reflect_block(b->z + (size_t)(bot + 1) * k, 0, k - bot - 1, k, h, nh, k);
     }
 }
 
@@ -194,12 +202,16 @@ static void form_p(bidiag *b)
     for (int r = 0; r < k; r++)
         for (int c = 0; c < len; c++)
             b->p[(size_t)r * len + c] = r == c ? 1.0 : 0.0;
-    for (int i = k - 1; i >= 0; i--) {
-        if (b->ta[i] == 0.0)
-            continue;
-        double *vi = b->w + (size_t)i * len + i;
-        vi[0] = 1.0;
-        bidiag_reflect_rows(b->p + (size_t)i * len + i, k - i, len, vi, b->ta[i], len - i);
+    bidiag_refl h[REFL_BLOCK];
+    for (int top = k - 1; top >= 0; top -= REFL_BLOCK) {
+        const int bot = top - REFL_BLOCK + 1 > 0 ? top - REFL_BLOCK + 1 : 0;
+        int nh = 0;
+        for (int i = top; i >= bot; i--, nh++) {
+            double *vi = b->w + (size_t)i * len + i;
+            vi[0] = 1.0;
+            h[nh] = (bidiag_refl){vi, b->ta[i], i, i - bot};
+        }
+        bidiag_reflect_block(b->p + (size_t)bot * len, 0, k - bot, len, h, nh, len);
     }
 }
 
@@ -237,7 +249,8 @@ static void keep_rot(bidiag *b, int left, int p, int q, double c, double s)
     long *n = left ? &b->nl : &b->nr;
     buf[(*n)++] = (bidiag_rot){p, q, c, s};
     if (*n == ROT_CAP) {
-        bidiag_apply_rots(left ? b->p : b->z, left ? b->len : b->k, buf, *n);
+        bidiag_apply_rots(left ? b->p : b->z, left ? b->len : b->k, 0, left ? b->len : b->k, buf,
+                          *n);
         *n = 0;
     }
 }
@@ -435,7 +448,8 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
 {
     const size_t kk = (size_t)k, rot = (sizeof(bidiag_rot) + sizeof(double) - 1) / sizeof(double);
     size_t size[N_BD] = {0};
-    size[BD_D] = size[BD_E] = size[BD_TA] = size[BD_TB] = size[BD_V] = kk;
+    size[BD_D] = size[BD_E] = size[BD_TA] = size[BD_TB] = kk;
+    size[BD_V] = REFL_BLOCK * kk;
     size[BD_Z0] = size[BD_Z1] = (size_t)len;
     size[BD_RL] = want_p ? (size_t)ROT_CAP * rot : 0;
     size[BD_RR] = want_z ? (size_t)ROT_CAP * rot : 0;
@@ -481,9 +495,9 @@ ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int
     st = bidiag_qr(&b, info, err, errlen);
     if (st == LD_OK) {
         if (b.nl > 0)
-            bidiag_apply_rots(b.p, len, b.rl, b.nl);
+            bidiag_apply_rots(b.p, len, 0, len, b.rl, b.nl);
         if (b.nr > 0)
-            bidiag_apply_rots(b.z, k, b.rr, b.nr);
+            bidiag_apply_rots(b.z, k, 0, k, b.rr, b.nr);
         sort_values(&b, sigma);
         if (want_p)
             memcpy(w, b.p, (size_t)k * len * sizeof *w);

@@ -18,6 +18,11 @@
 #include "kernels/simd.h"
 
 #include "dvec.h"
+#include "gemm.h"
+
+#ifdef GEMM_AVX512
+#include <immintrin.h>
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define BIDIAG_INLINE static inline __attribute__((always_inline))
@@ -28,25 +33,30 @@
 /* Columns per chunk in bidiag_apply_rots: a chunk of 1024 rows is 128 KB,
  * in L2 while every buffered rotation passes over it. */
 #define ROT_COLS 16
+/* Columns per chunk on the AVX-512 path: eight registers of carried row. */
+#define ROT_WIDE 64
 
 /* y -= h x and acc += g y (the updated y), in one pass. */
 BIDIAG_INLINE void axpy_acc(double *restrict y, const double *restrict x, double h,
                             double *restrict acc, double g, int len)
 {
     int i = 0;
-    for (; i + 4 <= len; i += 4) {
-        y[i] -= h * x[i];
-        y[i + 1] -= h * x[i + 1];
-        y[i + 2] -= h * x[i + 2];
-        y[i + 3] -= h * x[i + 3];
-        acc[i] += g * y[i];
-        acc[i + 1] += g * y[i + 1];
-        acc[i + 2] += g * y[i + 2];
-        acc[i + 3] += g * y[i + 3];
+    for (; i + 4 <= len; i += 4) { /* four at a time, the new y in locals: GCC -O2 vectorises this form */
+        const double y0 = y[i] - h * x[i], y1 = y[i + 1] - h * x[i + 1];
+        const double y2 = y[i + 2] - h * x[i + 2], y3 = y[i + 3] - h * x[i + 3];
+        y[i] = y0;
+        y[i + 1] = y1;
+        y[i + 2] = y2;
+        y[i + 3] = y3;
+        acc[i] += g * y0;
+        acc[i + 1] += g * y1;
+        acc[i + 2] += g * y2;
+        acc[i + 3] += g * y3;
     }
     for (; i < len; i++) {
-        y[i] -= h * x[i];
-        acc[i] += g * y[i];
+        const double yi = y[i] - h * x[i];
+        y[i] = yi;
+        acc[i] += g * yi;
     }
 }
 
@@ -64,12 +74,22 @@ BIDIAG_INLINE double row_body(double *restrict wr, const double *restrict z, dou
     return wr[0];
 }
 
-BIDIAG_INLINE void reflect_body(double *y, int rows, long ld, const double *restrict v, double tau,
-                                int n)
+/* Rows [r_lo, r_hi) of y, each times the reflectors h[0..nh) in turn
+ * (those that reach it): row by row, so that a row stays in L1 while all
+ * of them pass over it, and its bits are those of applying the reflectors
+ * one at a time to every row. */
+BIDIAG_INLINE void reflect_body(double *y, int r_lo, int r_hi, long ld, const bidiag_refl *h,
+                                int nh, int n)
 {
-    for (int r = 0; r < rows; r++) {
+    for (int r = r_lo; r < r_hi; r++) {
         double *yr = y + (size_t)r * (size_t)ld;
-        axpy_neg(yr, v, tau * dot8(yr, v, n), n);
+        for (int j = 0; j < nh; j++) {
+            if (r < h[j].first || h[j].tau == 0.0)
+                continue;
+            double *x = yr + h[j].off;
+            const int m = n - h[j].off;
+            axpy_neg(x, h[j].v, h[j].tau * dot8(x, h[j].v, m), m);
+        }
     }
 }
 
@@ -99,16 +119,17 @@ BIDIAG_INLINE void rot_step(double *restrict out, double *restrict x, const doub
     }
 }
 
-/* Every rotation over one chunk of columns at a time. A chain of
- * rotations (p, q), (q, r), ... (each QR sweep is one) carries the shared
- * row in registers: one load and one store per rotation instead of two
- * (the idea of Van Zee, van de Geijn and Quintana-Orti, "Restructuring the
- * tridiagonal and bidiagonal QR algorithms for performance", ACM TOMS 40,
- * 2014, in its simplest form). */
-BIDIAG_INLINE void rots_body(double *x, int len, const bidiag_rot *rot, long n_rot)
+/* Every rotation over the columns [c_lo, c_hi), one chunk of ROT_COLS at a
+ * time. A chain of rotations (p, q), (q, r), ... (each QR sweep is one)
+ * carries the shared row in registers: one load and one store per rotation
+ * instead of two (the idea of Van Zee, van de Geijn and Quintana-Orti,
+ * "Restructuring the tridiagonal and bidiagonal QR algorithms for
+ * performance", ACM TOMS 40, 2014, in its simplest form). */
+BIDIAG_INLINE void rots_body(double *x, int len, int c_lo, int c_hi, const bidiag_rot *rot,
+                             long n_rot)
 {
-    for (int c0 = 0; c0 < len; c0 += ROT_COLS) {
-        const int w = len - c0 < ROT_COLS ? len - c0 : ROT_COLS;
+    for (int c0 = c_lo; c0 < c_hi; c0 += ROT_COLS) {
+        const int w = c_hi - c0 < ROT_COLS ? c_hi - c0 : ROT_COLS;
         long i = 0;
         while (i < n_rot) {
             double carry[ROT_COLS];
@@ -134,14 +155,16 @@ static double row_portable(double *wr, const double *z, double hb, const double 
     return row_body(wr, z, hb, va, ta, acc, n);
 }
 
-static void reflect_portable(double *y, int rows, long ld, const double *v, double tau, int n)
+static void reflect_portable(double *y, int r_lo, int r_hi, long ld, const bidiag_refl *h, int nh,
+                             int n)
 {
-    reflect_body(y, rows, ld, v, tau, n);
+    reflect_body(y, r_lo, r_hi, ld, h, nh, n);
 }
 
-static void rots_portable(double *x, int len, const bidiag_rot *rot, long n_rot)
+static void rots_portable(double *x, int len, int c_lo, int c_hi, const bidiag_rot *rot,
+                          long n_rot)
 {
-    rots_body(x, len, rot, n_rot);
+    rots_body(x, len, c_lo, c_hi, rot, n_rot);
 }
 
 #if LD_AVX2_PATH
@@ -151,15 +174,56 @@ LD_AVX2_TARGET static double row_avx2(double *wr, const double *z, double hb, co
     return row_body(wr, z, hb, va, ta, acc, n);
 }
 
-LD_AVX2_TARGET static void reflect_avx2(double *y, int rows, long ld, const double *v, double tau,
-                                        int n)
+LD_AVX2_TARGET static void reflect_avx2(double *y, int r_lo, int r_hi, long ld,
+                                        const bidiag_refl *h, int nh, int n)
 {
-    reflect_body(y, rows, ld, v, tau, n);
+    reflect_body(y, r_lo, r_hi, ld, h, nh, n);
 }
 
-LD_AVX2_TARGET static void rots_avx2(double *x, int len, const bidiag_rot *rot, long n_rot)
+LD_AVX2_TARGET static void rots_avx2(double *x, int len, int c_lo, int c_hi,
+                                     const bidiag_rot *rot, long n_rot)
 {
-    rots_body(x, len, rot, n_rot);
+    rots_body(x, len, c_lo, c_hi, rot, n_rot);
+}
+#endif
+
+#ifdef GEMM_AVX512
+/* rots_body on the columns [c_lo, c_hi), c_hi - c_lo a multiple of ROT_WIDE, with the
+ * carried row held in ROT_WIDE / 8 registers: the same multiplies, adds and
+ * subtractions per element as rot_step, so the same bits. GCC keeps
+ * rots_body's carry on the stack (intrinsics, as in gemm_avx512.c). */
+#define R_LOAD(j) __m512d x##j = _mm512_loadu_pd(row + 8 * (j));
+#define R_STEP(j)                                                                       \
+    {                                                                                   \
+        const __m512d y##j = _mm512_loadu_pd(next + 8 * (j));                           \
+        _mm512_storeu_pd(row + 8 * (j),                                                 \
+                         _mm512_add_pd(_mm512_mul_pd(c, x##j), _mm512_mul_pd(s, y##j))); \
+        x##j = _mm512_sub_pd(_mm512_mul_pd(c, y##j), _mm512_mul_pd(s, x##j));            \
+    }
+#define R_STORE(j) _mm512_storeu_pd(row + 8 * (j), x##j);
+#define R_ALL(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+GEMM_AVX512_TARGET static void rots_avx512(double *x, int len, int c_lo, int c_hi,
+                                           const bidiag_rot *rot, long n_rot)
+{
+    for (int c0 = c_lo; c0 < c_hi; c0 += ROT_WIDE) {
+        long i = 0;
+        while (i < n_rot) {
+            int p = rot[i].p;
+            double *row = x + (size_t)p * (size_t)len + c0;
+            R_ALL(R_LOAD)
+            do {
+                const bidiag_rot *g = rot + i;
+                double *next = x + (size_t)g->q * (size_t)len + c0;
+                const __m512d c = _mm512_set1_pd(g->c), s = _mm512_set1_pd(g->s);
+                R_ALL(R_STEP)
+                row = next;
+                p = g->q;
+                i++;
+            } while (i < n_rot && rot[i].p == p);
+            R_ALL(R_STORE)
+        }
+    }
 }
 #endif
 
@@ -173,24 +237,32 @@ double bidiag_row(double *wr, const double *z, double hb, const double *va, doub
     return row_portable(wr, z, hb, va, ta, acc, n);
 }
 
-void bidiag_reflect_rows(double *y, int rows, long ld, const double *v, double tau, int n)
+void bidiag_reflect_block(double *y, int r_lo, int r_hi, long ld, const bidiag_refl *h, int nh,
+                          int n)
 {
 #if LD_AVX2_PATH
     if (matmul_isa_avx2()) {
-        reflect_avx2(y, rows, ld, v, tau, n);
+        reflect_avx2(y, r_lo, r_hi, ld, h, nh, n);
         return;
     }
 #endif
-    reflect_portable(y, rows, ld, v, tau, n);
+    reflect_portable(y, r_lo, r_hi, ld, h, nh, n);
 }
 
-void bidiag_apply_rots(double *x, int len, const bidiag_rot *rot, long n_rot)
+void bidiag_apply_rots(double *x, int len, int c_lo, int c_hi, const bidiag_rot *rot, long n_rot)
 {
+#ifdef GEMM_AVX512
+    if (matmul_isa_avx512()) {
+        const int wide = c_lo + (c_hi - c_lo) / ROT_WIDE * ROT_WIDE;
+        rots_avx512(x, len, c_lo, wide, rot, n_rot);
+        c_lo = wide;
+    }
+#endif
 #if LD_AVX2_PATH
     if (matmul_isa_avx2()) {
-        rots_avx2(x, len, rot, n_rot);
+        rots_avx2(x, len, c_lo, c_hi, rot, n_rot);
         return;
     }
 #endif
-    rots_portable(x, len, rot, n_rot);
+    rots_portable(x, len, c_lo, c_hi, rot, n_rot);
 }
