@@ -16,6 +16,10 @@ the median round gives ms per epoch. With --whole, each model is instead
 built afresh `reps` times and timed over whole runs of `epochs` epochs, from
 the first forward to the last Adam step (no warm-up: what a user waits for
 once the data is in memory); the median run gives ms per run.
+With --svd N, only the SVD of an N x N float64 matrix of standard normals
+is timed instead: torch.linalg.svdvals and torch.linalg.svd(A,
+full_matrices=False) (LAPACK gesdd), least wall time of `reps`, in seconds;
+build/svd_time N N times lora_demo's (docs/performance.md, "The SVD").
 
 Threads: torch.set_num_threads(T) sets PyTorch's own pool, but Debian's
 OpenBLAS (the pthread build) keeps its own thread count, so bench.py also
@@ -137,6 +141,22 @@ def time_whole(make_model, x, y, epochs, reps):
     return {"ms": statistics.median(runs), "runs_ms": runs}
 
 
+def time_svd(n, reps):
+    """Least wall seconds of svdvals and of svd with U and V, n x n float64."""
+    torch.manual_seed(0)
+    a = torch.randn(n, n, dtype=torch.float64)
+    best = {"n": n, "values_s": float("inf"), "vectors_s": float("inf")}
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.linalg.svdvals(a)
+        t1 = time.perf_counter()
+        torch.linalg.svd(a, full_matrices=False)
+        t2 = time.perf_counter()
+        best["values_s"] = min(best["values_s"], t1 - t0)
+        best["vectors_s"] = min(best["vectors_s"], t2 - t1)
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--in", dest="inp", type=int, default=1024)
@@ -149,7 +169,13 @@ def main():
     ap.add_argument("--hidden", type=int, default=0, help="also time the I -> H -> O network")
     ap.add_argument("--only-network", action="store_true")
     ap.add_argument("--whole", action="store_true", help="time whole runs of --epochs epochs")
+    ap.add_argument("--svd", type=int, default=0, help="only time the SVD of an N x N matrix")
     args = ap.parse_args()
+    if args.svd > 0:
+        torch.set_num_threads(args.threads)
+        print(json.dumps({"blas": blas_info(), "threads": args.threads,
+                          "svd": time_svd(args.svd, args.reps)}))
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -246,7 +246,7 @@ static const double *need64(const fixture *f, const char *cas, const char *name,
  * for all of them, so the bidiagonal route is asked for by name too). */
 static void run_fixture_case(const char *name, int route)
 {
-    const svd_options opt = {0, 0, 0, route};
+    const svd_options opt = {.route = route};
     char cas[96];
     snprintf(cas, sizeof cas, "%s (%s)", name, route == SVD_ROUTE_BIDIAG ? "bidiag" : "auto");
     char path[256], err[512] = "";
@@ -433,12 +433,12 @@ static void check_block_order(int m, int n)
     if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
         fill_normal(a, (size_t)m * n, 21);
         char err[256] = "";
-        const svd_options row_cyclic = {0, 1, 0, SVD_ROUTE_JACOBI};
+        const svd_options row_cyclic = {.block = 1, .route = SVD_ROUTE_JACOBI};
         ld_status st = svd_ex(ref.s, ref.u, ref.vt, a, m, n, &row_cyclic, NULL, err, sizeof err);
         CHECK(st == LD_OK, "svd block order %dx%d: %s", m, n, err);
         static const int blocks[] = {2, 5, 16, 1000};
         for (size_t b = 0; st == LD_OK && b < sizeof blocks / sizeof blocks[0]; b++) {
-            const svd_options opt = {0, blocks[b], 0, SVD_ROUTE_JACOBI};
+            const svd_options opt = {.block = blocks[b], .route = SVD_ROUTE_JACOBI};
             st = svd_ex(r.s, r.u, r.vt, a, m, n, &opt, NULL, err, sizeof err);
             const int same = st == LD_OK && memcmp(r.s, ref.s, (size_t)k * sizeof *r.s) == 0 &&
                              memcmp(r.u, ref.u, (size_t)m * k * sizeof *r.u) == 0 &&
@@ -491,7 +491,7 @@ static void check_lq_step(int m, int n)
     if (a != NULL && result_alloc(&on, m, n) && result_alloc(&off, m, n)) {
         fill_normal(a, (size_t)m * n, 31);
         char err[256] = "";
-        const svd_options with = {0, 0, 1, 0}, without = {0, 0, -1, 0};
+        const svd_options with = {.lq = 1}, without = {.lq = -1};
         ld_status st = svd_ex(on.s, on.u, on.vt, a, m, n, &with, NULL, err, sizeof err);
         if (st == LD_OK)
             st = svd_ex(off.s, off.u, off.vt, a, m, n, &without, NULL, err, sizeof err);
@@ -579,7 +579,7 @@ static void check_sweep_count(void)
     fill_normal(a, (size_t)K * K, 81);
     svd_info info;
     char err[256] = "";
-    const svd_options jacobi = {0, 0, 0, SVD_ROUTE_JACOBI};
+    const svd_options jacobi = {.route = SVD_ROUTE_JACOBI};
     const ld_status st = svd_ex(s, NULL, NULL, a, K, K, &jacobi, &info, err, sizeof err);
     CHECK(st == LD_OK && info.sweeps <= 10, "svd 64x64: %s, %d sweeps (9 measured, 11 unsorted)",
           err, info.sweeps);
@@ -689,7 +689,7 @@ static void check_errors(void)
     /* the sweep limit: one sweep cannot orthogonalise a random 20 x 20 */
     double big[400], sb[20];
     fill_normal(big, 400, 72);
-    const svd_options one = {1, 0, 0, SVD_ROUTE_JACOBI};
+    const svd_options one = {.max_sweeps = 1, .route = SVD_ROUTE_JACOBI};
     svd_info info;
     check_fails("sweep limit", svd_ex(sb, NULL, NULL, big, 20, 20, &one, &info, err, sizeof err),
                 LD_ESTATE, err, "no convergence within 1 sweeps");

@@ -22,6 +22,7 @@
 
 #include "core/svd.h"
 #include "kernels/matmul.h"
+#include "kernels/pool.h"
 #include "svd_check.h"
 #include "test.h"
 
@@ -137,7 +138,7 @@ static void check_twin(int kind, int m, int n, uint64_t seed)
     result jr = {0}, br = {0};
     if (a != NULL && sv != NULL && result_alloc(&jr, m, n) && result_alloc(&br, m, n) &&
         make_case(a, sv, kind, m, n, seed)) {
-        const svd_options jacobi = {0, 0, 0, SVD_ROUTE_JACOBI}, bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+        const svd_options jacobi = {.route = SVD_ROUTE_JACOBI}, bidiag = {.route = SVD_ROUTE_BIDIAG};
         char err[256] = "";
         svd_info info;
         ld_status st = svd_ex(jr.s, jr.u, jr.vt, a, m, n, &jacobi, NULL, err, sizeof err);
@@ -174,7 +175,7 @@ static void check_zero(int m, int n)
     double *a = calloc((size_t)m * n, sizeof *a);
     result r = {0};
     if (a != NULL && result_alloc(&r, m, n)) {
-        const svd_options bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+        const svd_options bidiag = {.route = SVD_ROUTE_BIDIAG};
         char err[256] = "";
         svd_info info;
         const ld_status st = svd_ex(r.s, r.u, r.vt, a, m, n, &bidiag, &info, err, sizeof err);
@@ -190,16 +191,24 @@ static void check_zero(int m, int n)
     free(r.mem);
 }
 
+/* The same s, U and V^T, bit for bit. */
+static int same_svd(const result *a, const result *b, int m, int n)
+{
+    const int k = m < n ? m : n;
+    return memcmp(a->s, b->s, (size_t)k * sizeof *a->s) == 0 &&
+           memcmp(a->u, b->u, (size_t)m * k * sizeof *a->u) == 0 &&
+           memcmp(a->vt, b->vt, (size_t)k * n * sizeof *a->vt) == 0;
+}
+
 /* kernels/bidiag.c's builds, portable, AVX2 and (its rotations) AVX-512:
  * the same bits. */
 static void check_bidiag_isa(int m, int n)
 {
-    const int k = m < n ? m : n;
     double *a = malloc((size_t)m * n * sizeof *a);
     result ref = {0}, r = {0};
     if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
         fill_normal(a, (size_t)m * n, 92);
-        const svd_options bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+        const svd_options bidiag = {.route = SVD_ROUTE_BIDIAG};
         char err[256] = "";
         matmul_set_isa(MATMUL_ISA_PORTABLE);
         ld_status st = svd_ex(ref.s, ref.u, ref.vt, a, m, n, &bidiag, NULL, err, sizeof err);
@@ -208,13 +217,51 @@ static void check_bidiag_isa(int m, int n)
         for (size_t i = 0; st == LD_OK && i < sizeof isas / sizeof isas[0]; i++) {
             matmul_set_isa(isas[i]); /* ignored on a CPU without it: then a repeat */
             st = svd_ex(r.s, r.u, r.vt, a, m, n, &bidiag, NULL, err, sizeof err);
-            const int same = st == LD_OK && memcmp(r.s, ref.s, (size_t)k * sizeof *r.s) == 0 &&
-                             memcmp(r.u, ref.u, (size_t)m * k * sizeof *r.u) == 0 &&
-                             memcmp(r.vt, ref.vt, (size_t)k * n * sizeof *r.vt) == 0;
-            CHECK(same, "svd bidiag %dx%d: the %s kernels differ from the portable ones (%s)", m,
-                  n, matmul_isa_name(), err);
+            CHECK(st == LD_OK && same_svd(&r, &ref, m, n),
+                  "svd bidiag %dx%d: the %s kernels differ from the portable ones (%s)", m, n,
+                  matmul_isa_name(), err);
         }
         matmul_set_isa(MATMUL_ISA_AUTO);
+    }
+    free(a);
+    free(ref.mem);
+    free(r.mem);
+}
+
+/* U and V formed on pools of 2 and 3 threads: the bits of one thread; also
+ * U alone and V^T alone (one side's rotations each). */
+static void check_bidiag_threads(int m, int n)
+{
+    double *a = malloc((size_t)m * n * sizeof *a);
+    result ref = {0}, r = {0};
+    if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
+        fill_normal(a, (size_t)m * n, 99);
+        svd_options opt = {.route = SVD_ROUTE_BIDIAG};
+        char err[256] = "";
+        ld_status st = svd_ex(ref.s, ref.u, ref.vt, a, m, n, &opt, NULL, err, sizeof err);
+        CHECK(st == LD_OK, "svd bidiag %dx%d: %s", m, n, err);
+        for (int threads = 2; st == LD_OK && threads <= 3; threads++) {
+            st = pool_init(&opt.pool, threads, 0, err, sizeof err);
+            if (st == LD_OK)
+                st = svd_ex(r.s, r.u, r.vt, a, m, n, &opt, NULL, err, sizeof err);
+            CHECK(st == LD_OK && same_svd(&r, &ref, m, n),
+                  "svd bidiag %dx%d on %d threads: not the bits of one (%s)", m, n, threads, err);
+            const int k = m < n ? m : n;
+            memset(r.u, 0, (size_t)m * k * sizeof *r.u);
+            if (st == LD_OK)
+                st = svd_ex(r.s, r.u, NULL, a, m, n, &opt, NULL, err, sizeof err);
+            CHECK(st == LD_OK && memcmp(r.u, ref.u, (size_t)m * k * sizeof *r.u) == 0,
+                  "svd bidiag %dx%d on %d threads, U alone: not the bits of one (%s)", m, n,
+                  threads, err);
+            memset(r.vt, 0, (size_t)k * n * sizeof *r.vt);
+            if (st == LD_OK)
+                st = svd_ex(r.s, NULL, r.vt, a, m, n, &opt, NULL, err, sizeof err);
+            CHECK(st == LD_OK && memcmp(r.vt, ref.vt, (size_t)k * n * sizeof *r.vt) == 0,
+                  "svd bidiag %dx%d on %d threads, V^T alone: not the bits of one (%s)", m, n,
+                  threads, err);
+            pool_free(opt.pool);
+            opt.pool = NULL;
+        }
     }
     free(a);
     free(ref.mem);
@@ -248,7 +295,7 @@ static void check_bidiag_errors(void)
     fill_normal(a, (size_t)M * N, 94);
     a[5 * N + 7] = NAN;
     char err[256] = "";
-    const svd_options bidiag = {0, 0, 0, SVD_ROUTE_BIDIAG};
+    const svd_options bidiag = {.route = SVD_ROUTE_BIDIAG};
     ld_status st = svd_ex(s, NULL, NULL, a, M, N, &bidiag, NULL, err, sizeof err);
     CHECK(st == LD_EINPUT && strstr(err, "[5][7]") != NULL, "svd bidiag NaN: %d '%s'", (int)st,
           err);
@@ -284,6 +331,9 @@ void test_svd_bidiag(void)
     check_bidiag_isa(90, 70);
     check_bidiag_isa(50, 120);
     check_bidiag_isa(260, 200); /* several 64-column chunks and a full rotation buffer */
+    check_bidiag_threads(260, 200);
+    check_bidiag_threads(200, 260);
+    check_bidiag_threads(130, 131); /* three threads: 64, 64 and 2 columns */
     check_route_choice();
     check_bidiag_errors();
 }

@@ -31,8 +31,12 @@
  * ones below eps max|B| too, and their row or column chased out (Golub-
  * Reinsch). The limit is 6 k^2 QR sweeps, LD_ESTATE beyond it (dbdsqr's
  * 6 k^2 counts inner steps, a sweep's length each, so this one is looser).
- * With vectors G and H are formed and the rotations applied to them in
- * bulk. Cost: ~8/3 k^3 flops to bidiagonalise (square), O(k^2) for the
+ * With vectors G and H are formed (16 reflectors per pass over each row)
+ * and the rotations applied to them in bulk (64 columns at a time on
+ * AVX-512), both split between the threads of svd_options.pool when one is
+ * given: rows of G and H, columns of the rotations, each computed by the
+ * same code whichever thread takes it, so the same bits on any number of
+ * threads. Cost: ~8/3 k^3 flops to bidiagonalise (square), O(k^2) for the
  * values, ~12 k^3 more for the vectors (about 1.7 k^2 rotations).
  *
  * Jacobi route. The k vectors made orthogonal are A's columns when m >= n and
@@ -100,7 +104,7 @@
  * LD_EINPUT for m or n < 1, a NULL s or matrix, an entry that is NaN or
  * infinite (the message names it), or singular values that overflow
  * double; LD_ENOMEM when the work space (k l + 2 k^2 + O(l) doubles at
- * most, plus m k for V^T alone; the bidiagonal route another k l + O(l)
+ * most, plus m k for V^T alone; the bidiagonal route another k l + O(l + 16 k)
  * and, with vectors, 1.5 MiB of buffered rotations) cannot be allocated;
  * LD_ESTATE at the sweep limit of either route. On failure the outputs hold
  * nothing useful.
@@ -121,6 +125,7 @@
 
 #include <stddef.h>
 
+#include "kernels/pool.h"
 #include "status.h"
 
 #define SVD_MAX_SWEEPS 30
@@ -145,6 +150,9 @@ typedef struct {
     int block;      /* Jacobi's rows per block; 0: SVD_BLOCK; 1: plain row-cyclic loops */
     int lq;         /* the LQ step: 0 when l >= 1.25 k, 1 always, -1 never */
     int route;      /* SVD_ROUTE_AUTO (see SVD_BIDIAG_MIN), _JACOBI or _BIDIAG */
+    pool *pool;     /* NULL: one thread; else the bidiagonal route forms U and V
+                       on its threads (the same bits on any number; not from
+                       inside one of the pool's own jobs, pool_run) */
 } svd_options;
 
 typedef struct {

@@ -4,7 +4,7 @@
  * Dimension key: m rows, n columns, k = min(m, n).
  *
  *   svd_time [--repeats R] [--block B] [--lq auto|on|off] [--isa auto|portable|both]
- *            [--route auto|jacobi|bidiag|both] [M N]...
+ *            [--route auto|jacobi|bidiag|both] [--threads T] [M N]...
  *
  * Default shapes: 256x256, 512x512, 1024x1024, 2048x512, 512x2048, 4096x64.
  * For each: a matrix of standard normals (PCG32, seed 1), decomposed R
@@ -16,7 +16,10 @@
  * where it has it: kernels/jacobi.c), and prints the CPU-time ratios, the
  * two measured in the same run. --route both times each shape with one-sided
  * Jacobi, then bidiagonal QR, and prints the CPU-time ratios Jacobi / QR
- * the same way. Results: docs/performance.md.
+ * the same way. --threads T (T > 1) times each shape on one thread, then
+ * on a pool of T (svd_options.pool: the bidiagonal route forms U and V on
+ * it), and prints the wall-time ratios; CPU time then counts every
+ * thread. Results: docs/performance.md.
  */
 #define _POSIX_C_SOURCE 200112L
 #include <errno.h>
@@ -30,6 +33,7 @@
 #include "core/rng.h"
 #include "core/svd.h"
 #include "kernels/matmul.h"
+#include "kernels/pool.h"
 
 #define MAX_SHAPES 32
 
@@ -43,7 +47,8 @@ static double now_s(clockid_t clock)
 static int usage(void)
 {
     fprintf(stderr, "usage: svd_time [--repeats R] [--block B] [--lq auto|on|off] "
-                    "[--isa auto|portable|both] [--route auto|jacobi|bidiag|both] [M N]...\n");
+                    "[--isa auto|portable|both] [--route auto|jacobi|bidiag|both] [--threads T] "
+                    "[M N]...\n");
     return 2;
 }
 
@@ -117,8 +122,8 @@ static int time_svd(double best[2], double *s, double *u, double *vt, const doub
     return 0;
 }
 
-/* CPU seconds of the last shape timed, values only and with U, V. */
-static double last_cpu[2];
+/* Seconds of the last shape timed, values only and with U, V: CPU, wall. */
+static double last_cpu[2], last_wall[2];
 
 static int run_shape(int m, int n, const svd_options *opt, int repeats)
 {
@@ -137,6 +142,8 @@ static int run_shape(int m, int n, const svd_options *opt, int repeats)
             time_svd(tu, s, u, vt, a, m, n, opt, repeats, &iu) == 0) {
             last_cpu[0] = tv[1];
             last_cpu[1] = tu[1];
+            last_wall[0] = tv[0];
+            last_wall[1] = tu[0];
             printf("%5d x %-5d  %6.3f %6.3f  %6.3f %6.3f  %6d  %10ld  %9.2e  %9.2e  %9.2e  %s %s\n",
                    m, n, tv[0], tv[1], tu[0], tu[1], iu.sweeps, iu.rotations,
                    reconstruction_error(u, s, vt, a, m, n, k),
@@ -159,10 +166,15 @@ int main(int argc, char **argv)
 {
     static const int defaults[][2] = {{256, 256}, {512, 512},  {1024, 1024},
                                       {2048, 512}, {512, 2048}, {4096, 64}};
-    int shapes[MAX_SHAPES][2], n_shapes = 0, repeats = 3, both = 0, routes = 0;
-    svd_options opt = {0, 0, 0, 0};
+    int shapes[MAX_SHAPES][2], n_shapes = 0, repeats = 3, both = 0, routes = 0, threads = 1;
+    svd_options opt = {0};
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--repeats") == 0 || strcmp(argv[i], "--block") == 0) {
+        if (strcmp(argv[i], "--threads") == 0) {
+            threads = i + 1 < argc ? parse_count(argv[i + 1]) : -1;
+            if (threads < 1 || threads > POOL_MAX_THREADS)
+                return usage();
+            i++;
+        } else if (strcmp(argv[i], "--repeats") == 0 || strcmp(argv[i], "--block") == 0) {
             const int v = i + 1 < argc ? parse_count(argv[i + 1]) : -1;
             if (v < 0)
                 return usage();
@@ -205,6 +217,14 @@ int main(int argc, char **argv)
         n_shapes = (int)(sizeof defaults / sizeof defaults[0]);
         memcpy(shapes, defaults, sizeof defaults);
     }
+    pool *pl = NULL;
+    if (threads > 1) {
+        char err[256];
+        if (pool_init(&pl, threads, 0, err, sizeof err) != LD_OK) {
+            fprintf(stderr, "svd_time: %s\n", err);
+            return 1;
+        }
+    }
     printf("               values (s)     U, V (s)\n");
     printf("    m x n      wall    cpu    wall    cpu   sweeps   rotations  ||USV-A||  |UtU-I|    "
            "|VtV-I|    sweep\n");
@@ -222,6 +242,18 @@ int main(int argc, char **argv)
                        base[0] / last_cpu[0], base[1] / last_cpu[1]);
             continue;
         }
+        if (pl != NULL) {
+            rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
+            double wall1[2];
+            memcpy(wall1, last_wall, sizeof wall1);
+            opt.pool = pl;
+            rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
+            opt.pool = NULL;
+            if (rc == 0)
+                printf("             wall time 1 / %d threads: values %.2fx, with U, V %.2fx\n",
+                       threads, wall1[0] / last_wall[0], wall1[1] / last_wall[1]);
+            continue;
+        }
         if (both) {
             matmul_set_isa(MATMUL_ISA_PORTABLE);
             rc |= run_shape(shapes[i][0], shapes[i][1], &opt, repeats);
@@ -233,5 +265,6 @@ int main(int argc, char **argv)
             printf("             CPU time portable / %s: values %.2fx, with U, V %.2fx\n",
                    matmul_isa_name(), base[0] / last_cpu[0], base[1] / last_cpu[1]);
     }
+    pool_free(pl);
     return rc;
 }

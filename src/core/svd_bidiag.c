@@ -66,8 +66,72 @@ typedef struct {
     bidiag_rot *rl, *rr;  /* left rotations (for P), right ones (for z) */
     long nl, nr;
     int *rank;            /* (k) starting positions, for a stable sort */
+    pool *pool;           /* or NULL: forming z and P on its threads */
     void *mem;
 } bidiag;
+
+/* ------------------------------------------------------------------------ */
+/* 0. the vectors' loops on the pool: rows of the reflectors' products and
+ * columns of the rotations, split between threads. Every row (column) is
+ * computed by the same code whichever thread takes it: the same bits on
+ * any number of threads. */
+
+/* Below this many entries (rows x columns) one thread does the job. */
+#define POOL_MIN_WORK (64L * 64L)
+
+typedef struct {
+    double *y;
+    int rows, n;
+    long ld;
+    const bidiag_refl *h;
+    int nh;
+    const bidiag_rot *rot;
+    long n_rot;
+    const pool *pool;
+} vec_job;
+
+static void reflect_job(void *ctx, int tid, int nthreads)
+{
+    const vec_job *j = ctx;
+    int lo, hi;
+    pool_share_balanced(j->pool, j->rows, 1, tid, nthreads, &lo, &hi);
+    if (lo < hi)
+        bidiag_reflect_block(j->y, lo, hi, j->ld, j->h, j->nh, j->n);
+}
+
+/* Rows [0, rows) of y (ld, n) times the reflectors h[0..nh). */
+static void reflect_rows(const bidiag *b, double *y, int rows, long ld, const bidiag_refl *h,
+                         int nh, int n)
+{
+    if (pool_threads(b->pool) > 1 && (long)rows * n >= POOL_MIN_WORK) {
+        vec_job j = {y, rows, n, ld, h, nh, NULL, 0, b->pool};
+        pool_run(b->pool, reflect_job, &j);
+    } else {
+        bidiag_reflect_block(y, 0, rows, ld, h, nh, n);
+    }
+}
+
+static void rots_job(void *ctx, int tid, int nthreads)
+{
+    const vec_job *j = ctx;
+    int lo, hi;
+    /* whole 64-column chunks, the AVX-512 kernel's width */
+    pool_share_balanced(j->pool, j->n, 64, tid, nthreads, &lo, &hi);
+    if (lo < hi)
+        bidiag_apply_rots(j->y, j->n, lo, hi, j->rot, j->n_rot);
+}
+
+/* x (rows, len) <- the rotations rot[0..n_rot) applied in order. */
+static void apply_rots(const bidiag *b, double *x, int rows, int len, const bidiag_rot *rot,
+                       long n_rot)
+{
+    if (pool_threads(b->pool) > 1 && len >= 128 && (long)rows * len >= POOL_MIN_WORK) {
+        vec_job j = {x, rows, len, len, NULL, 0, rot, n_rot, b->pool};
+        pool_run(b->pool, rots_job, &j);
+    } else {
+        bidiag_apply_rots(x, len, 0, len, rot, n_rot);
+    }
+}
 
 /* ------------------------------------------------------------------------ */
 /* 1. bidiagonalisation */
@@ -190,7 +254,7 @@ static void form_g(bidiag *b)
                 v[r] = b->w[(size_t)(i + 1 + r) * len + i];
             h[nh] = (bidiag_refl){v, b->tb[i], i + 1, i - bot};
         }
-        bidiag_reflect_block(b->z + (size_t)(bot + 1) * k, 0, k - bot - 1, k, h, nh, k);
+        reflect_rows(b, b->z + (size_t)(bot + 1) * k, k - bot - 1, k, h, nh, k);
     }
 }
 
@@ -211,7 +275,7 @@ static void form_p(bidiag *b)
             vi[0] = 1.0;
             h[nh] = (bidiag_refl){vi, b->ta[i], i, i - bot};
         }
-        bidiag_reflect_block(b->p + (size_t)bot * len, 0, k - bot, len, h, nh, len);
+        reflect_rows(b, b->p + (size_t)bot * len, k - bot, len, h, nh, len);
     }
 }
 
@@ -249,8 +313,7 @@ static void keep_rot(bidiag *b, int left, int p, int q, double c, double s)
     long *n = left ? &b->nl : &b->nr;
     buf[(*n)++] = (bidiag_rot){p, q, c, s};
     if (*n == ROT_CAP) {
-        bidiag_apply_rots(left ? b->p : b->z, left ? b->len : b->k, 0, left ? b->len : b->k, buf,
-                          *n);
+        apply_rots(b, left ? b->p : b->z, b->k, left ? b->len : b->k, buf, *n);
         *n = 0;
     }
 }
@@ -475,11 +538,12 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
     return LD_OK;
 }
 
-ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len,
+ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len, pool *pl,
                      svd_info *info, char *err, size_t errlen)
 {
     bidiag b;
     memset(&b, 0, sizeof b);
+    b.pool = pl;
     b.k = k;
     b.len = len;
     b.w = w;
@@ -495,9 +559,9 @@ ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int
     st = bidiag_qr(&b, info, err, errlen);
     if (st == LD_OK) {
         if (b.nl > 0)
-            bidiag_apply_rots(b.p, len, 0, len, b.rl, b.nl);
+            apply_rots(&b, b.p, k, len, b.rl, b.nl);
         if (b.nr > 0)
-            bidiag_apply_rots(b.z, k, 0, k, b.rr, b.nr);
+            apply_rots(&b, b.z, k, k, b.rr, b.nr);
         sort_values(&b, sigma);
         if (want_p)
             memcpy(w, b.p, (size_t)k * len * sizeof *w);

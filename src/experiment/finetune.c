@@ -198,7 +198,6 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
     if (st != LD_OK)
         return st;
     st = train_recorded(sr, i, &m, &t, &f->train, &finished, err, errlen);
-    trainer_free(&t);
     if (st == LD_OK && finished) { /* no test loss, merge or predictions otherwise */
         const float *yhat = f->yu;
         model_forward(&m, f->yu, f->h, f->test.x, NULL, f->test.n, NULL);
@@ -214,11 +213,13 @@ static ld_status finetune_model(const seed_run *sr, int i, const ft_seed *f, cha
         }
     }
     /* the first seed's spectrum of the update (dense W - W0, LoRA s B A;
-     * PiSSA's residual + s B A - W0; DoRA's merge - W0), layer by layer */
+     * PiSSA's residual + s B A - W0; DoRA's merge - W0), layer by layer,
+     * on the trainer's threads */
     if (st == LD_OK && sr->s == 0 && finished)
-        st = spectra_of_model(mr, &m, f->W0, f->wres, f->sb, err, errlen);
+        st = spectra_of_model(mr, &m, f->W0, f->wres, f->sb, t.pool, err, errlen);
     else if (st == LD_OK && sr->s == 0)
         spectra_unfinished(mr, m.n_layers);
+    trainer_free(&t);
     model_free(&m);
     return st;
 }

@@ -122,9 +122,10 @@ ld_status net_shift_bases(shift_basis *sb, experiment_result *res, const config 
  * NULL), or dense W - W0 (W0: every layer's (O_l,I_l) base weight it
  * started from, one after another; NULL: W). sb: m->n_layers shifts, layer
  * l's update compared with sb[l]; NULL, or an empty sb[l]: no energy or
- * angles. */
+ * angles. pl (or NULL): the trainer's pool, on which the SVDs form their
+ * vectors (svd_options.pool; the same bits on any number of threads). */
 ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, const float *Wres,
-                           const shift_basis *sb, char *err, size_t errlen);
+                           const shift_basis *sb, pool *pl, char *err, size_t errlen);
 /* No spectra for the n_layers layers of mr, and why: the reason given, or
  * (unfinished) how the first seed's training ended. */
 void spectra_none(model_result *mr, int n_layers, const char *why);

@@ -72,7 +72,7 @@ static ld_status scratch_model(const seed_run *sr, int i, const dataset *train,
     }
     /* the first seed's spectrum of the learned weight (dense W, LoRA s B A) */
     if (st == LD_OK && sr->s == 0 && finished)
-        st = spectra_of_model(mr, &m, NULL, NULL, NULL, err, errlen);
+        st = spectra_of_model(mr, &m, NULL, NULL, NULL, t.pool, err, errlen);
     else if (st == LD_OK && sr->s == 0)
         spectra_unfinished(mr, m.n_layers);
     trainer_free(&t);

@@ -203,7 +203,7 @@ static void form_update(double *d, const layer *L, const float *W0, const float 
  * base it trained on) or DoRA the whole change of the layer, formed; W0 is
  * this layer's original base. */
 static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const float *W0,
-                                   const float *Wres, const shift_basis *sb, char *err,
+                                   const float *Wres, const shift_basis *sb, pool *pl, char *err,
                                    size_t errlen)
 {
     const int O = L->out, I = L->in, R = L->rank;
@@ -237,7 +237,8 @@ static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const flo
         st = svd_lowrank(sigma, u, NULL, L->B, L->A, (double)L->scale, O, R, I, err, errlen);
     } else {
         form_update(d, L, W0, Wres);
-        st = svd(sigma, u, NULL, d, O, I, err, errlen);
+        const svd_options opt = {.pool = pl};
+        st = svd_ex(sigma, u, NULL, d, O, I, &opt, NULL, err, errlen);
     }
     free(d);
     if (st == LD_OK) {
@@ -256,7 +257,7 @@ static ld_status layer_spectrum_of(layer_spectrum *ls, const layer *L, const flo
 }
 
 ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, const float *Wres,
-                           const shift_basis *sb, char *err, size_t errlen)
+                           const shift_basis *sb, pool *pl, char *err, size_t errlen)
 {
     mr->n_layers = m->n_layers;
     ld_status st = LD_OK;
@@ -266,7 +267,7 @@ ld_status spectra_of_model(model_result *mr, const model *m, const float *W0, co
         const layer *L = &m->layers[l];
         const size_t nw = (size_t)L->out * (size_t)L->in;
         st = layer_spectrum_of(&mr->spectra[l], L, W0, L->kind == LAYER_LORA ? Wres : NULL,
-                               sb != NULL ? &sb[l] : NULL, err, errlen);
+                               sb != NULL ? &sb[l] : NULL, pl, err, errlen);
         if (W0 != NULL)
             W0 += nw;
         if (Wres != NULL)
