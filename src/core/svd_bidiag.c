@@ -52,7 +52,7 @@
  * steps (each sweep counts its length), a tighter bound. */
 #define QR_MAXIT 6L
 
-enum { BD_D, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
+enum { BD_D, BD_G, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
 
 typedef struct {
     int k, len;
@@ -61,6 +61,7 @@ typedef struct {
     double *ta, *tb;      /* (k) scales of H_i and of G_i */
     double *zcur, *znext; /* (len) the pending left reflector's product; the next one's */
     double *v;            /* (REFL_BLOCK, k) left reflectors, gathered */
+    double *g;            /* (k) a step's w_r[i], when its rows run on the pool */
     double *p;            /* (k, len) P, or NULL */
     double *z;            /* (k, k) z (the caller's), or NULL */
     bidiag_rot *rl, *rr;  /* left rotations (for P), right ones (for z) */
@@ -185,6 +186,56 @@ static double reflector(double alpha, double tail, const double *x, ptrdiff_t st
     return (*beta - alpha) / *beta;
 }
 
+/* Step i's trailing rows on the pool, the same bits as bidiagonalise's
+ * loop on one thread: first every row (a share of the rows each), keeping
+ * g_r = w_r[i]; then the next left reflector's product znext = sum over
+ * r > i + 1 of g_r w_r, in row order (a share of the columns each, as
+ * bidiag_acc_rows sums). Returns sum g_r^2 over r > i + 1, in row order. */
+typedef struct {
+    bidiag *b;
+    int i;
+    double tb_prev;
+} row_job;
+
+static void rows_job(void *ctx, int tid, int nthreads)
+{
+    const row_job *j = ctx;
+    bidiag *b = j->b;
+    const int i = j->i, len = b->len;
+    const double *wi = b->w + (size_t)i * len;
+    int lo, hi;
+    pool_share_balanced(b->pool, b->k - i - 1, 1, tid, nthreads, &lo, &hi);
+    for (int r = i + 1 + lo; r < i + 1 + hi; r++) {
+        double *wr = b->w + (size_t)r * len;
+        const double hb = j->tb_prev != 0.0 ? j->tb_prev * wr[i - 1] : 0.0;
+        b->g[r] = bidiag_row(wr + i, b->zcur + i, hb, wi + i + 1, b->ta[i], NULL, len - i);
+    }
+}
+
+static void acc_job(void *ctx, int tid, int nthreads)
+{
+    const row_job *j = ctx;
+    bidiag *b = j->b;
+    const int i = j->i, len = b->len;
+    int lo, hi;
+    pool_share_balanced(b->pool, len - i - 1, 8, tid, nthreads, &lo, &hi);
+    const int c = i + 1 + lo;
+    if (lo < hi)
+        bidiag_acc_rows(b->znext + c, b->w + (size_t)(i + 2) * len + c, len, b->g + i + 2,
+                        b->k - i - 2, hi - lo);
+}
+
+static double rows_on_pool(bidiag *b, int i, double tb_prev)
+{
+    row_job j = {b, i, tb_prev};
+    pool_run(b->pool, rows_job, &j);
+    pool_run(b->pool, acc_job, &j);
+    double tail = 0.0;
+    for (int r = i + 2; r < b->k; r++)
+        tail += b->g[r] * b->g[r];
+    return tail;
+}
+
 /* Step i: the pending G_{i-1} on row i, then H_i from row i, then the
  * rows below in one pass (kernels/bidiag.h, bidiag_row), then G_i from
  * column i. G_i's vector is kept in column i below row i + 1, H_i's in
@@ -208,13 +259,17 @@ static void bidiagonalise(bidiag *b)
             break;
         double tail = 0.0;
         memset(b->znext + i + 1, 0, (size_t)(len - i - 1) * sizeof *b->znext);
-        for (int r = i + 1; r < k; r++) {
-            double *wr = b->w + (size_t)r * len;
-            const double hb = tb_prev != 0.0 ? tb_prev * wr[i - 1] : 0.0;
-            const double g = bidiag_row(wr + i, b->zcur + i, hb, wi + i + 1, b->ta[i],
-                                        r > i + 1 ? b->znext + i + 1 : NULL, len - i);
-            if (r > i + 1)
-                tail += g * g;
+        if (pool_threads(b->pool) > 1 && (long)(k - i - 1) * (len - i) >= POOL_MIN_WORK) {
+            tail = rows_on_pool(b, i, tb_prev);
+        } else {
+            for (int r = i + 1; r < k; r++) {
+                double *wr = b->w + (size_t)r * len;
+                const double hb = tb_prev != 0.0 ? tb_prev * wr[i - 1] : 0.0;
+                const double g = bidiag_row(wr + i, b->zcur + i, hb, wi + i + 1, b->ta[i],
+                                            r > i + 1 ? b->znext + i + 1 : NULL, len - i);
+                if (r > i + 1)
+                    tail += g * g;
+            }
         }
         double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
         b->tb[i] = reflector(below[i], tail, b->w + (size_t)(i + 2) * len + i, len, k - i - 2,
@@ -511,7 +566,7 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
 {
     const size_t kk = (size_t)k, rot = (sizeof(bidiag_rot) + sizeof(double) - 1) / sizeof(double);
     size_t size[N_BD] = {0};
-    size[BD_D] = size[BD_E] = size[BD_TA] = size[BD_TB] = kk;
+    size[BD_D] = size[BD_G] = size[BD_E] = size[BD_TA] = size[BD_TB] = kk;
     size[BD_V] = REFL_BLOCK * kk;
     size[BD_Z0] = size[BD_Z1] = (size_t)len;
     size[BD_RL] = want_p ? (size_t)ROT_CAP * rot : 0;
@@ -525,6 +580,7 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
     if (st != LD_OK)
         return st;
     b->d = part[BD_D];
+    b->g = part[BD_G];
     b->e = part[BD_E];
     b->ta = part[BD_TA];
     b->tb = part[BD_TB];

@@ -266,3 +266,47 @@ void bidiag_apply_rots(double *x, int len, int c_lo, int c_hi, const bidiag_rot 
 #endif
     rots_portable(x, len, c_lo, c_hi, rot, n_rot);
 }
+
+/* acc[0..n) += g[r] w_r[0..n) for r = 0..rows-1 in order: per element the
+ * additions axpy_acc makes, one row at a time (the same bits). */
+BIDIAG_INLINE void acc_body(double *restrict acc, const double *restrict w, long ld,
+                            const double *restrict g, int rows, int n)
+{
+    for (int r = 0; r < rows; r++) {
+        const double *wr = w + (size_t)r * (size_t)ld;
+        const double gr = g[r];
+        int c = 0;
+        for (; c + 4 <= n; c += 4) {
+            acc[c] += gr * wr[c];
+            acc[c + 1] += gr * wr[c + 1];
+            acc[c + 2] += gr * wr[c + 2];
+            acc[c + 3] += gr * wr[c + 3];
+        }
+        for (; c < n; c++)
+            acc[c] += gr * wr[c];
+    }
+}
+
+static void acc_portable(double *acc, const double *w, long ld, const double *g, int rows, int n)
+{
+    acc_body(acc, w, ld, g, rows, n);
+}
+
+#if LD_AVX2_PATH
+LD_AVX2_TARGET static void acc_avx2(double *acc, const double *w, long ld, const double *g,
+                                    int rows, int n)
+{
+    acc_body(acc, w, ld, g, rows, n);
+}
+#endif
+
+void bidiag_acc_rows(double *acc, const double *w, long ld, const double *g, int rows, int n)
+{
+#if LD_AVX2_PATH
+    if (matmul_isa_avx2()) {
+        acc_avx2(acc, w, ld, g, rows, n);
+        return;
+    }
+#endif
+    acc_portable(acc, w, ld, g, rows, n);
+}
