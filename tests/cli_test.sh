@@ -273,6 +273,22 @@ if "$BIN" --hidden 8 --lr 1e10 --epochs 5 --output-dir "$NET.div" >"$TMP/net.div
    [ "$(grep -c 'diverged at epoch' "$TMP/net.div.err")" -ge 1 ]; then ok; else
     bad "network: diverging run: $(cat "$TMP/net.div.err")"; fi
 
+# PiSSA's SVD and the spectra on a layer wide enough for the SVD's
+# bidiagonal route (min(in, out) >= 64), whose vectors are formed on the
+# threads: the same files for 1 and 2 threads. Rank 70 takes every
+# singular vector (the top few of a random matrix hardly depend on the
+# last rows of the bidiagonalisation's reflectors, so rank 4 alone would
+# not see a thread that skipped one)
+PI="--experiment finetune --init pissa --in 80 --out 70 --samples 64 --epochs 3 --ranks 4,70 --save-weights --quiet"
+# shellcheck disable=SC2086
+if "$BIN" $PI --output-dir "$TMP/pissa1" && "$BIN" $PI --threads 2 --output-dir "$TMP/pissa2"; then ok; else
+    bad "wide PiSSA runs failed"; fi
+for f in spectrum.csv weights/lora_r4.init.safetensors adapters/lora_r4/adapter_model.safetensors \
+    adapters/lora_r70/adapter_model.safetensors; do
+    if [ -s "$TMP/pissa1/$f" ] && cmp -s "$TMP/pissa1/$f" "$TMP/pissa2/$f"; then ok; else
+        bad "wide PiSSA: $f missing or differs between 1 and 2 threads"; fi
+done
+
 # --- fine-tuning a network: LoRA on every layer of a frozen pretrained
 # network, merged; files named as PEFT names them; the same bits for 1 and 2
 # threads; the knee at the shift's rank (k = 2) on this seed

@@ -863,7 +863,7 @@ static void check_pissa_init(const char *cas)
         float *want_a = res + (size_t)O * I, *want_b = want_a + (size_t)R * I;
         memcpy(res, w->data, (size_t)O * I * sizeof(float));
         char err[512] = "";
-        const ld_status st = lora_init_pissa(a, b, res, (float)f.scale, I, R, O, err, sizeof err);
+        const ld_status st = lora_init_pissa(a, b, res, (float)f.scale, I, R, O, NULL, err, sizeof err);
         CHECK(st == LD_OK, "parity %s: lora_init_pissa: %s", cas, err);
         memcpy(want_a, ta->data, (size_t)R * I * sizeof(float));
         memcpy(want_b, tb->data, (size_t)O * R * sizeof(float));

@@ -53,7 +53,7 @@ static void check_shape(int O, int I, uint64_t seed)
         for (int si = 0; si < 2; si++) {
             const float sc = scales[si];
             memcpy(w, w0, nw * sizeof(float));
-            ld_status st = lora_init_pissa(a, b, w, sc, I, R, O, err, sizeof err);
+            ld_status st = lora_init_pissa(a, b, w, sc, I, R, O, NULL, err, sizeof err);
             CHECK(st == LD_OK, "pissa %dx%d r=%d: %s", O, I, R, err);
             if (st != LD_OK)
                 continue;
@@ -107,7 +107,7 @@ static void check_refused(void)
     memcpy(a_before, a, sizeof a);
     memcpy(b_before, b, sizeof b);
     char err[256] = "";
-    CHECK(lora_init_pissa(a, b, w, 1.0f, I, 2, O, err, sizeof err) == LD_EINPUT &&
+    CHECK(lora_init_pissa(a, b, w, 1.0f, I, 2, O, NULL, err, sizeof err) == LD_EINPUT &&
               strstr(err, "NaN") != NULL,
           "pissa: a NaN in the base not refused: '%s'", err);
     CHECK(same_bits(w, w_before, sizeof w / sizeof w[0]) &&
@@ -117,7 +117,7 @@ static void check_refused(void)
     w[7] = 1.0f;
     for (int R = 0; R <= 4; R += 4) {
         err[0] = '\0';
-        CHECK(lora_init_pissa(a, b, w, 1.0f, I, R, O, err, sizeof err) == LD_EINPUT &&
+        CHECK(lora_init_pissa(a, b, w, 1.0f, I, R, O, NULL, err, sizeof err) == LD_EINPUT &&
                   strstr(err, "rank") != NULL,
               "pissa: rank %d of a 3x4 base not refused: '%s'", R, err);
     }

@@ -32,9 +32,11 @@ void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r);
  * convention; A and B are rounded to float once, and the residual is formed
  * in double from those floats and rounded once. Needs 1 <= R <= min(O, I).
  * LD_EINPUT if W0 has an entry that is NaN or infinite (nothing is changed
- * then), LD_ENOMEM if the SVD's work space cannot be allocated. */
+ * then), LD_ENOMEM if the SVD's work space cannot be allocated. pl (or
+ * NULL): threads for the SVD's vectors (svd_options.pool), the same bits
+ * on any number. */
 ld_status lora_init_pissa(float *A, float *B, float *W0, float scale, int I, int R, int O,
-                          char *err, size_t errlen);
+                          pool *pl, char *err, size_t errlen);
 
 /* Initialisation for training from scratch (no base): both factors as
  * nn.Linear would initialise them, A ~ U(+-1/sqrt(I)), B ~ U(+-1/sqrt(R)).

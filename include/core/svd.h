@@ -177,6 +177,9 @@ ld_status svd_f32(double *s, double *u, double *vt, const float *a, int m, int n
  * may be NULL; it is filled on failure too). */
 ld_status svd_ex(double *s, double *u, double *vt, const double *a, int m, int n,
                  const svd_options *opt, svd_info *info, char *err, size_t errlen);
+/* svd_f32 with options and info, as svd_ex. */
+ld_status svd_f32_ex(double *s, double *u, double *vt, const float *a, int m, int n,
+                     const svd_options *opt, svd_info *info, char *err, size_t errlen);
 
 /* The first half of the bidiagonal route, for tests and the curious: w (k,
  * len) row-major, 1 <= k <= len, = g^T Bl p with Bl (k, k) lower

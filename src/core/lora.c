@@ -27,7 +27,7 @@ void lora_init_peft(float *A, float *B, int I, int R, int O, rng *r)
  * replaces the base weight by W - scaling lora_B @ lora_A. Its SVD runs in
  * float32; ours in double, which differs only in rounding. */
 ld_status lora_init_pissa(float *A, float *B, float *W0, float scale, int I, int R, int O,
-                          char *err, size_t errlen)
+                          pool *pl, char *err, size_t errlen)
 {
     const int k = O < I ? O : I;
     if (R < 1 || R > k)
@@ -36,7 +36,8 @@ ld_status lora_init_pissa(float *A, float *B, float *W0, float scale, int I, int
     double *u = malloc((size_t)O * (size_t)k * sizeof *u);  /* (O, k) */
     double *vt = malloc((size_t)k * (size_t)I * sizeof *vt); /* (k, I) */
     ld_status st = s != NULL && u != NULL && vt != NULL
-                       ? svd_f32(s, u, vt, W0, O, I, err, errlen)
+                       ? svd_f32_ex(s, u, vt, W0, O, I, &(svd_options){.pool = pl}, NULL, err,
+                                    errlen)
                        : ld_fail(err, errlen, LD_ENOMEM, "pissa: out of memory for the SVD of "
                                  "the %dx%d base", O, I);
     if (st == LD_OK) {

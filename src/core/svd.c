@@ -468,3 +468,9 @@ ld_status svd_f32(double *s, double *u, double *vt, const float *a, int m, int n
 {
     return svd_run(s, u, vt, NULL, a, m, n, NULL, NULL, err, errlen);
 }
+
+ld_status svd_f32_ex(double *s, double *u, double *vt, const float *a, int m, int n,
+                     const svd_options *opt, svd_info *info, char *err, size_t errlen)
+{
+    return svd_run(s, u, vt, NULL, a, m, n, opt, info, err, errlen);
+}

@@ -18,6 +18,7 @@
 #include "core/linear.h"
 #include "core/lora.h"
 #include "core/rng.h"
+#include "core/svd.h"
 #include "experiment/teacher.h"
 #include "runs.h"
 
@@ -124,18 +125,33 @@ static ld_status pissa_start(model *m, const seed_run *sr, model_result *mr, con
                              char *err, size_t errlen)
 {
     size_t off = 0;
+    /* threads for the SVDs' vectors when a layer takes the bidiagonal route
+     * (svd.h; the same bits on any number), started for these SVDs only */
+    pool *pl = NULL;
+    int big = 0;
+    for (int l = 0; l < m->n_layers; l++)
+        big |= (m->layers[l].out < m->layers[l].in ? m->layers[l].out : m->layers[l].in) >=
+               SVD_BIDIAG_MIN;
+    if (big && sr->cfg->threads > 1) {
+        const ld_status st = pool_init(&pl, sr->cfg->threads, 0, err, errlen);
+        if (st != LD_OK)
+            return st;
+    }
     for (int l = 0; l < m->n_layers; l++) {
         layer *L = &m->layers[l];
         const size_t nw = (size_t)L->out * (size_t)L->in;
         ld_status st =
-            lora_init_pissa(L->A, L->B, L->W0, L->scale, L->in, L->rank, L->out, err, errlen);
+            lora_init_pissa(L->A, L->B, L->W0, L->scale, L->in, L->rank, L->out, pl, err, errlen);
         if (st == LD_EINPUT)
             st = LD_OK; /* not finite: W0, A and B are as they were */
-        if (st != LD_OK)
+        if (st != LD_OK) {
+            pool_free(pl);
             return st;
+        }
         memcpy(f->wres + off, L->W0, nw * sizeof(float));
         off += nw;
     }
+    pool_free(pl);
     if (sr->s == 0 && sr->cfg->save_weights && off > 0) {
         free(mr->pissa_base);
         mr->pissa_base = malloc(off * sizeof(float));
