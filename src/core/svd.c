@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Entries per side of the tiles in which matrices are transposed. */
+#define TILE 16
+
 /* A squared norm below this is taken as zero (kernels/jacobi.h). */
 #define SVD_TINY JACOBI_TINY
 
@@ -113,16 +116,26 @@ static void lq_take_l(double *lower, const double *w, int k, int l)
 static ld_status load(double *w, const double *a, const float *af, int m, int n, char *err,
                       size_t errlen)
 {
-    const int tall = m >= n;
-    for (int i = 0; i < m; i++)
-        for (int c = 0; c < n; c++) {
-            const size_t at = (size_t)i * n + c;
-            const double v = a != NULL ? a[at] : (double)af[at];
-            if (!isfinite(v))
-                return ld_fail(err, errlen, LD_EINPUT, "svd: entry [%d][%d] of the %dx%d matrix is %s",
-                               i, c, m, n, isnan(v) ? "NaN" : "infinite");
-            w[tall ? (size_t)c * m + i : at] = v;
-        }
+    const size_t mn = (size_t)m * (size_t)n;
+    for (size_t at = 0; at < mn; at++) { /* the first bad entry in reading order */
+        const double v = a != NULL ? a[at] : (double)af[at];
+        if (!isfinite(v))
+            return ld_fail(err, errlen, LD_EINPUT, "svd: entry [%zu][%zu] of the %dx%d matrix is %s",
+                           at / (size_t)n, at % (size_t)n, m, n, isnan(v) ? "NaN" : "infinite");
+    }
+    if (m < n) {
+        for (size_t at = 0; at < mn; at++)
+            w[at] = a != NULL ? a[at] : (double)af[at];
+        return LD_OK;
+    }
+    /* tall: w = A^T, in TILE x TILE tiles so that the writes stay in cache */
+    for (int i0 = 0; i0 < m; i0 += TILE)
+        for (int c0 = 0; c0 < n; c0 += TILE)
+            for (int c = c0; c < n && c < c0 + TILE; c++)
+                for (int i = i0; i < m && i < i0 + TILE; i++) {
+                    const size_t at = (size_t)i * n + c;
+                    w[(size_t)c * m + i] = a != NULL ? a[at] : (double)af[at];
+                }
     return LD_OK;
 }
 
@@ -373,6 +386,17 @@ static ld_status finish_values(double *s, svd_work *w, int e, char *err, size_t 
     return LD_OK;
 }
 
+/* dst (cols, rows) = src^T, src (rows, cols) with rows ld apart, in
+ * TILE x TILE tiles so that the strided side stays in cache. */
+static void transpose(double *dst, const double *src, int rows, int cols, int ld)
+{
+    for (int r0 = 0; r0 < rows; r0 += TILE)
+        for (int c0 = 0; c0 < cols; c0 += TILE)
+            for (int r = r0; r < rows && r < r0 + TILE; r++)
+                for (int c = c0; c < cols && c < c0 + TILE; c++)
+                    dst[(size_t)c * rows + r] = src[(size_t)r * ld + c];
+}
+
 /* u (m, k) and vt (k, n) from P and z, as the opening comment derives
  * them; u is the caller's or the scratch, vt may be NULL. Jacobi leaves
  * diag(sigma) P in w, the bidiagonal route P itself (normalised). */
@@ -392,17 +416,19 @@ static void finish_vectors(double *u, double *vt, svd_work *w, int normalised)
         }
         const double *zr = j->z != NULL ? j->z + (size_t)r * k : NULL;
         if (w->tall) { /* U = P^T, V^T = z */
-            for (int i = 0; i < l; i++)
-                u[(size_t)i * k + r] = pr[i];
+            if (w->lq) /* P^T's row r is only in w->row now */
+                for (int i = 0; i < l; i++)
+                    u[(size_t)i * k + r] = pr[i];
             if (vt != NULL && zr != NULL)
                 memcpy(vt + (size_t)r * k, zr, (size_t)k * sizeof *vt);
-        } else { /* U = z^T, V^T = P */
-            for (int i = 0; zr != NULL && i < k; i++)
-                u[(size_t)i * k + r] = zr[i];
-            if (vt != NULL)
-                memcpy(vt + (size_t)r * l, pr, (size_t)l * sizeof *vt);
+        } else if (vt != NULL) { /* V^T = P */
+            memcpy(vt + (size_t)r * l, pr, (size_t)l * sizeof *vt);
         }
     }
+    if (w->tall && !w->lq) /* U = P^T */
+        transpose(u, j->w, k, l, j->len);
+    else if (!w->tall && j->z != NULL) /* U = z^T */
+        transpose(u, j->z, k, k, k);
     svd_fix_signs(u, vt, w->m, w->n, k);
 }
 
