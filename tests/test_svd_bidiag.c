@@ -301,6 +301,21 @@ static void check_bidiag_errors(void)
           err);
     st = svd_bidiagonalise(d, e, g, p, a, 2, 1, err, sizeof err);
     CHECK(st == LD_EINPUT, "svd_bidiagonalise k > len: %d '%s'", (int)st, err);
+    /* the QR's step limit (svd_options.max_sweeps on this route): five steps
+     * cannot reduce 66 values; the steps the default took (rotations / 2)
+     * are enough */
+    a[5 * N + 7] = 0.5;
+    svd_options lim = {.route = SVD_ROUTE_BIDIAG, .max_sweeps = 5};
+    svd_info info = {0};
+    st = svd_ex(s, NULL, NULL, a, M, N, &lim, &info, err, sizeof err);
+    CHECK(st == LD_ESTATE && strstr(err, "within 5 steps") != NULL,
+          "svd bidiag step limit 5: %d '%s'", (int)st, err);
+    st = svd_ex(s, NULL, NULL, a, M, N, &bidiag, &info, err, sizeof err);
+    lim.max_sweeps = (int)(info.rotations / 2);
+    if (st == LD_OK)
+        st = svd_ex(s, NULL, NULL, a, M, N, &lim, &info, err, sizeof err);
+    CHECK(st == LD_OK && lim.max_sweeps > 5, "svd bidiag step limit %d (what it takes): %d '%s'",
+          lim.max_sweeps, (int)st, err);
     free(a);
 }
 

@@ -460,8 +460,8 @@ static ld_status svd_run(double *s, double *u, double *vt, const double *a, cons
         if (info->route == SVD_ROUTE_BIDIAG) {
             const int need_z = w.tall ? vt != NULL : u != NULL || vt != NULL;
             const int need_p = w.tall ? u != NULL || vt != NULL : vt != NULL;
-            st = svd_bidiag(w.sigma, need_z ? w.j.z : NULL, need_p, w.j.w, w.k, w.j.len,
-                            opt != NULL ? opt->pool : NULL, info, err, errlen);
+            st = svd_bidiag(w.sigma, need_z ? w.j.z : NULL, need_p, w.j.w, w.k, w.j.len, opt,
+                            info, err, errlen);
         } else {
             jacobi_start(&w.j);
             st = iterate(&w.j, opt, info, err, errlen);

@@ -48,8 +48,8 @@
 /* Reflectors applied per pass over the rows when G and P are formed: a
  * row stays in L1 and the block's vectors (REFL_BLOCK k doubles) in L2. */
 #define REFL_BLOCK 16
-/* QR sweeps allowed per value squared; dbdsqr's MAXITR = 6 limits inner
- * steps (each sweep counts its length), a tighter bound. */
+/* QR inner steps allowed per value squared, as dbdsqr's MAXITR = 6: each
+ * sweep counts its length (hi - lo), a chase of a zero nothing. */
 #define QR_MAXIT 6L
 
 enum { BD_D, BD_G, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
@@ -68,6 +68,7 @@ typedef struct {
     long nl, nr;
     int *rank;            /* (k) starting positions, for a stable sort */
     pool *pool;           /* or NULL: forming z and P on its threads */
+    long max_steps;       /* QR inner steps allowed; 0: QR_MAXIT k^2 */
     void *mem;
 } bidiag;
 
@@ -474,7 +475,8 @@ static ld_status bidiag_qr(bidiag *b, svd_info *info, char *err, size_t errlen)
     for (int i = 0; i < k; i++)
         smax = fmax(smax, fmax(fabs(d[i]), i + 1 < k ? fabs(e[i]) : 0.0));
     const double thresh = DBL_EPSILON * smax;
-    const long maxit = QR_MAXIT * (long)k * k;
+    const long maxit = b->max_steps > 0 ? b->max_steps : QR_MAXIT * (long)k * k;
+    long steps = 0;
     int hi = k - 1;
     while (hi > 0 && smax > 0.0) {
         int lo = hi;
@@ -499,15 +501,16 @@ static ld_status bidiag_qr(bidiag *b, svd_info *info, char *err, size_t errlen)
             chase_zero(b, lo, zi, hi);
             continue;
         }
-        if (info->sweeps >= maxit)
+        if (steps >= maxit)
             return ld_fail(err, errlen, LD_ESTATE,
-                           "svd: bidiagonal QR did not converge within %ld sweeps (%d values)",
+                           "svd: bidiagonal QR did not converge within %ld steps (%d values)",
                            maxit, k);
         double shift = smin_2x2(d[hi - 1], e[hi - 1], d[hi]);
         const double ratio = shift / fabs(d[lo]);
         if (ratio * ratio < DBL_EPSILON)
             shift = 0.0;
         qr_sweep(b, lo, hi, shift);
+        steps += hi - lo;
         info->sweeps++;
         info->rotations += 2L * (hi - lo);
     }
@@ -594,12 +597,13 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
     return LD_OK;
 }
 
-ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len, pool *pl,
-                     svd_info *info, char *err, size_t errlen)
+ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len,
+                     const svd_options *opt, svd_info *info, char *err, size_t errlen)
 {
     bidiag b;
     memset(&b, 0, sizeof b);
-    b.pool = pl;
+    b.pool = opt != NULL ? opt->pool : NULL;
+    b.max_steps = opt != NULL && opt->max_sweeps > 0 ? opt->max_sweeps : 0;
     b.k = k;
     b.len = len;
     b.w = w;

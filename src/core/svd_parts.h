@@ -36,9 +36,10 @@ ld_status svd_alloc_parts(void **mem, double **part, const size_t *size, int n_p
  * len, which it destroys: sigma (k) descending; z (k, k) or NULL; with
  * want_p, w's rows replaced by P (k, len); w0 = z^T diag(sigma) P with
  * orthonormal rows of z and P (the form svd.c's Jacobi leaves). info
- * counts QR sweeps and rotations. pl (or NULL) shares forming the vectors
- * between its threads; the same bits on any number. */
-ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len, pool *pl,
-                     svd_info *info, char *err, size_t errlen);
+ * counts QR sweeps and rotations. opt (or NULL): its pool shares forming
+ * the vectors between its threads (the same bits on any number), its
+ * max_sweeps, when set, limits the QR's inner steps. */
+ld_status svd_bidiag(double *sigma, double *z, int want_p, double *w, int k, int len,
+                     const svd_options *opt, svd_info *info, char *err, size_t errlen);
 
 #endif /* LORA_DEMO_CORE_SVD_PARTS_H */
