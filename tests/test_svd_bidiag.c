@@ -11,6 +11,9 @@
  *     LQ step, 1 x n and n x 1: the values within 1e-12 of the largest of
  *     Jacobi's, the singular subspaces within the fixtures' 1e-6, and all of
  *     svd.h's promises (check_promises, check_partial_calls);
+ *   - bidiag_apply_rots against rotations applied one at a time, on every
+ *     build (portable, AVX2, AVX-512), on random lists of sweeps of moving
+ *     ranges, chased zeros and lone rotations, split as a full buffer would;
  *   - the zero matrix, the portable and AVX2 kernels (the same bits), the
  *     route that the auto choice takes on each side of SVD_BIDIAG_MIN, and
  *     NaN rejected before either route.
@@ -20,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "core/svd.h"
+#include "kernels/bidiag.h"
 #include "kernels/matmul.h"
 #include "kernels/pool.h"
 #include "svd_check.h"
@@ -201,28 +206,31 @@ static int same_svd(const result *a, const result *b, int m, int n)
 }
 
 /* kernels/bidiag.c's builds, portable, AVX2 and (its rotations) AVX-512:
- * the same bits. */
-static void check_bidiag_isa(int m, int n)
+ * the same bits, on a matrix of the kind asked for (RANDOM, ZERO_DIAGONAL
+ * or OUTER: the last two chase zeros between the sweeps). */
+static void check_bidiag_isa(int kind, int m, int n)
 {
-    double *a = malloc((size_t)m * n * sizeof *a);
+    const int k = m < n ? m : n;
+    double *a = malloc((size_t)m * n * sizeof *a), *sv = calloc((size_t)k, sizeof *sv);
     result ref = {0}, r = {0};
-    if (a != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
-        fill_normal(a, (size_t)m * n, 92);
+    if (a != NULL && sv != NULL && result_alloc(&ref, m, n) && result_alloc(&r, m, n)) {
+        make_case(a, sv, kind, m, n, 92);
         const svd_options bidiag = {.route = SVD_ROUTE_BIDIAG};
         char err[256] = "";
         matmul_set_isa(MATMUL_ISA_PORTABLE);
         ld_status st = svd_ex(ref.s, ref.u, ref.vt, a, m, n, &bidiag, NULL, err, sizeof err);
-        CHECK(st == LD_OK, "svd bidiag %dx%d portable: %s", m, n, err);
+        CHECK(st == LD_OK, "svd bidiag %s %dx%d portable: %s", KIND[kind], m, n, err);
         static const matmul_isa isas[] = {MATMUL_ISA_AVX2, MATMUL_ISA_AVX512};
         for (size_t i = 0; st == LD_OK && i < sizeof isas / sizeof isas[0]; i++) {
             matmul_set_isa(isas[i]); /* ignored on a CPU without it: then a repeat */
             st = svd_ex(r.s, r.u, r.vt, a, m, n, &bidiag, NULL, err, sizeof err);
             CHECK(st == LD_OK && same_svd(&r, &ref, m, n),
-                  "svd bidiag %dx%d: the %s kernels differ from the portable ones (%s)", m, n,
-                  matmul_isa_name(), err);
+                  "svd bidiag %s %dx%d: the %s kernels differ from the portable ones (%s)",
+                  KIND[kind], m, n, matmul_isa_name(), err);
         }
         matmul_set_isa(MATMUL_ISA_AUTO);
     }
+    free(sv);
     free(a);
     free(ref.mem);
     free(r.mem);
@@ -266,6 +274,103 @@ static void check_bidiag_threads(int m, int n)
     free(a);
     free(ref.mem);
     free(r.mem);
+}
+
+/* n rotations of rows < rows (>= 2) as core/svd_bidiag.c makes them, in
+ * random order: QR sweeps (r, r+1) over a range that mostly shrinks or
+ * shifts a little from one sweep to the next (deflation) and sometimes
+ * jumps; a zero's row chased, (z+1, z), (z+2, z), ...; its column chased,
+ * (h-1, h), (h-2, h), ...; a lone rotation of two rows. The last item is cut
+ * off at n, as a full buffer cuts a sweep. */
+static void make_rots(bidiag_rot *rot, long n, int rows, rng *g)
+{
+    int lo = 0, hi = rows - 1;
+    long i = 0;
+    while (i < n) {
+        const uint32_t what = rng_below(g, 12);
+        if (what < 8) {
+            if (what == 0) { /* a new range anywhere */
+                lo = (int)rng_below(g, (uint32_t)rows - 1);
+                hi = lo + 1 + (int)rng_below(g, (uint32_t)(rows - 1 - lo));
+            } else if (what < 4 && hi - lo > 1) { /* one end moves in */
+                if (rng_below(g, 2))
+                    lo++;
+                else
+                    hi--;
+            } else if (what == 4 && hi < rows - 1) {
+                hi++;
+            } else if (what == 5 && lo > 0) {
+                lo--;
+            }
+            for (int r = lo; r < hi && i < n; r++, i++)
+                rot[i] = (bidiag_rot){r, r + 1, 0.0, 0.0};
+        } else if (what < 10) {
+            const int z = (int)rng_below(g, (uint32_t)rows - 1), up = what == 8;
+            const int count = 1 + (int)rng_below(g, (uint32_t)(up ? rows - 1 - z : z + 1));
+            for (int j = 1; j <= count && i < n; j++, i++)
+                rot[i] = up ? (bidiag_rot){z + j, z, 0.0, 0.0}
+                            : (bidiag_rot){z + 1 - j, z + 1, 0.0, 0.0};
+        } else {
+            const int p = (int)rng_below(g, (uint32_t)rows);
+            const int q = (p + 1 + (int)rng_below(g, (uint32_t)rows - 1)) % rows;
+            rot[i++] = (bidiag_rot){p, q, 0.0, 0.0};
+        }
+    }
+    for (i = 0; i < n; i++) { /* now and then c = 0, s = 1, as rot_make gives for f = 0 */
+        const double a = rng_below(g, 16) == 0 ? 2.0 * atan(1.0) : 6.0 * rng_uniform(g);
+        rot[i].c = rng_below(g, 16) == 0 ? 0.0 : cos(a);
+        rot[i].s = rot[i].c == 0.0 ? 1.0 : sin(a);
+    }
+}
+
+/* bidiag_apply_rots on columns [c_lo, c_hi) of x (rows, len), called on
+ * rot[0..cut) and then on rot[cut..n), in every build, against the
+ * rotations applied one at a time by this loop: the same bits (the test
+ * is built without contraction, as the kernels are). */
+static void check_rots_kernel(int rows, int len, int c_lo, int c_hi, long n, uint64_t seed)
+{
+    const size_t size = (size_t)rows * (size_t)len;
+    double *x0 = malloc(size * sizeof *x0), *want = malloc(size * sizeof *want);
+    double *got = malloc(size * sizeof *got);
+    bidiag_rot *rot = malloc((size_t)n * sizeof *rot);
+    CHECK(x0 != NULL && want != NULL && got != NULL && rot != NULL, "rots: out of memory");
+    if (x0 != NULL && want != NULL && got != NULL && rot != NULL) {
+        rng g;
+        rng_seed(&g, seed, 7);
+        make_rots(rot, n, rows, &g);
+        fill_normal(x0, size, seed);
+        memcpy(want, x0, size * sizeof *want);
+        for (long i = 0; i < n; i++) {
+            double *xp = want + (size_t)rot[i].p * len, *xq = want + (size_t)rot[i].q * len;
+            for (int c = c_lo; c < c_hi; c++) {
+                const double a = xp[c], b = xq[c];
+                xp[c] = rot[i].c * a + rot[i].s * b;
+                xq[c] = rot[i].c * b - rot[i].s * a;
+            }
+        }
+        const long cut = n / 2 + (long)rng_below(&g, (uint32_t)(n / 2 + 1));
+        static const matmul_isa isas[] = {MATMUL_ISA_PORTABLE, MATMUL_ISA_AVX2, MATMUL_ISA_AVX512};
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+            matmul_set_isa(isas[k]); /* ignored on a CPU without it: then a repeat */
+            memcpy(got, x0, size * sizeof *got);
+            bidiag_apply_rots(got, len, c_lo, c_hi, rot, cut);
+            bidiag_apply_rots(got, len, c_lo, c_hi, rot + cut, n - cut);
+            size_t bad = 0;
+            while (bad < size && memcmp(got + bad, want + bad, sizeof *got) == 0)
+                bad++;
+            CHECK(bad == size,
+                  "bidiag_apply_rots %s, %d rows, columns [%d, %d) of %d, %ld rotations (seed "
+                  "%llu): [%zu][%zu] is %.17g, one at a time gives %.17g",
+                  matmul_isa_name(), rows, c_lo, c_hi, len, n, (unsigned long long)seed,
+                  bad / (size_t)len, bad % (size_t)len, bad < size ? got[bad] : 0.0,
+                  bad < size ? want[bad] : 0.0);
+        }
+        matmul_set_isa(MATMUL_ISA_AUTO);
+    }
+    free(x0);
+    free(want);
+    free(got);
+    free(rot);
 }
 
 /* The auto route: Jacobi below SVD_BIDIAG_MIN, bidiagonal QR from it. */
@@ -343,9 +448,19 @@ void test_svd_bidiag(void)
     check_twin(OUTER, 40, 80, 0);
     check_zero(70, 65);
     check_zero(1, 5);
-    check_bidiag_isa(90, 70);
-    check_bidiag_isa(50, 120);
-    check_bidiag_isa(260, 200); /* several 64-column chunks and a full rotation buffer */
+    check_bidiag_isa(RANDOM, 90, 70);
+    check_bidiag_isa(RANDOM, 50, 120);
+    check_bidiag_isa(RANDOM, 260, 200); /* several 64-column chunks and a full rotation buffer */
+    check_bidiag_isa(ZERO_DIAGONAL, 200, 150);
+    check_bidiag_isa(OUTER, 140, 260);
+    /* rows, columns [c_lo, c_hi) of len: 2 and 3 rows; several 64-column
+     * chunks and a tail; less than a chunk; a range that starts off a chunk */
+    check_rots_kernel(2, 70, 0, 70, 300, 101);
+    check_rots_kernel(3, 64, 0, 64, 500, 102);
+    check_rots_kernel(17, 205, 0, 205, 3000, 103);
+    check_rots_kernel(40, 150, 5, 144, 5000, 104);
+    check_rots_kernel(150, 270, 3, 270, 20000, 105);
+    check_rots_kernel(33, 40, 0, 40, 2000, 106);
     check_bidiag_threads(260, 200);
     check_bidiag_threads(200, 260);
     check_bidiag_threads(130, 131); /* three threads: 64, 64 and 2 columns */

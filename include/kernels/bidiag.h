@@ -46,8 +46,10 @@ typedef struct {
 
 /* Columns [c_lo, c_hi) of x (rows, len) row-major <- the n_rot rotations
  * applied in order, a few columns at a time so that the columns stay in
- * cache across all of them. Each column is rotated on its own: any split
- * of the columns gives the same bits. */
+ * cache across all of them (on AVX-512, consecutive QR sweeps that overlap
+ * three at a time, as a wavefront over the rows). Each column is rotated
+ * on its own: any split of the columns gives the same bits, and every
+ * build gives the bits of applying the rotations one at a time. */
 void bidiag_apply_rots(double *x, int len, int c_lo, int c_hi, const bidiag_rot *rot, long n_rot);
 
 /* acc[0..n) += g[r] w_r[0..n) for the rows r = 0..rows-1 of w (stride

@@ -188,40 +188,199 @@ LD_AVX2_TARGET static void rots_avx2(double *x, int len, int c_lo, int c_hi,
 #endif
 
 #ifdef GEMM_AVX512
-/* rots_body on the columns [c_lo, c_hi), c_hi - c_lo a multiple of ROT_WIDE, with the
- * carried row held in ROT_WIDE / 8 registers: the same multiplies, adds and
- * subtractions per element as rot_step, so the same bits. GCC keeps
- * rots_body's carry on the stack (intrinsics, as in gemm_avx512.c). */
-#define R_LOAD(j) __m512d x##j = _mm512_loadu_pd(row + 8 * (j));
+/* rots_body on the columns [c_lo, c_hi), c_hi - c_lo a multiple of ROT_WIDE, with
+ * each carried row held in ROT_WIDE / 8 registers: the same multiplies, adds
+ * and subtractions per element as rot_step, so the same bits. GCC keeps
+ * rots_body's carry on the stack (intrinsics, as in gemm_avx512.c).
+ *
+ * A QR sweep is an ascending chain (r, r+1), (r+1, r+2), ... Up to WAVE_D
+ * consecutive chains whose rows overlap run as one wavefront (Van Zee et al.,
+ * section 4): the rows stream through WAVE_D stages, one per chain, each a
+ * carried row; stage k works on row t - k while stage 0 loads row t, and the
+ * last one stores, so a row is loaded and stored once per WAVE_D sweeps
+ * instead of once per sweep. Stage k's rotation (r-1, r) takes row r as
+ * stage k-1 leaves it, after that stage's (r, r+1): every rotation sees the
+ * inputs it would see applied one at a time, so the bits are the same. A row
+ * outside a chain's range goes through its stage unrotated, one row late.
+ * Other rotations (those that chase a zero) take the plain chain loop. */
+#define WAVE_D 3
+
+/* An ascending chain: rot g[i] = (r0 + i, r0 + i + 1) for i < r1 - r0. */
+typedef struct {
+    const bidiag_rot *g;
+    int r0, r1;
+} rot_chain;
+
+/* What stage k does at step t, with row r = t - k of the rows [u0, u1]
+ * that the wavefront covers: nothing (no such stage, or r not in
+ * [u0, u1 + 1]); take row u0 as its carry; give out the carry after row u1;
+ * give out the carry and keep row r (r outside its chain); rotate (r-1, r). */
+enum { W_SKIP, W_LOAD, W_FLUSH, W_PASS, W_ROT };
+
+/* Rotations from rot[i] that form one ascending chain: 0 if rot[i] is not
+ * (p, p + 1). */
+static long chain_len(const bidiag_rot *rot, long i, long n_rot)
+{
+    long j = i;
+    while (j < n_rot && rot[j].q == rot[j].p + 1 && (j == i || rot[j].p == rot[j - 1].q))
+        j++;
+    return j - i;
+}
+
+/* The plain chain loop: x[] carries row p over the rotations from rot[i]
+ * while each one's p is the last one's q. Returns the index after them. */
+#define R_OFF(j) ((ptrdiff_t)(j) * 8)
+#define R_LOAD(j) __m512d x##j = _mm512_loadu_pd(row + R_OFF(j));
 #define R_STEP(j)                                                                       \
     {                                                                                   \
-        const __m512d y##j = _mm512_loadu_pd(next + 8 * (j));                           \
-        _mm512_storeu_pd(row + 8 * (j),                                                 \
+        const __m512d y##j = _mm512_loadu_pd(next + R_OFF(j));                          \
+        _mm512_storeu_pd(row + R_OFF(j),                                                \
                          _mm512_add_pd(_mm512_mul_pd(c, x##j), _mm512_mul_pd(s, y##j))); \
         x##j = _mm512_sub_pd(_mm512_mul_pd(c, y##j), _mm512_mul_pd(s, x##j));            \
     }
-#define R_STORE(j) _mm512_storeu_pd(row + 8 * (j), x##j);
+#define R_STORE(j) _mm512_storeu_pd(row + R_OFF(j), x##j);
 #define R_ALL(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+GEMM_AVX512_TARGET static long rots_chain512(double *col, size_t len, const bidiag_rot *rot,
+                                             long i, long n_rot)
+{
+    int p = rot[i].p;
+    double *row = col + (size_t)p * len;
+    R_ALL(R_LOAD)
+    do {
+        const bidiag_rot *g = rot + i;
+        double *next = col + (size_t)g->q * len;
+        const __m512d c = _mm512_set1_pd(g->c), s = _mm512_set1_pd(g->s);
+        R_ALL(R_STEP)
+        row = next;
+        p = g->q;
+        i++;
+    } while (i < n_rot && rot[i].p == p);
+    R_ALL(R_STORE)
+    return i;
+}
+
+/* Stage k on block j of a row: v holds the row coming in (r, as stage k-1
+ * left it) and then the row going out (r - 1, done with stage k). */
+#define W_ROTATE(k, j)                                                                 \
+    {                                                                                  \
+        const __m512d o =                                                              \
+            _mm512_add_pd(_mm512_mul_pd(c##k, w##k##_##j), _mm512_mul_pd(s##k, v));    \
+        w##k##_##j = _mm512_sub_pd(_mm512_mul_pd(c##k, v), _mm512_mul_pd(s##k, w##k##_##j)); \
+        v = o;                                                                         \
+    }
+#define W_STAGE(k, j)                 \
+    switch (mode[k]) {                \
+    case W_ROT:                       \
+        W_ROTATE(k, j)                \
+        break;                        \
+    case W_PASS: {                    \
+        const __m512d o = w##k##_##j; \
+        w##k##_##j = v;               \
+        v = o;                        \
+        break;                        \
+    }                                 \
+    case W_LOAD:                      \
+        w##k##_##j = v;               \
+        break;                        \
+    case W_FLUSH:                     \
+        v = w##k##_##j;               \
+        break;                        \
+    default:                          \
+        break;                        \
+    }
+#define W_ZERO(k, j) __m512d w##k##_##j = _mm512_setzero_pd();
+#define W_CS(k)                                                              \
+    const __m512d c##k = _mm512_set1_pd(mode[k] == W_ROT ? gk[k]->c : 0.0), \
+                  s##k = _mm512_set1_pd(mode[k] == W_ROT ? gk[k]->s : 0.0);
+#if WAVE_D == 2
+#define W_STAGES(X, j) X(0, j) X(1, j)
+#define W_EACH(X) X(0) X(1)
+#elif WAVE_D == 3
+#define W_STAGES(X, j) X(0, j) X(1, j) X(2, j)
+#define W_EACH(X) X(0) X(1) X(2)
+#else
+#define W_STAGES(X, j) X(0, j) X(1, j) X(2, j) X(3, j)
+#define W_EACH(X) X(0) X(1) X(2) X(3)
+#endif
+#define W_CARRIES(j) W_STAGES(W_ZERO, j)
+#define W_FAST(j)                                   \
+    {                                               \
+        __m512d v = _mm512_loadu_pd(in + R_OFF(j)); \
+        W_STAGES(W_ROTATE, j)                       \
+        _mm512_storeu_pd(out + R_OFF(j), v);        \
+    }
+#define W_SLOW(j)                                                                       \
+    {                                                                                   \
+        __m512d v = in != NULL ? _mm512_loadu_pd(in + R_OFF(j)) : _mm512_setzero_pd(); \
+        W_STAGES(W_STAGE, j)                                                            \
+        if (out != NULL)                                                                \
+            _mm512_storeu_pd(out + R_OFF(j), v);                                        \
+    }
+
+/* The chains ch[0..nc), 2 <= nc <= WAVE_D, on the ROT_WIDE columns from col,
+ * as one wavefront over the rows [u0, u1] that they cover. */
+GEMM_AVX512_TARGET static void rots_wave512(double *col, size_t len, const rot_chain *ch, int nc,
+                                            int u0, int u1)
+{
+    R_ALL(W_CARRIES)
+    for (int t = u0; t <= u1 + nc; t++) {
+        int mode[WAVE_D], all = nc == WAVE_D;
+        const bidiag_rot *gk[WAVE_D];
+        for (int k = 0; k < WAVE_D; k++) {
+            const int r = t - k;
+            gk[k] = NULL;
+            if (k >= nc || r < u0 || r > u1 + 1)
+                mode[k] = W_SKIP;
+            else if (r == u0)
+                mode[k] = W_LOAD;
+            else if (r == u1 + 1)
+                mode[k] = W_FLUSH;
+            else if (r > ch[k].r0 && r <= ch[k].r1) {
+                mode[k] = W_ROT;
+                gk[k] = ch[k].g + (r - 1 - ch[k].r0);
+            } else
+                mode[k] = W_PASS;
+            all = all && mode[k] == W_ROT;
+        }
+        const double *in = t <= u1 ? col + (size_t)t * len : NULL;
+        double *out = t - nc >= u0 ? col + (size_t)(t - nc) * len : NULL;
+        W_EACH(W_CS)
+        if (all) {
+            R_ALL(W_FAST)
+        } else {
+            R_ALL(W_SLOW)
+        }
+    }
+}
 
 GEMM_AVX512_TARGET static void rots_avx512(double *x, int len, int c_lo, int c_hi,
                                            const bidiag_rot *rot, long n_rot)
 {
     for (int c0 = c_lo; c0 < c_hi; c0 += ROT_WIDE) {
+        double *col = x + c0;
         long i = 0;
         while (i < n_rot) {
-            int p = rot[i].p;
-            double *row = x + (size_t)p * (size_t)len + c0;
-            R_ALL(R_LOAD)
-            do {
-                const bidiag_rot *g = rot + i;
-                double *next = x + (size_t)g->q * (size_t)len + c0;
-                const __m512d c = _mm512_set1_pd(g->c), s = _mm512_set1_pd(g->s);
-                R_ALL(R_STEP)
-                row = next;
-                p = g->q;
-                i++;
-            } while (i < n_rot && rot[i].p == p);
-            R_ALL(R_STORE)
+            rot_chain ch[WAVE_D];
+            int nc = 0, u0 = 0, u1 = 0;
+            long j = i;
+            while (nc < WAVE_D) { /* consecutive ascending chains whose rows overlap */
+                const long n = chain_len(rot, j, n_rot);
+                if (n == 0)
+                    break;
+                const int r0 = rot[j].p, r1 = rot[j].p + (int)n;
+                if (nc > 0 && (r0 > u1 || r1 < u0))
+                    break;
+                ch[nc++] = (rot_chain){rot + j, r0, r1};
+                u0 = nc == 1 || r0 < u0 ? r0 : u0;
+                u1 = nc == 1 || r1 > u1 ? r1 : u1;
+                j += n;
+            }
+            if (nc >= 2) {
+                rots_wave512(col, (size_t)len, ch, nc, u0, u1);
+                i = j;
+            } else
+                i = rots_chain512(col, (size_t)len, rot, i, n_rot);
         }
     }
 }
