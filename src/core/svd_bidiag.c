@@ -78,8 +78,11 @@ typedef struct {
  * computed by the same code whichever thread takes it: the same bits on
  * any number of threads. */
 
-/* Below this many entries (rows x columns) one thread does the job. */
+/* Below this many entries (rows x columns) one thread does the job: a
+ * block of reflectors or a buffer of rotations on the vectors; a step of
+ * the row pass (two jobs, each a few flops an entry) */
 #define POOL_MIN_WORK (64L * 64L)
+#define ROWS_POOL_MIN (256L * 256L)
 
 typedef struct {
     double *y;
@@ -260,7 +263,7 @@ static void bidiagonalise(bidiag *b)
             break;
         double tail = 0.0;
         memset(b->znext + i + 1, 0, (size_t)(len - i - 1) * sizeof *b->znext);
-        if (pool_threads(b->pool) > 1 && (long)(k - i - 1) * (len - i) >= POOL_MIN_WORK) {
+        if (pool_threads(b->pool) > 1 && (long)(k - i - 1) * (len - i) >= ROWS_POOL_MIN) {
             tail = rows_on_pool(b, i, tb_prev);
         } else {
             for (int r = i + 1; r < k; r++) {
