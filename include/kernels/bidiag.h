@@ -21,6 +21,15 @@
 double bidiag_row(double *wr, const double *z, double hb, const double *va, double ta,
                   double *acc, int n);
 
+/* bidiag_row on `rows` rows w + q ld, q = 0, 1, ..., each with its own
+ * hb[q], all with acc, in that order: row q's g = wr[0] goes to g[q], and
+ * acc gets the rows' terms added in row order, the same bits as calling
+ * bidiag_row on one row after another. The AVX2 path runs up to four rows
+ * side by side (kernels/bidiag_rows.c). hb, g (rows); z may be NULL when
+ * every hb is 0. */
+void bidiag_rows(double *w, long ld, int rows, const double *z, const double *hb,
+                 const double *va, double ta, double *acc, double *g, int n);
+
 /* A reflector I - tau v v^T that acts on the entries [off, n) of the rows
  * from `first` on; v (n - off), v[0] = 1. */
 typedef struct {
