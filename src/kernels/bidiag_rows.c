@@ -18,6 +18,11 @@
  * independent chains and load the shared vector once; written in plain C
  * (sixteen or more partial sums) GCC -O2 keeps them scalar, with spills.
  *
+ * Every loop that stores loads all R rows first: rows len = 1024 doubles
+ * apart share their low 12 address bits, and a load after a store to
+ * another row at the same offset then waits on it (4K aliasing); measured
+ * ~15 % on the reflector blocks of a 1024 x 1024 SVD (docs/performance.md).
+ *
  * Dimension key: R rows (at most ROWS) of len doubles each.
  */
 #include "bidiag_rows.h"
@@ -75,18 +80,22 @@ ROWS_INLINE void rows_body(double *w, ptrdiff_t ld, const int R, const int sub, 
             z0 = _mm256_loadu_pd(zt + i);
             z1 = _mm256_loadu_pd(zt + i + 4);
         }
+        __m256d a0[ROWS], a1[ROWS];
+        GEMM_UNROLL(4)
+        for (int q = 0; q < R; q++) { /* all loads first (4K aliasing, above) */
+            a0[q] = _mm256_loadu_pd(y[q] + 1 + i);
+            a1[q] = _mm256_loadu_pd(y[q] + 5 + i);
+        }
         GEMM_UNROLL(4)
         for (int q = 0; q < R; q++) {
-            double *yt = y[q] + 1 + i;
-            __m256d a0 = _mm256_loadu_pd(yt), a1 = _mm256_loadu_pd(yt + 4);
             if (sub) {
-                a0 = _mm256_sub_pd(a0, _mm256_mul_pd(hv[q], z0));
-                a1 = _mm256_sub_pd(a1, _mm256_mul_pd(hv[q], z1));
-                _mm256_storeu_pd(yt, a0);
-                _mm256_storeu_pd(yt + 4, a1);
+                a0[q] = _mm256_sub_pd(a0[q], _mm256_mul_pd(hv[q], z0));
+                a1[q] = _mm256_sub_pd(a1[q], _mm256_mul_pd(hv[q], z1));
+                _mm256_storeu_pd(y[q] + 1 + i, a0[q]);
+                _mm256_storeu_pd(y[q] + 5 + i, a1[q]);
             }
-            lo[q] = _mm256_add_pd(lo[q], _mm256_mul_pd(a0, v0));
-            hi[q] = _mm256_add_pd(hi[q], _mm256_mul_pd(a1, v1));
+            lo[q] = _mm256_add_pd(lo[q], _mm256_mul_pd(a0[q], v0));
+            hi[q] = _mm256_add_pd(hi[q], _mm256_mul_pd(a1[q], v1));
         }
     }
     double h[ROWS];
@@ -104,13 +113,15 @@ ROWS_INLINE void rows_body(double *w, ptrdiff_t ld, const int R, const int sub, 
     }
     for (i = 0; i + 4 <= len; i += 4) {
         const __m256d v = _mm256_loadu_pd(va + i);
-        __m256d a = _mm256_loadu_pd(acc + i);
+        __m256d a = _mm256_loadu_pd(acc + i), yq[ROWS];
+        GEMM_UNROLL(4)
+        for (int q = 0; q < R; q++)
+            yq[q] = _mm256_loadu_pd(y[q] + 1 + i);
         GEMM_UNROLL(4)
         for (int q = 0; q < R; q++) {
-            double *yt = y[q] + 1 + i;
-            const __m256d yq = _mm256_sub_pd(_mm256_loadu_pd(yt), _mm256_mul_pd(hq[q], v));
-            _mm256_storeu_pd(yt, yq);
-            a = _mm256_add_pd(a, _mm256_mul_pd(gq[q], yq));
+            yq[q] = _mm256_sub_pd(yq[q], _mm256_mul_pd(hq[q], v));
+            _mm256_storeu_pd(y[q] + 1 + i, yq[q]);
+            a = _mm256_add_pd(a, _mm256_mul_pd(gq[q], yq[q]));
         }
         _mm256_storeu_pd(acc + i, a);
     }
@@ -153,10 +164,13 @@ ROWS_INLINE void reflect_rows(double *x, ptrdiff_t ld, const int R, const double
     }
     for (i = 0; i + 4 <= m; i += 4) {
         const __m256d vi = _mm256_loadu_pd(v + i);
+        __m256d yq[ROWS];
         GEMM_UNROLL(4)
         for (int q = 0; q < R; q++)
-            _mm256_storeu_pd(y[q] + i,
-                             _mm256_sub_pd(_mm256_loadu_pd(y[q] + i), _mm256_mul_pd(hq[q], vi)));
+            yq[q] = _mm256_loadu_pd(y[q] + i);
+        GEMM_UNROLL(4)
+        for (int q = 0; q < R; q++)
+            _mm256_storeu_pd(y[q] + i, _mm256_sub_pd(yq[q], _mm256_mul_pd(hq[q], vi)));
     }
     for (; i < m; i++)
         GEMM_UNROLL(4)
