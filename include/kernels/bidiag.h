@@ -3,7 +3,9 @@
  * a block of reflectors applied to many rows, and plane rotations applied in bulk.
  * Built twice, portable and AVX2 (kernels/simd.h), with the same bits: the
  * same C, no fused multiply-add, no reassociation; the rotations also have
- * an AVX-512 build in intrinsics, the same operations in the same order.
+ * an AVX-512 build in intrinsics, and the row pass and reflector blocks an
+ * AVX2 one (several rows side by side), the same operations in the same
+ * order.
  * core/svd.h has the algorithm.
  *
  * Dimension key: rows of len doubles.

@@ -147,9 +147,9 @@ static void bidiagonalise(bidiag *b)
         /* row i + 1 (its g is the next reflector's head, not summed), then
          * the rows below, ROW_GROUP per call (bidiag_rows) */
         enum { ROW_GROUP = 32 };
-        double *next = b->w + (size_t)(i + 1) * len;
-        bidiag_row(next + i, b->zcur + i, tb_prev != 0.0 ? tb_prev * next[i - 1] : 0.0, wi + i + 1,
-                   b->ta[i], NULL, len - i);
+        double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
+        bidiag_row(below + i, b->zcur + i, tb_prev != 0.0 ? tb_prev * below[i - 1] : 0.0,
+                   wi + i + 1, b->ta[i], NULL, len - i);
         for (int r = i + 2; r < k; r += ROW_GROUP) {
             const int rows = k - r < ROW_GROUP ? k - r : ROW_GROUP;
             double hb[ROW_GROUP], g[ROW_GROUP];
@@ -160,7 +160,6 @@ static void bidiagonalise(bidiag *b)
             for (int q = 0; q < rows; q++)
                 tail += g[q] * g[q];
         }
-        double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
         b->tb[i] = reflector(below[i], tail, b->w + (size_t)(i + 2) * len + i, len, k - i - 2,
                              &beta, &inv);
         b->e[i] = below[i] = beta;

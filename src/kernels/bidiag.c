@@ -7,7 +7,10 @@
  * (kernels/simd.h): for the x86-64 baseline, and with AVX2, chosen when
  * matmul_isa_avx2() says so. The same C with no fused multiply-add and no
  * reassociation, so the two give the same bits (tests/test_svd_bidiag.c,
- * check_bidiag_isa); only the vector width differs.
+ * check_bidiag_isa); only the vector width differs. The row pass and the
+ * reflector blocks take kernels/bidiag_rows.c on the AVX2 path instead
+ * (four rows side by side, intrinsics); row_body and reflect_body here are
+ * their plain twins and the portable path.
  */
 #include "kernels/bidiag.h"
 
