@@ -14,6 +14,10 @@
  *   - bidiag_apply_rots against rotations applied one at a time, on every
  *     build (portable, AVX2, AVX-512), on random lists of sweeps of moving
  *     ranges, chased zeros and lone rotations, split as a full buffer would;
+ *   - the row pass and reflector kernels alone (bidiag_rows,
+ *     bidiag_reflect_block): the AVX2 path, several rows side by side,
+ *     against the portable one, a row at a time, bit for bit, on odd lengths
+ *     and row counts, with hb zero on some rows;
  *   - the zero matrix, the portable and AVX2 kernels (the same bits), the
  *     route that the auto choice takes on each side of SVD_BIDIAG_MIN, and
  *     NaN rejected before either route.
@@ -373,6 +377,54 @@ static void check_rots_kernel(int rows, int len, int c_lo, int c_hi, long n, uin
     free(rot);
 }
 
+/* bidiag_rows and bidiag_reflect_block on the AVX2 path (kernels/bidiag_rows.c,
+ * up to four rows side by side) against the portable path (one row at a
+ * time, the plain C), bit for bit: `rows` rows of n entries. On a CPU
+ * without AVX2 both calls run the portable path. */
+static void check_rows_kernels(int rows, int n)
+{
+    enum { NH = 5 };
+    const size_t size = (size_t)rows * n;
+    double *mem = malloc((4 * size + (NH + 3) * (size_t)n + (size_t)rows * 3) * sizeof *mem);
+    if (mem == NULL)
+        return;
+    double *w = mem, *w2 = w + size, *y = w2 + size, *y2 = y + size, *v = y2 + size; /* v (NH, n) */
+    double *z = v + (size_t)NH * n, *acc = z + n, *acc2 = acc + n, *hb = acc2 + n, *g = hb + rows,
+           *g2 = g + rows;
+    fill_normal(w, size, 100 + (uint64_t)n);
+    fill_normal(v, (size_t)NH * n, 200 + (uint64_t)rows);
+    fill_normal(z, (size_t)n, 300);
+    fill_normal(acc, (size_t)n, 400);
+    fill_normal(hb, (size_t)rows, 500);
+    for (int q = 2; q < rows; q += 3)
+        hb[q] = 0.0; /* rows that skip the pending reflector among those that do not */
+    memcpy(y, w, size * sizeof *y);
+    memcpy(acc2, acc, (size_t)n * sizeof *acc);
+    memcpy(w2, w, size * sizeof *w);
+    memcpy(y2, y, size * sizeof *y);
+    /* NH reflectors on [off, n), one on all of each row, reaching rows from first on */
+    bidiag_refl h[NH];
+    for (int j = 0; j < NH; j++) {
+        const int off = (j * n) / (NH + 1), first = (j * rows) / NH;
+        h[j] = (bidiag_refl){v + (size_t)j * n, j == 2 ? 0.0 : 0.3 / (j + 1), off, first};
+    }
+    const int nh = n > 1 ? NH : 1;
+    for (int pass = 0; pass < 2; pass++) {
+        matmul_set_isa(pass == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AVX2);
+        double *wp = pass == 0 ? w : w2, *yp = pass == 0 ? y : y2;
+        bidiag_rows(wp, n, rows, z, hb, v, 0.7, pass == 0 ? acc : acc2, pass == 0 ? g : g2, n);
+        bidiag_reflect_block(yp, 0, rows, n, h, nh, n);
+    }
+    matmul_set_isa(MATMUL_ISA_AUTO);
+    CHECK(memcmp(w, w2, size * sizeof *w) == 0 && memcmp(acc, acc2, (size_t)n * sizeof *acc) == 0 &&
+              memcmp(g, g2, (size_t)rows * sizeof *g) == 0,
+          "bidiag_rows, %d rows of %d: the AVX2 path differs from the portable one", rows, n);
+    CHECK(memcmp(y, y2, size * sizeof *y) == 0,
+          "bidiag_reflect_block, %d rows of %d: the AVX2 path differs from the portable one", rows,
+          n);
+    free(mem);
+}
+
 /* The auto route: Jacobi below SVD_BIDIAG_MIN, bidiagonal QR from it. */
 static void check_route_choice(void)
 {
@@ -464,6 +516,11 @@ void test_svd_bidiag(void)
     check_bidiag_threads(300, 280); /* the first steps of the row pass on the pool too */
     check_bidiag_threads(280, 300);
     check_bidiag_threads(130, 131); /* three threads: 64, 64 and 2 columns */
+    static const int row_counts[] = {1, 2, 3, 4, 5, 7, 9, 17};
+    static const int lengths[] = {2, 3, 8, 9, 10, 17, 31, 100};
+    for (size_t i = 0; i < sizeof row_counts / sizeof row_counts[0]; i++)
+        for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++)
+            check_rows_kernels(row_counts[i], lengths[j]);
     check_route_choice();
     check_bidiag_errors();
 }

@@ -3,7 +3,9 @@
  * a block of reflectors applied to many rows, and plane rotations applied in bulk.
  * Built twice, portable and AVX2 (kernels/simd.h), with the same bits: the
  * same C, no fused multiply-add, no reassociation; the rotations also have
- * an AVX-512 build in intrinsics, the same operations in the same order.
+ * an AVX-512 build in intrinsics, and the row pass and reflector blocks an
+ * AVX2 one (several rows side by side), the same operations in the same
+ * order.
  * core/svd.h has the algorithm.
  *
  * Dimension key: rows of len doubles.
@@ -20,6 +22,15 @@
  * z (n) may be NULL when hb = 0; va (n - 1); acc (n - 1). Returns wr[0]. */
 double bidiag_row(double *wr, const double *z, double hb, const double *va, double ta,
                   double *acc, int n);
+
+/* bidiag_row on `rows` rows w + q ld, q = 0, 1, ..., each with its own
+ * hb[q], all with acc, in that order: row q's g = wr[0] goes to g[q], and
+ * acc gets the rows' terms added in row order, the same bits as calling
+ * bidiag_row on one row after another. The AVX2 path runs up to four rows
+ * side by side (kernels/bidiag_rows.c). hb, g (rows); z may be NULL when
+ * every hb is 0. */
+void bidiag_rows(double *w, long ld, int rows, const double *z, const double *hb,
+                 const double *va, double ta, double *acc, double *g, int n);
 
 /* A reflector I - tau v v^T that acts on the entries [off, n) of the rows
  * from `first` on; v (n - off), v[0] = 1. */

@@ -263,19 +263,26 @@ static void bidiagonalise(bidiag *b)
             break;
         double tail = 0.0;
         memset(b->znext + i + 1, 0, (size_t)(len - i - 1) * sizeof *b->znext);
+        double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
         if (pool_threads(b->pool) > 1 && (long)(k - i - 1) * (len - i) >= ROWS_POOL_MIN) {
             tail = rows_on_pool(b, i, tb_prev);
         } else {
-            for (int r = i + 1; r < k; r++) {
-                double *wr = b->w + (size_t)r * len;
-                const double hb = tb_prev != 0.0 ? tb_prev * wr[i - 1] : 0.0;
-                const double g = bidiag_row(wr + i, b->zcur + i, hb, wi + i + 1, b->ta[i],
-                                            r > i + 1 ? b->znext + i + 1 : NULL, len - i);
-                if (r > i + 1)
-                    tail += g * g;
+            /* row i + 1 (its g is the next reflector's head, not summed),
+             * then the rows below, ROW_GROUP per call (bidiag_rows) */
+            enum { ROW_GROUP = 32 };
+            bidiag_row(below + i, b->zcur + i, tb_prev != 0.0 ? tb_prev * below[i - 1] : 0.0,
+                       wi + i + 1, b->ta[i], NULL, len - i);
+            for (int r = i + 2; r < k; r += ROW_GROUP) {
+                const int rows = k - r < ROW_GROUP ? k - r : ROW_GROUP;
+                double hb[ROW_GROUP], g[ROW_GROUP];
+                for (int q = 0; q < rows; q++)
+                    hb[q] = tb_prev != 0.0 ? tb_prev * b->w[(size_t)(r + q) * len + i - 1] : 0.0;
+                bidiag_rows(b->w + (size_t)r * len + i, len, rows, b->zcur + i, hb, wi + i + 1,
+                            b->ta[i], b->znext + i + 1, g, len - i);
+                for (int q = 0; q < rows; q++)
+                    tail += g[q] * g[q];
             }
         }
-        double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
         b->tb[i] = reflector(below[i], tail, b->w + (size_t)(i + 2) * len + i, len, k - i - 2,
                              &beta, &inv);
         b->e[i] = below[i] = beta;

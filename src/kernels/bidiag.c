@@ -7,7 +7,10 @@
  * (kernels/simd.h): for the x86-64 baseline, and with AVX2, chosen when
  * matmul_isa_avx2() says so. The same C with no fused multiply-add and no
  * reassociation, so the two give the same bits (tests/test_svd_bidiag.c,
- * check_bidiag_isa); only the vector width differs.
+ * check_bidiag_isa); only the vector width differs. The row pass and the
+ * reflector blocks take kernels/bidiag_rows.c on the AVX2 path instead
+ * (four rows side by side, intrinsics); row_body and reflect_body here are
+ * their plain twins and the portable path.
  */
 #include "kernels/bidiag.h"
 
@@ -17,6 +20,7 @@
 #include "kernels/matmul.h"
 #include "kernels/simd.h"
 
+#include "bidiag_rows.h"
 #include "dvec.h"
 #include "gemm.h"
 
@@ -172,12 +176,6 @@ LD_AVX2_TARGET static double row_avx2(double *wr, const double *z, double hb, co
                                       double ta, double *acc, int n)
 {
     return row_body(wr, z, hb, va, ta, acc, n);
-}
-
-LD_AVX2_TARGET static void reflect_avx2(double *y, int r_lo, int r_hi, long ld,
-                                        const bidiag_refl *h, int nh, int n)
-{
-    reflect_body(y, r_lo, r_hi, ld, h, nh, n);
 }
 
 LD_AVX2_TARGET static void rots_avx2(double *x, int len, int c_lo, int c_hi,
@@ -396,12 +394,25 @@ double bidiag_row(double *wr, const double *z, double hb, const double *va, doub
     return row_portable(wr, z, hb, va, ta, acc, n);
 }
 
+void bidiag_rows(double *w, long ld, int rows, const double *z, const double *hb,
+                 const double *va, double ta, double *acc, double *g, int n)
+{
+#ifdef GEMM_AVX2
+    if (matmul_isa_avx2()) {
+        bidiag_rows_avx2(w, ld, rows, z, hb, va, ta, acc, g, n);
+        return;
+    }
+#endif
+    for (int q = 0; q < rows; q++)
+        g[q] = row_portable(w + (size_t)q * (size_t)ld, z, hb[q], va, ta, acc, n);
+}
+
 void bidiag_reflect_block(double *y, int r_lo, int r_hi, long ld, const bidiag_refl *h, int nh,
                           int n)
 {
-#if LD_AVX2_PATH
+#ifdef GEMM_AVX2
     if (matmul_isa_avx2()) {
-        reflect_avx2(y, r_lo, r_hi, ld, h, nh, n);
+        bidiag_reflect_avx2(y, r_lo, r_hi, ld, h, nh, n);
         return;
     }
 #endif
