@@ -513,7 +513,7 @@ void test_svd_bidiag(void)
     check_rots_kernel(40, 150, 5, 144, 5000, 104);
     check_rots_kernel(150, 270, 3, 270, 20000, 105);
     check_rots_kernel(33, 40, 0, 40, 2000, 106);
-    check_bidiag_threads(300, 280); /* the first steps of the row pass on the pool too */
+    check_bidiag_threads(300, 280);
     check_bidiag_threads(280, 300);
     check_bidiag_threads(130, 131); /* three threads: 64, 64 and 2 columns */
     static const int row_counts[] = {1, 2, 3, 4, 5, 7, 9, 17};

@@ -63,10 +63,4 @@ typedef struct {
  * build gives the bits of applying the rotations one at a time. */
 void bidiag_apply_rots(double *x, int len, int c_lo, int c_hi, const bidiag_rot *rot, long n_rot);
 
-/* acc[0..n) += g[r] w_r[0..n) for the rows r = 0..rows-1 of w (stride
- * ld), in that order: the sum bidiag_row accumulates into acc, taken
- * afterwards and by columns, so threads can share it by columns (core/
- * svd_bidiag.c). The same bits as bidiag_row's. */
-void bidiag_acc_rows(double *acc, const double *w, long ld, const double *g, int rows, int n);
-
 #endif /* LORA_DEMO_KERNELS_BIDIAG_H */

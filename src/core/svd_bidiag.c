@@ -52,7 +52,7 @@
  * sweep counts its length (hi - lo), a chase of a zero nothing. */
 #define QR_MAXIT 6L
 
-enum { BD_D, BD_G, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
+enum { BD_D, BD_E, BD_TA, BD_TB, BD_Z0, BD_Z1, BD_V, BD_P, BD_RL, BD_RR, BD_RANK, N_BD };
 
 typedef struct {
     int k, len;
@@ -61,7 +61,6 @@ typedef struct {
     double *ta, *tb;      /* (k) scales of H_i and of G_i */
     double *zcur, *znext; /* (len) the pending left reflector's product; the next one's */
     double *v;            /* (REFL_BLOCK, k) left reflectors, gathered */
-    double *g;            /* (k) a step's w_r[i], when its rows run on the pool */
     double *p;            /* (k, len) P, or NULL */
     double *z;            /* (k, k) z (the caller's), or NULL */
     bidiag_rot *rl, *rr;  /* left rotations (for P), right ones (for z) */
@@ -78,11 +77,12 @@ typedef struct {
  * computed by the same code whichever thread takes it: the same bits on
  * any number of threads. */
 
-/* Below this many entries (rows x columns) one thread does the job: a
- * block of reflectors or a buffer of rotations on the vectors; a step of
- * the row pass (two jobs, each a few flops an entry) */
+/* Below this many entries (rows x columns) one thread does the job (a
+ * block of reflectors or a buffer of rotations on the vectors). The row
+ * pass of the bidiagonalisation stays on one thread: shared by rows, with
+ * the next reflector's product then summed by columns (the same bits), it
+ * took 2.6x as long on two threads as on one (docs/performance.md). */
 #define POOL_MIN_WORK (64L * 64L)
-#define ROWS_POOL_MIN (256L * 256L)
 
 typedef struct {
     double *y;
@@ -190,56 +190,6 @@ static double reflector(double alpha, double tail, const double *x, ptrdiff_t st
     return (*beta - alpha) / *beta;
 }
 
-/* Step i's trailing rows on the pool, the same bits as bidiagonalise's
- * loop on one thread: first every row (a share of the rows each), keeping
- * g_r = w_r[i]; then the next left reflector's product znext = sum over
- * r > i + 1 of g_r w_r, in row order (a share of the columns each, as
- * bidiag_acc_rows sums). Returns sum g_r^2 over r > i + 1, in row order. */
-typedef struct {
-    bidiag *b;
-    int i;
-    double tb_prev;
-} row_job;
-
-static void rows_job(void *ctx, int tid, int nthreads)
-{
-    const row_job *j = ctx;
-    bidiag *b = j->b;
-    const int i = j->i, len = b->len;
-    const double *wi = b->w + (size_t)i * len;
-    int lo, hi;
-    pool_share_balanced(b->pool, b->k - i - 1, 1, tid, nthreads, &lo, &hi);
-    for (int r = i + 1 + lo; r < i + 1 + hi; r++) {
-        double *wr = b->w + (size_t)r * len;
-        const double hb = j->tb_prev != 0.0 ? j->tb_prev * wr[i - 1] : 0.0;
-        b->g[r] = bidiag_row(wr + i, b->zcur + i, hb, wi + i + 1, b->ta[i], NULL, len - i);
-    }
-}
-
-static void acc_job(void *ctx, int tid, int nthreads)
-{
-    const row_job *j = ctx;
-    bidiag *b = j->b;
-    const int i = j->i, len = b->len;
-    int lo, hi;
-    pool_share_balanced(b->pool, len - i - 1, 8, tid, nthreads, &lo, &hi);
-    const int c = i + 1 + lo;
-    if (lo < hi)
-        bidiag_acc_rows(b->znext + c, b->w + (size_t)(i + 2) * len + c, len, b->g + i + 2,
-                        b->k - i - 2, hi - lo);
-}
-
-static double rows_on_pool(bidiag *b, int i, double tb_prev)
-{
-    row_job j = {b, i, tb_prev};
-    pool_run(b->pool, rows_job, &j);
-    pool_run(b->pool, acc_job, &j);
-    double tail = 0.0;
-    for (int r = i + 2; r < b->k; r++)
-        tail += b->g[r] * b->g[r];
-    return tail;
-}
-
 /* Step i: the pending G_{i-1} on row i, then H_i from row i, then the
  * rows below in one pass (kernels/bidiag.h, bidiag_row), then G_i from
  * column i. G_i's vector is kept in column i below row i + 1, H_i's in
@@ -264,24 +214,20 @@ static void bidiagonalise(bidiag *b)
         double tail = 0.0;
         memset(b->znext + i + 1, 0, (size_t)(len - i - 1) * sizeof *b->znext);
         double *below = b->w + (size_t)(i + 1) * len; /* row i + 1 */
-        if (pool_threads(b->pool) > 1 && (long)(k - i - 1) * (len - i) >= ROWS_POOL_MIN) {
-            tail = rows_on_pool(b, i, tb_prev);
-        } else {
-            /* row i + 1 (its g is the next reflector's head, not summed),
-             * then the rows below, ROW_GROUP per call (bidiag_rows) */
-            enum { ROW_GROUP = 32 };
-            bidiag_row(below + i, b->zcur + i, tb_prev != 0.0 ? tb_prev * below[i - 1] : 0.0,
-                       wi + i + 1, b->ta[i], NULL, len - i);
-            for (int r = i + 2; r < k; r += ROW_GROUP) {
-                const int rows = k - r < ROW_GROUP ? k - r : ROW_GROUP;
-                double hb[ROW_GROUP], g[ROW_GROUP];
-                for (int q = 0; q < rows; q++)
-                    hb[q] = tb_prev != 0.0 ? tb_prev * b->w[(size_t)(r + q) * len + i - 1] : 0.0;
-                bidiag_rows(b->w + (size_t)r * len + i, len, rows, b->zcur + i, hb, wi + i + 1,
-                            b->ta[i], b->znext + i + 1, g, len - i);
-                for (int q = 0; q < rows; q++)
-                    tail += g[q] * g[q];
-            }
+        /* row i + 1 (its g is the next reflector's head, not summed), then
+         * the rows below, ROW_GROUP per call (bidiag_rows) */
+        enum { ROW_GROUP = 32 };
+        bidiag_row(below + i, b->zcur + i, tb_prev != 0.0 ? tb_prev * below[i - 1] : 0.0,
+                   wi + i + 1, b->ta[i], NULL, len - i);
+        for (int r = i + 2; r < k; r += ROW_GROUP) {
+            const int rows = k - r < ROW_GROUP ? k - r : ROW_GROUP;
+            double hb[ROW_GROUP], g[ROW_GROUP];
+            for (int q = 0; q < rows; q++)
+                hb[q] = tb_prev != 0.0 ? tb_prev * b->w[(size_t)(r + q) * len + i - 1] : 0.0;
+            bidiag_rows(b->w + (size_t)r * len + i, len, rows, b->zcur + i, hb, wi + i + 1,
+                        b->ta[i], b->znext + i + 1, g, len - i);
+            for (int q = 0; q < rows; q++)
+                tail += g[q] * g[q];
         }
         b->tb[i] = reflector(below[i], tail, b->w + (size_t)(i + 2) * len + i, len, k - i - 2,
                              &beta, &inv);
@@ -579,7 +525,7 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
 {
     const size_t kk = (size_t)k, rot = (sizeof(bidiag_rot) + sizeof(double) - 1) / sizeof(double);
     size_t size[N_BD] = {0};
-    size[BD_D] = size[BD_G] = size[BD_E] = size[BD_TA] = size[BD_TB] = kk;
+    size[BD_D] = size[BD_E] = size[BD_TA] = size[BD_TB] = kk;
     size[BD_V] = REFL_BLOCK * kk;
     size[BD_Z0] = size[BD_Z1] = (size_t)len;
     size[BD_RL] = want_p ? (size_t)ROT_CAP * rot : 0;
@@ -593,7 +539,6 @@ static ld_status bidiag_alloc(bidiag *b, int k, int len, int want_z, int want_p,
     if (st != LD_OK)
         return st;
     b->d = part[BD_D];
-    b->g = part[BD_G];
     b->e = part[BD_E];
     b->ta = part[BD_TA];
     b->tb = part[BD_TB];
