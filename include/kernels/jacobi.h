@@ -40,5 +40,8 @@ void jacobi_sort_rows(jacobi *j);
 /* x . y, and y -= h x, over len elements (the portable build). */
 double jacobi_dot(const double *x, const double *y, int len);
 void jacobi_sub_scaled(double *y, const double *x, double h, int len);
+/* Swap rows p and q of x (rows of len doubles; also the bidiagonal
+ * route's sort, core/svd_bidiag.c). */
+void jacobi_swap_rows(double *x, int p, int q, int len);
 
 #endif /* LORA_DEMO_KERNELS_JACOBI_H */

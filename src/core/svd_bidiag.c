@@ -476,16 +476,6 @@ static ld_status bidiag_qr(bidiag *b, svd_info *info, char *err, size_t errlen)
 /* ------------------------------------------------------------------------ */
 /* 3. signs, order, and the driver */
 
-static void swap_rows(double *x, int p, int q, int len)
-{
-    double *a = x + (size_t)p * len, *b = x + (size_t)q * len;
-    for (int i = 0; i < len; i++) {
-        const double t = a[i];
-        a[i] = b[i];
-        b[i] = t;
-    }
-}
-
 /* sigma = |d| in descending order, ties in starting order; z's row flips
  * with a negative d (B = U_b S V_b^T), rows of z and p move with d. */
 static void sort_values(bidiag *b, double *sigma)
@@ -512,9 +502,9 @@ static void sort_values(bidiag *b, double *sigma)
             b->rank[r] = b->rank[best];
             b->rank[best] = i;
             if (b->z != NULL)
-                swap_rows(b->z, r, best, k);
+                jacobi_swap_rows(b->z, r, best, k);
             if (b->p != NULL)
-                swap_rows(b->p, r, best, b->len);
+                jacobi_swap_rows(b->p, r, best, b->len);
         }
         sigma[r] = b->d[r];
     }

@@ -58,7 +58,7 @@ void jacobi_sub_scaled(double *restrict y, const double *restrict x, double h, i
     axpy_neg(y, x, h, len);
 }
 
-static void swap_rows(double *x, int p, int q, int len)
+void jacobi_swap_rows(double *x, int p, int q, int len)
 {
     double *a = x + (size_t)p * len, *b = x + (size_t)q * len;
     for (int i = 0; i < len; i++) {
@@ -94,9 +94,9 @@ void jacobi_sort_rows(jacobi *j)
                 best = q;
         if (best == r)
             continue;
-        swap_rows(j->w, r, best, j->len);
+        jacobi_swap_rows(j->w, r, best, j->len);
         if (j->z != NULL)
-            swap_rows(j->z, r, best, k);
+            jacobi_swap_rows(j->z, r, best, k);
         const double t = d[r];
         d[r] = d[best];
         d[best] = t;
