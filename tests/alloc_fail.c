@@ -16,7 +16,9 @@
  * two threads and every output (tables, losses, summary, SVG, data,
  * weights, adapters), staged and swapped in as main.c does; the same for
  * --hidden networks, and a finetune network with DoRA, dropout and LoRA+;
- * a run that reads data and base weights back from
+ * PiSSA on two threads with a layer wide enough for the SVD's bidiagonal
+ * route (its pool, the spectra on the trainer's pool); a run that reads
+ * data and base weights back from
  * files (CSV, safetensors, JSON); the readers alone; the SVD. No libFuzzer, no
  * sanitizer needed; under make sanitize, ASan checks the same paths too.
  * Ends with "alloc_fail: N passed, M failed".
@@ -345,6 +347,18 @@ static ld_status op_pissa(const char *dir, char *err, size_t errlen)
     return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
 }
 
+/* PiSSA on a layer wide enough for the bidiagonal route (k = 66 >= 64) on
+ * two threads: pissa_start's pool, the SVDs' work space with that pool
+ * running, and the spectra on the trainer's pool. */
+static ld_status op_pissa_threads(const char *dir, char *err, size_t errlen)
+{
+    static const char *const args[] = {"--experiment", "finetune", "--init", "pissa", "--epochs",
+                                       "2", "--pretrain-epochs", "2", "--samples", "8",
+                                       "--test-samples", "4", "--in", "70", "--out", "66",
+                                       "--ranks", "2", "--threads", "2", "--quiet"};
+    return run_all(dir, args, (int)(sizeof args / sizeof args[0]), err, errlen);
+}
+
 static ld_status op_from_files(const char *dir, char *err, size_t errlen)
 {
     char data[600], test[600], base[600];
@@ -428,6 +442,7 @@ int main(void)
     sweep("scratch", op_scratch, dir);
     sweep("finetune", op_finetune, dir);
     sweep("pissa", op_pissa, dir);
+    sweep("pissa 2t", op_pissa_threads, dir);
     sweep("files", op_from_files, dir2);
     sweep("network", op_network, dir2);
     sweep("network ft", op_network_finetune, dir2);

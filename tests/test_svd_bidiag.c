@@ -379,9 +379,11 @@ static void check_rots_kernel(int rows, int len, int c_lo, int c_hi, long n, uin
 
 /* bidiag_rows and bidiag_reflect_block on the AVX2 path (kernels/bidiag_rows.c,
  * up to four rows side by side) against the portable path (one row at a
- * time, the plain C), bit for bit: `rows` rows of n entries. On a CPU
- * without AVX2 both calls run the portable path. */
-static void check_rows_kernels(int rows, int n)
+ * time, the plain C), bit for bit: `rows` rows of n entries. With_z 0:
+ * every hb 0 and z NULL, as kernels/bidiag.h allows (under clang's UBSan
+ * this checks that z is not offset then). On a CPU without AVX2 both
+ * calls run the portable path. */
+static void check_rows_kernels(int rows, int n, int with_z)
 {
     enum { NH = 5 };
     const size_t size = (size_t)rows * n;
@@ -398,6 +400,8 @@ static void check_rows_kernels(int rows, int n)
     fill_normal(hb, (size_t)rows, 500);
     for (int q = 2; q < rows; q += 3)
         hb[q] = 0.0; /* rows that skip the pending reflector among those that do not */
+    for (int q = 0; !with_z && q < rows; q++)
+        hb[q] = 0.0;
     memcpy(y, w, size * sizeof *y);
     memcpy(acc2, acc, (size_t)n * sizeof *acc);
     memcpy(w2, w, size * sizeof *w);
@@ -412,7 +416,8 @@ static void check_rows_kernels(int rows, int n)
     for (int pass = 0; pass < 2; pass++) {
         matmul_set_isa(pass == 0 ? MATMUL_ISA_PORTABLE : MATMUL_ISA_AVX2);
         double *wp = pass == 0 ? w : w2, *yp = pass == 0 ? y : y2;
-        bidiag_rows(wp, n, rows, z, hb, v, 0.7, pass == 0 ? acc : acc2, pass == 0 ? g : g2, n);
+        bidiag_rows(wp, n, rows, with_z ? z : NULL, hb, v, 0.7, pass == 0 ? acc : acc2,
+                    pass == 0 ? g : g2, n);
         bidiag_reflect_block(yp, 0, rows, n, h, nh, n);
     }
     matmul_set_isa(MATMUL_ISA_AUTO);
@@ -520,7 +525,8 @@ void test_svd_bidiag(void)
     static const int lengths[] = {2, 3, 8, 9, 10, 17, 31, 100};
     for (size_t i = 0; i < sizeof row_counts / sizeof row_counts[0]; i++)
         for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++)
-            check_rows_kernels(row_counts[i], lengths[j]);
+            check_rows_kernels(row_counts[i], lengths[j], 1);
+    check_rows_kernels(5, 17, 0);
     check_route_choice();
     check_bidiag_errors();
 }

@@ -71,7 +71,7 @@ ROWS_INLINE void rows_body(double *w, ptrdiff_t ld, const int R, const int sub, 
         if (sub)
             y[q][0] -= hb[q] * z[0];
     }
-    const double *zt = z + 1;
+    const double *zt = sub ? z + 1 : NULL; /* z may be NULL when no row subtracts */
     int i = 0;
     for (; i + 8 <= len; i += 8) {
         const __m256d v0 = _mm256_loadu_pd(va + i), v1 = _mm256_loadu_pd(va + i + 4);
