@@ -28,6 +28,7 @@
 #include "report/progress.h"
 #include "report/report.h"
 #include "core/rng.h"
+#include "core/svd.h"
 #include "test.h"
 
 /* ------------------------------------------------------------------------ */
@@ -570,6 +571,19 @@ static void test_memory_estimate(void)
           "100000 x 100000 x 100000 is refused: %s", err);
     CHECK(experiment_memory_needed(&c, &m) == 0 && m.data > (size_t)8e10 && m.models > (size_t)1.6e11,
           "data %zu, models %zu", m.data, m.models);
+
+    /* from min(in, out) = SVD_BIDIAG_MIN the spectra's SVD takes the
+     * bidiagonal route, whose work space includes 1.5 MiB of buffered
+     * rotations (svd.h) */
+    config_defaults(&c);
+    experiment_memory below, at;
+    c.in = c.out = SVD_BIDIAG_MIN - 1;
+    const int ok_below = experiment_memory_needed(&c, &below) == 0;
+    c.in = c.out = SVD_BIDIAG_MIN;
+    CHECK(ok_below && experiment_memory_needed(&c, &at) == 0 &&
+              at.total >= below.total + (3u << 19),
+          "the bidiagonal route's work space: %zu bytes at k = %d, %zu at k = %d", at.total,
+          SVD_BIDIAG_MIN, below.total, SVD_BIDIAG_MIN - 1);
 
     config_defaults(&c);
     st = experiment_check_memory(&c, 1000, err, sizeof err);

@@ -289,14 +289,20 @@ int spectra_bytes(const config *cfg, size_t *bytes)
      * model's is made): with full matrices (k small enough), one (O,I), U
      * (O,k) and svd's work space (svd.h: k l + 2 k^2 + O(l) doubles, here
      * 4 l); else only LoRA's U (O,R) and svd_lowrank's R (O + I) + 3 R^2
-     * + l. */
-    size_t kept = 0, a = 0, b = 0, work = 0, total = 0;
+     * + l. From k = SVD_BIDIAG_MIN the bidiagonal route's own, once (one
+     * SVD runs at a time): k l + 16 k + 2 l doubles and 1.5 MiB of buffered
+     * rotations (svd.h). */
+    size_t kept = 0, a = 0, b = 0, work = 0, total = 0, bd = 0;
     const int full = k <= SPECTRA_MAX_DENSE;
+    if (full && k >= SVD_BIDIAG_MIN &&
+        (ld_mul_size(&bd, k, l + 16) != 0 || ld_add_size(&bd, bd, 2 * l + (3u << 19) / 8) != 0))
+        return -1;
     if (ld_mul3_size(&kept, 2, k, M + 1) != 0 ||
         (full ? ld_mul_size(&a, O, I + k) : ld_mul_size(&a, O, R)) != 0 ||
         (full ? ld_mul_size(&b, k, l + 2 * k) : ld_mul_size(&b, R, O + I + 3 * R)) != 0 ||
         ld_add_size(&work, a, b) != 0 || ld_add_size(&work, work, 4 * l) != 0 ||
         ld_add_size(&total, work, work) != 0 || ld_add_size(&total, total, kept) != 0 ||
+        ld_add_size(&total, total, bd) != 0 ||
         ld_mul_size(bytes, total, sizeof(double)) != 0)
         return -1;
     /* a network keeps every layer's shift basis, d (O_l,I_l) and u (O_l,k_l),
