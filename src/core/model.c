@@ -539,6 +539,14 @@ model_layer_acts model_acts_of(const model *m, int l, int N)
     return la;
 }
 
+/* base + off, or NULL when base is: a dense single layer's caller passes
+ * no activations or scratch, and an offset from NULL, even 0, is undefined
+ * behaviour (clang's UBSan stops on it). */
+static float *offset_of(float *base, size_t off)
+{
+    return base != NULL ? base + off : NULL;
+}
+
 /* Layer l's variant activations in vact (model_act_floats's layout, layer
  * after layer): the dropped input xd and the mask's derivative keep
  * (N,I_l) each, then DoRA's u (N,O_l), each only if the layer has it; NULL
@@ -619,7 +627,7 @@ static void forward(model *m, float *y, float *acts, float *vact, const float *x
         float *z = last ? y : acts + la.z;
         float *xd, *keep, *u;
         vacts_of(m, l, vact, N, &xd, &keep, &u);
-        layer_forward(L, z, acts + la.h, u, branch_input(m, L, xd, keep, in, N), in,
+        layer_forward(L, z, offset_of(acts, la.h), u, branch_input(m, L, xd, keep, in, N), in,
                       l == 0 ? base_out : NULL, N, p);
         if (!last) {
             activation_forward(m->act, acts + la.a, z, (size_t)N * (size_t)L->out);
@@ -655,17 +663,17 @@ void model_backward(model *m, float *dy, float *scratch, const float *acts, cons
         side = (size_t)L->out > side ? (size_t)L->out : side;
     }
     float *dh = scratch;
-    float *turn0 = scratch + (size_t)N * (size_t)m->layers[0].rank;
-    float *turn1 = turn0 + (size_t)N * widest;
-    float *tmp_o = turn1 + (size_t)N * widest;
-    float *tmp_i = tmp_o + (size_t)N * side; /* used only as model_scratch_floats allows */
+    float *turn0 = offset_of(scratch, (size_t)N * (size_t)m->layers[0].rank);
+    float *turn1 = offset_of(turn0, (size_t)N * widest);
+    float *tmp_o = offset_of(turn1, (size_t)N * widest);
+    float *tmp_i = offset_of(tmp_o, (size_t)N * side); /* only as model_scratch_floats allows */
     float *g = dy; /* at layer l's output */
     for (int l = m->n_layers - 1; l >= 0; l--) {
         layer *L = &m->layers[l];
         const model_layer_acts la = model_acts_of(m, l, N);
         float *xd, *keep, *u;
         vacts_of(m, l, (float *)vact, N, &xd, &keep, &u); /* only read here */
-        layer_saved sv = {acts + la.h, u, NULL, keep, x, tmp_o, tmp_i};
+        layer_saved sv = {acts != NULL ? acts + la.h : NULL, u, NULL, keep, x, tmp_o, tmp_i};
         if (l == 0) { /* the input is data: no dx */
             sv.xl = xd != NULL ? xd : x;
             layer_backward(L, NULL, g, dh, &sv, N, p);
