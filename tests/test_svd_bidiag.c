@@ -520,7 +520,7 @@ void test_svd_bidiag(void)
     check_rots_kernel(33, 40, 0, 40, 2000, 106);
     check_bidiag_threads(300, 280);
     check_bidiag_threads(280, 300);
-    check_bidiag_threads(130, 131); /* three threads: 64, 64 and 2 columns */
+    check_bidiag_threads(130, 131); /* three threads: 64, 64 and the rest */
     static const int row_counts[] = {1, 2, 3, 4, 5, 7, 9, 17};
     static const int lengths[] = {2, 3, 8, 9, 10, 17, 31, 100};
     for (size_t i = 0; i < sizeof row_counts / sizeof row_counts[0]; i++)

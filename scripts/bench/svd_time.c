@@ -213,6 +213,11 @@ int main(int argc, char **argv)
             i++;
         }
     }
+    if (threads > 1 && (routes || both)) {
+        fprintf(stderr, "svd_time: --threads compares thread counts; not with --route both or "
+                        "--isa both\n");
+        return 2;
+    }
     if (n_shapes == 0) {
         n_shapes = (int)(sizeof defaults / sizeof defaults[0]);
         memcpy(shapes, defaults, sizeof defaults);
