@@ -576,7 +576,7 @@ static void test_memory_estimate(void)
      * bidiagonal route, whose work space includes 1.5 MiB of buffered
      * rotations (svd.h) */
     config_defaults(&c);
-    experiment_memory below, at;
+    experiment_memory below = {0}, at = {0};
     c.in = c.out = SVD_BIDIAG_MIN - 1;
     const int ok_below = experiment_memory_needed(&c, &below) == 0;
     c.in = c.out = SVD_BIDIAG_MIN;
